@@ -1,0 +1,350 @@
+"""The ``deepetpicker`` command: every step of the workflow without a screen.
+
+Each subcommand imports what it needs (torch, the jobs, Qt) only when it runs, so ``--help``
+answers at once. User-facing failures (:class:`DeepETPickerError`) are printed without a
+traceback and the command exits with status 2; Ctrl+C cancels the running job cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Optional, Sequence
+
+from deepetpicker import __version__
+from deepetpicker.errors import DeepETPickerError
+
+FORMAT_NAMES = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
+
+
+# --------------------------------------------------------------------------------------------
+# Progress display
+# --------------------------------------------------------------------------------------------
+class ProgressPrinter:
+    """Shows job progress events as one updating bar per stage (a terminal) or as log lines.
+
+    On a terminal the current stage's bar is redrawn in place; elsewhere (CI, a pipe) a line is
+    printed when a stage starts, every ``interval`` seconds, and when it completes.
+    """
+
+    def __init__(self, stream=None, interval: float = 10.0, width: int = 28) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.interval = interval
+        self.width = width
+        self._stage: Optional[str] = None
+        self._last_print = 0.0
+        self._open_line = False
+
+    def __call__(self, event) -> None:
+        if not event.total:
+            if event.message:
+                self._line(event.message)
+            return
+        now = time.monotonic()
+        new_stage = event.stage != self._stage
+        finished = event.done >= event.total
+        if self.tty:
+            self._draw(event, end="\n" if finished else "")
+            self._open_line = not finished
+        elif new_stage or finished or now - self._last_print >= self.interval:
+            self._write(self._bar_text(event) + "\n")
+            self._last_print = now
+        self._stage = None if finished else event.stage
+
+    def _bar_text(self, event) -> str:
+        frac = min(1.0, event.done / event.total)
+        filled = int(round(frac * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        eta = f" ETA {_fmt_seconds(event.eta_s)}" if event.eta_s is not None and frac < 1 else ""
+        metrics = " ".join(f"{k}={_fmt_num(v)}" for k, v in event.metrics.items()
+                           if isinstance(v, (int, float)))
+        item = f" {event.item}" if event.item else ""
+        text = f"{event.stage:<10}[{bar}] {event.done}/{event.total}{eta}{item}"
+        return f"{text} {metrics}".rstrip()
+
+    def _draw(self, event, end: str) -> None:
+        self._write("\r\033[K" + self._bar_text(event) + end)
+
+    def _line(self, text: str) -> None:
+        if self._open_line:
+            self._write("\n")
+            self._open_line = False
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+
+def _fmt_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def _fmt_num(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _run_job(job, *args, **kwargs):
+    """Run a job function with a progress printer; Ctrl+C cancels it through its token."""
+    from deepetpicker.jobs import CancelToken, Cancelled
+
+    token = CancelToken()
+    printer = ProgressPrinter()
+    try:
+        return job(*args, progress=printer, cancel=token, **kwargs)
+    except KeyboardInterrupt:
+        token.cancel()
+        raise DeepETPickerError("Interrupted; finished outputs were kept, nothing half-written.")
+    except Cancelled:
+        raise DeepETPickerError("Cancelled; finished outputs were kept, nothing half-written.")
+
+
+# --------------------------------------------------------------------------------------------
+# Subcommands
+# --------------------------------------------------------------------------------------------
+def cmd_preprocess(args) -> int:
+    from deepetpicker.config import load_preprocess_config
+    from deepetpicker.preprocess.job import preprocess
+
+    cfg = load_preprocess_config(args.config)
+    result = _run_job(preprocess, cfg)
+    print(_summary(result) or f"Preprocessed dataset written under {cfg.base_path}")
+    return 0
+
+
+def cmd_train_config(args) -> int:
+    from deepetpicker.config import TrainConfig, load_preprocess_config, save_config
+
+    pre = load_preprocess_config(args.pre_config)
+    overrides = {k: v for k, v in {
+        "dset_name": args.name, "batch_size": args.batch_size, "patch_size": args.patch_size,
+        "padding_size": args.pad_size, "lr": args.lr, "max_epochs": args.epochs,
+        "device": args.device, "loss": args.loss, "seed": args.seed,
+        "num_workers": args.num_workers,
+    }.items() if v is not None}
+    if args.light:
+        overrides["f_maps"] = [8, 16, 24, 36]
+        overrides.setdefault("model_name", "ResUNet")
+    if args.gpu_ids is not None:
+        overrides["gpu_ids"] = args.gpu_ids
+    cfg = TrainConfig.from_preprocess(pre, args.train_ids, args.val_ids, **overrides)
+    cfg.validate(check_paths=False)
+    save_config(cfg, args.output)
+    print(f"Training config written to {args.output}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from deepetpicker.config import load_train_config
+    from deepetpicker.train.job import train
+
+    cfg = load_train_config(args.config)
+    if args.epochs is not None:
+        cfg.max_epochs = args.epochs
+    result = _run_job(train, cfg, resume=args.resume, device=args.device)
+    print(_summary(result) or f"Training finished; checkpoints under {cfg.run_dir}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from deepetpicker.config import load_train_config
+    from deepetpicker.infer.job import predict
+
+    cfg = load_train_config(args.config)
+    thresholds = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
+                                     "t_dist": args.t_dist}.items() if v is not None}
+    result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
+                      pad=args.pad_size, save_scores=args.save_scores,
+                      formats=tuple(args.format or ()), device=args.device,
+                      batch_size=args.batch_size, **thresholds)
+    print(_summary(result) or "Prediction finished")
+    failed = getattr(result, "failed", None)
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args) -> int:
+    from deepetpicker.evaluate import evaluate_folder
+
+    report = evaluate_folder(args.pred, args.truth, occupancy_dir=args.occupancy,
+                             diameters=args.diameters, out=args.out, beta=args.beta)
+    print(_summary(report) or report)
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from deepetpicker.io.formats import convert
+
+    written = convert(args.picks, args.to, args.out, voxel_size=args.voxel_size,
+                      class_id=args.class_id, shapes=args.shape and [tuple(args.shape)],
+                      tomograms=args.tomogram)
+    for path in written:
+        print(path)
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from deepetpicker.simulate import simulate_dataset
+
+    config_path = simulate_dataset(args.out, n=args.n, shape=tuple(args.shape) if args.shape
+                                   else None, classes=args.classes, seed=args.seed)
+    print(f"Simulated dataset in {args.out}; preprocess it with:\n"
+          f"  deepetpicker preprocess {config_path}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from deepetpicker.demo import run_demo
+
+    run_demo(args.out, epochs=args.epochs, device=args.device, full=args.full,
+             progress=ProgressPrinter(), seed=args.seed)
+    return 0
+
+
+def cmd_gui(args) -> int:
+    try:
+        from gui.app import main as gui_main
+    except ImportError as exc:
+        raise DeepETPickerError(
+            f"The desktop application could not start ({exc}). Install PyQt5 and pyqtgraph "
+            f"(`pip install PyQt5 pyqtgraph`) or reinstall DeepETPicker.") from exc
+    return int(gui_main([args.config] if args.config else []) or 0)
+
+
+def _summary(result) -> str:
+    summary = getattr(result, "summary", None)
+    if callable(summary):
+        return summary()
+    return summary if isinstance(summary, str) else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Parser
+# --------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepetpicker",
+        description="Pick particles in cryo-electron tomograms with weakly supervised 3D deep "
+                    "learning: preprocess -> train -> predict -> evaluate.")
+    parser.add_argument("--version", action="version", version=f"deepetpicker {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("preprocess", help="normalise tomograms and write weak labels and "
+                                          "occupancy maps from a preprocess config")
+    p.add_argument("config", help="preprocess config file (pre_config=...)")
+    p.set_defaults(func=cmd_preprocess)
+
+    p = sub.add_parser("train-config", help="write a training config from a preprocess config")
+    p.add_argument("pre_config", help="preprocess config file")
+    p.add_argument("--train-ids", required=True, help='training tomogram ids, e.g. "0-7" or "0,2"')
+    p.add_argument("--val-ids", required=True, help='validation tomogram ids, e.g. "8"')
+    p.add_argument("-o", "--output", required=True, help="training config file to write")
+    p.add_argument("--name", help="dataset/run name (default: from the preprocess config)")
+    p.add_argument("--light", action="store_true",
+                   help="the light network (channels 8,16,24,36), almost as accurate")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 (default 72)")
+    p.add_argument("--pad-size", type=int, help="overlap-tile pad (default 12)")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--loss", choices=["dice", "mse", "focal", "iou"])
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--gpu-ids", help='GPU ids, e.g. "0,1"')
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.set_defaults(func=cmd_train_config)
+
+    p = sub.add_parser("train", help="train the 3D-ResUNet from a training config")
+    p.add_argument("config", help="training config file (train_configs=...)")
+    p.add_argument("--resume", help="checkpoint to resume from")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the config)")
+    p.add_argument("--epochs", type=int, help="override max_epochs")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="pick particles in tomograms with trained weights")
+    p.add_argument("config", help="training config file")
+    p.add_argument("--weights", required=True, help="checkpoint (.pt of ours or the original's .ckpt)")
+    p.add_argument("--tomograms", nargs="+", help="tomogram files or folders (default: the "
+                                                  "config's dataset)")
+    p.add_argument("--out", help="output folder (default: <base_path>/runs/<name>/predictions)")
+    p.add_argument("--format", nargs="+", choices=FORMAT_NAMES, help="also write these formats")
+    p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: the config's)")
+    p.add_argument("--t-seg", type=float, help="segmentation threshold (default 0.5)")
+    p.add_argument("--t-lm", type=float, help="local-maximum threshold (default 0.1)")
+    p.add_argument("--t-dist", type=float, help="merge picks closer than this (voxels)")
+    p.add_argument("--save-scores", action="store_true", help="also write score maps as MRC")
+    p.add_argument("--batch-size", type=int, help="tiles per forward pass")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="compare picks with ground truth (SHREC-2021 and "
+                                        "distance rules, precision-recall curve)")
+    p.add_argument("--pred", required=True, help="folder or file of predicted picks")
+    p.add_argument("--truth", required=True, help="folder or file of true picks")
+    p.add_argument("--occupancy", help="folder of occupancy maps (SHREC rule)")
+    p.add_argument("--diameters", type=float, nargs="+", help="particle diameter per class (voxels)")
+    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight (default 4)")
+    p.add_argument("--out", help="folder for the JSON report, table and PR curve")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("convert", help="convert pick files between formats")
+    p.add_argument("picks", nargs="+", help="pick files (format from extension/content)")
+    p.add_argument("--to", required=True, choices=FORMAT_NAMES, help="output format")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--voxel-size", type=float, help="voxel size in Angstrom")
+    p.add_argument("--class", dest="class_id", type=int, help="only this class id")
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="tomogram shape (RELION 5 centred coordinates)")
+    p.add_argument("--tomogram", nargs="+", help="tomograms to take shapes/voxel sizes from")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("simulate", help="make simulated tomograms with known particles")
+    p.add_argument("out", nargs="?", default="sample_data", help="output folder (default "
+                                                                 "sample_data)")
+    p.add_argument("--n", type=int, help="number of tomograms")
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"))
+    p.add_argument("--classes", type=int, help="number of particle classes")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="simulate -> preprocess -> train -> predict -> evaluate "
+                                    "on built-in sample data")
+    p.add_argument("--out", default="demo_output", help="work folder (default demo_output)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: a few minutes' worth)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--full", action="store_true", help="the full network and more epochs (GPU)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("gui", help="start the desktop application")
+    p.add_argument("config", nargs="?", help="a config file to open")
+    p.set_defaults(func=cmd_gui)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except DeepETPickerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
