@@ -1,0 +1,12 @@
+pre_config={"dset_name": "EMPIAR_10045_preprocess",
+            "base_path": "/path/to/SampleDatasets/EMPIAR_10045",
+            "coord_path": "/path/to/SampleDatasets/EMPIAR_10045/raw_data",
+            "coord_format": ".coords",
+            "tomo_path": "/path/to/SampleDatasets/EMPIAR_10045/raw_data",
+            "tomo_format": ".mrc",
+            "num_cls": 1,
+            "label_type": "gaussian",
+            "label_diameter": 11,
+            "ocp_type": "sphere",
+            "ocp_diameter": "23",
+            "norm_type": "standardization"}

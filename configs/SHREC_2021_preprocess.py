@@ -1,0 +1,12 @@
+pre_config={"dset_name": "SHREC_2021_preprocess",
+            "base_path": "/path/to/SampleDatasets/SHREC_2021",
+            "coord_path": "/path/to/SampleDatasets/SHREC_2021/raw_data",
+            "coord_format": ".coords",
+            "tomo_path": "/path/to/SampleDatasets/SHREC_2021/raw_data",
+            "tomo_format": ".mrc",
+            "num_cls": 14,
+            "label_type": "gaussian",
+            "label_diameter": 9,
+            "ocp_type": "sphere",
+            "ocp_diameter": "7,7,7,7,7,9,9,9,11,11,13,13,13,17",
+            "norm_type": "standardization"}

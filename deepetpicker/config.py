@@ -1,0 +1,1024 @@
+"""Typed preprocessing and training configs, read from and written to the original file format.
+
+A config file is one assignment, ``pre_config=`` (preprocessing) or ``train_configs=``
+(training), followed by a dict literal. The original program writes the dict as JSON with one
+key per line and reads it back with ``json.loads``; files written here use exactly that layout,
+so each program loads the other's files.
+
+Reading never runs the file. The text after the ``=`` is parsed as JSON; when that fails the
+file is parsed as Python source and accepted only if it is that single assignment of plain
+literals (numbers, strings, True/False/None, lists, dicts; comments and trailing commas are
+fine), which is then read with :func:`ast.literal_eval`. Anything else (a call, a name, an
+attribute, another statement) is refused with an error before any value is looked at.
+
+Values the original stores as strings keep their meaning and their form: ``ocp_diameter``
+``"7,7,9"`` (one diameter per class), ``gpu_ids`` ``"0,1"``, tomogram id lists ``"0,2,5"`` or
+inclusive ranges ``"0-7"``. On the config object they are lists of ints. Writing puts back a
+string exactly as it was read, and the original's string form for a list or an int (the
+original reads these keys only as strings), so read -> write -> read gives the same config and
+the original program can read every file written here.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import math
+import numbers
+import os
+import re
+import warnings
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional, Union
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import write_text_atomic
+
+PathLike = Union[str, os.PathLike]
+
+PRE_VAR = "pre_config"
+TRAIN_VAR = "train_configs"
+
+#: Keys of the original preprocessing config, in the order the original writes them.
+PRE_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path", "tomo_format",
+            "num_cls", "label_type", "label_diameter", "ocp_type", "ocp_diameter", "norm_type")
+
+#: Keys of the original training config, in the order the original GUI writes them.
+TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path", "tomo_format",
+              "num_cls", "label_name", "label_path", "label_type", "label_diameter", "ocp_type",
+              "ocp_diameter", "ocp_name", "ocp_path", "norm_type", "model_name", "train_set_ids",
+              "val_set_ids", "batch_size", "patch_size", "padding_size", "lr", "max_epochs",
+              "seg_thresh", "gpu_ids")
+
+#: Training keys of our own (the original ignores them); written when set or not default.
+EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
+                    "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
+                    "weight_decay")
+
+PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
+                "label_diameter", "ocp_diameter")
+TRAIN_REQUIRED = ("dset_name", "base_path", "num_cls", "label_diameter", "ocp_diameter",
+                  "train_set_ids", "val_set_ids")
+
+DEFAULT_F_MAPS = [24, 48, 72, 108]
+#: Channels of the light model (3.4 MB, almost as accurate as the default).
+LIGHT_F_MAPS = [8, 16, 24, 36]
+
+#: Augmentation switches (mirror, random crop) and per-sample probabilities (elastic
+#: deformation, rotation, scaling), with the rotation range in degrees and the scale range.
+DEFAULT_AUGMENT = {"mirror": True, "crop": True, "elastic": 0.1, "rotate": 0.1, "scale": 0.1,
+                   "max_angle": 15.0, "scale_range": [0.95, 1.05]}
+
+#: Weak-label shapes: the original's names, each with the names it is also known by.
+LABEL_TYPES = {
+    "gaussian": ("gaussian", "tball", "truncated_ball", "truncated-ball", "truncatedball"),
+    "sphere": ("sphere", "ball"),
+    "cubic": ("cubic", "cube"),
+}
+NORM_TYPES = {
+    "standardization": ("standardization", "standardisation", "standardize", "zscore",
+                        "z-score", "std"),
+    "normalization": ("normalization", "normalisation", "normalize", "minmax", "min-max",
+                      "norm"),
+}
+OCP_TYPES = {"sphere": ("sphere", "ball")}
+LOSSES = {"dice": ("dice",), "mse": ("mse",), "focal": ("focal",), "iou": ("iou",)}
+MODEL_NAMES = {"ResUNet": ("resunet", "resunet3d", "res_unet")}
+COORD_FORMATS = (".coords", ".txt", ".csv")
+TOMO_FORMATS = (".mrc", ".rec", ".map")
+
+_MAX_FILE_BYTES = 1_000_000
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class ConfigWarning(UserWarning):
+    """A config file holds something we keep but do not use (an unknown key, a repeated key)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Value parsers
+# ---------------------------------------------------------------------------------------------
+def _where(source: Optional[str]) -> str:
+    return str(source) if source else "config"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> list[int]:
+    """Tomogram ids from ``"0-7"`` (inclusive range), ``"0,2,5"``, ``"0-3,7"``, an int or a list.
+
+    Repeated ids are dropped; the order given is kept. An empty string gives ``[]``.
+    Raises :class:`DeepETPickerError` naming ``key`` and ``source`` for anything else.
+    """
+    def bad(why: str) -> DeepETPickerError:
+        return DeepETPickerError(
+            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected tomogram ids such as "
+            f"\"0-7\" (an inclusive range), \"0,2,5\", \"0-3,7\" or a list of ints.")
+
+    if _is_int(value):
+        items: list = [int(value)]
+    elif isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+        if items == [""]:
+            return []
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise bad(f"a {type(value).__name__} is not an id list")
+
+    ids: list[int] = []
+    for item in items:
+        if _is_int(item):
+            new = [int(item)]
+        elif isinstance(item, str):
+            match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
+            if not match:
+                raise bad(f"'{item}' is neither an id nor a range 'first-last'")
+            first = int(match.group(1))
+            last = int(match.group(2)) if match.group(2) is not None else first
+            if last < first:
+                raise bad(f"the range '{item}' runs backwards; write it as '{last}-{first}'")
+            new = list(range(first, last + 1))
+        else:
+            raise bad(f"{item!r} is not an id")
+        for i in new:
+            if i < 0:
+                raise bad(f"id {i} is negative; ids count tomograms from 0")
+            if i not in ids:
+                ids.append(i)
+    return ids
+
+
+_INT_LIST_EXAMPLES = {"gpu_ids": "0,1", "f_maps": "8,16,24,36"}
+
+
+def parse_int_list(value: Any, *, key: str = "value",
+                   source: Optional[str] = None) -> list[int]:
+    """Integers from ``"7,7,9"`` (commas and/or spaces), an int or a list of ints.
+
+    Raises :class:`DeepETPickerError` naming ``key`` and ``source`` for anything else.
+    """
+    def bad(why: str) -> DeepETPickerError:
+        example = _INT_LIST_EXAMPLES.get(key, "7,7,9")
+        return DeepETPickerError(
+            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected whole numbers "
+            f"separated by commas, e.g. \"{example}\", or a list of ints.")
+
+    if _is_int(value):
+        return [int(value)]
+    if isinstance(value, str):
+        parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        raise bad(f"a {type(value).__name__} is not a list of numbers")
+    out = []
+    for part in parts:
+        if _is_int(part):
+            out.append(int(part))
+        elif isinstance(part, str) and re.fullmatch(r"[+-]?\d+", part):
+            out.append(int(part))
+        else:
+            raise bad(f"{part!r} is not a whole number")
+    return out
+
+
+def format_ids(ids: list[int]) -> str:
+    """The original's string form of an id list: runs of three or more become ``first-last``."""
+    parts, i = [], 0
+    ids = [int(v) for v in ids]
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        if j - i >= 2:
+            parts.append(f"{ids[i]}-{ids[j]}")
+            i = j + 1
+        else:
+            parts.append(str(ids[i]))
+            i += 1
+    return ",".join(parts)
+
+
+def format_int_list(values: list[int]) -> str:
+    """The original's string form of a number list, e.g. ``"7,7,9"``."""
+    return ",".join(str(int(v)) for v in values)
+
+
+def _canonical(value: Any, names: dict, key: str, source: Optional[str]) -> str:
+    """Map a name or alias (case-insensitive) to its canonical spelling."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        for canon, aliases in names.items():
+            if low == canon.lower() or low in aliases:
+                return canon
+    choices = ", ".join(f"'{c}'" for c in names)
+    raise DeepETPickerError(f"{_where(source)}: key '{key}' = {value!r} is not known; "
+                            f"expected one of {choices}.")
+
+
+def canonical_label_type(name: Any) -> str:
+    """``'gaussian'`` (TBall), ``'sphere'`` (Ball) or ``'cubic'`` (Cube) for any accepted name."""
+    return _canonical(name, LABEL_TYPES, "label_type", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The configs
+# ---------------------------------------------------------------------------------------------
+# How values that have a string form are parsed, and written when they were set in code.
+_FORM_KEYS = {
+    "ocp_diameter": (parse_int_list, format_int_list),
+    "train_set_ids": (parse_ids, format_ids),
+    "val_set_ids": (parse_ids, format_ids),
+    "gpu_ids": (parse_int_list, format_int_list),
+    "f_maps": (parse_int_list, list),
+}
+#: Keys the original program can read only in their string form.
+_STRING_FORM_KEYS = ("ocp_diameter", "train_set_ids", "val_set_ids", "gpu_ids")
+
+
+class _Problems:
+    """Collects validation problems so that one error lists them all."""
+
+    def __init__(self, source: Optional[str]) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, key: str, value: Any, text: str) -> None:
+        self.items.append(f"key '{key}' = {value!r}: {text}")
+
+    def add_error(self, err: DeepETPickerError) -> None:
+        msg = str(err)
+        prefix = f"{_where(self.source)}: "
+        self.items.append(msg[len(prefix):] if msg.startswith(prefix) else msg)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        where = _where(self.source)
+        if len(self.items) == 1:
+            raise DeepETPickerError(f"{where}: {self.items[0]}")
+        lines = "\n".join(f"  - {item}" for item in self.items)
+        raise DeepETPickerError(f"{where} has {len(self.items)} problems:\n{lines}")
+
+
+@dataclass(kw_only=True)
+class PreprocessConfig:
+    """Preprocessing settings: where the raw data are and how to make labels from them.
+
+    Fields are the original program's keys. ``ocp_diameter`` is one particle diameter (voxels)
+    per class; ``label_diameter`` the one weak-label diameter for all classes. Paths are kept
+    as given (strings). ``extra`` keeps unknown keys so they are written back.
+    """
+
+    VAR = PRE_VAR
+    KEYS = PRE_KEYS
+    REQUIRED = PRE_REQUIRED
+
+    dset_name: str
+    base_path: str
+    coord_path: str
+    coord_format: str = ".coords"
+    tomo_path: str
+    tomo_format: str = ".mrc"
+    num_cls: int
+    label_type: str = "gaussian"
+    label_diameter: int
+    ocp_type: str = "sphere"
+    ocp_diameter: list
+    norm_type: str = "standardization"
+    extra: dict = field(default_factory=dict)
+    source: Optional[str] = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._raw: dict = {}
+        self._order: Optional[list] = None
+        self._present: set = set()
+        self._warned: set = set()
+        self.validate(check_paths=False)
+
+    # -- derived paths --------------------------------------------------------------------
+    @property
+    def label_name(self) -> str:
+        """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``)."""
+        return f"{self.label_type}{self.label_diameter}"
+
+    @property
+    def data_dir(self) -> Path:
+        """Normalised tomograms: ``base_path/data_std`` (z-score) or ``base_path/data_norm``."""
+        name = "data_std" if self.norm_type == "standardization" else "data_norm"
+        return Path(self.base_path) / name
+
+    @property
+    def coords_dir(self) -> Path:
+        """Cleaned coordinate files (and ``num_name.csv``): ``base_path/coords``."""
+        return Path(self.base_path) / "coords"
+
+    @property
+    def label_dir(self) -> Path:
+        """Weak labels: ``base_path/<label_type><label_diameter>``."""
+        return Path(self.base_path) / self.label_name
+
+    @property
+    def ocp_dir(self) -> Path:
+        """Occupancy maps: ``base_path/data_ocp``."""
+        return Path(self.base_path) / "data_ocp"
+
+    @property
+    def configs_dir(self) -> Path:
+        """Where config files are saved: ``base_path/configs``."""
+        return Path(self.base_path) / "configs"
+
+    @property
+    def run_dir(self) -> Path:
+        """Training runs of this dataset name: ``base_path/runs/<dset_name>``."""
+        return Path(self.base_path) / "runs" / self.dset_name
+
+    # -- conversion -----------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict, source: Optional[PathLike] = None):
+        """Build a config from a file's dict; warns about unknown keys (they are kept)."""
+        source = str(source) if source is not None else None
+        where = _where(source)
+        if not isinstance(data, dict):
+            raise DeepETPickerError(f"{where}: expected a dict of settings, got a "
+                                    f"{type(data).__name__}.")
+        missing = [k for k in cls.REQUIRED if k not in data]
+        if missing:
+            names = ", ".join(f"'{k}'" for k in missing)
+            raise DeepETPickerError(
+                f"{where}: missing key{'s' if len(missing) > 1 else ''} {names}. "
+                f"A {cls.VAR} file needs {', '.join(cls.REQUIRED)}; see configs/README.md.")
+        known = {f.name for f in fields(cls)} - {"extra", "source"}
+        values, extra = {}, {}
+        for key, value in data.items():
+            if not isinstance(key, str):
+                raise DeepETPickerError(f"{where}: key {key!r} is not a string; keys are "
+                                        f"names in quotes such as \"num_cls\".")
+            if key in known:
+                values[key] = value
+            else:
+                extra[key] = value
+                warnings.warn(f"{where}: unknown key '{key}' is kept and written back but not "
+                              f"used; check its spelling against configs/README.md.",
+                              ConfigWarning, stacklevel=3)
+        cfg = cls(**values, extra=extra, source=source)
+        cfg._order = list(data)
+        cfg._present = set(data)
+        return cfg
+
+    def to_dict(self) -> dict:
+        """The dict written to a file: the original's keys (original forms kept), ours when set,
+        then unknown keys; in the order of the file it was read from, where there was one."""
+        out = {}
+        defaults = _defaults(type(self))
+        for key in self.KEYS + tuple(k for k in EXTRA_TRAIN_KEYS if hasattr(self, k)):
+            value = getattr(self, key)
+            if key in EXTRA_TRAIN_KEYS and key not in self._present and value == defaults[key]:
+                continue
+            out[key] = self._written_form(key, value)
+        for key, value in self.extra.items():
+            out[key] = value
+        if self._order:
+            first = [k for k in self._order if k in out]
+            out = {**{k: out[k] for k in first}, **{k: v for k, v in out.items() if k not in first}}
+        return copy.deepcopy(out)
+
+    def _written_form(self, key: str, value: Any) -> Any:
+        if key in self._raw:
+            raw = self._raw[key]
+            if key in _STRING_FORM_KEYS and not isinstance(raw, str):
+                return _FORM_KEYS[key][1](value)  # the original reads these only as strings
+            try:
+                if self._parse_form(key, raw, self.source) == value:
+                    return raw
+            except DeepETPickerError:
+                pass
+        if key in _FORM_KEYS:
+            return _FORM_KEYS[key][1](value)
+        return value
+
+    @staticmethod
+    def _parse_form(key: str, raw: Any, source: Optional[str] = None) -> Any:
+        if key in _FORM_KEYS:
+            return _FORM_KEYS[key][0](raw, key=key, source=source)
+        if key == "label_diameter":
+            return int(raw) if isinstance(raw, str) else raw
+        return raw
+
+    # -- validation -----------------------------------------------------------------------
+    def validate(self, check_paths: bool = False) -> "PreprocessConfig":
+        """Check every value (and, with ``check_paths``, that input folders exist).
+
+        Strings with a list meaning (``"7,7,9"``, ``"0-7"``) are parsed into lists of ints and
+        names are brought to their canonical spelling. Raises one :class:`DeepETPickerError`
+        listing every problem, each naming the file, the key, the value and what is expected.
+        Returns the config itself.
+        """
+        p = _Problems(self.source)
+        self._check_values(p)
+        p.raise_if_any()
+        if check_paths:
+            self._check_paths(p)
+            p.raise_if_any()
+        return self
+
+    def _take_form(self, key: str, p: _Problems) -> bool:
+        """Parse a value that may come in string form; remember that form for writing."""
+        value = getattr(self, key)
+        if key in _FORM_KEYS and isinstance(value, list) and all(_is_int(v) for v in value):
+            setattr(self, key, [int(v) for v in value])
+            return True
+        try:
+            parsed = self._parse_form(key, value, self.source)
+        except DeepETPickerError as err:
+            p.add_error(err)
+            return False
+        self._raw[key] = copy.deepcopy(value)
+        setattr(self, key, parsed)
+        return True
+
+    def _check_values(self, p: _Problems) -> None:
+        for key in ("dset_name", "base_path", "coord_path", "tomo_path"):
+            _check_str(self, key, p)
+        if isinstance(self.dset_name, str) and re.search(r"[/\\]", self.dset_name):
+            p.add("dset_name", self.dset_name, "is used as a file and folder name and may not "
+                  "contain '/' or '\\'; use a plain name such as 'SHREC_2021_train'")
+        self._check_names(p)
+        num_ok = _check_int(self, "num_cls", p, minimum=1, hint="the number of particle classes")
+        self._check_label_diameter(p)
+        if self._take_form("ocp_diameter", p):
+            diam = self.ocp_diameter
+            if not diam:
+                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                      "is empty; give one particle diameter (voxels) per class, e.g. \"23\"")
+            elif any(d < 1 for d in diam):
+                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                      "diameters must be positive numbers of voxels")
+            elif num_ok and len(diam) != self.num_cls:
+                example = (diam + [diam[-1]] * self.num_cls)[:self.num_cls]
+                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                      f"gives {len(diam)} diameter{'s' if len(diam) != 1 else ''} but num_cls "
+                      f"is {self.num_cls}; give exactly one diameter per class, separated by "
+                      f"commas (e.g. \"{format_int_list(example)}\")")
+        if not isinstance(self.extra, dict):
+            p.add("extra", self.extra, "must be a dict of additional keys")
+
+    def _check_names(self, p: _Problems) -> None:
+        for key, names in (("label_type", LABEL_TYPES), ("ocp_type", OCP_TYPES),
+                           ("norm_type", NORM_TYPES)):
+            try:
+                setattr(self, key, _canonical(getattr(self, key), names, key, self.source))
+            except DeepETPickerError as err:
+                p.add_error(err)
+        for key, allowed in (("coord_format", COORD_FORMATS), ("tomo_format", TOMO_FORMATS)):
+            value = getattr(self, key)
+            fixed = value.strip().lower() if isinstance(value, str) else value
+            if isinstance(fixed, str) and fixed and not fixed.startswith("."):
+                fixed = "." + fixed
+            if fixed in allowed:
+                setattr(self, key, fixed)
+            else:
+                p.add(key, value, f"expected one of {', '.join(allowed)}")
+
+    def _check_label_diameter(self, p: _Problems) -> None:
+        value = self.label_diameter
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+            self._raw["label_diameter"] = value
+            self.label_diameter = int(value)
+        elif _is_int(value):
+            self.label_diameter = int(value)
+        else:
+            p.add("label_diameter", value, "must be a whole number of voxels, e.g. 9")
+            return
+        if self.label_diameter < 3:
+            p.add("label_diameter", value, "is too small; weak labels need a diameter of at "
+                  "least 3 voxels (a little smaller than the particles, e.g. 9)")
+
+    def _check_paths(self, p: _Problems) -> None:
+        for key in ("coord_path", "tomo_path"):
+            _check_dir(self, key, p, "the folder with the raw tomograms and their coordinate "
+                                     "files")
+        base = Path(self.base_path)
+        if not base.is_dir() and not base.parent.is_dir():
+            p.add("base_path", self.base_path, "neither this folder nor its parent exists; "
+                  "choose a folder for the outputs that exists or can be created")
+
+
+@dataclass(kw_only=True)
+class TrainConfig(PreprocessConfig):
+    """Training settings: the preprocessing keys (pointing at its outputs) plus the training
+    keys of the original and our own.
+
+    ``tomo_path``, ``coord_path``, ``label_path`` and ``ocp_path`` are the preprocessing outputs
+    (normalised tomograms, coordinates, weak labels, occupancy maps); when a file leaves them
+    out they are derived from ``base_path`` as the original does.
+    """
+
+    VAR = TRAIN_VAR
+    KEYS = TRAIN_KEYS
+    REQUIRED = TRAIN_REQUIRED
+
+    coord_path: str = ""
+    tomo_path: str = ""
+    label_name: str = ""
+    label_path: str = ""
+    ocp_name: str = "data_ocp"
+    ocp_path: str = ""
+    model_name: str = "ResUNet"
+    train_set_ids: list
+    val_set_ids: list
+    batch_size: int = 8
+    patch_size: int = 72
+    padding_size: int = 12
+    lr: float = 1e-3
+    max_epochs: int = 60
+    seg_thresh: float = 0.5
+    gpu_ids: list = field(default_factory=lambda: [0])
+    # ours
+    f_maps: list = field(default_factory=lambda: list(DEFAULT_F_MAPS))
+    device: str = "auto"
+    loss: str = "dice"
+    seed: int = 0
+    num_workers: int = 0
+    augment: dict = field(default_factory=lambda: copy.deepcopy(DEFAULT_AUGMENT))
+    t_lm: float = 0.1
+    t_dist: Optional[float] = None
+    coord_conv: bool = True
+    pyramid: bool = True
+    background_fraction: float = 0.0
+    val_every: int = 1
+    weight_decay: float = 0.01
+
+    # -- derived paths: the explicit keys of a training config ----------------------------
+    @property
+    def data_dir(self) -> Path:
+        """Normalised tomograms (``tomo_path``)."""
+        return Path(self.tomo_path)
+
+    @property
+    def coords_dir(self) -> Path:
+        """Coordinate files and ``num_name.csv`` (``coord_path``)."""
+        return Path(self.coord_path)
+
+    @property
+    def label_dir(self) -> Path:
+        """Weak labels (``label_path``)."""
+        return Path(self.label_path)
+
+    @property
+    def ocp_dir(self) -> Path:
+        """Occupancy maps (``ocp_path``)."""
+        return Path(self.ocp_path)
+
+    @property
+    def stride(self) -> int:
+        """Overlap-tile stride, ``patch_size - 2 * padding_size``."""
+        return self.patch_size - 2 * self.padding_size
+
+    @property
+    def effective_t_dist(self) -> float:
+        """Picks closer than this are one particle: ``t_dist`` or ``ceil(label_diameter / 2)``."""
+        if self.t_dist is not None:
+            return float(self.t_dist)
+        return float(math.ceil(self.label_diameter / 2))
+
+    @classmethod
+    def from_preprocess(cls, pre: PreprocessConfig, train_ids: Any, val_ids: Any,
+                        **overrides) -> "TrainConfig":
+        """The training config for a preprocessed dataset, built as the original GUI does.
+
+        ``tomo_path`` becomes the normalised data folder, ``coord_path`` ``base_path/coords``,
+        ``label_path`` ``base_path/<label_type><d>`` and ``ocp_path`` ``base_path/data_ocp``.
+        ``train_ids``/``val_ids`` are ``"0-7"``-style strings, ints or lists (kept in that
+        form). ``overrides`` set any other field (``dset_name`` defaults to the preprocessing
+        name with ``_preprocess`` replaced by ``_train``).
+        """
+        pre.validate(check_paths=False)
+        known = {f.name for f in fields(cls)} - {"source"}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise DeepETPickerError(
+                f"unknown training setting{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(k) for k in unknown)}; known settings are listed in "
+                f"configs/README.md.")
+        base = pre.base_path
+        name = re.sub(r"_preprocess$", "", pre.dset_name) + "_train"
+        data = {
+            "dset_name": name,
+            "base_path": base,
+            "coord_path": os.path.join(base, "coords"),
+            "coord_format": pre.coord_format,
+            "tomo_path": str(pre.data_dir),
+            "tomo_format": pre.tomo_format,
+            "num_cls": pre.num_cls,
+            "label_name": pre.label_name,
+            "label_path": os.path.join(base, pre.label_name),
+            "label_type": pre.label_type,
+            "label_diameter": pre._written_form("label_diameter", pre.label_diameter),
+            "ocp_type": pre.ocp_type,
+            "ocp_diameter": pre._written_form("ocp_diameter", pre.ocp_diameter),
+            "ocp_name": "data_ocp",
+            "ocp_path": os.path.join(base, "data_ocp"),
+            "norm_type": pre.norm_type,
+            "train_set_ids": train_ids,
+            "val_set_ids": val_ids,
+        }
+        data.update(overrides)
+        cfg = cls(**data)
+        cfg._present = {k for k in overrides if k in EXTRA_TRAIN_KEYS}
+        return cfg
+
+    def to_preprocess(self) -> PreprocessConfig:
+        """The preprocessing settings of this config (paths as in this config)."""
+        values = {k: self._written_form(k, getattr(self, k)) for k in PRE_KEYS}
+        return PreprocessConfig(**values, source=self.source)
+
+    def _check_values(self, p: _Problems) -> None:
+        self._fill_derived_paths()
+        super()._check_values(p)
+        for key in ("label_name", "label_path", "ocp_name", "ocp_path"):
+            _check_str(self, key, p)
+        try:
+            self.model_name = _canonical(self.model_name, MODEL_NAMES, "model_name", self.source)
+        except DeepETPickerError as err:
+            p.add_error(err)
+        for key in ("train_set_ids", "val_set_ids"):
+            if self._take_form(key, p) and not getattr(self, key):
+                which = "training" if key == "train_set_ids" else "validation"
+                p.add(key, self._raw.get(key, getattr(self, key)),
+                      f"no {which} tomograms; give ids such as \"0\" or \"0-7\" (with one "
+                      f"tomogram, use \"0\" for both training and validation)")
+        _check_int(self, "batch_size", p, minimum=1, hint="patches per training step, e.g. 8")
+        patch_ok = _check_int(self, "patch_size", p, minimum=1, hint="e.g. 72")
+        if patch_ok and (self.patch_size % 8 or self.patch_size < 16):
+            p.add("patch_size", self.patch_size, "the patch edge must be a multiple of 8 and at "
+                  "least 16 (the network halves it three times); 64 or 72 is usual")
+            patch_ok = False
+        pad_ok = _check_int(self, "padding_size", p, minimum=0, hint="e.g. 12")
+        if patch_ok and pad_ok and self.patch_size - 2 * self.padding_size < 8:
+            p.add("padding_size", self.padding_size,
+                  f"leaves a stride of {self.patch_size - 2 * self.padding_size} voxels "
+                  f"(patch_size {self.patch_size} - 2 x padding_size); the stride must be at "
+                  f"least 8, so use padding_size <= {(self.patch_size - 8) // 2}")
+        _check_float(self, "lr", p, low=0.0, low_open=True, hint="the learning rate, e.g. 0.001")
+        _check_int(self, "max_epochs", p, minimum=1, hint="e.g. 60")
+        _check_float(self, "seg_thresh", p, low=0.0, high=1.0, low_open=True, high_open=True,
+                     hint="the score threshold, e.g. 0.5")
+        if self._take_form("gpu_ids", p) and any(i < 0 for i in self.gpu_ids):
+            p.add("gpu_ids", self._raw.get("gpu_ids", self.gpu_ids),
+                  "GPU ids are numbers from 0, e.g. \"0\" or \"0,1\"")
+        if self._take_form("f_maps", p):
+            if len(self.f_maps) != 4 or any(c < 1 for c in self.f_maps):
+                p.add("f_maps", self.f_maps, f"expected 4 positive channel counts, one per "
+                      f"network level, e.g. {DEFAULT_F_MAPS} or {LIGHT_F_MAPS} (light model)")
+        if isinstance(self.device, str) and _DEVICE_RE.match(self.device.strip().lower()):
+            self.device = self.device.strip().lower()
+        else:
+            p.add("device", self.device, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        try:
+            self.loss = _canonical(self.loss, LOSSES, "loss", self.source)
+        except DeepETPickerError as err:
+            p.add_error(err)
+        _check_int(self, "seed", p, hint="e.g. 0")
+        _check_int(self, "num_workers", p, minimum=0, hint="data-loading processes, e.g. 0")
+        _check_int(self, "val_every", p, minimum=1, hint="validate every N epochs, e.g. 1")
+        _check_float(self, "t_lm", p, low=0.0, high=1.0, high_open=True,
+                     hint="the local-maximum threshold, e.g. 0.1")
+        if self.t_dist is not None:
+            _check_float(self, "t_dist", p, low=0.0, low_open=True,
+                         hint="the merge distance in voxels, or None for ceil(label_diameter/2)")
+        _check_float(self, "background_fraction", p, low=0.0, high=1.0,
+                     hint="the share of patches drawn away from particles, e.g. 0.0")
+        _check_float(self, "weight_decay", p, low=0.0, hint="AdamW weight decay, e.g. 0.01")
+        for key in ("coord_conv", "pyramid"):
+            if not isinstance(getattr(self, key), bool):
+                p.add(key, getattr(self, key), "expected true or false")
+        self._check_augment(p)
+
+    def _fill_derived_paths(self) -> None:
+        """Paths a file may leave out, derived from ``base_path`` as the original does."""
+        if not isinstance(self.base_path, str) or not self.base_path:
+            return
+        base = self.base_path
+        if not self.coord_path:
+            self.coord_path = os.path.join(base, "coords")
+        if not self.tomo_path:
+            norm = self.norm_type if isinstance(self.norm_type, str) else ""
+            folder = "data_norm" if norm.strip().lower().startswith("norm") else "data_std"
+            self.tomo_path = os.path.join(base, folder)
+        if not self.label_name:
+            try:
+                kind = _canonical(self.label_type, LABEL_TYPES, "label_type", self.source)
+            except DeepETPickerError:
+                kind = None  # reported by the label_type check
+            if kind is not None and re.fullmatch(r"\s*\d+\s*", str(self.label_diameter)):
+                self.label_name = f"{kind}{int(self.label_diameter)}"
+        if not self.label_path and self.label_name:
+            self.label_path = os.path.join(base, self.label_name)
+        if not self.ocp_path and isinstance(self.ocp_name, str) and self.ocp_name:
+            self.ocp_path = os.path.join(base, self.ocp_name)
+
+    def _check_augment(self, p: _Problems) -> None:
+        aug = self.augment
+        if not isinstance(aug, dict):
+            p.add("augment", aug, f"expected a dict such as {json.dumps(DEFAULT_AUGMENT)}")
+            return
+        merged = copy.deepcopy(DEFAULT_AUGMENT)
+        merged.update(aug)
+        for key, value in merged.items():
+            full = f"augment.{key}"
+            if key in ("mirror", "crop"):
+                if not isinstance(value, bool):
+                    p.add(full, value, "expected true or false")
+            elif key in ("elastic", "rotate", "scale"):
+                if not _is_number(value) or not 0.0 <= value <= 1.0:
+                    p.add(full, value, "expected a probability between 0 and 1")
+            elif key == "max_angle":
+                if not _is_number(value) or not 0.0 <= value <= 180.0:
+                    p.add(full, value, "expected a rotation range in degrees (0-180), e.g. 15")
+            elif key == "scale_range":
+                if not (isinstance(value, (list, tuple)) and len(value) == 2
+                        and all(_is_number(v) and v > 0 for v in value)
+                        and value[0] <= value[1]):
+                    p.add(full, value, "expected [low, high] with 0 < low <= high, "
+                          "e.g. [0.95, 1.05]")
+            elif key not in self._warned:
+                self._warned.add(key)
+                warnings.warn(f"{_where(self.source)}: unknown augmentation setting "
+                              f"'{key}' is kept but not used; known ones are "
+                              f"{', '.join(DEFAULT_AUGMENT)}.", ConfigWarning, stacklevel=4)
+        self.augment = merged
+
+    def _check_paths(self, p: _Problems) -> None:
+        hint = ("made by preprocessing; run `deepetpicker preprocess` on the preprocessing "
+                "config first, or correct the path")
+        if not Path(self.base_path).is_dir():
+            p.add("base_path", self.base_path, "this folder does not exist")
+        for key in ("coord_path", "tomo_path", "label_path", "ocp_path"):
+            _check_dir(self, key, p, hint)
+
+
+# ---------------------------------------------------------------------------------------------
+# Field checks
+# ---------------------------------------------------------------------------------------------
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(float(value)))
+
+
+def _check_str(cfg, key: str, p: _Problems) -> None:
+    value = getattr(cfg, key)
+    if isinstance(value, os.PathLike):
+        setattr(cfg, key, os.fspath(value))
+    elif not isinstance(value, str) or not value.strip():
+        p.add(key, value, "expected a non-empty text in quotes")
+
+
+def _check_int(cfg, key: str, p: _Problems, minimum: Optional[int] = None,
+               hint: str = "") -> bool:
+    value = getattr(cfg, key)
+    if not _is_int(value):
+        p.add(key, value, f"expected a whole number ({hint})" if hint else
+              "expected a whole number")
+        return False
+    setattr(cfg, key, int(value))
+    if minimum is not None and value < minimum:
+        p.add(key, value, f"must be at least {minimum} ({hint})" if hint else
+              f"must be at least {minimum}")
+        return False
+    return True
+
+
+def _check_float(cfg, key: str, p: _Problems, low: Optional[float] = None,
+                 high: Optional[float] = None, low_open: bool = False, high_open: bool = False,
+                 hint: str = "") -> bool:
+    value = getattr(cfg, key)
+    if not _is_number(value):
+        p.add(key, value, f"expected a number ({hint})")
+        return False
+    given, value = value, float(value)
+    setattr(cfg, key, value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
+        hi = "" if high is None else (f"< {high:g}" if high_open else f"<= {high:g}")
+        p.add(key, given, f"must be {' and '.join(s for s in (lo, hi) if s)} ({hint})")
+        return False
+    return True
+
+
+def _check_dir(cfg, key: str, p: _Problems, hint: str) -> None:
+    value = getattr(cfg, key)
+    if isinstance(value, str) and value and not Path(value).is_dir():
+        what = "is a file, not a folder" if Path(value).exists() else "this folder does not exist"
+        p.add(key, value, f"{what}; expected {hint}")
+
+
+def _defaults(cls) -> dict:
+    out = {}
+    for f in fields(cls):
+        out[f.name] = f.default_factory() if f.default_factory is not MISSING else f.default
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and writing files
+# ---------------------------------------------------------------------------------------------
+_PREFIX_RE = re.compile(r"\A(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t]*(pre_config|train_configs)[ \t]*=")
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise DeepETPickerError(f"{path}: config file not found; check the path.")
+    if path.is_dir():
+        raise DeepETPickerError(f"{path}: is a folder; give the config file inside it "
+                                f"(e.g. {path / 'configs' / 'name.py'}).")
+    if path.stat().st_size > _MAX_FILE_BYTES:
+        raise DeepETPickerError(f"{path}: {path.stat().st_size} bytes is far too large for a "
+                                f"config file; is this the right file?")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise DeepETPickerError(f"{path}: not a text file (byte {err.start} is not UTF-8); "
+                                f"give a config file written by DeepETPicker.") from None
+
+
+def _warn_duplicates(pairs: list, where: str) -> dict:
+    seen = set()
+    for key, _ in pairs:
+        if key in seen:
+            warnings.warn(f"{where}: key '{key}' appears more than once; the last value is "
+                          f"used.", ConfigWarning, stacklevel=5)
+        seen.add(key)
+    return dict(pairs)
+
+
+def _describe(node: ast.AST, text: str) -> str:
+    segment = ast.get_source_segment(text, node) or type(node).__name__
+    segment = " ".join(segment.split())
+    return segment if len(segment) <= 60 else segment[:57] + "..."
+
+
+def _refuse(path: Path, node: ast.AST, text: str, what: str) -> DeepETPickerError:
+    line = getattr(node, "lineno", "?")
+    return DeepETPickerError(
+        f"{path}, line {line}: {what} `{_describe(node, text)}` is not allowed. A config file "
+        f"holds one assignment `pre_config={{...}}` or `train_configs={{...}}` of plain values "
+        f"(numbers, strings, True/False/None, lists, dicts); nothing in the file was run.")
+
+
+class _JsonNames(ast.NodeTransformer):
+    """Turns the JSON words true/false/null into constants."""
+
+    WORDS = {"true": True, "false": False, "null": None}
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.copy_location(ast.Constant(self.WORDS[node.id]), node)
+
+
+def _parse_python(path: Path, text: str) -> tuple[str, dict]:
+    where = str(path)
+    try:
+        tree = ast.parse(text, filename=where)
+    except SyntaxError as err:
+        raise DeepETPickerError(f"{path}, line {err.lineno}: cannot read the settings "
+                                f"({err.msg}); expected `pre_config={{...}}` or "
+                                f"`train_configs={{...}}` with a dict of plain values.") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise DeepETPickerError(f"{path}: the settings are nested too deeply to be a "
+                                f"config.") from None
+    assignment = None
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
+                and isinstance(stmt.value.value, str):
+            continue  # a docstring
+        if (assignment is None and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and stmt.targets[0].id in (PRE_VAR, TRAIN_VAR)):
+            assignment = stmt
+            continue
+        raise _refuse(path, stmt, text, "the statement")
+    if assignment is None:
+        raise DeepETPickerError(f"{path}: no `pre_config=` or `train_configs=` assignment; "
+                                f"this is not a DeepETPicker config file.")
+    value = assignment.value
+    if not isinstance(value, ast.Dict):
+        raise _refuse(path, value, text, "the value")
+    for node in ast.walk(value):
+        if isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Load)):
+            if isinstance(node, ast.Dict) and any(k is None for k in node.keys):
+                raise _refuse(path, node, text, "unpacking")
+            continue
+        if isinstance(node, ast.Constant):
+            if node.value is None or type(node.value) in (bool, int, float, str):
+                continue
+            raise _refuse(path, node, text, "the value")
+        if isinstance(node, ast.Name) and node.id in _JsonNames.WORDS:
+            continue
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
+                and isinstance(node.operand, ast.Constant) \
+                and type(node.operand.value) in (int, float):
+            continue
+        if isinstance(node, (ast.USub, ast.UAdd)):
+            continue
+        what = {ast.Call: "the call", ast.Name: "the name", ast.Attribute: "the attribute"}
+        raise _refuse(path, node, text, what.get(type(node), "the expression"))
+    for node in ast.walk(value):
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+                    raise _refuse(path, key, text, "the key")
+    keys = [k.value for k in value.keys]
+    literal = ast.literal_eval(ast.fix_missing_locations(_JsonNames().visit(value)))
+    _warn_duplicates([(k, None) for k in keys], where)
+    return assignment.targets[0].id, _lists(literal)
+
+
+def _lists(value: Any) -> Any:
+    """Tuples become lists, as JSON would read them."""
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_lists(v) for v in value]
+    return value
+
+
+def read_config_dict(path: PathLike) -> tuple[str, dict]:
+    """``(variable, settings)`` of a config file, ``variable`` being ``'pre_config'`` or
+    ``'train_configs'``; the file is parsed, never run."""
+    path = Path(path)
+    text = _read_text(path)
+    match = _PREFIX_RE.match(text)
+    if match:
+        try:
+            data = json.loads(text[match.end():],
+                              object_pairs_hook=lambda pairs: _warn_duplicates(pairs, str(path)))
+        except (ValueError, RecursionError):
+            data = None
+        if isinstance(data, dict):
+            return match.group(1), data
+    return _parse_python(path, text)
+
+
+def load_config(path: PathLike, check_paths: bool = False
+                ) -> Union[PreprocessConfig, TrainConfig]:
+    """Read a ``pre_config=`` file as :class:`PreprocessConfig` or a ``train_configs=`` file as
+    :class:`TrainConfig`, validated (folders too with ``check_paths``)."""
+    var, data = read_config_dict(path)
+    cls = PreprocessConfig if var == PRE_VAR else TrainConfig
+    cfg = cls.from_dict(data, source=path)
+    if check_paths:
+        cfg.validate(check_paths=True)
+    return cfg
+
+
+def load_preprocess_config(path: PathLike, check_paths: bool = False) -> PreprocessConfig:
+    """Read a preprocessing config (``pre_config=``); a training config is refused."""
+    cfg = load_config(path, check_paths=check_paths)
+    if isinstance(cfg, TrainConfig):
+        raise DeepETPickerError(f"{path}: is a training config (train_configs=); give the "
+                                f"preprocessing config (pre_config=), usually "
+                                f"<base_path>/configs/<name>.py saved by preprocessing.")
+    return cfg
+
+
+def load_train_config(path: PathLike, check_paths: bool = False) -> TrainConfig:
+    """Read a training config (``train_configs=``); a preprocessing config is refused."""
+    cfg = load_config(path, check_paths=check_paths)
+    if not isinstance(cfg, TrainConfig):
+        raise DeepETPickerError(f"{path}: is a preprocessing config (pre_config=); make a "
+                                f"training config from it first, e.g. `deepetpicker "
+                                f"train-config {path} --train-ids 0 --val-ids 0 -o train.py`.")
+    return cfg
+
+
+def format_config(cfg: PreprocessConfig) -> str:
+    """The file text: ``pre_config=``/``train_configs=`` and the dict as JSON, one key per line,
+    exactly as the original program lays it out."""
+    data = cfg.to_dict()
+    indent = "\n" + " " * len(cfg.VAR + "={")
+    items = []
+    for key, value in data.items():
+        try:
+            items.append(json.dumps(key) + ": " + json.dumps(value, separators=(", ", ": "),
+                                                             allow_nan=False))
+        except (TypeError, ValueError):
+            raise DeepETPickerError(f"{_where(cfg.source)}: key '{key}' = {value!r} cannot be "
+                                    f"written to a config file; use numbers, text, "
+                                    f"true/false, null, lists or dicts.") from None
+    return cfg.VAR + "={" + ("," + indent).join(items) + "}"
+
+
+def save_config(cfg: PreprocessConfig, path: PathLike) -> Path:
+    """Validate ``cfg`` and write it to ``path`` atomically in the original's format."""
+    cfg.validate(check_paths=False)
+    text = format_config(cfg)
+    path = Path(path)
+    write_text_atomic(path, text)
+    return path

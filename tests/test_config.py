@@ -1,0 +1,420 @@
+"""Config files: the original's format both ways, literal-only parsing, validation messages."""
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from deepetpicker.config import (
+    DEFAULT_AUGMENT, LIGHT_F_MAPS, ConfigWarning, PreprocessConfig, TrainConfig,
+    canonical_label_type, format_config, format_ids, load_config, load_preprocess_config, load_train_config, parse_ids,
+    parse_int_list, save_config)
+from deepetpicker.errors import DeepETPickerError
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+SAMPLES = ["SHREC_2021_preprocess.py", "SHREC_2021_train.py", "EMPIAR_10045_preprocess.py",
+           "EMPIAR_10045_train.py"]
+
+
+def original_text(var: str, data: dict) -> str:
+    """A config file as the original program writes it."""
+    return var + "=" + json.dumps(data, separators=(",\n" + " " * len(var + "={"), ": "))
+
+
+def original_read(text: str, var: str) -> dict:
+    """How the original program reads a config file."""
+    return json.loads(text.lstrip(var + "="))
+
+
+def pre_dict(base="/data/ds", **changes) -> dict:
+    data = {"dset_name": "ds_preprocess", "base_path": base, "coord_path": base + "/raw",
+            "coord_format": ".coords", "tomo_path": base + "/raw", "tomo_format": ".mrc",
+            "num_cls": 3, "label_type": "gaussian", "label_diameter": 9, "ocp_type": "sphere",
+            "ocp_diameter": "11,13,17", "norm_type": "standardization"}
+    data.update(changes)
+    return data
+
+
+def train_dict(base="/data/ds", **changes) -> dict:
+    data = {"dset_name": "ds_train", "base_path": base, "coord_path": base + "/coords",
+            "coord_format": ".coords", "tomo_path": base + "/data_std", "tomo_format": ".mrc",
+            "num_cls": 3, "label_name": "gaussian9", "label_path": base + "/gaussian9",
+            "label_type": "gaussian", "label_diameter": 9, "ocp_type": "sphere",
+            "ocp_diameter": "11,13,17", "ocp_name": "data_ocp", "ocp_path": base + "/data_ocp",
+            "norm_type": "standardization", "model_name": "ResUNet", "train_set_ids": "0,2-4",
+            "val_set_ids": "5", "batch_size": 8, "patch_size": 64, "padding_size": 12,
+            "lr": 0.0005, "max_epochs": 60, "seg_thresh": 0.5, "gpu_ids": "0,1"}
+    data.update(changes)
+    return data
+
+
+def write(tmp_path, text, name="cfg.py") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Round trips
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", SAMPLES)
+def test_sample_configs_load_and_round_trip_byte_for_byte(name, tmp_path):
+    path = CONFIGS / name
+    cfg = load_config(path)
+    assert isinstance(cfg, TrainConfig) == name.endswith("_train.py")
+    text = path.read_text()
+    assert format_config(cfg) == text
+    out = save_config(cfg, tmp_path / name)
+    assert out.read_text() == text
+    again = load_config(out)
+    assert again == cfg
+    var = "train_configs" if name.endswith("_train.py") else "pre_config"
+    raw = original_read(text, var)
+    assert isinstance(raw["ocp_diameter"], str)
+    if var == "train_configs":
+        assert isinstance(raw["train_set_ids"], str) and isinstance(raw["gpu_ids"], str)
+
+
+def test_sample_values():
+    shrec = load_preprocess_config(CONFIGS / "SHREC_2021_preprocess.py")
+    assert shrec.num_cls == 14 and shrec.label_type == "gaussian" and shrec.label_diameter == 9
+    assert shrec.ocp_diameter == [7, 7, 7, 7, 7, 9, 9, 9, 11, 11, 13, 13, 13, 17]
+    empiar = load_preprocess_config(CONFIGS / "EMPIAR_10045_preprocess.py")
+    assert (empiar.num_cls, empiar.label_diameter, empiar.ocp_diameter) == (1, 11, [23])
+    train = load_train_config(CONFIGS / "SHREC_2021_train.py")
+    assert train.train_set_ids == list(range(8)) and train.val_set_ids == [8]
+    assert train.label_dir == Path("/path/to/SampleDatasets/SHREC_2021/gaussian9")
+    assert train.data_dir == Path("/path/to/SampleDatasets/SHREC_2021/data_std")
+    assert train.run_dir == Path("/path/to/SampleDatasets/SHREC_2021/runs/SHREC_2021_train")
+    back = train.to_preprocess()
+    assert type(back) is PreprocessConfig and back.ocp_diameter == shrec.ocp_diameter
+    assert back.tomo_path == "/path/to/SampleDatasets/SHREC_2021/data_std"
+
+
+def test_original_train_file_is_parsed_and_rewritten_identically(tmp_path):
+    text = original_text("train_configs", train_dict())
+    path = write(tmp_path, text)
+    cfg = load_train_config(path)
+    assert cfg.train_set_ids == [0, 2, 3, 4] and cfg.val_set_ids == [5]
+    assert cfg.gpu_ids == [0, 1] and cfg.ocp_diameter == [11, 13, 17]
+    assert cfg.lr == 0.0005 and cfg.patch_size == 64 and cfg.stride == 40
+    assert cfg.f_maps == [24, 48, 72, 108] and cfg.device == "auto" and cfg.loss == "dice"
+    assert format_config(cfg) == text
+    assert save_config(cfg, tmp_path / "out.py").read_text() == text
+
+
+def test_train_file_of_the_original_command_line_keeps_its_key_order(tmp_path):
+    # the original's command-line generator updates the preprocessing dict in place and
+    # appends the training keys, so its key order differs from the GUI's
+    data = pre_dict()
+    data.update(dset_name="cli_train", coord_path="/data/ds/coords", tomo_path="/data/ds/data_std")
+    data.update(label_name="gaussian9", label_path="/data/ds/gaussian9", ocp_name="data_ocp",
+                ocp_path="/data/ds/data_ocp", model_name="ResUNet", train_set_ids="0",
+                val_set_ids="0", batch_size=8, patch_size=72, padding_size=12, lr=0.001,
+                max_epochs=60, seg_thresh=0.5, gpu_ids="0")
+    text = original_text("train_configs", data)
+    cfg = load_train_config(write(tmp_path, text))
+    assert cfg.dset_name == "cli_train" and cfg.train_set_ids == [0] and cfg.gpu_ids == [0]
+    assert format_config(cfg) == text
+
+
+def test_python_literal_file_with_comments_and_python_values(tmp_path):
+    text = """# written by hand
+train_configs = {
+    'dset_name': 'hand',   # a comment
+    'base_path': '/data/hand',
+    'num_cls': 2,
+    'label_type': 'TBall',
+    'label_diameter': 7,
+    'ocp_diameter': [11, 13],
+    'train_set_ids': [0, 1],
+    'val_set_ids': 2,
+    'coord_conv': True,
+    't_dist': None,
+    'f_maps': (8, 16, 24, 36),
+    'lr': 5e-4,
+    'augment': {'elastic': 0.0,},
+}
+"""
+    cfg = load_train_config(write(tmp_path, text))
+    assert cfg.label_type == "gaussian" and cfg.label_name == "gaussian7"
+    assert cfg.label_path == "/data/hand/gaussian7" and cfg.tomo_path == "/data/hand/data_std"
+    assert cfg.ocp_path == "/data/hand/data_ocp" and cfg.coord_path == "/data/hand/coords"
+    assert cfg.ocp_diameter == [11, 13] and cfg.train_set_ids == [0, 1] and cfg.val_set_ids == [2]
+    assert cfg.f_maps == LIGHT_F_MAPS and cfg.t_dist is None and cfg.effective_t_dist == 4.0
+    assert cfg.augment == {**DEFAULT_AUGMENT, "elastic": 0.0}
+    out = save_config(cfg, tmp_path / "out.py")
+    written = original_read(out.read_text(), "train_configs")
+    assert written["ocp_diameter"] == "11,13" and written["train_set_ids"] == "0,1"
+    assert written["val_set_ids"] == "2" and written["label_type"] == "gaussian"
+    assert written["f_maps"] == [8, 16, 24, 36] and written["t_dist"] is None
+    assert load_train_config(out) == cfg
+
+
+def test_json_words_are_accepted_in_a_file_with_comments(tmp_path):
+    text = original_text("train_configs", train_dict(coord_conv=False, t_dist=None))
+    text = text.replace('"coord_conv": false,', '"coord_conv": false,  # off for a test')
+    cfg = load_train_config(write(tmp_path, text))
+    assert cfg.coord_conv is False and cfg.t_dist is None
+
+
+def test_changed_values_are_written_in_the_original_string_form(tmp_path):
+    cfg = load_train_config(write(tmp_path, original_text("train_configs", train_dict())))
+    cfg.train_set_ids = [0, 1, 2, 3, 9]
+    cfg.gpu_ids = [2]
+    written = original_read(format_config(cfg), "train_configs")
+    assert written["train_set_ids"] == "0-3,9" and written["gpu_ids"] == "2"
+    assert written["val_set_ids"] == "5"
+
+
+# ---------------------------------------------------------------------------------------------
+# Hostile files
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("template, what", [
+    ("pre_config=__import__('os').system('touch {marker}')", "the value"),
+    ('pre_config={{"dset_name": __import__("os").system("touch {marker}")}}', "the call"),
+    ('import os\nos.system("touch {marker}")\npre_config={{"dset_name": "x"}}', "the statement"),
+    ('pre_config={{"dset_name": "x"}}\nopen("{marker}", "w")', "the statement"),
+    ('pre_config={{"dset_name": (lambda: open("{marker}", "w"))()}}', "the call"),
+    ('pre_config={{"base_path": os.environ}}', "the attribute"),
+    ('pre_config={{"base_path": HOME}}', "the name"),
+    ('pre_config={{"num_cls": 2 ** 1000}}', "the expression"),
+])
+def test_hostile_files_are_refused_without_running_anything(tmp_path, template, what):
+    marker = tmp_path / "ran"
+    path = write(tmp_path, template.format(marker=marker))
+    with pytest.raises(DeepETPickerError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg and what in msg and "nothing in the file was run" in msg
+    assert "line " in msg
+    assert not marker.exists()
+
+
+def test_not_a_config_file(tmp_path):
+    with pytest.raises(DeepETPickerError, match="not found"):
+        load_config(tmp_path / "missing.py")
+    with pytest.raises(DeepETPickerError, match="no `pre_config=` or `train_configs=`"):
+        load_config(write(tmp_path, '"""only a docstring"""\n'))
+    with pytest.raises(DeepETPickerError, match="the statement `settings = "):
+        load_config(write(tmp_path, "settings = {'a': 1}\n"))
+    with pytest.raises(DeepETPickerError, match=r"line 2: cannot read the settings"):
+        load_config(write(tmp_path, 'pre_config={"a": 1,\n "b" 2}'))
+    with pytest.raises(DeepETPickerError, match="not a text file"):
+        path = tmp_path / "binary.py"
+        path.write_bytes(b"pre_config={\xff\xfe}")
+        load_config(path)
+
+
+def test_kind_of_config_is_checked(tmp_path):
+    with pytest.raises(DeepETPickerError, match="is a training config"):
+        load_preprocess_config(CONFIGS / "SHREC_2021_train.py")
+    with pytest.raises(DeepETPickerError, match="deepetpicker train-config"):
+        load_train_config(CONFIGS / "SHREC_2021_preprocess.py")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+BAD_TRAIN_VALUES = [
+    ("patch_size", 70, ["multiple of 8"]),
+    ("patch_size", 8, ["at least 16"]),
+    ("padding_size", 30, ["stride of 4", "padding_size <= 28"]),
+    ("ocp_diameter", "7,9", ["gives 2 diameters but num_cls is 3", "one diameter per class",
+                             '"7,9,9"']),
+    ("ocp_diameter", "7,x,9", ["'x' is not a whole number"]),
+    ("label_type", "blob", ["'gaussian', 'sphere', 'cubic'"]),
+    ("norm_type", "whiten", ["'standardization', 'normalization'"]),
+    ("loss", "l1", ["'dice', 'mse', 'focal', 'iou'"]),
+    ("label_diameter", 2, ["at least 3"]),
+    ("lr", 0, ["must be > 0"]),
+    ("lr", -0.001, ["must be > 0"]),
+    ("train_set_ids", "", ["no training tomograms"]),
+    ("train_set_ids", "3-1", ["runs backwards", "'1-3'"]),
+    ("val_set_ids", "a,b", ["'a' is neither an id nor a range"]),
+    ("num_cls", "3", ["expected a whole number"]),
+    ("batch_size", 2.5, ["expected a whole number"]),
+    ("seg_thresh", 1.5, ["must be > 0 and < 1"]),
+    ("device", "gpu", ["'cuda:N'"]),
+    ("f_maps", [8, 16], ["4 positive channel counts"]),
+    ("augment", {"elastic": 2}, ["probability between 0 and 1"]),
+    ("tomo_format", ".tif", [".mrc, .rec, .map"]),
+    ("gpu_ids", "0;1", ["'0;1' is not a whole number"]),
+    ("dset_name", "a/b", ["may not contain '/'"]),
+    ("coord_conv", "yes", ["expected true or false"]),
+]
+
+
+@pytest.mark.parametrize("key, value, fragments", BAD_TRAIN_VALUES,
+                         ids=[f"{k}={v!r}" for k, v, _ in BAD_TRAIN_VALUES])
+def test_each_bad_value_names_file_key_value_and_fix(tmp_path, key, value, fragments):
+    path = write(tmp_path, original_text("train_configs", train_dict(**{key: value})))
+    with pytest.raises(DeepETPickerError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg
+    assert f"key '{key}" in msg
+    shown = value["elastic"] if key == "augment" else value
+    assert f"= {shown!r}" in msg
+    for fragment in fragments:
+        assert fragment in msg, msg
+
+
+def test_missing_keys_are_named(tmp_path):
+    data = pre_dict()
+    del data["num_cls"], data["ocp_diameter"]
+    path = write(tmp_path, original_text("pre_config", data))
+    with pytest.raises(DeepETPickerError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert str(path) in msg and "missing keys 'num_cls', 'ocp_diameter'" in msg
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    path = write(tmp_path, original_text("train_configs", train_dict(patch_size=60, lr=0)))
+    with pytest.raises(DeepETPickerError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert f"{path} has 2 problems" in msg and "'patch_size' = 60" in msg and "'lr' = 0" in msg
+
+
+def test_shared_train_and_val_ids_are_fine(tmp_path):
+    cfg = load_config(write(tmp_path, original_text(
+        "train_configs", train_dict(train_set_ids="0-3", val_set_ids="2"))))
+    assert cfg.train_set_ids == [0, 1, 2, 3] and cfg.val_set_ids == [2]
+
+
+def test_check_paths(tmp_path):
+    base = tmp_path / "ds"
+    cfg = load_train_config(write(tmp_path, original_text("train_configs",
+                                                          train_dict(base=str(base)))))
+    base.mkdir()
+    (base / "coords").mkdir()
+    with pytest.raises(DeepETPickerError) as err:
+        cfg.validate(check_paths=True)
+    msg = str(err.value)
+    for key in ("tomo_path", "label_path", "ocp_path"):
+        assert f"key '{key}'" in msg
+    assert "coord_path" not in msg and "deepetpicker preprocess" in msg
+    for name in ("data_std", "gaussian9", "data_ocp"):
+        (base / name).mkdir()
+    assert cfg.validate(check_paths=True) is cfg
+
+    pre_path = write(tmp_path, original_text("pre_config", pre_dict(base=str(base))), "pre.py")
+    with pytest.raises(DeepETPickerError, match=r"key 'coord_path' = .*does not exist"):
+        load_config(pre_path, check_paths=True)
+    (base / "raw").mkdir()
+    assert load_config(pre_path, check_paths=True).num_cls == 3
+
+
+def test_invalid_config_is_not_saved_over_a_good_file(tmp_path):
+    target = CONFIGS / "EMPIAR_10045_train.py"
+    out = tmp_path / "train.py"
+    out.write_text(target.read_text())
+    cfg = load_train_config(out)
+    cfg.patch_size = 70
+    with pytest.raises(DeepETPickerError, match="multiple of 8"):
+        save_config(cfg, out)
+    assert out.read_text() == target.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["train.py"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Unknown and repeated keys
+# ---------------------------------------------------------------------------------------------
+def test_unknown_keys_warn_and_are_written_back(tmp_path):
+    path = write(tmp_path, original_text("pre_config", pre_dict(my_note="keep me", bin=4)))
+    with pytest.warns(ConfigWarning) as record:
+        cfg = load_preprocess_config(path)
+    messages = [str(w.message) for w in record]
+    assert any("'my_note'" in m and str(path) in m for m in messages)
+    assert any("'bin'" in m for m in messages)
+    assert cfg.extra == {"my_note": "keep me", "bin": 4}
+    assert format_config(cfg) == path.read_text()
+
+
+def test_repeated_key_warns_and_last_value_wins(tmp_path):
+    text = original_text("pre_config", pre_dict()).replace('"num_cls": 3',
+                                                           '"num_cls": 2,\n "num_cls": 3')
+    with pytest.warns(ConfigWarning, match="'num_cls' appears more than once"):
+        cfg = load_config(write(tmp_path, text))
+    assert cfg.num_cls == 3
+
+
+def test_known_files_load_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in SAMPLES:
+            load_config(CONFIGS / name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building configs in code
+# ---------------------------------------------------------------------------------------------
+def test_from_preprocess_derives_paths_like_the_original_gui():
+    pre = PreprocessConfig.from_dict(pre_dict(norm_type="MinMax", label_type="Ball"))
+    assert pre.norm_type == "normalization" and pre.label_type == "sphere"
+    assert pre.data_dir == Path("/data/ds/data_norm") and pre.label_dir == Path("/data/ds/sphere9")
+    assert pre.coords_dir == Path("/data/ds/coords") and pre.ocp_dir == Path("/data/ds/data_ocp")
+    assert pre.configs_dir == Path("/data/ds/configs")
+    cfg = TrainConfig.from_preprocess(pre, [0, 1, 2, 5], "6", gpu_ids="0,1",
+                                      f_maps=LIGHT_F_MAPS, patch_size=48, padding_size=8)
+    assert cfg.dset_name == "ds_train" and cfg.tomo_path == "/data/ds/data_norm"
+    assert cfg.coord_path == "/data/ds/coords" and cfg.label_path == "/data/ds/sphere9"
+    assert cfg.label_name == "sphere9" and cfg.ocp_path == "/data/ds/data_ocp"
+    assert cfg.run_dir == Path("/data/ds/runs/ds_train")
+    text = format_config(cfg)
+    written = original_read(text, "train_configs")
+    assert list(written)[:26] == ["dset_name", "base_path", "coord_path", "coord_format",
+                                  "tomo_path", "tomo_format", "num_cls", "label_name",
+                                  "label_path", "label_type", "label_diameter", "ocp_type",
+                                  "ocp_diameter", "ocp_name", "ocp_path", "norm_type",
+                                  "model_name", "train_set_ids", "val_set_ids", "batch_size",
+                                  "patch_size", "padding_size", "lr", "max_epochs",
+                                  "seg_thresh", "gpu_ids"]
+    assert written["train_set_ids"] == "0-2,5" and written["gpu_ids"] == "0,1"
+    assert written["ocp_diameter"] == "11,13,17" and written["f_maps"] == LIGHT_F_MAPS
+    assert "device" not in written and "augment" not in written  # defaults stay out
+    with pytest.raises(DeepETPickerError, match="unknown training setting 'epochs'"):
+        TrainConfig.from_preprocess(pre, "0", "0", epochs=3)
+
+
+def test_label_type_aliases_and_t_dist():
+    for alias, canon in [("TBall", "gaussian"), ("BALL", "sphere"), ("Cube", "cubic"),
+                         ("cubic", "cubic")]:
+        assert PreprocessConfig.from_dict(pre_dict(label_type=alias)).label_type == canon
+    assert canonical_label_type(" TBall ") == "gaussian"
+    with pytest.raises(DeepETPickerError, match="'blob' is not known"):
+        canonical_label_type("blob")
+    pre = PreprocessConfig.from_dict(pre_dict())
+    assert TrainConfig.from_preprocess(pre, "0", "0").effective_t_dist == 5.0
+    assert TrainConfig.from_preprocess(pre, "0", "0", t_dist=3).effective_t_dist == 3.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Id and number lists
+# ---------------------------------------------------------------------------------------------
+def test_parse_ids():
+    assert parse_ids("0-7") == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert parse_ids("0,2,5") == [0, 2, 5]
+    assert parse_ids(" 0-3, 7 ") == [0, 1, 2, 3, 7]
+    assert parse_ids("3,1-2,3") == [3, 1, 2]
+    assert parse_ids(4) == [4] and parse_ids([1, "3-4"]) == [1, 3, 4] and parse_ids("") == []
+    for bad, fragment in [("1-", "neither an id nor a range"), ("0,,1", "'' is neither"),
+                          ("5-2", "runs backwards"), ("-1", "neither an id"),
+                          (1.5, "a float is not an id list"), ([True], "True is not an id")]:
+        with pytest.raises(DeepETPickerError, match="key 'train_set_ids'") as err:
+            parse_ids(bad, key="train_set_ids", source="f.py")
+        assert fragment in str(err.value) and str(err.value).startswith("f.py: ")
+
+
+def test_parse_int_list_and_format_ids():
+    assert parse_int_list("7,7,9") == [7, 7, 9]
+    assert parse_int_list("7, 9 11") == [7, 9, 11]
+    assert parse_int_list(23) == [23] and parse_int_list([1, 2]) == [1, 2]
+    with pytest.raises(DeepETPickerError, match="'7.5' is not a whole number"):
+        parse_int_list("7.5,9", key="ocp_diameter")
+    assert format_ids([0, 1, 2, 3, 9]) == "0-3,9"
+    assert format_ids([0, 1, 5]) == "0,1,5"
+    assert format_ids([]) == ""
