@@ -1,0 +1,223 @@
+"""Tomograms on disk: MRC files (``.mrc``, ``.rec``, ``.map``, ``.st``) read memory-mapped.
+
+Arrays are ``(z, y, x)``. Reading is permissive about header quirks written by other
+programs; what cannot be a tomogram (not MRC, truncated, 2-D, NaN/Inf) gets an error that
+names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+import numpy as np
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import atomic_path
+
+TOMOGRAM_SUFFIXES = (".mrc", ".rec", ".map", ".st", ".mrcs")
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass
+class Tomogram:
+    """A tomogram: ``data`` (z, y, x), possibly a read-only memory map; voxel size in Angstrom."""
+
+    data: np.ndarray
+    voxel_size: Optional[float]
+    path: Optional[Path] = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.data.shape)  # type: ignore[return-value]
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path is not None else ""
+
+
+def _voxel_size(mrc) -> Optional[float]:
+    try:
+        vs = mrc.voxel_size
+        values = [float(vs.x), float(vs.y), float(vs.z)]
+    except Exception:  # malformed header fields
+        return None
+    values = [v for v in values if np.isfinite(v) and v > 0]
+    return values[0] if values else None
+
+
+def load_tomogram(path: PathLike, mmap: bool = True) -> Tomogram:
+    """Open an MRC tomogram as a ``(z, y, x)`` array (memory-mapped unless ``mmap=False``)."""
+    import mrcfile
+
+    path = Path(path)
+    if not path.exists():
+        raise DeepETPickerError(f"Tomogram file not found: {path}")
+    if path.is_dir():
+        raise DeepETPickerError(f"{path} is a folder, not a tomogram file")
+    size = path.stat().st_size
+    if size < _HEADER_BYTES:
+        raise DeepETPickerError(
+            f"{path} is not an MRC tomogram: it has {size} bytes, fewer than the "
+            f"{_HEADER_BYTES}-byte MRC header. Choose the reconstructed tomogram (.mrc/.rec).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if mmap:
+                mrc = mrcfile.mmap(path, mode="r", permissive=True)
+            else:
+                mrc = mrcfile.open(path, mode="r", permissive=True)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DeepETPickerError(_unreadable_message(path, size, str(exc))) from exc
+    data = mrc.data
+    if data is None:
+        mrc.close()
+        raise DeepETPickerError(_unreadable_message(path, size, "mrcfile found no data block"))
+    expected = _expected_bytes(mrc)
+    if expected is not None and size < expected:
+        mrc.close()
+        raise DeepETPickerError(_truncated_message(path, expected, size))
+    if data.ndim != 3 or min(data.shape) < 2:
+        shape = data.shape
+        mrc.close()
+        raise DeepETPickerError(
+            f"{path} holds an array of shape {shape}, not a 3-D tomogram. Particle picking "
+            f"needs a reconstructed volume (z, y, x), not a single image or a stack header.")
+    voxel = _voxel_size(mrc)
+    if not mmap:
+        data = np.array(data)
+        mrc.close()
+    return Tomogram(data=data, voxel_size=voxel, path=path)
+
+
+_HEADER_BYTES = 1024
+# Bytes per voxel for the MRC modes mrcfile reads (mode 101 packs two voxels per byte).
+_MODE_ITEMSIZE = {0: 1, 1: 2, 2: 4, 3: 4, 4: 8, 6: 2, 12: 2, 101: 0.5}
+
+
+def _raw_header(path: Path) -> Optional[tuple[int, int, int, int, int]]:
+    """``(nx, ny, nz, mode, extended_header_bytes)`` if the first bytes look like an MRC
+    header (either byte order), else None."""
+    with open(path, "rb") as handle:
+        raw = handle.read(_HEADER_BYTES)
+    if len(raw) < _HEADER_BYTES:
+        return None
+    for order in ("<", ">"):
+        words = np.frombuffer(raw, dtype=f"{order}i4", count=24)
+        nx, ny, nz, mode = (int(v) for v in words[:4])
+        dims_ok = all(0 < n < 10_000_000 for n in (nx, ny, nz))
+        if dims_ok and mode in _MODE_ITEMSIZE:
+            return nx, ny, nz, mode, max(int(words[23]), 0)
+    return None
+
+
+def _unreadable_message(path: Path, size: int, detail: str) -> str:
+    header = _raw_header(path)
+    if header is None:
+        return (f"{path} is not an MRC file: its first {_HEADER_BYTES} bytes are not an MRC "
+                f"header ({detail}). Tomograms must be MRC files (.mrc, .rec, .map); convert "
+                f"other formats first, e.g. with IMOD or EMAN2.")
+    nx, ny, nz, mode, ext = header
+    expected = int(_HEADER_BYTES + ext + nx * ny * nz * _MODE_ITEMSIZE[mode])
+    if size < expected:
+        return _truncated_message(path, expected, size)
+    return (f"Cannot read {path} as an MRC tomogram ({detail}). Check that the file is a "
+            f"complete MRC/REC file; export it again from your reconstruction program.")
+
+
+def _truncated_message(path: Path, expected: int, size: int) -> str:
+    return (f"{path} is truncated: its header describes {expected} bytes but the file has "
+            f"{size}. The copy is incomplete; copy or export it again.")
+
+
+def _expected_bytes(mrc) -> Optional[int]:
+    try:
+        h = mrc.header
+        nx, ny, nz = int(h.nx), int(h.ny), int(h.nz)
+        itemsize = mrc.data.dtype.itemsize
+        return 1024 + int(h.next) + nx * ny * nz * itemsize
+    except Exception:
+        return None
+
+
+def tomogram_shape(path: PathLike) -> tuple[int, int, int]:
+    """Shape ``(z, y, x)`` from the header (opens memory-mapped, reads no voxels)."""
+    return load_tomogram(path, mmap=True).shape
+
+
+def iter_chunks(shape_z: int, chunk: int = 16) -> Iterator[slice]:
+    """Slices of ``chunk`` z-planes covering ``range(shape_z)``."""
+    for start in range(0, shape_z, chunk):
+        yield slice(start, min(start + chunk, shape_z))
+
+
+def check_finite(tomo: Tomogram, chunk: int = 16) -> None:
+    """Raise a clear error if the tomogram holds NaN or Inf (checked in chunks)."""
+    data = tomo.data
+    if data.dtype.kind not in "fc":
+        return
+    for sl in iter_chunks(data.shape[0], chunk):
+        block = np.asarray(data[sl])
+        if not np.isfinite(block).all():
+            bad = np.argwhere(~np.isfinite(block))[0]
+            z, y, x = int(bad[0] + sl.start), int(bad[1]), int(bad[2])
+            raise DeepETPickerError(
+                f"{tomo.path} holds NaN or Inf values (first at x={x}, y={y}, z={z}). "
+                f"Re-export the tomogram or replace the invalid voxels before picking.")
+
+
+def write_tomogram(path: PathLike, data: np.ndarray, voxel_size: Optional[float] = None,
+                   dtype=np.float32) -> Path:
+    """Write a ``(z, y, x)`` array as MRC (float32 by default), atomically."""
+    import mrcfile
+
+    path = Path(path)
+    arr = np.asarray(data, dtype=dtype)
+    if arr.ndim != 3:
+        raise DeepETPickerError(f"Cannot write {path}: expected a 3-D array, got {arr.shape}")
+    with atomic_path(path) as tmp:
+        with mrcfile.new(tmp, overwrite=True) as mrc, warnings.catch_warnings():
+            # header statistics of data holding NaN/Inf; check_finite reports those clearly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mrc.set_data(arr)
+            if voxel_size:
+                mrc.voxel_size = float(voxel_size)
+    return path
+
+
+def create_tomogram(path: PathLike, shape: tuple[int, int, int],
+                    voxel_size: Optional[float] = None, dtype=np.float32):
+    """Create an MRC file of ``shape`` and return a writable memory map (caller closes it).
+
+    Used by jobs that fill a large output chunk by chunk; write to a temporary path and
+    rename it when complete (see :func:`deepetpicker.io.atomic.atomic_path`).
+    """
+    import mrcfile
+
+    mrc = mrcfile.new_mmap(path, shape=tuple(int(s) for s in shape),
+                           mrc_mode=_mrc_mode(np.dtype(dtype)), overwrite=True)
+    if voxel_size:
+        mrc.voxel_size = float(voxel_size)
+    return mrc
+
+
+def _mrc_mode(dtype: np.dtype) -> int:
+    modes = {np.dtype(np.int8): 0, np.dtype(np.int16): 1, np.dtype(np.float32): 2,
+             np.dtype(np.uint16): 6, np.dtype(np.float16): 12, np.dtype(np.uint8): 0}
+    if dtype not in modes:
+        raise ValueError(f"unsupported MRC dtype {dtype}")
+    return modes[dtype]
+
+
+def find_tomograms(folder: PathLike, suffixes: tuple[str, ...] = TOMOGRAM_SUFFIXES) -> list[Path]:
+    """Tomogram files in ``folder`` (sorted by name); a file path is returned as itself."""
+    folder = Path(folder)
+    if folder.is_file():
+        return [folder]
+    if not folder.is_dir():
+        raise DeepETPickerError(f"Tomogram folder not found: {folder}")
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))

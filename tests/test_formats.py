@@ -1,0 +1,303 @@
+"""Other programs' pick formats: round trips, conventions and failure cases."""
+
+import json
+
+import numpy as np
+import pytest
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io import formats as F
+from deepetpicker.io.picks import Picks, write_picks
+from deepetpicker.io.tomogram import write_tomogram
+
+SHAPE = (20, 30, 40)  # z, y, x
+VOXEL = 7.5
+HOLDS_SCORES = {"coords", "star", "relion4", "relion5", "tbl", "copick"}
+
+
+def _tables(seed=0):
+    rng = np.random.default_rng(seed)
+    upper = np.array([SHAPE[2], SHAPE[1], SHAPE[0]]) - 1
+    a = Picks(rng.integers(1, 4, 7), rng.uniform(0, 1, (7, 3)) * upper,
+              rng.uniform(0, 1, 7), "TS_01", VOXEL)
+    b = Picks(np.ones(3, int), rng.uniform(0, 1, (3, 3)) * upper,
+              rng.uniform(0, 1, 3), "TS_02", VOXEL)
+    return [a, b]
+
+
+def _read_all(files, **kwargs):
+    tables = {}
+    for path in files:
+        if path.suffix == ".doc":
+            continue
+        for table in F.read_any(path, **kwargs):
+            tables.setdefault(table.tomo_name, []).append(table)
+    return {name: Picks.concat(group) for name, group in tables.items()}
+
+
+def _sorted(table):
+    order = np.lexsort(np.column_stack([table.xyz, table.classes]).T)
+    return table.select(order)
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_every_format_round_trips(tmp_path, fmt):
+    originals = _tables()
+    files = F.write_format(originals, fmt, tmp_path, shapes=SHAPE)
+    assert all(path.exists() for path in files)
+    back = _read_all(files, shape=SHAPE, voxel_size=VOXEL)
+    assert sorted(back) == ["TS_01", "TS_02"]
+    for original in originals:
+        got, want = _sorted(back[original.tomo_name]), _sorted(original)
+        np.testing.assert_allclose(got.xyz, want.xyz, atol=1e-3)
+        np.testing.assert_array_equal(got.classes, want.classes)
+        if fmt in HOLDS_SCORES:
+            np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
+        else:
+            assert got.scores is None
+        assert got.voxel_size == VOXEL
+        assert got.meta["format"] == fmt
+
+
+@pytest.mark.parametrize("fmt", ["box", "copick", "ndjson"])
+def test_class_names_name_the_objects_and_map_back(tmp_path, fmt):
+    table = Picks([1, 2, 2], [[1, 2, 3], [4, 5, 6], [7, 8, 9]], None, "TS_01", VOXEL)
+    files = F.write_format(table, fmt, tmp_path, class_names=["ribosome", "proteasome"])
+    assert any("proteasome" in path.name for path in files)
+    back = _read_all(files, class_names=["ribosome", "proteasome"])["TS_01"]
+    assert sorted(back.classes.tolist()) == [1, 2, 2]
+
+
+def test_write_merges_tables_of_the_same_tomogram(tmp_path):
+    one = Picks([1], [[1, 2, 3]], None, "TS_01")
+    two = Picks([1], [[4, 5, 6]], None, "TS_01")
+    files = F.write_format([one, two], "coords", tmp_path)
+    assert [p.name for p in files] == ["TS_01.coords"]
+    assert files[0].read_text() == "1\t1\t2\t3\n1\t4\t5\t6\n"
+
+
+def test_unknown_output_format(tmp_path):
+    with pytest.raises(DeepETPickerError, match="Unknown pick format 'pdb'.*coords"):
+        F.write_format(_tables(), "pdb", tmp_path)
+
+
+# --- conventions -------------------------------------------------------------------------
+def test_convention_functions():
+    xyz = np.array([[0.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(F.to_one_based(xyz), [[1, 2, 3]])
+    np.testing.assert_array_equal(F.from_one_based(F.to_one_based(xyz)), xyz)
+    np.testing.assert_array_equal(F.tomogram_centre((10, 20, 30)), [15, 10, 5])
+    np.testing.assert_allclose(F.to_angstrom(xyz, 2.5), [[0, 2.5, 5]])
+    centred = F.to_centred_angstrom([[15, 10, 5], [16, 10, 5]], (10, 20, 30), 2.0)
+    np.testing.assert_allclose(centred, [[0, 0, 0], [2, 0, 0]])
+    np.testing.assert_allclose(F.from_centred_angstrom(centred, (10, 20, 30), 2.0),
+                               [[15, 10, 5], [16, 10, 5]])
+    assert F.class_name(2) == "class-2" and F.class_name(2, ["a", "b"]) == "b"
+    assert F.class_from_name("class-3") == 3 and F.class_from_name("b", ["a", "b"]) == 2
+    assert F.class_from_name("ribosome") is None and F.class_from_name("class-0") is None
+
+
+def test_relion5_values_are_angstrom_from_the_centre(tmp_path):
+    table = Picks([1], [[20, 15, 10]], None, "TS_01", 2.0)  # the centre of (20, 30, 40)
+    path, = F.write_format(table, "relion5", tmp_path, shapes=SHAPE)
+    text = path.read_text()
+    assert "_rlnCenteredCoordinateXAngst" in text and "_rlnTomoName" in text
+    row = [line for line in text.splitlines() if line.startswith("TS_01")][0].split()
+    assert [float(v) for v in row[1:4]] == [0.0, 0.0, 0.0]
+
+
+def test_dynamo_table_columns_are_one_based(tmp_path):
+    table = Picks([2], [[10, 20, 30]], [0.75], "TS_09")
+    tbl, doc = F.write_format(table, "tbl", tmp_path)
+    columns = tbl.read_text().split()
+    assert len(columns) == 35
+    assert columns[0] == "1" and columns[9] == "0.75" and columns[19] == "1"
+    assert columns[21] == "2" and columns[23:26] == ["11", "21", "31"]
+    assert doc.read_text() == "1 TS_09.mrc\n"
+
+
+def test_dynamo_shifts_are_added_and_table_map_names_tomograms(tmp_path):
+    row = ["0"] * 35
+    row[0], row[19], row[21] = "5", "3", "0"  # tag, tomogram index, class 0 -> 1
+    row[3:6] = ["0.5", "-1", "0"]  # dx dy dz
+    row[23:26] = ["11", "21", "31"]
+    row[27] = "1.2+0i"  # a complex daxis value, as Dynamo sometimes writes
+    (tmp_path / "t.tbl").write_text(" ".join(row) + "\n")
+    (tmp_path / "t.doc").write_text("3 /data/tomos/TS_42.rec\n")
+    table, = F.read_any(tmp_path / "t.tbl")
+    assert table.tomo_name == "TS_42"
+    np.testing.assert_allclose(table.xyz, [[10.5, 19, 30]])
+    assert table.classes.tolist() == [1] and table.scores is None
+
+
+def test_eman2_box_is_tab_separated_xyz(tmp_path):
+    path, = F.write_format(Picks([1, 1], [[1, 2, 3], [4.5, 5, 6]], None, "TS_01"), "box",
+                           tmp_path)
+    assert path.name == "TS_01.box"
+    assert path.read_text() == "1\t2\t3\n4.5\t5\t6\n"
+
+
+def test_relion3_star_written_by_another_program(tmp_path):
+    text = ("\ndata_\n\nloop_\n_rlnMicrographName #1\n_rlnCoordinateX #2\n_rlnCoordinateY #3\n"
+            "_rlnCoordinateZ #4\nTomograms/TS_01.mrc 10.0 20.0 30.0\n"
+            "Tomograms/TS_02.mrc 1.5 2.5 3.5\nTomograms/TS_01.mrc 11 21 31\n")
+    (tmp_path / "p.star").write_text(text)
+    assert F.detect_format(tmp_path / "p.star") == "star"
+    tables = {t.tomo_name: t for t in F.read_any(tmp_path / "p.star")}
+    np.testing.assert_array_equal(tables["TS_01"].xyz, [[10, 20, 30], [11, 21, 31]])
+    assert tables["TS_02"].classes.tolist() == [1]
+
+
+def test_copick_file_locations_and_voxel_spacing(tmp_path):
+    table = Picks([1], [[10, 20, 30]], [0.5], "run_7", 10.0)
+    path, = F.write_format(table, "copick", tmp_path)
+    assert path.relative_to(tmp_path).as_posix() == \
+        "ExperimentRuns/run_7/Picks/deepetpicker_0_class-1.json"
+    data = json.loads(path.read_text())
+    assert data["voxel_spacing"] == 10.0 and data["run_name"] == "run_7"
+    assert data["points"][0]["location"] == {"x": 100.0, "y": 200.0, "z": 300.0}
+    assert data["points"][0]["score"] == 0.5
+    # the file's voxel spacing is used when none is given; a given one wins
+    np.testing.assert_allclose(F.read_any(path)[0].xyz, [[10, 20, 30]])
+    np.testing.assert_allclose(F.read_any(path, voxel_size=5.0)[0].xyz, [[20, 40, 60]])
+
+
+def test_ndjson_lines(tmp_path):
+    path, = F.write_format(Picks([1], [[1.5, 2, 3]], None, "TS_01"), "ndjson", tmp_path)
+    assert path.name == "TS_01.ndjson"
+    assert json.loads(path.read_text()) == {"type": "point",
+                                            "location": {"x": 1.5, "y": 2.0, "z": 3.0}}
+    (tmp_path / "TS_03_class-2.ndjson").write_text(
+        '{"type": "orientedPoint", "location": {"x": 1, "y": 2, "z": 3}, '
+        '"xyz_rotation_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}')
+    table, = F.read_any(tmp_path / "TS_03_class-2.ndjson")
+    assert (table.tomo_name, table.classes.tolist()) == ("TS_03", [2])
+
+
+def test_detect_format(tmp_path):
+    for fmt in ("relion4", "relion5"):
+        path, = F.write_format(_tables(), fmt, tmp_path / fmt, shapes=SHAPE)
+        assert F.detect_format(path) == fmt
+    assert F.detect_format(tmp_path / "a.csv") == "coords"
+    with pytest.raises(DeepETPickerError, match=r"extension '\.pdb'"):
+        F.detect_format(tmp_path / "a.pdb")
+
+
+# --- failure cases -----------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["copick", "relion5"])
+def test_angstrom_formats_need_a_voxel_size(tmp_path, fmt):
+    table = Picks([1], [[1, 2, 3]], None, "TS_01", None)
+    with pytest.raises(DeepETPickerError, match=f"{fmt} format stores coordinates in Angstrom"
+                                                f".*'TS_01'.*--voxel-size"):
+        F.write_format(table, fmt, tmp_path, shapes=SHAPE)
+
+
+def test_relion5_needs_the_shape_to_write_and_to_read(tmp_path):
+    with pytest.raises(DeepETPickerError, match="RELION 5.*shape of tomogram 'TS_01'.*--shape"):
+        F.write_format(_tables(), "relion5", tmp_path)
+    path, = F.write_format(_tables(), "relion5", tmp_path, shapes=SHAPE)
+    with pytest.raises(DeepETPickerError, match="particles_relion5.star: RELION 5.*--shape"):
+        F.read_any(path, voxel_size=VOXEL)
+    with pytest.raises(DeepETPickerError, match="particles_relion5.star: the relion5 format"):
+        F.read_any(path, shape=SHAPE)
+
+
+def test_copick_without_voxel_spacing_needs_one(tmp_path):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"pickable_object_name": "ribosome", "user_id": "u",
+                                "session_id": "1", "run_name": "TS_5",
+                                "points": [{"location": {"x": 10, "y": 20, "z": 30}}]}))
+    with pytest.raises(DeepETPickerError, match="copick format.*'TS_5'.*--voxel-size"):
+        F.read_any(path)
+    table, = F.read_any(path, voxel_size=10)
+    np.testing.assert_allclose(table.xyz, [[1, 2, 3]])
+    assert table.scores.tolist() == [1.0]  # copick's default score
+
+
+@pytest.mark.parametrize("name, text, pattern", [
+    ("bad.star", "data_particles\nloop_\n_rlnTomoName #1\n_rlnCoordinateX #2\n"
+                 "_rlnCoordinateY #3\n_rlnCoordinateZ #4\nTS_1 1 2 3\nTS_1 4 abc 6\n",
+     r"bad.star, block data_particles, row 2: rlnCoordinateY is 'abc'"),
+    ("short.star", "data_\nloop_\n_rlnMicrographName #1\n_rlnCoordinateX #2\n"
+                   "_rlnCoordinateY #3\n_rlnCoordinateZ #4\nt.mrc 1 2 3\nt.mrc 4 5\n",
+     r"short.star, block data_, row 2: rlnCoordinateZ is missing"),
+    ("nocoords.star", "data_\nloop_\n_rlnMicrographName #1\n_rlnAngleRot #2\nt.mrc 4\n",
+     r"nocoords.star has no data block with particle coordinates.*rlnCoordinateX"),
+    ("cls.star", "data_\nloop_\n_rlnCoordinateX #1\n_rlnCoordinateY #2\n_rlnCoordinateZ #3\n"
+                 "_rlnClassNumber #4\n1 2 3 0\n",
+     r"cls.star, block data_, row 1: rlnClassNumber is 0"),
+    ("b.box", "1\t2\t3\n1 2 3 4\n", r"b.box, line 2: 4 columns.*2-D EMAN box"),
+    ("c.box", "1 2 x\n", r"c.box, line 1: box column 3 is 'x', not a number"),
+    ("t.tbl", "1 1 0\n", r"t.tbl, line 1: 3 columns; a Dynamo table row has at least 26"),
+    ("p.json", '{"points": [{"location": {"x": 1, "y": "a", "z": 3}}], "voxel_spacing": 1}',
+     r"p.json, points\[0\]: location.y is 'a', not a number"),
+    ("q.json", '{"points": [{"loc": 1}]}', r"q.json, points\[0\]: no 'location'"),
+    ("r.json", '{"name": 1}', r"r.json is not a copick picks file"),
+    ("s.json", '{"points": [', r"s.json, line 1: not valid JSON"),
+    ("a.ndjson", '{"type": "point", "location": {"x": 1, "y": 2, "z": 3}}\n{oops\n',
+     r"a.ndjson, line 2: not valid JSON"),
+    ("b.ndjson", '{"type": "segmentationMask", "location": {"x": 1, "y": 2, "z": 3}}\n',
+     r"b.ndjson, line 1: 'type' is 'segmentationMask'"),
+])
+def test_malformed_files_name_the_file_and_line_or_field(tmp_path, name, text, pattern):
+    (tmp_path / name).write_text(text)
+    with pytest.raises(DeepETPickerError, match=pattern):
+        F.read_any(tmp_path / name, voxel_size=1.0)
+
+
+def test_picks_outside_the_tomogram_are_reported_for_every_format(tmp_path):
+    table = Picks([1], [[45, 2, 3]], None, "TS_01", VOXEL)  # x 45 > 39
+    path, = F.write_format(table, "ndjson", tmp_path)
+    with pytest.raises(DeepETPickerError, match=r"TS_01.ndjson \(tomogram 'TS_01'\), row 1"):
+        F.read_any(path, shape=SHAPE)
+
+
+def test_num_cls_is_checked(tmp_path):
+    tbl, _ = F.write_format(Picks([1, 3], [[1, 2, 3], [4, 5, 6]], None, "TS_01"), "tbl",
+                            tmp_path)
+    with pytest.raises(DeepETPickerError, match=r"pick 2 of tomogram 'TS_01': class 3 but "
+                                                r"the dataset has 2"):
+        F.read_any(tbl, num_cls=2)
+
+
+def test_missing_input(tmp_path):
+    with pytest.raises(DeepETPickerError, match="Pick file not found"):
+        F.read_any(tmp_path / "none.star")
+
+
+# --- convert -----------------------------------------------------------------------------
+def test_convert_takes_shapes_and_voxel_sizes_from_tomograms(tmp_path):
+    tomo_dir = tmp_path / "tomos"
+    write_tomogram(tomo_dir / "TS_01.mrc", np.zeros(SHAPE, np.float32), voxel_size=VOXEL)
+    picks_dir = tmp_path / "picks"
+    original = _tables()[0]
+    write_picks(picks_dir / "TS_01.coords", original)
+    files = F.convert([picks_dir], "relion5", tmp_path / "out", tomograms=[tomo_dir])
+    assert [p.name for p in files] == ["particles_relion5.star"]
+    back, = F.read_any(files[0], shape=SHAPE, voxel_size=VOXEL)
+    np.testing.assert_allclose(_sorted(back).xyz, _sorted(original).xyz, atol=1e-3)
+
+
+def test_convert_keeps_one_class(tmp_path):
+    path = tmp_path / "TS_01.coords"
+    write_picks(path, Picks([1, 2, 2], [[1, 2, 3], [4, 5, 6], [7, 8, 9]], None, "TS_01"))
+    files = F.convert([path], "box", tmp_path / "out", class_id=2)
+    assert [p.name for p in files] == ["TS_01_class-2.box"]
+    assert files[0].read_text() == "4\t5\t6\n7\t8\t9\n"
+    with pytest.raises(DeepETPickerError, match=r"No picks of class 5.*classes present are "
+                                                r"\[1, 2\]"):
+        F.convert([path], "box", tmp_path / "out", class_id=5)
+
+
+def test_convert_with_cli_style_arguments(tmp_path):
+    path = tmp_path / "TS_01.coords"
+    write_picks(path, Picks([1], [[20, 15, 10]], None, "TS_01"))
+    files = F.convert([str(path)], "copick", str(tmp_path / "out"), voxel_size=4.0,
+                      shapes=[SHAPE])
+    data = json.loads(files[0].read_text())
+    assert data["voxel_spacing"] == 4.0
+    assert data["points"][0]["location"] == {"x": 80.0, "y": 60.0, "z": 40.0}
+    with pytest.raises(DeepETPickerError, match="Unknown output format"):
+        F.convert([path], "mod", tmp_path / "out")
+    with pytest.raises(DeepETPickerError, match="No pick files"):
+        F.convert([tmp_path / "out" / "ExperimentRuns" / "TS_01"], "coords", tmp_path / "o2")
