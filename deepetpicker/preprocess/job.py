@@ -1,0 +1,391 @@
+"""The preprocessing job: raw tomograms + coordinate files -> everything training needs.
+
+Inputs (a :class:`deepetpicker.config.PreprocessConfig`): tomograms (``.mrc``, ``.rec``,
+``.map``) in ``tomo_path`` and coordinate tables (``.coords``, ``.txt``, ``.csv``) in
+``coord_path``, paired by file stem. A tomogram without a coordinate file is only
+normalised (it is for inference). Outputs, under ``base_path``, with the original
+program's names:
+
+- ``coords/<stem><coord_format>``: validated copies of the pick tables, and
+  ``coords/num_name.csv``: one tab-separated line ``count, stem, id`` per picked tomogram
+  (ids 0, 1, ... in order of stem; training configs select tomograms by these ids);
+- ``data_std/<stem><tomo_format>`` (z-score) or ``data_norm/...`` (min-max), float32;
+- ``<label_type><label_diameter>/<stem><tomo_format>``: weak labels, class ids (MRC mode 0);
+- ``data_ocp/<stem><tomo_format>``: occupancy maps, instance ids 1..N in file order
+  (float32, exact for up to 2^24 particles);
+- ``configs/<dset_name>.py``: the config the job ran with.
+
+Every input is checked before anything is written; all problems found are reported in one
+:class:`DeepETPickerError`. A re-run skips each output that is up to date: it exists, is no
+older than its inputs, and the settings and input files that made it (recorded in
+``base_path/.preprocess_manifest.json``) are unchanged. Outputs are written under a
+temporary name and renamed, so a cancelled run leaves no partial file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, format_config, \
+    save_config
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.picks import Picks, read_picks, write_picks
+from deepetpicker.io.tomogram import create_tomogram, load_tomogram
+from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
+from deepetpicker.preprocess.normalize import VolumeStats, chunked_stats, normalization_scale, \
+    normalize_to_file
+
+NUM_NAME = "num_name.csv"
+MANIFEST = ".preprocess_manifest.json"
+# Problems listed in full in one error; more are counted.
+_MAX_LISTED = 20
+
+
+@dataclass
+class PreprocessResult:
+    """What a preprocessing run produced.
+
+    ``tomograms``: stems of every tomogram normalised (sorted). ``labelled``: stems with
+    picks, in ``num_name.csv`` order (position = tomogram id). ``counts``: picks per
+    labelled stem. ``written`` / ``skipped``: output files rewritten / found up to date.
+    """
+
+    base_path: Path
+    config_path: Path
+    tomograms: list[str] = field(default_factory=list)
+    labelled: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    written: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class _Tomo:
+    """One tomogram of the dataset and, when it has them, its picks."""
+
+    stem: str
+    path: Path
+    shape: tuple[int, int, int]
+    voxel_size: Optional[float]
+    coord_path: Optional[Path] = None
+    picks: Optional[Picks] = None
+    stats: Optional[VolumeStats] = None
+
+
+@dataclass
+class _Output:
+    """A file the job makes, with what it depends on (for the up-to-date check)."""
+
+    path: Path
+    inputs: list[Path]
+    settings: dict
+
+
+# --------------------------------------------------------------------------------------------
+# Reading num_name.csv
+# --------------------------------------------------------------------------------------------
+def read_num_name(path) -> list[tuple[int, str, int]]:
+    """``(count, stem, id)`` rows of a ``num_name.csv`` (ours or the original's).
+
+    The original writes the count as a float (``12.0``); both forms are read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeepETPickerError(
+            f"{path} not found. It is written by preprocessing; run `deepetpicker preprocess` "
+            f"on the dataset's preprocessing config first.")
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            count, stem, idx = int(float(parts[0])), parts[1], int(float(parts[2]))
+        except (IndexError, ValueError):
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: {line!r} is not 'count<TAB>name<TAB>id'. Run "
+                f"preprocessing again to rewrite this file.") from None
+        rows.append((count, stem, idx))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Finding and checking the inputs
+# --------------------------------------------------------------------------------------------
+def _files_by_stem(folder: Path, suffixes: tuple[str, ...], key: str, problems: list[str],
+                   exclude: tuple[str, ...] = ()) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if (not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in suffixes
+                or p.name in exclude):
+            continue
+        if p.stem in found:
+            problems.append(
+                f"{folder}: both {found[p.stem].name} and {p.name} have the name "
+                f"'{p.stem}' ({key}); keep one of them so each tomogram is paired with one "
+                f"file.")
+            continue
+        found[p.stem] = p
+    return found
+
+
+def _raise_problems(problems: list[str]) -> None:
+    if not problems:
+        return
+    listed = problems[:_MAX_LISTED]
+    more = len(problems) - len(listed)
+    lines = "\n".join(f"  - {p}" for p in listed)
+    if more:
+        lines += f"\n  ... and {more} more"
+    if len(problems) == 1:
+        raise DeepETPickerError(f"Preprocessing wrote nothing: {problems[0]}")
+    raise DeepETPickerError(
+        f"Preprocessing wrote nothing: {len(problems)} problems in the inputs:\n{lines}")
+
+
+def _find_inputs(cfg: PreprocessConfig, report: Reporter) -> list[_Tomo]:
+    """Pair tomograms with coordinate files and read/check them all; one error for all."""
+    problems: list[str] = []
+    tomo_dir, coord_dir = Path(cfg.tomo_path), Path(cfg.coord_path)
+    tomo_files = _files_by_stem(tomo_dir, TOMO_FORMATS, "tomograms", problems)
+    coord_files = _files_by_stem(coord_dir, COORD_FORMATS, "coordinate files", problems,
+                                 exclude=(NUM_NAME,))
+    if not tomo_files:
+        problems.append(
+            f"tomo_path '{tomo_dir}' holds no tomograms ({', '.join(TOMO_FORMATS)}). Put the "
+            f"tomograms there or correct tomo_path.")
+    for stem, path in coord_files.items():
+        if stem not in tomo_files:
+            problems.append(
+                f"{path}: no tomogram named '{stem}' ({'/'.join(TOMO_FORMATS)}) in tomo_path "
+                f"'{tomo_dir}'. Coordinate files are paired with tomograms by name; rename "
+                f"the file to match its tomogram, add the tomogram, or move the file away.")
+    tomos: list[_Tomo] = []
+    for k, (stem, path) in enumerate(tomo_files.items()):
+        report("validate", k, len(tomo_files), item=stem, message=f"checking {path.name}")
+        try:
+            tomo = load_tomogram(path, mmap=True)
+            item = _Tomo(stem, path, tomo.shape, tomo.voxel_size)
+            del tomo
+        except DeepETPickerError as err:
+            problems.append(str(err))
+            continue
+        if stem in coord_files:
+            item.coord_path = coord_files[stem]
+            try:
+                item.picks = read_picks(item.coord_path, shape=item.shape,
+                                        num_cls=cfg.num_cls, tomo_name=stem,
+                                        voxel_size=item.voxel_size)
+            except DeepETPickerError as err:
+                problems.append(str(err))
+        tomos.append(item)
+    data_dir = cfg.data_dir.resolve()
+    if tomo_dir.resolve() == data_dir:
+        problems.append(
+            f"tomo_path '{tomo_dir}' is the folder the normalised tomograms are written to "
+            f"({cfg.data_dir}); point tomo_path at the raw tomograms instead.")
+    if cfg.num_cls > 127:
+        problems.append(f"num_cls = {cfg.num_cls}: label files hold class ids up to 127; "
+                        f"use at most 127 classes.")
+    report("validate", len(tomo_files), len(tomo_files))
+    _raise_problems(problems)
+    return tomos
+
+
+def _check_intensities(items: list[_Tomo], norm_type: str, report: Reporter) -> None:
+    """Statistics of the tomograms to normalise: NaN/Inf and constant volumes fail here."""
+    problems: list[str] = []
+    for item in items:
+        try:
+            data = load_tomogram(item.path, mmap=True).data
+            item.stats = chunked_stats(data, report=report, name=str(item.path))
+            del data
+            normalization_scale(item.stats, norm_type, str(item.path))
+        except DeepETPickerError as err:
+            problems.append(str(err))
+    _raise_problems(problems)
+
+
+# --------------------------------------------------------------------------------------------
+# Up-to-date bookkeeping
+# --------------------------------------------------------------------------------------------
+class _Manifest:
+    """Settings and input files that made each output, stored as JSON under ``base_path``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.path = base / MANIFEST
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            self.entries: dict = data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def _key(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.base).as_posix()
+        except ValueError:
+            return str(path)
+
+    @staticmethod
+    def _record(out: _Output) -> dict:
+        inputs = {}
+        for p in out.inputs:
+            st = p.stat()
+            inputs[str(p.resolve())] = [st.st_size, st.st_mtime_ns]
+        return {"settings": out.settings, "inputs": inputs}
+
+    def up_to_date(self, out: _Output) -> bool:
+        if not out.path.is_file():
+            return False
+        if self.entries.get(self._key(out.path)) != self._record(out):
+            return False
+        newest = max((p.stat().st_mtime_ns for p in out.inputs), default=0)
+        return out.path.stat().st_mtime_ns >= newest
+
+    def done(self, out: _Output) -> None:
+        self.entries[self._key(out.path)] = self._record(out)
+        write_text_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+def _write_painted(path: Path, item: _Tomo, dtype, paint: Callable[[np.ndarray], None],
+                   vmax: float) -> None:
+    """Create an MRC of zeros under a temporary name, let ``paint`` fill it, rename it."""
+    with atomic_path(path) as tmp:
+        mrc = create_tomogram(tmp, item.shape, item.voxel_size, dtype)
+        try:
+            paint(mrc.data)
+            header = mrc.header
+            header.dmin, header.dmax = 0.0, float(vmax)
+            header.dmean, header.rms = -1.0, -1.0  # MRC2014: not computed
+            mrc.flush()
+        finally:
+            mrc.close()
+
+
+def _write_labels(cfg: PreprocessConfig, item: _Tomo, path: Path, report: Reporter) -> None:
+    picks = item.picks
+    _write_painted(
+        path, item, np.int8,
+        lambda arr: paint_labels(item.shape, picks, cfg.label_diameter, cfg.label_type,
+                                 report=lambda d, n: report("labels", d, n, item=item.stem),
+                                 out=arr),
+        vmax=float(picks.classes.max()) if len(picks) else 0.0)
+
+
+def _write_occupancy(cfg: PreprocessConfig, item: _Tomo, path: Path, report: Reporter) -> None:
+    picks = item.picks
+    _write_painted(
+        path, item, np.float32,
+        lambda arr: paint_occupancy(item.shape, picks, cfg.ocp_diameter,
+                                    report=lambda d, n: report("occupancy", d, n,
+                                                               item=item.stem),
+                                    out=arr),
+        vmax=float(len(picks)))
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text_atomic(path, text)
+    return True
+
+
+def _save_config_if_changed(cfg: PreprocessConfig, path: Path) -> bool:
+    if path.is_file() and path.read_text(encoding="utf-8") == format_config(cfg):
+        return False
+    save_config(cfg, path)
+    return True
+
+
+def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = None,
+               cancel: Optional[CancelToken] = None) -> PreprocessResult:
+    """Run preprocessing for ``config``; see the module docstring for inputs and outputs.
+
+    Progress events: ``validate`` (per tomogram), ``statistics`` and ``normalise`` (per slab
+    of z-slices), ``labels`` and ``occupancy`` (every few hundred particles), and
+    ``preprocess`` (per tomogram and step, ``item`` = the tomogram's stem). Cancelling
+    stops at the next event; finished outputs stay, the one in progress is discarded.
+    Raises :class:`DeepETPickerError`, having written nothing, when any input is wrong.
+    """
+    report = Reporter(progress, cancel)
+    cfg = config
+    cfg.validate(check_paths=True)
+    base = Path(cfg.base_path)
+    tomos = _find_inputs(cfg, report)
+    manifest = _Manifest(base)
+    fmt = cfg.tomo_format
+
+    norm_out = {t.stem: _Output(cfg.data_dir / f"{t.stem}{fmt}", [t.path],
+                                {"step": "normalise", "norm_type": cfg.norm_type})
+                for t in tomos}
+    _check_intensities([t for t in tomos if not manifest.up_to_date(norm_out[t.stem])],
+                       cfg.norm_type, report)
+
+    labelled = sorted((t for t in tomos if t.picks is not None), key=lambda t: t.stem)
+    result = PreprocessResult(base_path=base,
+                              config_path=cfg.configs_dir / f"{cfg.dset_name}.py",
+                              tomograms=[t.stem for t in tomos],
+                              labelled=[t.stem for t in labelled],
+                              counts={t.stem: len(t.picks) for t in labelled})
+    for t in labelled:
+        if len(t.picks) == 0:
+            report.log(f"{t.coord_path} holds no picks; the labels of {t.stem} are empty.")
+
+    def run(out: _Output, make: Callable[[], object]) -> None:
+        if manifest.up_to_date(out):
+            result.skipped.append(out.path)
+            return
+        make()
+        manifest.done(out)
+        result.written.append(out.path)
+
+    n = len(tomos)
+    for k, t in enumerate(tomos):
+        def step(what: str) -> None:
+            report("preprocess", k, n, item=t.stem, message=f"{t.stem}: {what}")
+
+        step("normalising")
+        out = norm_out[t.stem]
+        run(out, lambda: normalize_to_file(t.path, out.path, cfg.norm_type, report=report,
+                                           stats=t.stats))
+        if t.picks is None:
+            continue
+        coords_copy = cfg.coords_dir / f"{t.stem}{cfg.coord_format}"
+        if coords_copy.resolve() != t.coord_path.resolve():
+            step("copying the coordinates")
+            run(_Output(coords_copy, [t.coord_path], {"step": "coords", "num_cls": cfg.num_cls}),
+                lambda: write_picks(coords_copy, t.picks))
+        step("painting weak labels")
+        out = _Output(cfg.label_dir / f"{t.stem}{fmt}", [t.path, t.coord_path],
+                      {"step": "labels", "label_type": cfg.label_type,
+                       "label_diameter": cfg.label_diameter})
+        run(out, lambda: _write_labels(cfg, t, out.path, report))
+        step("painting occupancy")
+        out = _Output(cfg.ocp_dir / f"{t.stem}{fmt}", [t.path, t.coord_path],
+                      {"step": "occupancy", "ocp_type": cfg.ocp_type,
+                       "ocp_diameter": list(cfg.ocp_diameter)})
+        run(out, lambda: _write_occupancy(cfg, t, out.path, report))
+    report("preprocess", n, n, message="writing the dataset list and the config")
+
+    num_name = "".join(f"{len(t.picks)}\t{t.stem}\t{i}\n" for i, t in enumerate(labelled))
+    path = cfg.coords_dir / NUM_NAME
+    (result.written if _write_if_changed(path, num_name) else result.skipped).append(path)
+    path = result.config_path
+    (result.written if _save_config_if_changed(cfg, path) else result.skipped).append(path)
+    report.log(f"Preprocessing finished: {n} tomogram(s), {len(labelled)} with picks; "
+               f"{len(result.written)} file(s) written, {len(result.skipped)} up to date.")
+    return result
+
+
+__all__ = ["PreprocessResult", "preprocess", "read_num_name", "NUM_NAME", "MANIFEST"]

@@ -1,0 +1,196 @@
+"""Weak labels and occupancy maps painted from particle centres.
+
+Weak label of one particle (Liu et al. 2024): with label diameter ``d`` and radius
+``r = d / 2``, every integer offset ``o`` from the particle's voxel in the cube
+``[-r, r]^3`` gets the class id when ``exp(-|o|^2 / (2 r^2)) > t_g``. The three label types
+are three thresholds, evaluated here in exact integer arithmetic (``4|o|^2`` against ``d^2``)
+so no voxel flips on a rounding error:
+
+- TBall, ``"gaussian"`` in configs (the default): ``t_g = e^-1``, kept where
+  ``|o| < sqrt(2) r`` (a ball truncated by the cube);
+- Ball, ``"sphere"``: ``t_g = e^-0.5``, kept where ``|o| <= r``;
+- Cubic, ``"cubic"``: ``t_g = e^-1.5``, the whole cube.
+
+Centring (every diameter works, odd or even): the cube is placed on the integer voxel grid
+around the particle's voxel ``floor(c + 0.5)``, and an axis offset is kept when
+``|o_i| <= r``. An odd diameter therefore spans exactly ``d`` voxels per axis and an even one
+``d + 1`` (offsets ``-d/2 .. d/2``), so the label stays symmetric about the particle's voxel
+instead of being shifted by half a voxel.
+
+Where the masks of two particles overlap, each voxel goes to the particle whose centre is
+nearer (ties: the earlier row of the table), and a particle never removes voxels of another
+outside its own mask. Particles near the border are clipped to the volume, not dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from deepetpicker.config import canonical_label_type
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.picks import Picks
+
+# Report progress every this many particles while painting.
+_REPORT_EVERY = 512
+
+
+def _check_diameter(diameter, what: str = "label diameter") -> int:
+    try:
+        value = float(diameter)
+    except (TypeError, ValueError):
+        raise DeepETPickerError(
+            f"{what} {diameter!r} is not a number; give a whole number of voxels.") from None
+    if not np.isfinite(value) or value != int(value) or value < 1:
+        raise DeepETPickerError(
+            f"{what} {diameter!r} is not allowed; give a whole number of voxels, 1 or more "
+            f"(about the particle diameter in voxels of this tomogram).")
+    return int(value)
+
+
+def weak_label_mask(diameter: int, label_type: str = "gaussian") -> np.ndarray:
+    """The label of one particle as a boolean cube of side ``2 * (diameter // 2) + 1``.
+
+    The cube's centre voxel is the particle's voxel; see the module docstring for the rule
+    of each ``label_type`` (``"gaussian"``/TBall, ``"sphere"``/Ball, ``"cubic"``).
+    """
+    d = _check_diameter(diameter)
+    kind = canonical_label_type(label_type)
+    half = d // 2
+    o = np.arange(-half, half + 1, dtype=np.int64)
+    sq4 = 4 * (o[:, None, None] ** 2 + o[None, :, None] ** 2 + o[None, None, :] ** 2)
+    if kind == "gaussian":       # exp(-|o|^2 / (2 r^2)) > e^-1  <=>  |o|^2 < 2 r^2
+        return sq4 < 2 * d * d
+    if kind == "sphere":         # |o| <= r
+        return sq4 <= d * d
+    return np.ones(sq4.shape, dtype=bool)
+
+
+def ball_mask(diameter: int) -> np.ndarray:
+    """A Ball (``|o| <= diameter / 2``) on the same grid as :func:`weak_label_mask`."""
+    return weak_label_mask(diameter, "sphere")
+
+
+def _centre_voxels(picks: Picks) -> np.ndarray:
+    """Voxel index (z, y, x) of each pick: ``floor(c + 0.5)`` (halves round up)."""
+    return np.floor(picks.zyx + 0.5).astype(np.int64)
+
+
+def _paint(shape: Sequence[int], centres: np.ndarray, voxels: np.ndarray,
+           templates: list[np.ndarray], template_of: np.ndarray, values: np.ndarray,
+           dtype, report: Optional[Callable[[int, int], None]] = None,
+           out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Paint ``values[i]`` in ``templates[template_of[i]]`` placed at ``voxels[i]``.
+
+    ``centres`` are the exact (z, y, x) centres used by the nearest-centre rule. The result
+    does not depend on the order of painting: a voxel belongs to the nearest particle among
+    those whose mask covers it (ties to the lower index). ``out`` (zeros of ``shape``, e.g.
+    a writable memory map) is painted in place instead of a new array of ``dtype``.
+    """
+    shape = tuple(int(s) for s in shape)
+    if out is None:
+        out = np.zeros(shape, dtype=dtype)
+    elif tuple(out.shape) != shape:
+        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+    n = len(voxels)
+    if n == 0:
+        return out
+    halves = np.array([t.shape[0] // 2 for t in templates], dtype=np.int64)[template_of]
+    lo = voxels - halves[:, None]
+    hi = voxels + halves[:, None] + 1
+    lo_c = np.maximum(lo, 0)
+    hi_c = np.minimum(hi, np.array(shape))
+
+    # Pairs of particles whose cubes intersect (Chebyshev distance <= sum of half sizes).
+    neighbours: list[list[int]] = [[] for _ in range(n)]
+    if n > 1:
+        tree = cKDTree(voxels)
+        for i, j in tree.query_pairs(r=2 * int(halves.max()) + 0.5, p=np.inf):
+            if np.all(np.abs(voxels[i] - voxels[j]) <= halves[i] + halves[j]):
+                neighbours[i].append(j)
+                neighbours[j].append(i)
+
+    for i in range(n):
+        if report is not None and i % _REPORT_EVERY == 0:
+            report(i, n)
+        if np.any(hi_c[i] <= lo_c[i]):
+            continue  # the cube lies wholly outside the volume
+        tpl = templates[template_of[i]]
+        own = tuple(slice(a - b, c - b) for a, b, c in zip(lo_c[i], lo[i], hi_c[i]))
+        keep = tpl[own].copy()
+        for j in neighbours[i]:
+            # Intersection of the two clipped cubes, in volume coordinates.
+            a = np.maximum(lo_c[i], lo_c[j])
+            b = np.minimum(hi_c[i], hi_c[j])
+            if np.any(b <= a):
+                continue
+            other = templates[template_of[j]][
+                tuple(slice(s - t, e - t) for s, e, t in zip(a, b, lo[j]))]
+            grid = np.ogrid[a[0]:b[0], a[1]:b[1], a[2]:b[2]]
+            di = sum((g - c) ** 2 for g, c in zip(grid, centres[i]))
+            dj = sum((g - c) ** 2 for g, c in zip(grid, centres[j]))
+            closer = (dj < di) | ((dj == di) & (j < i))
+            sub = tuple(slice(s - t, e - t) for s, e, t in zip(a, b, lo_c[i]))
+            keep[sub] &= ~(other & closer)
+        region = out[tuple(slice(a, b) for a, b in zip(lo_c[i], hi_c[i]))]
+        region[keep] = values[i]
+    if report is not None:
+        report(n, n)
+    return out
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"shape must be (z, y, x) with positive sizes, got {shape}")
+    return shape  # type: ignore[return-value]
+
+
+def paint_labels(shape: Sequence[int], picks: Picks, diameter: int,
+                 label_type: str = "gaussian",
+                 report: Optional[Callable[[int, int], None]] = None,
+                 out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Weak-label volume ``(z, y, x)`` uint8: the class id of each pick in its mask, 0 elsewhere.
+
+    All classes share one ``diameter``. ``report(done, total)`` is called every few hundred
+    particles (a job passes a function that also checks for cancellation). With ``out``
+    (a zero-filled array of ``shape`` of any integer or float type, e.g. the memory map of
+    an output file) the labels are painted into it and it is returned.
+    """
+    shape = _check_shape(shape)
+    mask = weak_label_mask(diameter, label_type)
+    if len(picks) and (picks.classes.min() < 1 or picks.classes.max() > 255):
+        bad = int(picks.classes[(picks.classes < 1) | (picks.classes > 255)][0])
+        raise DeepETPickerError(
+            f"class id {bad} in the picks of {picks.tomo_name or 'this tomogram'} cannot be "
+            f"a label; class ids run from 1 to 255.")
+    return _paint(shape, picks.zyx, _centre_voxels(picks), [mask],
+                  np.zeros(len(picks), dtype=np.int64), picks.classes, np.uint8, report, out)
+
+
+def paint_occupancy(shape: Sequence[int], picks: Picks, diameters_per_class: Sequence[int],
+                    report: Optional[Callable[[int, int], None]] = None,
+                    out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Occupancy volume ``(z, y, x)`` int32: instance ids 1..N (row order of ``picks``).
+
+    Each particle is a Ball (``|o| <= d / 2``) of its class's diameter
+    ``diameters_per_class[class - 1]``; overlaps follow the nearest-centre rule. ``report``
+    and ``out`` as in :func:`paint_labels` (a float32 ``out`` holds ids exactly up to 2^24).
+    """
+    shape = _check_shape(shape)
+    diameters = [_check_diameter(d, f"occupancy diameter of class {k}")
+                 for k, d in enumerate(diameters_per_class, start=1)]
+    if len(picks):
+        too_big = picks.classes > len(diameters)
+        if np.any(too_big | (picks.classes < 1)):
+            bad = int(picks.classes[too_big | (picks.classes < 1)][0])
+            raise DeepETPickerError(
+                f"class id {bad} in the picks of {picks.tomo_name or 'this tomogram'} has no "
+                f"occupancy diameter ({len(diameters)} given: {diameters}). Give one "
+                f"ocp_diameter per class.")
+    templates = [ball_mask(d) for d in diameters]
+    ids = np.arange(1, len(picks) + 1, dtype=np.int64)
+    return _paint(shape, picks.zyx, _centre_voxels(picks), templates,
+                  picks.classes - 1, ids, np.int32, report, out)
