@@ -65,6 +65,15 @@ class PreprocessResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """A few lines for the command line: what was found and where it went."""
+        lines = [f"{len(self.tomograms)} tomograms normalised, {len(self.labelled)} with picks "
+                 f"({len(self.written)} files written, {len(self.skipped)} up to date)"]
+        for index, stem in enumerate(self.labelled):
+            lines.append(f"  id {index:>3}  {stem}  {self.counts.get(stem, 0)} particles")
+        lines.append(f"outputs under {self.base_path}; config: {self.config_path}")
+        return "\n".join(lines)
+
 
 @dataclass
 class _Tomo:
