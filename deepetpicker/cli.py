@@ -25,7 +25,7 @@ class ProgressPrinter:
     """Shows job progress events as one updating bar per stage (a terminal) or as log lines.
 
     On a terminal the current stage's bar is redrawn in place; elsewhere (CI, a pipe) a line is
-    printed when a stage starts, every ``interval`` seconds, and when it completes.
+    printed when a stage completes and at most every ``interval`` seconds in between.
     """
 
     def __init__(self, stream=None, interval: float = 10.0, width: int = 28) -> None:
@@ -33,7 +33,6 @@ class ProgressPrinter:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval
         self.width = width
-        self._stage: Optional[str] = None
         self._last_print = 0.0
         self._open_line = False
 
@@ -43,15 +42,13 @@ class ProgressPrinter:
                 self._line(event.message)
             return
         now = time.monotonic()
-        new_stage = event.stage != self._stage
         finished = event.done >= event.total
         if self.tty:
             self._draw(event, end="\n" if finished else "")
             self._open_line = not finished
-        elif new_stage or finished or now - self._last_print >= self.interval:
+        elif finished or now - self._last_print >= self.interval:
             self._write(self._bar_text(event) + "\n")
             self._last_print = now
-        self._stage = None if finished else event.stage
 
     def _bar_text(self, event) -> str:
         frac = min(1.0, event.done / event.total)
@@ -194,8 +191,11 @@ def cmd_convert(args) -> int:
 def cmd_simulate(args) -> int:
     from deepetpicker.simulate import simulate_dataset
 
-    config_path = simulate_dataset(args.out, n=args.n, shape=tuple(args.shape) if args.shape
-                                   else None, classes=args.classes, seed=args.seed)
+    options = {k: v for k, v in {"snr": args.snr, "n_particles": args.n_particles}.items()
+               if v is not None}
+    config_path = _run_job(simulate_dataset, args.out, n=args.n,
+                           shape=tuple(args.shape) if args.shape else None,
+                           classes=args.classes, seed=args.seed, **options)
     print(f"Simulated dataset in {args.out}; preprocess it with:\n"
           f"  deepetpicker preprocess {config_path}")
     return 0
@@ -311,7 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                  "sample_data)")
     p.add_argument("--n", type=int, help="number of tomograms")
     p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"))
-    p.add_argument("--classes", type=int, help="number of particle classes")
+    p.add_argument("--classes", type=int, help="number of particle classes (1-4)")
+    p.add_argument("--n-particles", type=int, help="particles per tomogram")
+    p.add_argument("--snr", type=float, help="signal-to-noise ratio of the tilt images "
+                                             "(default 0.1)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_simulate)
 
