@@ -1,0 +1,1 @@
+"""Training: patch dataset, augmentation, losses and the training job."""

@@ -1,0 +1,212 @@
+"""Training data: the preprocessed dataset on disk and the patch sampler.
+
+The dataset is what preprocessing wrote under ``base_path``: normalised tomograms
+(``tomo_path/<stem><tomo_format>``), weak labels (``label_path/<stem><tomo_format>``, class ids),
+picks (``coord_path/<stem><coord_format>``) and ``coord_path/num_name.csv``, whose ids the
+config's ``train_set_ids`` / ``val_set_ids`` refer to.
+
+Each epoch draws one patch per annotated particle, its centre moved by up to ``N // 5`` voxels
+per axis and the patch kept inside the tomogram, plus a share of patches at random places
+(background). Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so results do not
+depend on the number of DataLoader workers or processes. Tomograms and labels are opened
+memory-mapped inside each worker; only the patches are read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.infer.tiling import read_tile
+from deepetpicker.io.picks import Picks, read_picks
+from deepetpicker.io.tomogram import load_tomogram, tomogram_shape
+from deepetpicker.train.augment import (AugmentSettings, context_margin, draw_transform, mirror,
+                                        resample)
+
+
+@dataclass
+class TomoEntry:
+    """One preprocessed tomogram of the dataset."""
+
+    index: int
+    stem: str
+    data_path: Path
+    label_path: Path
+    coord_path: Path
+    shape: tuple
+    picks: Picks
+
+
+def _preprocess_hint(config_source: Optional[str]) -> str:
+    target = config_source or "the preprocessing config"
+    return f"run preprocessing first (`deepetpicker preprocess {target}`) or correct the path"
+
+
+def dataset_index(cfg) -> list[tuple[int, str]]:
+    """``(id, stem)`` of every tomogram listed in ``coord_path/num_name.csv``."""
+    from deepetpicker.preprocess.job import NUM_NAME, read_num_name
+
+    path = Path(cfg.coord_path) / NUM_NAME
+    if not path.is_file():
+        raise DeepETPickerError(
+            f"{path} not found (coord_path = {cfg.coord_path!r}): the list of preprocessed "
+            f"tomograms is missing; {_preprocess_hint(None)}.")
+    return [(idx, stem) for _, stem, idx in read_num_name(path)]
+
+
+def load_entries(cfg, ids: Sequence[int], key: str) -> list[TomoEntry]:
+    """The tomograms with the given ids, checked: files present, shapes equal, picks valid.
+
+    ``key`` (``train_set_ids`` / ``val_set_ids``) names the setting in error messages.
+    """
+    label_dir = Path(cfg.label_path)
+    if not label_dir.is_dir():
+        raise DeepETPickerError(
+            f"Label folder {label_dir} not found (label_path): the weak labels are made by "
+            f"preprocessing; {_preprocess_hint(None)}.")
+    data_dir = Path(cfg.tomo_path)
+    if not data_dir.is_dir():
+        raise DeepETPickerError(
+            f"Tomogram folder {data_dir} not found (tomo_path): the normalised tomograms are "
+            f"made by preprocessing; {_preprocess_hint(None)}.")
+    index = dict(dataset_index(cfg))
+    missing = [i for i in ids if i not in index]
+    if missing:
+        listing = ", ".join(f"{i}: {s}" for i, s in sorted(index.items())[:12])
+        raise DeepETPickerError(
+            f"{key} = {list(ids)}: id {missing[0]} is not in the dataset "
+            f"({Path(cfg.coord_path) / 'num_name.csv'} lists {len(index)} tomogram(s): "
+            f"{listing}). Use ids from that list.")
+    entries = []
+    for i in ids:
+        stem = index[i]
+        data_path = data_dir / f"{stem}{cfg.tomo_format}"
+        label_path = label_dir / f"{stem}{cfg.tomo_format}"
+        coord_path = Path(cfg.coord_path) / f"{stem}{cfg.coord_format}"
+        for what, path in (("normalised tomogram", data_path), ("weak labels", label_path),
+                           ("coordinates", coord_path)):
+            if not path.is_file():
+                raise DeepETPickerError(
+                    f"The {what} of tomogram {i} ({stem}) are missing: {path} not found; "
+                    f"{_preprocess_hint(None)}.")
+        shape = tomogram_shape(data_path)
+        label_shape = tomogram_shape(label_path)
+        if label_shape != shape:
+            raise DeepETPickerError(
+                f"{label_path} has shape {label_shape} but its tomogram {data_path} has "
+                f"{shape}; the labels are out of date. Run preprocessing again.")
+        picks = read_picks(coord_path, shape=shape, num_cls=cfg.num_cls, tomo_name=stem)
+        entries.append(TomoEntry(i, stem, data_path, label_path, coord_path, shape, picks))
+    return entries
+
+
+def check_patch_fits(entries: Sequence[TomoEntry], patch: int) -> None:
+    """Raise unless every tomogram is at least ``patch`` voxels along each axis."""
+    for e in entries:
+        if min(e.shape) < patch:
+            fit = (min(e.shape) // 8) * 8
+            raise DeepETPickerError(
+                f"patch_size {patch} is larger than tomogram {e.index} ({e.stem}, shape z, y, x "
+                f"= {e.shape}). Use patch_size {fit} or less (a multiple of 8).")
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Training target from a class-id patch: ``(1, ...)`` foreground for one class,
+    ``(K + 1, ...)`` one-hot (channel 0 background) for K classes."""
+    if num_classes == 1:
+        return (labels > 0).astype(np.float32)[None]
+    ids = np.arange(num_classes + 1, dtype=labels.dtype).reshape(-1, 1, 1, 1)
+    return (labels[None] == ids).astype(np.float32)
+
+
+class PatchDataset(Dataset):
+    """Patches around particles (jittered) and at random places, with augmentation.
+
+    Items are ``(image (1, N, N, N), target (C, N, N, N))`` float32 tensors.
+    ``background_fraction`` is the share of all patches drawn at random places. Call
+    :meth:`set_epoch` before each epoch (before the DataLoader iterator is made).
+    """
+
+    def __init__(self, entries: Sequence[TomoEntry], patch_size: int, num_classes: int,
+                 augment: Optional[AugmentSettings] = None, background_fraction: float = 0.0,
+                 jitter: Optional[int] = None, seed: int = 0,
+                 max_particles: Optional[int] = None) -> None:
+        self.entries = list(entries)
+        self.patch = int(patch_size)
+        self.num_classes = int(num_classes)
+        self.augment = augment if augment is not None else AugmentSettings.off()
+        self.jitter = self.patch // 5 if jitter is None else int(jitter)
+        self.seed = int(seed)
+        self.epoch = 0
+        particles = [(k, zyx) for k, e in enumerate(self.entries)
+                     for zyx in np.rint(e.picks.zyx).astype(np.int64)]
+        if max_particles is not None and len(particles) > max_particles:
+            keep = np.linspace(0, len(particles) - 1, int(max_particles)).round().astype(int)
+            particles = [particles[i] for i in keep]
+        self.particles = particles
+        fraction = min(float(background_fraction), 0.95)
+        self.n_background = int(round(len(particles) * fraction / (1.0 - fraction)))
+        sizes = np.array([float(np.prod(e.shape)) for e in self.entries])
+        self._weights = sizes / sizes.sum() if len(sizes) else sizes
+        self._open: dict = {}
+
+    def __len__(self) -> int:
+        return len(self.particles) + self.n_background
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch whose random jitter/augmentation the items use."""
+        self.epoch = int(epoch)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_open"] = {}  # memory maps are opened again in each worker
+        return state
+
+    def _arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if k not in self._open:
+            e = self.entries[k]
+            self._open[k] = (load_tomogram(e.data_path, mmap=True).data,
+                             load_tomogram(e.label_path, mmap=True).data)
+        return self._open[k]
+
+    def sample_centre(self, i: int, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+        """Tomogram and centre (z, y, x) of item ``i``."""
+        if i < len(self.particles):
+            k, zyx = self.particles[i]
+            centre = zyx + rng.integers(-self.jitter, self.jitter + 1, size=3)
+        else:
+            k = int(rng.choice(len(self.entries), p=self._weights))
+            shape = np.array(self.entries[k].shape)
+            centre = (rng.random(3) * shape).astype(np.int64)
+        return k, centre
+
+    def __getitem__(self, i: int):
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        k, centre = self.sample_centre(i, rng)
+        transform = draw_transform(rng, self.augment, self.patch)
+        shape = np.array(self.entries[k].shape)
+        n = self.patch
+        # patch start kept inside the tomogram (centred where the tomogram is smaller)
+        start = np.clip(centre + np.array(transform.shift) - n // 2, 0, np.maximum(shape - n, 0))
+        start = np.where(shape < n, -((n - shape) // 2), start)
+        data, labels = self._arrays(k)
+        if transform.resamples:
+            m = context_margin(n)
+            image = read_tile(data, start - m, n + 2 * m)
+            label = read_tile(labels, start - m, n + 2 * m)
+            image, label = resample(image, label, transform, n)
+        else:
+            image = read_tile(data, start, n)
+            label = read_tile(labels, start, n)
+        image, label = mirror(image, label, transform.flips)
+        label = np.rint(label).astype(np.int16)
+        target = one_hot(label, self.num_classes)
+        return torch.from_numpy(image[None]), torch.from_numpy(target)

@@ -1,0 +1,529 @@
+"""The training job: ``train(config, progress, cancel, resume, device) -> TrainResult``.
+
+Trains the 3D-ResUNet on the patches of the training tomograms (AdamW, one-cycle learning
+rate, the configured loss), and after every ``val_every`` epochs (and after the last one) runs
+the inference pipeline on the validation tomograms - overlap-tile scan, peak picking,
+de-duplication - and scores the picks against the validation particles (one-to-one matching
+within a particle radius), so the best checkpoint is the one that picks best.
+
+Files under ``config.run_dir`` (``base_path/runs/<dset_name>``), each written atomically:
+
+- ``last.pth``: the state after the last complete epoch (weights, optimiser, schedule,
+  history); ``best.pth``: the epoch with the best validation F1 so far. Both hold the
+  config, class names and diameters, so inference needs no other file.
+- ``metrics.csv`` and ``metrics.json``: one row per epoch (train loss, val loss, precision,
+  recall and F1 overall and per class, learning rate, epoch and validation time).
+
+A fresh run moves earlier files of the same run folder into ``old/<time>/``. ``resume``
+continues from a ``last.pth``. With a fixed ``seed`` two CPU runs give the same loss curve,
+and a run that was cancelled and resumed gives the same curve as one that was not.
+
+Cancelling (the token, checked between steps and inside the network's forward and backward
+passes) stops within about a second; the files of the last complete epoch stay valid.
+
+Several processes (``torchrun --nproc_per_node=G -m deepetpicker train CONFIG``) train with
+DistributedDataParallel; rank 0 alone validates and writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoint
+from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
+from deepetpicker.train.augment import AugmentSettings
+from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries
+from deepetpicker.train.distributed import (DistInfo, barrier, env_world, mean_over_processes,
+                                            resolve_device, setup_distributed,
+                                            teardown_distributed)
+from deepetpicker.train.losses import get_loss
+
+BEST = "best.pth"
+LAST = "last.pth"
+LOG_CSV = "metrics.csv"
+LOG_JSON = "metrics.json"
+#: Particles whose patches give the validation loss (spread evenly over the val tomograms).
+VAL_LOSS_PATCHES = 64
+#: A pick matches a validation particle when it lies within this fraction of its radius.
+MATCH_FRACTION = 1.0
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced. ``history`` holds one dict per epoch (as in the logs);
+    ``model`` is the trained network (eval mode, on the training device)."""
+
+    run_dir: Path
+    last_checkpoint: Optional[Path]
+    best_checkpoint: Optional[Path]
+    best_f1: Optional[float]
+    best_epoch: Optional[int]
+    epochs: int
+    history: list = field(default_factory=list)
+    device: str = "cpu"
+    log_csv: Optional[Path] = None
+    log_json: Optional[Path] = None
+    model: Optional[torch.nn.Module] = field(default=None, repr=False)
+
+    def summary(self) -> str:
+        """A few lines for the CLI."""
+        last = self.history[-1] if self.history else {}
+        best = "n/a" if self.best_f1 is None else f"{self.best_f1:.3f} (epoch {self.best_epoch})"
+        lines = [f"Training finished after {self.epochs} epoch(s) on {self.device}.",
+                 f"  last train loss {_fmt(last.get('train_loss'))}, best val F1 {best}",
+                 f"  best weights: {self.best_checkpoint}",
+                 f"  last state:   {self.last_checkpoint}",
+                 f"  metrics:      {self.log_csv}"]
+        return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _seed_worker(worker_id: int) -> None:
+    seed = torch.initial_seed() % (2 ** 32)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float, total_steps: int):
+    """AdamW's one-cycle schedule: warm up to ``lr`` over the first 10 % of the steps (at least
+    one), then cosine annealing to ``lr / 3000``."""
+    total = max(int(total_steps) + 1, 4)
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=lr, total_steps=total, pct_start=max(0.1, 2.0 / total),
+        anneal_strategy="cos", div_factor=30.0, final_div_factor=100.0)
+
+
+class Trainer:
+    """One training run's state: data, network, optimiser, schedule, history.
+
+    :func:`train` drives it; the pieces (:meth:`loader`, :meth:`train_step`, :meth:`validate`)
+    are public for benchmarks and tests.
+    """
+
+    def __init__(self, cfg, device: torch.device, info: DistInfo = DistInfo(),
+                 report: Optional[Reporter] = None) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.info = info
+        self.report = report or Reporter()
+        self.amp = device.type == "cuda"
+        seed_everything(int(cfg.seed))
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+
+        self.train_entries = load_entries(cfg, cfg.train_set_ids, "train_set_ids")
+        self.val_entries = load_entries(cfg, cfg.val_set_ids, "val_set_ids")
+        check_patch_fits(self.train_entries, cfg.patch_size)
+        n_particles = sum(len(e.picks) for e in self.train_entries)
+        if n_particles == 0:
+            files = ", ".join(str(e.coord_path) for e in self.train_entries)
+            raise DeepETPickerError(
+                f"train_set_ids = {list(cfg.train_set_ids)}: the training tomograms hold no "
+                f"particles ({files} are empty). Pick some particles in them (Visualization "
+                f"tab or a coordinate file), run preprocessing again, or choose other ids.")
+        self.train_set = PatchDataset(
+            self.train_entries, cfg.patch_size, cfg.num_cls,
+            augment=AugmentSettings.from_config(cfg.augment),
+            background_fraction=cfg.background_fraction, seed=int(cfg.seed))
+        self.val_set = PatchDataset(self.val_entries, cfg.patch_size, cfg.num_cls, jitter=0,
+                                    seed=int(cfg.seed), max_particles=VAL_LOSS_PATCHES)
+
+        self.net = ResUNet3D(in_channels=1, num_classes=cfg.num_cls, f_maps=cfg.f_maps,
+                             coord_conv=cfg.coord_conv, pyramid=cfg.pyramid).to(device)
+        self.model: torch.nn.Module = self.net
+        if info.enabled:
+            if device.type == "cuda":
+                self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.net, device_ids=[device.index] if device.type == "cuda" else None)
+        else:
+            self._install_cancel_hooks()
+        self.loss_fn = get_loss(cfg.loss)
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
+                                           betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+        per_process = math.ceil(len(self.train_set) / info.world_size)
+        self.steps_per_epoch = max(1, math.ceil(per_process / cfg.batch_size))
+        self.total_steps = self.steps_per_epoch * cfg.max_epochs
+        self.scheduler = one_cycle(self.optimizer, cfg.lr, self.total_steps)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.history: list[dict] = []
+        self.start_epoch = 0
+        self.global_step = 0
+        self.best_f1: Optional[float] = None
+        self.best_epoch: Optional[int] = None
+
+    # -- building blocks --------------------------------------------------------------------
+    def _install_cancel_hooks(self) -> None:
+        """Check the cancel token before each network level runs, forwards and backwards."""
+        token = self.report.token
+
+        def on_grad(grad):
+            token.check()
+
+        def on_forward(module, inputs, output):
+            token.check()
+            if output.requires_grad:
+                output.register_hook(on_grad)
+
+        for level in list(self.net.encoders) + list(self.net.decoders):
+            level.register_forward_hook(on_forward)
+
+    def loader(self, dataset: PatchDataset, epoch: int, shuffle: bool) -> DataLoader:
+        """The DataLoader of ``dataset`` for ``epoch`` (its shard in a multi-process run)."""
+        dataset.set_epoch(epoch)
+        seed = int(self.cfg.seed) * 1_000_003 + epoch
+        if shuffle and self.info.enabled:
+            sampler = torch.utils.data.DistributedSampler(
+                dataset, num_replicas=self.info.world_size, rank=self.info.rank, shuffle=True,
+                seed=int(self.cfg.seed), drop_last=False)
+            sampler.set_epoch(epoch)
+        elif shuffle:
+            sampler = RandomSampler(dataset, generator=torch.Generator().manual_seed(seed))
+        else:
+            sampler = None
+        workers = int(self.cfg.num_workers)
+        return DataLoader(dataset, batch_size=int(self.cfg.batch_size), sampler=sampler,
+                          shuffle=False, num_workers=workers,
+                          pin_memory=self.device.type == "cuda", drop_last=False,
+                          worker_init_fn=_seed_worker if workers else None,
+                          generator=torch.Generator().manual_seed(seed),
+                          prefetch_factor=2 if workers else None)
+
+    def train_step(self, images: torch.Tensor, targets: torch.Tensor) -> float:
+        """One optimisation step on a batch; returns its loss."""
+        self.model.train()
+        images = images.to(self.device, non_blocking=True)
+        targets = targets.to(self.device, non_blocking=True)
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=self.device.type, dtype=torch.float16,
+                            enabled=self.amp):
+            logits = self.model(images)
+        loss = self.loss_fn(logits, targets)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        value = float(loss.detach())
+        if not math.isfinite(value) and not self.amp:
+            raise DeepETPickerError(
+                f"Training diverged: the loss is {value} at step {self.global_step + 1}. "
+                f"Lower the learning rate lr (now {self.cfg.lr:g}), e.g. to "
+                f"{self.cfg.lr / 10:g}, and check the tomograms for extreme values.")
+        return value
+
+    def predict_scores(self, batch: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, K, N, N, N)`` of a batch of patches (eval mode, no gradients)."""
+        self.net.eval()
+        with torch.no_grad(), torch.autocast(device_type=self.device.type,
+                                             dtype=torch.float16, enabled=self.amp):
+            logits = self.net(batch.to(self.device, non_blocking=True))
+        return probabilities(logits.float())
+
+    # -- one epoch ----------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> float:
+        """Train one epoch; returns the mean loss (over all processes)."""
+        cfg = self.cfg
+        total, count = 0.0, 0
+        for step, (images, targets) in enumerate(self.loader(self.train_set, epoch, True),
+                                                 start=1):
+            loss = self.train_step(images, targets)
+            total += loss * len(images)
+            count += len(images)
+            self.global_step += 1
+            lr = self.scheduler.get_last_lr()[0]
+            self.report("train", self.global_step, self.total_steps,
+                        message=f"epoch {epoch + 1}/{cfg.max_epochs}, step {step}/"
+                                f"{self.steps_per_epoch}: loss {loss:.4f}",
+                        item=f"epoch {epoch + 1}", loss=loss, lr=lr, epoch=epoch + 1,
+                        step=step)
+        return mean_over_processes(total / max(count, 1), self.info, self.device)
+
+    def validate(self, epoch: int) -> dict:
+        """Validation loss on particle patches, then pick the validation tomograms and score
+        the picks: precision, recall, F1 overall and per class."""
+        from deepetpicker.evaluate import evaluate_distance
+        from deepetpicker.infer.peaks import find_picks
+        from deepetpicker.infer.tiling import scan
+        from deepetpicker.io.tomogram import load_tomogram
+
+        cfg = self.cfg
+        k = int(cfg.num_cls)
+        row: dict = {}
+        if len(self.val_set):
+            total, count = 0.0, 0
+            for images, targets in self.loader(self.val_set, 0, False):
+                self.report.check()
+                logits = self._eval_logits(images)
+                total += float(self.loss_fn(logits, targets.to(self.device))) * len(images)
+                count += len(images)
+            row["val_loss"] = total / count
+        else:
+            row["val_loss"] = None
+        counts = np.zeros((k, 3), dtype=np.int64)  # TP, n_pred, n_truth per class
+        n_picks = 0
+        for entry in self.val_entries:
+            volume = load_tomogram(entry.data_path, mmap=True).data
+            scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
+                          cfg.batch_size, report=self.report, num_classes=k, stage="validate",
+                          item=entry.stem)
+            picks = find_picks(scores, t_seg=cfg.seg_thresh, t_lm=cfg.t_lm,
+                               t_dist=cfg.effective_t_dist, diameters=list(cfg.ocp_diameter),
+                               tomo_name=entry.stem)
+            del scores
+            n_picks += len(picks)
+            result = evaluate_distance(picks, entry.picks,
+                                       radii=[d / 2.0 for d in cfg.ocp_diameter],
+                                       fraction=MATCH_FRACTION, num_cls=k)
+            for c in result["per_class"]:
+                counts[c["class"] - 1] += (c["TP"], c["n_pred"], c["n_truth"])
+        f1s = []
+        for c in range(k):
+            tp, n_pred, n_truth = (int(v) for v in counts[c])
+            p = tp / n_pred if n_pred else 0.0
+            r = tp / n_truth if n_truth else 0.0
+            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
+            row.update({f"precision_{c + 1}": p, f"recall_{c + 1}": r, f"f1_{c + 1}": f1})
+            if n_truth:
+                f1s.append(f1)
+        tp, n_pred, n_truth = (int(v) for v in counts.sum(axis=0))
+        row["precision"] = tp / n_pred if n_pred else 0.0
+        row["recall"] = tp / n_truth if n_truth else 0.0
+        row["f1"] = float(np.mean(f1s)) if f1s else 0.0
+        row["n_picks"] = n_picks
+        return row
+
+    def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
+        self.net.eval()
+        with torch.no_grad(), torch.autocast(device_type=self.device.type,
+                                             dtype=torch.float16, enabled=self.amp):
+            return self.net(images.to(self.device, non_blocking=True)).float()
+
+    # -- checkpoints and logs ---------------------------------------------------------------
+    def checkpoint_meta(self, epochs_done: int) -> dict:
+        """Everything but the weights that a checkpoint holds after ``epochs_done`` epochs."""
+        cfg = self.cfg
+        names = cfg.extra.get("class_names") if isinstance(cfg.extra, dict) else None
+        if not (isinstance(names, list) and len(names) == cfg.num_cls):
+            names = [f"class{c}" for c in range(1, cfg.num_cls + 1)]
+        return {"epoch": epochs_done, "global_step": self.global_step, "config": cfg.to_dict(),
+                "class_names": [str(n) for n in names],
+                "diameters": [int(d) for d in cfg.ocp_diameter],
+                "label_diameter": int(cfg.label_diameter), "patch_size": int(cfg.patch_size),
+                "pad_size": int(cfg.padding_size), "seed": int(cfg.seed),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.amp else None,
+                "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch}
+
+    def resume_from(self, path) -> None:
+        """Continue from a checkpoint written by this job (``last.pth``)."""
+        data = read_checkpoint(path, "cpu")
+        if data.get("format") != FORMAT or "optimizer" not in data:
+            raise DeepETPickerError(
+                f"Cannot resume from {path}: it holds weights only (no optimiser state, e.g. "
+                f"a checkpoint of the original program). Resume from the last.pth of a "
+                f"DeepETPicker run, or start a new run.")
+        ours = self.net.model_args()
+        theirs = dict(data.get("model_args", {}))
+        if theirs != ours:
+            diff = ", ".join(f"{key} {theirs.get(key)!r} -> {ours[key]!r}" for key in ours
+                             if theirs.get(key) != ours[key])
+            raise DeepETPickerError(
+                f"Cannot resume from {path}: its network differs from this config ({diff}). "
+                f"Use the config the run was started with.")
+        self.net.load_state_dict(data["state_dict"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.global_step = int(data.get("global_step", 0))
+        saved = data.get("scheduler") or {}
+        if saved.get("total_steps") == self.scheduler.total_steps:
+            self.scheduler.load_state_dict(saved)
+        else:
+            self.report.log(f"The number of steps changed since {path} was written "
+                            f"(max_epochs or data); the learning-rate schedule is stretched "
+                            f"to the new length.")
+            for group in self.optimizer.param_groups:
+                group["lr"] = group["initial_lr"]
+            self.scheduler = one_cycle(self.optimizer, self.cfg.lr, self.total_steps)
+            with warnings.catch_warnings():  # fast-forwarding, no optimiser steps to take
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(min(self.global_step, self.total_steps)):
+                    self.scheduler.step()
+        if self.amp and data.get("scaler"):
+            self.scaler.load_state_dict(data["scaler"])
+        self.history = list(data.get("history") or [])
+        self.best_f1 = data.get("best_f1")
+        self.best_epoch = data.get("best_epoch")
+        self.start_epoch = int(data["epoch"])
+
+    def write_logs(self, run_dir: Path) -> tuple[Path, Path]:
+        """Write the history as CSV and JSON (atomically)."""
+        columns: list[str] = []
+        for row in self.history:
+            columns.extend(key for key in row if key not in columns)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for row in self.history:
+            writer.writerow({key: ("" if row.get(key) is None else row.get(key))
+                             for key in columns})
+        csv_path, json_path = run_dir / LOG_CSV, run_dir / LOG_JSON
+        write_text_atomic(csv_path, buffer.getvalue())
+        write_text_atomic(json_path, json.dumps(self.history, indent=1))
+        return csv_path, json_path
+
+
+def _archive_previous(run_dir: Path, report: Reporter) -> None:
+    """Move the files of an earlier run out of the way (a fresh run never overwrites them)."""
+    found = [run_dir / name for name in (BEST, LAST, LOG_CSV, LOG_JSON)
+             if (run_dir / name).exists()]
+    if not found:
+        return
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target, n = run_dir / "old" / stamp, 1
+    while target.exists():
+        target, n = run_dir / "old" / f"{stamp}-{n}", n + 1
+    target.mkdir(parents=True)
+    for path in found:
+        shutil.move(str(path), str(target / path.name))
+    report.log(f"Earlier files of this run folder were moved to {target} (use --resume "
+               f"{run_dir / LAST} to continue a run instead).")
+
+
+def train(config, progress: Optional[ProgressCallback] = None,
+          cancel: Optional[CancelToken] = None, resume=None,
+          device: Optional[str] = None) -> TrainResult:
+    """Train the network described by ``config`` (a :class:`deepetpicker.config.TrainConfig`).
+
+    ``device`` (``auto | cpu | cuda | cuda:N``) overrides ``config.device``; ``resume`` is the
+    path of a ``last.pth`` to continue. Progress stages: ``train`` (every step; done/total
+    count steps over the whole run, so ``eta_s`` is the time left for training), ``validate``
+    (tiles of each validation tomogram) and ``epoch`` (one event per epoch, its metrics in
+    ``metrics``). Raises :class:`deepetpicker.jobs.Cancelled` when cancelled and
+    :class:`DeepETPickerError` for problems with the data or settings.
+    """
+    cfg = config
+    cfg.validate(check_paths=False)
+    rank, world, local = env_world()
+    dev = resolve_device(device or cfg.device, cfg.gpu_ids, local, world > 1)
+    info = setup_distributed(dev)
+    # other processes share the cancel token but send no events (rank 0 speaks for the run)
+    report = Reporter(progress if info.is_main else None, cancel)
+    try:
+        return _run(cfg, dev, info, report, resume)
+    except torch.OutOfMemoryError as exc:
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+        raise _out_of_memory(cfg, dev, exc) from exc
+    except RuntimeError as exc:
+        if "DefaultCPUAllocator" in str(exc) or "not enough memory" in str(exc):
+            raise _out_of_memory(cfg, dev, exc) from exc
+        raise
+    finally:
+        teardown_distributed(info)
+
+
+def _out_of_memory(cfg, dev: torch.device, exc: Exception) -> DeepETPickerError:
+    gpu = dev.type == "cuda"
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return DeepETPickerError(
+        f"{f'The GPU ({dev})' if gpu else 'The computer'} ran out of memory with batch_size "
+        f"{cfg.batch_size} and patch_size {cfg.patch_size}: lower batch_size (e.g. to "
+        f"{max(1, cfg.batch_size // 2)}) or patch_size (e.g. to {max(16, cfg.patch_size - 16)}), "
+        f"use the light network (f_maps 8,16,24,36), or close other programs using the "
+        f"{'GPU' if gpu else 'memory'}. ({detail})")
+
+
+def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> TrainResult:
+    trainer = Trainer(cfg, dev, info, report)
+    run_dir = Path(cfg.run_dir)
+    if resume is not None:
+        trainer.resume_from(resume)
+        report.log(f"Resuming from {resume} after epoch {trainer.start_epoch} "
+                   f"(step {trainer.global_step}).")
+    elif info.is_main:
+        _archive_previous(run_dir, report)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    n_part = len(trainer.train_set.particles)
+    report.log(
+        f"Training on {dev} ({info.world_size} process(es)): {count_parameters(trainer.net):,} "
+        f"parameters, {n_part} particles + {trainer.train_set.n_background} background "
+        f"patches per epoch from {len(trainer.train_entries)} tomogram(s), "
+        f"{trainer.steps_per_epoch} steps of {cfg.batch_size} per epoch; validating on "
+        f"{len(trainer.val_entries)} tomogram(s).")
+    if dev.type == "cuda" and len(cfg.gpu_ids) > 1 and not info.enabled:
+        report.log(f"gpu_ids lists {len(cfg.gpu_ids)} GPUs but this run uses {dev}. To train on "
+                   f"all of them run: torchrun --nproc_per_node={len(cfg.gpu_ids)} -m "
+                   f"deepetpicker train CONFIG")
+
+    last_path = run_dir / LAST if (run_dir / LAST).exists() and resume is not None else None
+    best_path = run_dir / BEST if (run_dir / BEST).exists() and resume is not None else None
+    csv_path = json_path = None
+    for epoch in range(trainer.start_epoch, cfg.max_epochs):
+        t0 = time.monotonic()
+        train_loss = trainer.train_epoch(epoch)
+        epoch_time = time.monotonic() - t0
+        row: dict = {"epoch": epoch + 1, "train_loss": train_loss,
+                     "lr": trainer.scheduler.get_last_lr()[0], "epoch_time_s": epoch_time}
+        validate = (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.max_epochs
+        if validate and info.is_main:
+            t1 = time.monotonic()
+            row.update(trainer.validate(epoch))
+            row["val_time_s"] = time.monotonic() - t1
+        trainer.history.append(row)
+        improved = (row.get("f1") is not None
+                    and (trainer.best_f1 is None or row["f1"] > trainer.best_f1))
+        if improved:
+            trainer.best_f1, trainer.best_epoch = float(row["f1"]), epoch + 1
+        if info.is_main:
+            meta = trainer.checkpoint_meta(epoch + 1)
+            last_path = save_checkpoint(run_dir / LAST, trainer.net, **meta)
+            if improved:
+                best_path = save_checkpoint(run_dir / BEST, trainer.net, **meta)
+            csv_path, json_path = trainer.write_logs(run_dir)
+        barrier(info)
+        parts = [f"epoch {epoch + 1}/{cfg.max_epochs}: train loss {train_loss:.4f}"]
+        if row.get("f1") is not None:
+            parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
+                         f"{row['precision']:.3f}, recall {row['recall']:.3f}, F1 "
+                         f"{row['f1']:.3f}")
+        parts.append(f"{epoch_time:.1f} s")
+        metrics = {key: value for key, value in row.items() if isinstance(value, (int, float))}
+        report("epoch", epoch + 1, cfg.max_epochs, message=", ".join(parts),
+               item=f"epoch {epoch + 1}", **metrics)
+    if info.is_main and csv_path is None and trainer.history:
+        csv_path, json_path = trainer.write_logs(run_dir)
+    trainer.net.eval()
+    return TrainResult(run_dir=run_dir, last_checkpoint=last_path, best_checkpoint=best_path,
+                       best_f1=trainer.best_f1, best_epoch=trainer.best_epoch,
+                       epochs=len(trainer.history), history=trainer.history, device=str(dev),
+                       log_csv=csv_path or (run_dir / LOG_CSV if info.is_main else None),
+                       log_json=json_path or (run_dir / LOG_JSON if info.is_main else None),
+                       model=trainer.net)

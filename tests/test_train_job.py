@@ -1,0 +1,172 @@
+"""The training job: outputs, progress, reproducibility, resume, cancellation, errors."""
+
+import csv
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.jobs import Cancelled, CancelToken
+from deepetpicker.model import ResUNet3D, load_checkpoint
+from deepetpicker.train.distributed import resolve_device
+from deepetpicker.train.job import train
+from train_fixtures import make_preprocessed, train_config
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    pre, _ = make_preprocessed(tmp_path_factory.mktemp("toy"), n_tomos=2, n_particles=6)
+    return pre
+
+
+def test_training_writes_checkpoints_logs_and_progress(toy):
+    cfg = train_config(toy, dset_name="outputs", max_epochs=2)
+    events = []
+    result = train(cfg, progress=events.append)
+    run = toy.run_dir.parent / "outputs"
+    assert result.run_dir == run
+    assert sorted(p.name for p in run.iterdir()) == ["best.pth", "last.pth", "metrics.csv",
+                                                     "metrics.json"]
+    assert result.epochs == 2 and [row["epoch"] for row in result.history] == [1, 2]
+    first, second = result.history
+    assert second["train_loss"] < first["train_loss"]  # learning
+    for row in result.history:
+        assert 0.0 <= row["f1"] <= 1.0 and row["val_loss"] > 0 and row["lr"] > 0
+        assert row["f1"] == row["f1_1"] and row["n_picks"] >= 0
+    assert result.best_f1 == max(row["f1"] for row in result.history)
+
+    rows = list(csv.DictReader(result.log_csv.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["train_loss"]) == pytest.approx(second["train_loss"])
+    assert {"val_loss", "precision", "recall", "f1", "f1_1", "lr", "epoch_time_s"} <= set(rows[0])
+    assert json.loads(result.log_json.read_text()) == result.history
+
+    # 6 particle patches, batch 4: 2 steps per epoch; one train event per step
+    steps = [e for e in events if e.stage == "train"]
+    assert [e.done for e in steps] == [1, 2, 3, 4] and {e.total for e in steps} == {4}
+    assert steps[-1].eta_s == pytest.approx(0.0) and "loss" in steps[0].metrics
+    epochs = [e for e in events if e.stage == "epoch"]
+    assert [(e.done, e.total) for e in epochs] == [(1, 2), (2, 2)]
+    assert epochs[-1].metrics["f1"] == second["f1"]
+    assert any(e.stage == "validate" for e in events)
+
+    model, meta = load_checkpoint(result.last_checkpoint)
+    assert meta["epoch"] == 2 and meta["class_names"] == ["class1"] and meta["diameters"] == [6]
+    assert meta["config"]["num_cls"] == 1 and meta["config"]["patch_size"] == 16
+    assert meta["model_args"]["f_maps"] == [4, 8, 12, 16]
+    x = torch.randn(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model(x), result.model(x))
+    _, best_meta = load_checkpoint(result.best_checkpoint)
+    assert best_meta["epoch"] == result.best_epoch
+
+
+def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy):
+    cfg = train_config(toy, dset_name="resume", max_epochs=3, background_fraction=0.25)
+    straight = train(cfg).history
+
+    token = CancelToken()
+
+    def stop_after_first_epoch(event):
+        if event.stage == "epoch":
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        train(cfg, progress=stop_after_first_epoch, cancel=token)
+    run = cfg.run_dir
+    assert len(list((run / "old").iterdir())) == 1  # the first run's files were kept aside
+    _, meta = load_checkpoint(run / "last.pth")
+    assert meta["epoch"] == 1 and len(meta["history"]) == 1
+    assert len(list(csv.DictReader((run / "metrics.csv").open()))) == 1
+
+    resumed = train(cfg, resume=run / "last.pth").history
+    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert a["train_loss"] == b["train_loss"]  # exactly: same data, same arithmetic
+        assert a["f1"] == b["f1"]
+
+    # more epochs than the run was planned for: the schedule is stretched, training goes on
+    longer = train_config(toy, dset_name="resume", max_epochs=4, background_fraction=0.25)
+    events = []
+    extended = train(longer, resume=run / "last.pth", progress=events.append).history
+    assert [r["epoch"] for r in extended] == [1, 2, 3, 4]
+    # the old schedule had reached its floor; the stretched one trains epoch 4 above it
+    lrs = [e.metrics["lr"] for e in events if e.stage == "train"]
+    assert len(lrs) == 2 and lrs[0] > 10 * extended[2]["lr"]
+    assert any("stretched" in e.message for e in events)
+
+
+def test_cancel_stops_inside_a_long_step(toy, tmp_path):
+    pre, _ = make_preprocessed(tmp_path, n_tomos=1, shape=(32, 40, 40), n_particles=4)
+    cfg = train_config(pre, "0", "0", f_maps=[24, 48, 72, 108], patch_size=32, max_epochs=2)
+    token = CancelToken()
+    asked = {}
+
+    def cancel_soon(event):
+        if event.stage == "train" and not asked:
+            asked["t"] = None
+
+            def fire():
+                asked["t"] = time.monotonic()
+                token.cancel()
+            threading.Timer(0.3, fire).start()
+
+    with pytest.raises(Cancelled):
+        train(cfg, progress=cancel_soon, cancel=token)
+    latency = time.monotonic() - asked["t"]
+    assert latency < 1.0
+    assert not (cfg.run_dir / "last.pth").exists()  # no epoch finished, nothing half-written
+    assert not [p for p in cfg.run_dir.iterdir() if p.name.startswith(".")]
+
+
+def test_several_classes(tmp_path):
+    pre, _ = make_preprocessed(tmp_path, n_tomos=1, n_particles=6, num_cls=3)
+    cfg = train_config(pre, "0", "0", max_epochs=1, batch_size=3)
+    result = train(cfg)
+    row = result.history[0]
+    assert {"f1_1", "f1_2", "f1_3", "precision_3", "recall_2"} <= set(row)
+    model, meta = load_checkpoint(result.best_checkpoint)
+    assert model.out_channels == 4 and meta["diameters"] == [6, 6, 6]
+
+
+def test_clear_errors(toy, tmp_path):
+    with pytest.raises(DeepETPickerError, match=r"val_set_ids = \[7\]: id 7 is not in"):
+        train(train_config(toy, "0", "7", dset_name="err"))
+    with pytest.raises(DeepETPickerError, match=r"patch_size 48 is larger than tomogram 0"):
+        train(train_config(toy, "0", "1", dset_name="err", patch_size=48, padding_size=4))
+    moved = train_config(toy, "0", "1", dset_name="err", label_path=str(tmp_path / "labels"))
+    with pytest.raises(DeepETPickerError, match=r"labels not found \(label_path\).*"
+                                                r"run preprocessing"):
+        train(moved)
+    with pytest.raises(DeepETPickerError, match="no CUDA GPU.*--device cpu"):
+        train(train_config(toy, "0", "1", dset_name="err"), device="cuda")
+
+    empty, _ = make_preprocessed(tmp_path / "empty", n_tomos=1, n_particles=0)
+    with pytest.raises(DeepETPickerError, match=r"train_set_ids = \[0\]: the training "
+                                                r"tomograms hold no particles"):
+        train(train_config(empty, "0", "0"))
+
+    weights_only = tmp_path / "weights.pth"
+    torch.save(ResUNet3D(f_maps=(4, 8, 12, 16)).state_dict(), weights_only)
+    with pytest.raises(DeepETPickerError, match="Cannot resume from .*weights only"):
+        train(train_config(toy, "0", "1", dset_name="err"), resume=weights_only)
+
+
+def test_out_of_memory_says_lower_the_batch_size(toy, monkeypatch):
+    def explode(self, x):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(ResUNet3D, "forward", explode)
+    with pytest.raises(DeepETPickerError, match=r"ran out of memory with batch_size 4.*lower "
+                                                r"batch_size \(e.g. to 2\)"):
+        train(train_config(toy, dset_name="oom"))
+
+
+def test_device_choice():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(DeepETPickerError, match="'tpu' is not known"):
+        resolve_device("tpu")
