@@ -1,0 +1,783 @@
+"""How good are the picks? Two matching rules, precision-recall curves, folder reports.
+
+**Occupancy rule** (:func:`evaluate_occupancy`), as in the SHREC 2021 cryo-ET challenge's
+evaluation script: each pick is rounded to the nearest voxel (clamped into the volume; picks
+that needed clamping are counted as RO, "reported outside") and hits the particle whose id the
+occupancy map holds there (0: background, a false positive). With N true particles and RR picks
+("results reported"):
+
+- TP: particles hit at least once; FN = N - TP; FP: picks in the background;
+- MH: particles hit more than once ("multiple hits"); the extra picks count neither as TP
+  nor as FP, but they lower the precision;
+- precision = TP / RR, recall = TP / N, F1 their harmonic mean, miss rate = 1 - recall;
+- AD: the mean distance (voxels) from each hit particle's first pick (file order) to its
+  centre;
+- classification: each true particle takes the class of its first pick (0 when not found);
+  the confusion matrix counts true class (rows 1..K) against that class (columns 0..K), and
+  the per-class precision, recall and F1 come from it, as in the challenge's tables (picks in
+  the background do not enter them). Per class we also give ``pick_precision``,
+  ``pick_recall`` and ``pick_F1``: the occupancy rule applied to that class's picks and
+  particles alone, which does count background picks.
+
+The challenge's script dilated its occupancy masks once (6-connected) before looking picks up;
+``dilate=True`` does the same. Occupancy maps written by the preprocessing step are balls of
+each class's ``ocp_diameter`` and need no dilation.
+
+**Distance rule** (:func:`evaluate_distance`), as in the CZII cryo-ET benchmark: a pick matches
+a true particle of the same class within ``fraction * radius`` of its centre, one to one. The
+matching is optimal (Hungarian algorithm on each group of mutually reachable picks and
+particles: the most matches, then the smallest total distance); ``matching="greedy"`` instead
+lets picks in descending score order take the nearest free particle. Reported per class and
+overall (counts summed over classes): precision, recall, F1 and F-beta (beta 4 by default,
+which weighs recall 16 times as much as precision).
+
+**Precision-recall curves** (:func:`pr_curve`) sweep a threshold over the pick scores; a pick
+counts as a true positive when it is the first pick (by score) on its particle, so every point
+of the curve is the occupancy rule (or greedy distance rule) applied to the picks above that
+score.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.picks import PICK_SUFFIXES, Picks, read_picks
+
+PathLike = Union[str, os.PathLike]
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+def _ratio(num: float, den: float) -> Optional[float]:
+    return float(num) / float(den) if den else None
+
+
+def _prf(tp: int, n_pred: int, n_true: int, beta: Optional[float] = None) -> dict:
+    """precision, recall, F1 (and F-beta); 0 where nothing was predicted or nothing is true."""
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_true if n_true else 0.0
+    out = {"precision": precision, "recall": recall, "F1": _fbeta(precision, recall, 1.0)}
+    if beta is not None:
+        out["F_beta"] = _fbeta(precision, recall, beta)
+    return out
+
+
+def _fbeta(precision: float, recall: float, beta: float) -> float:
+    b2 = beta * beta
+    den = b2 * precision + recall
+    return (1 + b2) * precision * recall / den if den > 0 else 0.0
+
+
+def _num_classes(pred: Picks, truth: Picks, num_cls: Optional[int], source: str = "") -> int:
+    top = max([0] + [int(t.classes.max()) for t in (pred, truth) if len(t)])
+    if num_cls is None:
+        return max(top, 1)
+    for name, table in (("prediction", pred), ("truth", truth)):
+        if len(table) and int(table.classes.max()) > num_cls:
+            raise DeepETPickerError(
+                f"{source or name}: class {int(table.classes.max())} in the {name} but the "
+                f"dataset has {num_cls} class(es). Check num_cls or the class column.")
+    return int(num_cls)
+
+
+def _as_occupancy(occupancy, truth: Picks, source: str = "") -> np.ndarray:
+    occ = np.asarray(occupancy)
+    if occ.ndim != 3:
+        raise DeepETPickerError(f"{source or 'occupancy map'}: shape {occ.shape} is not a 3-D "
+                                f"(z, y, x) occupancy map.")
+    if occ.dtype.kind == "f":
+        occ = np.rint(occ)
+    occ = occ.astype(np.int64, copy=False)
+    if occ.size and (occ.min() < 0 or occ.max() > len(truth)):
+        bad = int(occ.max()) if occ.max() > len(truth) else int(occ.min())
+        raise DeepETPickerError(
+            f"{source or 'occupancy map'}: holds particle id {bad} but the truth table "
+            f"{truth.tomo_name!r} has {len(truth)} particle(s) (ids 1..{len(truth)} in file "
+            f"order). The occupancy map and the truth picks do not belong together; "
+            f"regenerate the map from these picks (preprocessing writes data_ocp/).")
+    return occ
+
+
+def _voxel_lookup(xyz: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
+    """Rounded, clamped (z, y, x) voxel indices and a flag for picks that needed clamping."""
+    rounded = np.rint(xyz[:, ::-1]).astype(np.int64)
+    upper = np.asarray(shape, dtype=np.int64) - 1
+    clamped = np.clip(rounded, 0, upper)
+    outside = (clamped != rounded).any(axis=1)
+    return clamped, outside
+
+
+def _radii_per_class(radii, num_cls: int) -> np.ndarray:
+    if radii is None:
+        raise DeepETPickerError("The distance rule needs a particle radius (or diameter) per "
+                                "class; give --diameters or an occupancy folder.")
+    if isinstance(radii, dict):
+        try:
+            values = [float(radii[c]) for c in range(1, num_cls + 1)]
+        except KeyError as exc:
+            raise DeepETPickerError(f"No radius for class {exc.args[0]}; give one per class "
+                                    f"1..{num_cls}.") from None
+    elif np.ndim(radii) == 0:
+        values = [float(radii)] * num_cls
+    else:
+        values = [float(r) for r in radii]
+        if len(values) == 1:
+            values *= num_cls
+        if len(values) < num_cls:
+            raise DeepETPickerError(
+                f"{len(values)} radius/diameter value(s) ({', '.join(f'{v:g}' for v in values)})"
+                f" for {num_cls} classes; give one per class.")
+    if any(not v > 0 for v in values):
+        raise DeepETPickerError(f"Particle radii must be positive; got "
+                                f"{', '.join(f'{v:g}' for v in values)}.")
+    return np.asarray(values, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Occupancy rule (SHREC 2021)
+# --------------------------------------------------------------------------------------------
+def _class_entry(c: int, n_truth: int, n_pred: int, tp: int, fp: int, fn: int,
+                 fp_background: int, pick_tp: int) -> dict:
+    """One class's row: confusion-matrix counts and rates, plus its picks' own scores."""
+    pick = _prf(pick_tp, n_pred, n_truth)
+    return {"class": c, "n_truth": n_truth, "n_pred": n_pred, "TP": tp, "FP": fp, "FN": fn,
+            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+            "F1": _ratio(2 * tp, 2 * tp + fp + fn), "FP_background": fp_background,
+            "pick_TP": pick_tp, "pick_precision": pick["precision"],
+            "pick_recall": pick["recall"], "pick_F1": pick["F1"]}
+
+
+def _mean_f1(per_class: list[dict]) -> Optional[float]:
+    present = [pc["F1"] for pc in per_class if pc["n_truth"] and pc["F1"] is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _hits(pred: Picks, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pick: the particle id it lands in (0 = background), its voxel, outside flag."""
+    if not len(pred):
+        return np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0, bool)
+    voxels, outside = _voxel_lookup(pred.xyz, occ.shape)
+    ids = occ[voxels[:, 0], voxels[:, 1], voxels[:, 2]]
+    return ids, voxels, outside
+
+
+def evaluate_occupancy(pred: Picks, truth: Picks, occupancy, num_cls: Optional[int] = None,
+                       dilate: bool = False) -> dict:
+    """Score picks against an occupancy map of instance ids (SHREC 2021 rule, module doc).
+
+    ``occupancy`` is ``(z, y, x)`` with 0 for background and ``i`` inside particle ``i`` (row
+    ``i - 1`` of ``truth``). Returns a JSON-ready dict: ``RR TP FP FN MH RO AD precision recall
+    F1 miss_rate n_truth num_cls``, ``per_class`` (a list of dicts, one per class 1..K) and
+    ``confusion`` (rows: true classes 1..K; columns: first-pick class 0..K, 0 = not found).
+    """
+    occ = _as_occupancy(occupancy, truth)
+    if dilate:
+        from scipy import ndimage
+
+        occ = ndimage.grey_dilation(occ, footprint=ndimage.generate_binary_structure(3, 1))
+    k = _num_classes(pred, truth, num_cls)
+    n = len(truth)
+    ids, voxels, outside = _hits(pred, occ)
+    counts = np.bincount(ids, minlength=n + 1)
+    found = counts[1:] >= 1
+    tp = int(found.sum())
+    # first pick (in table order) on each particle
+    first = np.full(n + 1, -1, dtype=np.int64)
+    hit_ids, first_rows = np.unique(ids, return_index=True)
+    first[hit_ids] = first_rows
+    first = first[1:]
+    if tp:
+        hit_ids = np.nonzero(found)[0]
+        dist = np.linalg.norm(voxels[first[hit_ids]][:, ::-1] - truth.xyz[hit_ids], axis=1)
+        ad = float(dist.mean())
+    else:
+        ad = None
+    result = {
+        "rule": "occupancy", "tomo_name": pred.tomo_name or truth.tomo_name,
+        "num_cls": k, "n_truth": n, "RR": len(pred), "TP": tp,
+        "FP": int(np.sum(ids == 0)), "FN": n - tp, "MH": int(np.sum(counts[1:] > 1)),
+        "RO": int(outside.sum()), "AD": ad, "dilated": bool(dilate),
+    }
+    result.update(_prf(tp, len(pred), n))
+    result["miss_rate"] = 1.0 - result["recall"] if n else 0.0
+
+    # classification from each particle's first pick
+    first_class = np.where(first >= 0, pred.classes[np.maximum(first, 0)] if len(pred)
+                           else 0, 0)
+    matrix = np.zeros((k, k + 1), dtype=np.int64)
+    if n:
+        np.add.at(matrix, (truth.classes - 1, first_class), 1)
+    per_class = []
+    for c in range(1, k + 1):
+        tp_c = int(matrix[c - 1, c])
+        fp_c = int(matrix[:, c].sum() - tp_c)
+        fn_c = int(matrix[c - 1].sum() - tp_c)
+        mine = pred.classes == c
+        true_c = truth.classes == c
+        hit_c = np.zeros(n + 1, dtype=bool)
+        hit_c[ids[mine]] = True
+        pick_tp = int(np.sum(hit_c[1:] & true_c))
+        per_class.append(_class_entry(c, int(true_c.sum()), int(mine.sum()), tp_c, fp_c, fn_c,
+                                      int(np.sum(mine & (ids == 0))), pick_tp))
+    result["mean_class_F1"] = _mean_f1(per_class)
+    result["per_class"] = per_class
+    result["confusion"] = {"rows": "true class 1..K",
+                           "columns": "class of the first pick 0..K (0: not found)",
+                           "matrix": matrix.tolist()}
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Distance rule (one-to-one matching)
+# --------------------------------------------------------------------------------------------
+def match_by_distance(pred_xyz: np.ndarray, true_xyz: np.ndarray, max_distance: float,
+                      scores: Optional[np.ndarray] = None, matching: str = "optimal"
+                      ) -> list[tuple[int, int, float]]:
+    """One-to-one pairs ``(pick index, particle index, distance)`` within ``max_distance``.
+
+    ``optimal``: the most pairs, then the smallest total distance (Hungarian algorithm on each
+    connected group of candidate pairs). ``greedy``: picks in descending ``scores`` order
+    (table order on ties) each take the nearest free particle.
+    """
+    from scipy.spatial import cKDTree
+
+    pred_xyz = np.asarray(pred_xyz, np.float64).reshape(-1, 3)
+    true_xyz = np.asarray(true_xyz, np.float64).reshape(-1, 3)
+    if not len(pred_xyz) or not len(true_xyz):
+        return []
+    candidates = cKDTree(pred_xyz).sparse_distance_matrix(
+        cKDTree(true_xyz), max_distance, output_type="ndarray")
+    if not len(candidates):
+        return []
+    pi, ti, dist = candidates["i"], candidates["j"], candidates["v"]
+    if matching == "greedy":
+        return _greedy(pi, ti, dist, len(pred_xyz), scores)
+    if matching != "optimal":
+        raise ValueError(f"matching must be 'optimal' or 'greedy', not {matching!r}")
+    return _optimal(pi, ti, dist, len(pred_xyz), len(true_xyz))
+
+
+def _greedy(pi, ti, dist, n_pred, scores) -> list[tuple[int, int, float]]:
+    scores = np.zeros(n_pred) if scores is None else np.asarray(scores, np.float64)
+    by_pick = np.lexsort((dist, pi))          # candidates grouped by pick, nearest first
+    pi, ti, dist = pi[by_pick], ti[by_pick], dist[by_pick]
+    starts = np.searchsorted(pi, np.arange(n_pred + 1))
+    taken = set()
+    pairs = []
+    for p in np.argsort(-scores, kind="stable"):
+        for c in range(starts[p], starts[p + 1]):
+            t = int(ti[c])
+            if t not in taken:
+                taken.add(t)
+                pairs.append((int(p), t, float(dist[c])))
+                break
+    return pairs
+
+
+def _optimal(pi, ti, dist, n_pred, n_true) -> list[tuple[int, int, float]]:
+    from scipy.optimize import linear_sum_assignment
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    nodes = n_pred + n_true
+    graph = coo_matrix((np.ones(len(pi)), (pi, n_pred + ti)), shape=(nodes, nodes))
+    _, labels = connected_components(graph, directed=False)
+    edge_group = labels[pi]
+    order = np.argsort(edge_group, kind="stable")
+    bounds = np.searchsorted(edge_group[order], np.unique(edge_group), side="left")
+    bounds = list(bounds) + [len(order)]
+    pairs = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        sel = order[a:b]
+        p_ids, p_local = np.unique(pi[sel], return_inverse=True)
+        t_ids, t_local = np.unique(ti[sel], return_inverse=True)
+        big = (float(dist[sel].max()) + 1.0) * (min(len(p_ids), len(t_ids)) + 1)
+        cost = np.full((len(p_ids), len(t_ids)), big)
+        cost[p_local, t_local] = dist[sel]
+        rows, cols = linear_sum_assignment(cost)
+        for r, c in zip(rows, cols):
+            if cost[r, c] < big:
+                pairs.append((int(p_ids[r]), int(t_ids[c]), float(cost[r, c])))
+    pairs.sort()
+    return pairs
+
+
+def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
+                      beta: float = 4.0, matching: str = "optimal",
+                      num_cls: Optional[int] = None) -> dict:
+    """Score picks by one-to-one matching to same-class particles within ``fraction * radius``.
+
+    ``radii``: particle radius in voxels, one per class (sequence indexed by class - 1, dict
+    by class id, or one number). Returns a JSON-ready dict with overall ``TP FP FN precision
+    recall F1 F_beta`` (counts summed over classes), ``mean_distance`` of matched pairs,
+    ``macro_F1`` and ``per_class`` (a list of dicts).
+    """
+    k = _num_classes(pred, truth, num_cls)
+    radius = _radii_per_class(radii, k)
+    if not fraction > 0:
+        raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
+                                f"benchmark: within half a radius).")
+    per_class = []
+    all_dist = []
+    for c in range(1, k + 1):
+        p = pred.of_class(c)
+        t = truth.of_class(c)
+        limit = fraction * radius[c - 1]
+        pairs = match_by_distance(p.xyz, t.xyz, limit, p.scores, matching)
+        tp = len(pairs)
+        all_dist.extend(d for _, _, d in pairs)
+        entry = {"class": c, "radius": float(radius[c - 1]), "max_distance": limit,
+                 "n_truth": len(t), "n_pred": len(p), "TP": tp, "FP": len(p) - tp,
+                 "FN": len(t) - tp}
+        entry.update(_prf(tp, len(p), len(t), beta))
+        entry["mean_distance"] = (float(np.mean([d for _, _, d in pairs])) if pairs
+                                  else None)
+        per_class.append(entry)
+    tp = sum(e["TP"] for e in per_class)
+    result = {"rule": "distance", "tomo_name": pred.tomo_name or truth.tomo_name,
+              "num_cls": k, "fraction": float(fraction), "beta": float(beta),
+              "matching": matching, "n_truth": len(truth), "n_pred": len(pred), "TP": tp,
+              "FP": len(pred) - tp, "FN": len(truth) - tp}
+    result.update(_prf(tp, len(pred), len(truth), beta))
+    result["mean_distance"] = float(np.mean(all_dist)) if all_dist else None
+    present = [e["F1"] for e in per_class if e["n_truth"]]
+    result["macro_F1"] = float(np.mean(present)) if present else None
+    result["per_class"] = per_class
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Precision-recall curve
+# --------------------------------------------------------------------------------------------
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (Picks, np.ndarray)):
+        return [value]
+    return list(value)
+
+
+def _first_hit_flags(pred: Picks, truth: Picks, occupancy, radii, fraction: float,
+                     class_id: Optional[int], dilate: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per pick (descending score): its score and whether it is the first on its particle."""
+    if pred.scores is None:
+        raise DeepETPickerError(
+            f"The picks of {pred.tomo_name or 'a tomogram'} have no scores; a precision-recall "
+            f"curve needs a confidence score per pick (the 5th column of a .coords file).")
+    if class_id is not None:
+        pred = pred.of_class(class_id)
+    order = np.argsort(-pred.scores, kind="stable")
+    pred = pred.select(order)
+    if occupancy is not None:
+        occ = _as_occupancy(occupancy, truth)
+        if dilate:
+            from scipy import ndimage
+
+            occ = ndimage.grey_dilation(occ, footprint=ndimage.generate_binary_structure(3, 1))
+        ids, _, _ = _hits(pred, occ)
+        n_true = len(truth)
+        if class_id is not None:
+            # only particles of this class count; picks on other classes are false
+            of_class = np.r_[False, truth.classes == class_id]
+            ids = np.where(of_class[ids], ids, 0)
+            n_true = int(of_class.sum())
+        new = np.zeros(len(ids), dtype=bool)
+        _, first = np.unique(ids, return_index=True)
+        new[first] = True
+        new &= ids > 0
+        return pred.scores, new, n_true
+    k = max([1, int(pred.classes.max()) if len(pred) else 0,
+             int(truth.classes.max()) if len(truth) else 0])
+    radius = _radii_per_class(radii, k)
+    new = np.zeros(len(pred), dtype=bool)
+    classes = [class_id] if class_id is not None else range(1, k + 1)
+    n_true = 0
+    for c in classes:
+        rows = np.nonzero(pred.classes == c)[0]
+        t = truth.of_class(c)
+        n_true += len(t)
+        pairs = match_by_distance(pred.xyz[rows], t.xyz, fraction * radius[c - 1],
+                                  pred.scores[rows], matching="greedy")
+        new[rows[[p for p, _, _ in pairs]]] = True
+    return pred.scores, new, n_true
+
+
+def pr_curve(pred, truth, occupancy=None, radii=None, fraction: float = 0.5,
+             out: Optional[PathLike] = None, class_id: Optional[int] = None,
+             dilate: bool = False, title: str = "") -> dict:
+    """Precision and recall of the picks above each score threshold.
+
+    ``pred``/``truth`` (and ``occupancy``): one tomogram's tables (and map) or equal-length
+    lists of them, pooled into one curve. With occupancy maps a pick is a true positive when
+    it is the first pick (by score) inside its particle (class-agnostic unless ``class_id``);
+    otherwise picks are matched greedily by score to same-class particles within ``fraction *
+    radius`` (``radii`` per class). Returns ``thresholds, precision, recall, f1`` (lists, one
+    point per distinct score, high to low), ``AP`` (average precision: sum of precision times
+    recall gained), ``best`` (the threshold with the highest F1) and, with ``out`` (a path
+    without suffix), the ``csv`` written there and a ``png`` plot when matplotlib is
+    installed (``png`` None otherwise).
+    """
+    preds, truths = _as_list(pred), _as_list(truth)
+    occs = _as_list(occupancy) if occupancy is not None else [None] * len(preds)
+    if len(preds) != len(truths) or len(occs) != len(preds):
+        raise DeepETPickerError(
+            f"pr_curve got {len(preds)} prediction table(s), {len(truths)} truth table(s) and "
+            f"{len(occs)} occupancy map(s); give one of each per tomogram.")
+    if occupancy is None and radii is None:
+        raise DeepETPickerError("pr_curve needs occupancy maps or particle radii to decide "
+                                "which picks are right.")
+    scores, flags, n_true = [], [], 0
+    for p, t, o in zip(preds, truths, occs):
+        s, f, n = _first_hit_flags(p, t, o, radii, fraction, class_id, dilate)
+        scores.append(s)
+        flags.append(f)
+        n_true += n
+    scores = np.concatenate(scores) if scores else np.zeros(0)
+    flags = np.concatenate(flags) if flags else np.zeros(0, bool)
+    order = np.argsort(-scores, kind="stable")
+    scores, flags = scores[order], flags[order]
+    tp = np.cumsum(flags)
+    # one point per distinct score: the last pick with that score
+    last = np.nonzero(np.r_[scores[1:] != scores[:-1], True])[0] if len(scores) else \
+        np.zeros(0, np.int64)
+    n_picks = last + 1
+    precision = tp[last] / n_picks
+    recall = tp[last] / n_true if n_true else np.zeros(len(last))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0,
+                      2 * precision * recall / (precision + recall), 0.0)
+    gained = np.diff(np.r_[0.0, recall])
+    ap = float(np.sum(gained * precision)) if len(last) else 0.0
+    curve = {"thresholds": scores[last].tolist(), "precision": precision.tolist(),
+             "recall": recall.tolist(), "f1": f1.tolist(), "n_picks": n_picks.tolist(),
+             "tp": tp[last].astype(int).tolist(), "n_truth": int(n_true), "AP": ap,
+             "rule": "occupancy" if occupancy is not None else "distance",
+             "csv": None, "png": None}
+    if len(last):
+        b = int(np.argmax(f1))
+        curve["best"] = {"threshold": float(scores[last][b]), "precision": float(precision[b]),
+                         "recall": float(recall[b]), "F1": float(f1[b])}
+    else:
+        curve["best"] = None
+    if out is not None:
+        stem = Path(out)
+        if stem.suffix.lower() in (".csv", ".png"):
+            stem = stem.with_suffix("")
+        curve["csv"] = _write_curve_csv(stem.with_name(stem.name + ".csv"), curve)
+        curve["png"] = _plot_curve(stem.with_name(stem.name + ".png"), curve, title)
+    return curve
+
+
+def _write_curve_csv(path: Path, curve: dict) -> Path:
+    lines = ["threshold,precision,recall,f1,n_picks,tp"]
+    for row in zip(curve["thresholds"], curve["precision"], curve["recall"], curve["f1"],
+                   curve["n_picks"], curve["tp"]):
+        lines.append(",".join(format(v, ".6g") if isinstance(v, float) else str(v)
+                              for v in row))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _plot_curve(path: Path, curve: dict, title: str) -> Optional[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(4.5, 4.2), dpi=120)
+    ax.plot(curve["recall"], curve["precision"], "-", color="tab:blue",
+            label=f"AP = {curve['AP']:.3f}")
+    best = curve.get("best")
+    if best:
+        ax.plot([best["recall"]], [best["precision"]], "o", color="tab:red",
+                label=f"best F1 {best['F1']:.3f} at score {best['threshold']:.3g}")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title or f"precision-recall ({curve['rule']} rule)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------------
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_report(result: dict, class_names: Optional[Sequence[str]] = None) -> str:
+    """A readable text table of one :func:`evaluate_occupancy` or :func:`evaluate_distance`
+    result (or of a pooled one from :func:`evaluate_folder`)."""
+    def name(c: int) -> str:
+        return class_names[c - 1] if class_names and c <= len(class_names) else f"class {c}"
+
+    lines = []
+    label = f" ({result['tomo_name']})" if result.get("tomo_name") else ""
+    if result.get("rule") == "occupancy":
+        lines.append(f"Occupancy rule (SHREC 2021){label}")
+        lines.append("  RR     TP     FP     FN     MH    RO    AD     precision recall  F1")
+        lines.append(f"  {result['RR']:<6} {result['TP']:<6} {result['FP']:<6} "
+                     f"{result['FN']:<6} {result['MH']:<5} {result['RO']:<5} "
+                     f"{_fmt(result['AD'], 2):<6} {_fmt(result['precision']):<9} "
+                     f"{_fmt(result['recall']):<7} {_fmt(result['F1'])}")
+        lines.append("")
+        lines.append(f"  {'class':<14}{'truth':>6}{'picks':>7}{'F1':>8}{'pick P':>9}"
+                     f"{'pick R':>8}{'pick F1':>9}")
+        for pc in result["per_class"]:
+            lines.append(f"  {name(pc['class']):<14}{pc['n_truth']:>6}{pc['n_pred']:>7}"
+                         f"{_fmt(pc['F1']):>8}{_fmt(pc['pick_precision']):>9}"
+                         f"{_fmt(pc['pick_recall']):>8}{_fmt(pc['pick_F1']):>9}")
+        k = result["num_cls"]
+        if k > 1:
+            lines.append("")
+            lines.append("  confusion (rows: true class; columns: class of the first pick, "
+                         "0 = not found)")
+            lines.append("        " + "".join(f"{c:>6}" for c in range(k + 1)))
+            for c, row in enumerate(result["confusion"]["matrix"], start=1):
+                lines.append(f"  {c:>4}  " + "".join(f"{v:>6}" for v in row))
+    else:
+        lines.append(f"Distance rule (within {result['fraction']:g} x radius, "
+                     f"{result['matching']} one-to-one matching){label}")
+        beta = result["beta"]
+        lines.append(f"  {'class':<14}{'truth':>6}{'picks':>7}{'TP':>6}{'FP':>6}{'FN':>6}"
+                     f"{'precision':>11}{'recall':>8}{'F1':>7}{f'F{beta:g}':>7}")
+        rows = list(result["per_class"]) + [dict(result, **{"class": 0})]
+        for pc in rows:
+            label_c = "all" if pc["class"] == 0 else name(pc["class"])
+            lines.append(f"  {label_c:<14}{pc['n_truth']:>6}{pc['n_pred']:>7}{pc['TP']:>6}"
+                         f"{pc['FP']:>6}{pc['FN']:>6}{_fmt(pc['precision']):>11}"
+                         f"{_fmt(pc['recall']):>8}{_fmt(pc['F1']):>7}"
+                         f"{_fmt(pc['F_beta']):>7}")
+    return "\n".join(lines)
+
+
+def _pool_occupancy(results: list[dict]) -> dict:
+    """Sum the counts of per-tomogram occupancy results and recompute the rates."""
+    k = max(r["num_cls"] for r in results)
+    total = {"rule": "occupancy", "tomo_name": "all tomograms", "num_cls": k,
+             "dilated": results[0]["dilated"]}
+    for key in ("n_truth", "RR", "TP", "FP", "FN", "MH", "RO"):
+        total[key] = int(sum(r[key] for r in results))
+    ad = [(r["AD"], r["TP"]) for r in results if r["AD"] is not None]
+    total["AD"] = (sum(a * t for a, t in ad) / sum(t for _, t in ad)) if ad else None
+    total.update(_prf(total["TP"], total["RR"], total["n_truth"]))
+    total["miss_rate"] = 1.0 - total["recall"] if total["n_truth"] else 0.0
+    matrix = np.zeros((k, k + 1), dtype=np.int64)
+    for r in results:
+        m = np.asarray(r["confusion"]["matrix"], dtype=np.int64)
+        matrix[:m.shape[0], :m.shape[1]] += m
+    per_class = []
+    for c in range(1, k + 1):
+        rows = [pc for r in results for pc in r["per_class"] if pc["class"] == c]
+        tp_c = int(matrix[c - 1, c])
+        fp_c = int(matrix[:, c].sum() - tp_c)
+        fn_c = int(matrix[c - 1].sum() - tp_c)
+        per_class.append(_class_entry(
+            c, sum(pc["n_truth"] for pc in rows), sum(pc["n_pred"] for pc in rows), tp_c, fp_c,
+            fn_c, sum(pc["FP_background"] for pc in rows), sum(pc["pick_TP"] for pc in rows)))
+    total["mean_class_F1"] = _mean_f1(per_class)
+    total["per_class"] = per_class
+    total["confusion"] = dict(results[0]["confusion"], matrix=matrix.tolist())
+    return total
+
+
+def _pool_distance(results: list[dict]) -> dict:
+    k = max(r["num_cls"] for r in results)
+    first = results[0]
+    total = {"rule": "distance", "tomo_name": "all tomograms", "num_cls": k,
+             "fraction": first["fraction"], "beta": first["beta"],
+             "matching": first["matching"]}
+    for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
+        total[key] = int(sum(r[key] for r in results))
+    total.update(_prf(total["TP"], total["n_pred"], total["n_truth"], first["beta"]))
+    dist = [(r["mean_distance"], r["TP"]) for r in results if r["mean_distance"] is not None]
+    total["mean_distance"] = (sum(d * t for d, t in dist) / sum(t for _, t in dist)) \
+        if dist else None
+    per_class = []
+    for c in range(1, k + 1):
+        rows = [pc for r in results for pc in r["per_class"] if pc["class"] == c]
+        entry = {"class": c, "radius": rows[0]["radius"], "max_distance": rows[0]["max_distance"]}
+        for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
+            entry[key] = int(sum(pc[key] for pc in rows))
+        entry.update(_prf(entry["TP"], entry["n_pred"], entry["n_truth"], first["beta"]))
+        md = [(pc["mean_distance"], pc["TP"]) for pc in rows if pc["mean_distance"] is not None]
+        entry["mean_distance"] = (sum(d * t for d, t in md) / sum(t for _, t in md)) \
+            if md else None
+        per_class.append(entry)
+    present = [e["F1"] for e in per_class if e["n_truth"]]
+    total["macro_F1"] = float(np.mean(present)) if present else None
+    total["per_class"] = per_class
+    return total
+
+
+@dataclass
+class FolderEvaluation:
+    """What :func:`evaluate_folder` found: per-tomogram and pooled results, written files."""
+
+    tomograms: list[str]
+    occupancy: Optional[dict] = None
+    distance: Optional[dict] = None
+    per_tomogram: dict = field(default_factory=dict)
+    curve: Optional[dict] = None
+    unmatched: list[str] = field(default_factory=list)
+    json_path: Optional[Path] = None
+    table_path: Optional[Path] = None
+
+    def as_dict(self) -> dict:
+        return {"tomograms": self.tomograms, "occupancy": self.occupancy,
+                "distance": self.distance, "per_tomogram": self.per_tomogram,
+                "pr_curve": self.curve, "unmatched": self.unmatched}
+
+    def summary(self) -> str:
+        """The readable report: pooled tables, then where the files are."""
+        parts = [f"Evaluated {len(self.tomograms)} tomogram(s): {', '.join(self.tomograms)}"]
+        if self.unmatched:
+            parts.append(f"Skipped (no matching truth file): {', '.join(self.unmatched)}")
+        for result in (self.occupancy, self.distance):
+            if result is not None:
+                parts.append(format_report(result))
+        if self.curve and self.curve.get("best"):
+            b = self.curve["best"]
+            parts.append(f"PR curve: AP {self.curve['AP']:.3f}; best F1 {b['F1']:.3f} at "
+                         f"score >= {b['threshold']:.3g}")
+        written = [p for p in (self.json_path, self.table_path,
+                               self.curve and self.curve.get("csv"),
+                               self.curve and self.curve.get("png")) if p]
+        if written:
+            parts.append("Written: " + ", ".join(str(p) for p in written))
+        return "\n\n".join(parts)
+
+
+def _pick_files(path: Path, what: str) -> dict[str, Path]:
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise DeepETPickerError(f"{what} not found: {path}")
+    files = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and p.suffix.lower() in PICK_SUFFIXES and not p.name.startswith("."):
+            if p.stem in files:
+                raise DeepETPickerError(
+                    f"{path}: two pick files for {p.stem!r} ({files[p.stem].name}, {p.name}); "
+                    f"keep one per tomogram.")
+            files[p.stem] = p
+    if not files:
+        raise DeepETPickerError(
+            f"No pick files (.coords, .txt, .csv) in {what.lower()} {path}.")
+    return files
+
+
+def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
+                    occupancy_dir: Optional[PathLike] = None,
+                    diameters: Optional[Sequence[float]] = None,
+                    out: Optional[PathLike] = None, beta: float = 4.0, fraction: float = 0.5,
+                    dilate: bool = False, num_cls: Optional[int] = None) -> FolderEvaluation:
+    """Evaluate every prediction file against the truth file with the same stem.
+
+    ``pred_dir``/``truth_dir``: folders of ``.coords``/``.txt``/``.csv`` files (or one file
+    each). With ``occupancy_dir`` (MRC maps named by the same stem, as preprocessing writes
+    ``data_ocp/``) the occupancy rule is applied; with ``diameters`` (per class, voxels) the
+    distance rule too. Counts are pooled over tomograms. A precision-recall curve is computed
+    when the predictions have scores. With ``out`` (a folder) writes ``evaluation.json``,
+    ``evaluation.txt`` and ``pr_curve.csv``/``.png``.
+    """
+    from deepetpicker.io.tomogram import find_tomograms, load_tomogram
+
+    if occupancy_dir is None and not diameters:
+        raise DeepETPickerError(
+            "Nothing to evaluate with: give an occupancy folder (--occupancy, SHREC rule) "
+            "and/or particle diameters per class (--diameters, distance rule).")
+    preds = _pick_files(Path(pred_dir), "Prediction folder")
+    truths = _pick_files(Path(truth_dir), "Truth folder")
+    if Path(pred_dir).is_file() and Path(truth_dir).is_file():
+        preds = {next(iter(truths)): Path(pred_dir)}          # two files: a pair, any names
+    names = [s for s in preds if s in truths]
+    unmatched = [s for s in preds if s not in truths]
+    if not names:
+        raise DeepETPickerError(
+            f"No prediction file in {pred_dir} has a truth file with the same name in "
+            f"{truth_dir} (predictions: {', '.join(sorted(preds)[:5])}; truth: "
+            f"{', '.join(sorted(truths)[:5])}). Name them after the same tomogram.")
+    occ_files = {}
+    if occupancy_dir is not None:
+        occ_files = {p.stem: p for p in find_tomograms(occupancy_dir)}
+        missing = [s for s in names if s not in occ_files]
+        if missing:
+            raise DeepETPickerError(
+                f"No occupancy map for {', '.join(missing)} in {occupancy_dir}; expected "
+                f"{missing[0]}.mrc (run preprocessing, which writes data_ocp/).")
+    radii = [d / 2 for d in diameters] if diameters else None
+
+    occ_results, dist_results, per_tomo = [], [], {}
+    curve_inputs = ([], [], [])
+    for stem in names:
+        truth = read_picks(truths[stem], num_cls=num_cls, tomo_name=stem)
+        pred = read_picks(preds[stem], num_cls=num_cls, tomo_name=stem)
+        entry = {"pred": str(preds[stem]), "truth": str(truths[stem])}
+        occ = None
+        if occupancy_dir is not None:
+            occ_path = occ_files[stem]
+            occ = _as_occupancy(load_tomogram(occ_path, mmap=False).data, truth, str(occ_path))
+            r = evaluate_occupancy(pred, truth, occ, num_cls=num_cls, dilate=dilate)
+            occ_results.append(r)
+            entry["occupancy"] = r
+        if radii is not None:
+            r = evaluate_distance(pred, truth, radii, fraction=fraction, beta=beta,
+                                  num_cls=num_cls)
+            dist_results.append(r)
+            entry["distance"] = r
+        per_tomo[stem] = entry
+        if pred.scores is not None:
+            curve_inputs[0].append(pred)
+            curve_inputs[1].append(truth)
+            curve_inputs[2].append(occ)
+    report = FolderEvaluation(tomograms=names, unmatched=unmatched, per_tomogram=per_tomo)
+    if occ_results:
+        report.occupancy = _pool_occupancy(occ_results)
+    if dist_results:
+        report.distance = _pool_distance(dist_results)
+    out_dir = Path(out) if out is not None else None
+    if len(curve_inputs[0]) == len(names):
+        report.curve = pr_curve(curve_inputs[0], curve_inputs[1],
+                                occupancy=curve_inputs[2] if occupancy_dir else None,
+                                radii=radii, fraction=fraction, dilate=dilate,
+                                out=out_dir / "pr_curve" if out_dir else None)
+    if out_dir is not None:
+        report.json_path = out_dir / "evaluation.json"
+        with atomic_path(report.json_path) as tmp:
+            tmp.write_text(json.dumps(report.as_dict(), indent=2, default=_json_default),
+                           encoding="utf-8")
+        report.table_path = out_dir / "evaluation.txt"
+        write_text_atomic(report.table_path, report.summary() + "\n")
+    return report
+
+
+def _json_default(value):
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

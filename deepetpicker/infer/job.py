@@ -1,0 +1,321 @@
+"""The inference job: trained weights + tomograms -> picks (and optional score maps).
+
+For each tomogram: open it memory-mapped; compute its intensity statistics in slabs and
+normalise every tile on the fly as training did (so raw reconstructions need no
+preprocessing run); run the overlap-tile scan; pick peaks; write ``<stem>.coords`` (``class x
+y z score``, 0-based voxels), a sidecar ``<stem>.coords.json`` with every setting that made the
+picks, and optionally the class score maps as MRC. The model is loaded once for all
+tomograms. A tomogram that cannot be read is reported in the result and the others are still
+processed. Under ``torchrun`` each process takes every ``WORLD_SIZE``-th tomogram.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+
+PathLike = Union[str, os.PathLike]
+
+SCORE_DTYPES = {"float16": np.float16, "float32": np.float32}
+
+
+@dataclass
+class PredictResult:
+    """What :func:`predict` wrote.
+
+    ``outputs``: one ``.coords`` file per processed tomogram (input order). ``counts``: picks
+    per class for each tomogram stem. ``score_maps``: MRC files of class scores. ``exports``:
+    files in other formats. ``failed``: tomogram path -> the reason it was skipped.
+    """
+
+    out_dir: Path
+    outputs: list[Path] = field(default_factory=list)
+    sidecars: list[Path] = field(default_factory=list)
+    counts: dict[str, dict[int, int]] = field(default_factory=dict)
+    score_maps: list[Path] = field(default_factory=list)
+    exports: list[Path] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        lines = [f"Picked particles in {len(self.outputs)} tomogram(s) in "
+                 f"{self.seconds:.1f} s; picks under {self.out_dir}"]
+        for path in self.outputs:
+            counts = self.counts.get(path.stem, {})
+            per_class = ", ".join(f"class {c}: {n}" for c, n in counts.items())
+            lines.append(f"  {path.name}: {sum(counts.values())} picks ({per_class})")
+        if self.score_maps:
+            lines.append(f"  score maps: {len(self.score_maps)} MRC file(s)")
+        for path in self.exports:
+            lines.append(f"  exported: {path}")
+        for name, reason in self.failed.items():
+            lines.append(f"  FAILED {name}: {reason}")
+        return "\n".join(lines)
+
+
+def _tomogram_paths(config, tomograms) -> list[Path]:
+    from deepetpicker.io.tomogram import find_tomograms
+
+    if tomograms is None:
+        folder = Path(config.tomo_path)
+        paths = find_tomograms(folder)
+        if not paths:
+            raise DeepETPickerError(
+                f"No tomograms (.mrc, .rec, .map) in {folder}, the config's tomo_path. Give "
+                f"the tomograms to pick with --tomograms.")
+        return paths
+    if isinstance(tomograms, (str, os.PathLike)):
+        tomograms = [tomograms]
+    paths: list[Path] = []
+    for item in tomograms:
+        item = Path(item)
+        if item.is_dir():
+            found = find_tomograms(item)
+            if not found:
+                raise DeepETPickerError(f"No tomograms (.mrc, .rec, .map) in folder {item}.")
+            paths.extend(found)
+        else:
+            paths.append(item)   # a missing or bad file is reported when it is processed
+    if not paths:
+        raise DeepETPickerError("No tomograms given to pick particles in.")
+    stems = {}
+    for p in paths:
+        if p.stem in stems and stems[p.stem] != p:
+            raise DeepETPickerError(
+                f"Two tomograms share the name {p.stem!r} ({stems[p.stem]} and {p}); their "
+                f"picks would overwrite each other. Rename one or pick them separately.")
+        stems[p.stem] = p
+    return list(dict.fromkeys(paths))
+
+
+def _check_weights(model, meta: dict, config, weights) -> None:
+    """Raise when the checkpoint's network does not fit the config."""
+    source = getattr(config, "source", None) or "the training config"
+    if model.num_classes != int(config.num_cls):
+        raise DeepETPickerError(
+            f"Weights {weights} were trained for {model.num_classes} class(es) but "
+            f"{source} has num_cls = {config.num_cls}. Use the config the weights were "
+            f"trained with (or weights trained on this dataset).")
+    if model.in_channels != 1:
+        raise DeepETPickerError(
+            f"Weights {weights} expect {model.in_channels} input channels; DeepETPicker "
+            f"tomograms have one. Choose weights of a DeepETPicker 3D-ResUNet.")
+    if meta.get("source") == "deepetpicker":
+        want = [int(c) for c in config.f_maps]
+        if list(model.f_maps) != want:
+            raise DeepETPickerError(
+                f"Weights {weights} hold a network with channels {list(model.f_maps)} but "
+                f"{source} has f_maps = {want}. Use the config the weights were trained with, "
+                f"or set f_maps to {list(model.f_maps)}.")
+    multiple = model.size_multiple
+    if int(config.patch_size) % multiple:
+        raise DeepETPickerError(
+            f"patch_size {config.patch_size} in {source} is not a multiple of {multiple}; "
+            f"use e.g. 72.")
+
+
+def _make_predictor(model, device, offset: float, spread: float):
+    """Normalise a raw tile batch, run the network, return class probabilities."""
+    import torch
+
+    from deepetpicker.model import probabilities
+
+    use_amp = device.type == "cuda"
+
+    def predict_fn(batch):
+        x = batch.to(device, non_blocking=True)
+        x = (x - offset) / spread
+        with torch.inference_mode():
+            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+                logits = model(x)
+            return probabilities(logits.float())
+
+    return predict_fn
+
+
+def _write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, dtype,
+                      class_names) -> list[Path]:
+    """One MRC per class, written slab by slab under a temporary name."""
+    from deepetpicker.io.tomogram import create_tomogram
+
+    paths = []
+    k = scores.shape[0]
+    for c in range(k):
+        suffix = "" if k == 1 else f"_{class_names[c] if class_names else f'class{c + 1}'}"
+        path = out_dir / f"{stem}_scores{suffix}.mrc"
+        with atomic_path(path) as tmp:
+            mrc = create_tomogram(tmp, scores.shape[1:], voxel_size, dtype)
+            try:
+                for z0 in range(0, scores.shape[1], 16):
+                    mrc.data[z0:z0 + 16] = scores[c, z0:z0 + 16]
+                mrc.update_header_stats()
+                mrc.flush()
+            finally:
+                mrc.close()
+        paths.append(path)
+    return paths
+
+
+def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
+            out: Optional[PathLike] = None, progress: Optional[ProgressCallback] = None,
+            cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
+            save_scores: bool = False, formats: Sequence[str] = (), device=None,
+            batch_size: Optional[int] = None, score_dtype: str = "float16",
+            **thresholds) -> PredictResult:
+    """Pick particles in ``tomograms`` with the network in ``weights``.
+
+    ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
+    (patch size, pad, number of classes, particle diameters, normalisation). ``tomograms``:
+    files and/or folders (default: the config's ``tomo_path``). ``out``: the output folder
+    (default ``base_path/runs/<dset_name>/predictions``). ``pad`` overrides the config's
+    ``padding_size``; ``thresholds`` may set ``t_seg``, ``t_lm``, ``t_dist`` (voxels, one
+    number or one per class) and ``score_radius``. ``save_scores`` writes class score maps
+    (``score_dtype`` float16 or float32); ``formats`` also writes the picks in those formats
+    (see :mod:`deepetpicker.io.formats`). ``device``: ``auto | cpu | cuda | cuda:N``
+    (default: the config's). ``batch_size``: tiles per forward pass (default: the config's
+    batch size on a GPU, 1 on the CPU).
+
+    Progress: stage ``predict`` per tomogram, ``statistics`` per slab, ``scan`` per tile
+    batch, ``peaks`` per slab; cancellable at each of those steps.
+    """
+    import torch
+
+    from deepetpicker.infer.peaks import find_picks
+    from deepetpicker.infer.tiling import count_tiles, tile_starts
+    from deepetpicker.io.formats import FORMATS, write_format
+    from deepetpicker.io.picks import write_picks
+    from deepetpicker.io.tomogram import load_tomogram
+    from deepetpicker.model import load_checkpoint
+    from deepetpicker.preprocess.normalize import chunked_stats, normalization_scale
+    from deepetpicker.train.distributed import env_world, resolve_device
+
+    started = time.monotonic()
+    report = Reporter(progress, cancel)
+    unknown = sorted(set(thresholds) - {"t_seg", "t_lm", "t_dist", "score_radius"})
+    if unknown:
+        raise DeepETPickerError(
+            f"Unknown prediction setting(s) {', '.join(unknown)}; known: t_seg, t_lm, t_dist, "
+            f"score_radius.")
+    formats = [f for f in dict.fromkeys(formats or ()) if f != "coords"]
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise DeepETPickerError(f"Unknown pick format {fmt!r}; choose from "
+                                    f"{', '.join(FORMATS)}.")
+    if score_dtype not in SCORE_DTYPES:
+        raise DeepETPickerError(f"score_dtype {score_dtype!r}: use float16 or float32.")
+
+    rank, world, local_rank = env_world()
+    device = resolve_device(device or config.device, config.gpu_ids, local_rank, world > 1)
+    patch = int(config.patch_size)
+    pad = int(config.padding_size if pad is None else pad)
+    tile_starts(patch, patch, pad)                  # rejects a pad that leaves no centre
+    if batch_size is None:
+        batch_size = int(config.batch_size) if device.type == "cuda" else 1
+    if int(batch_size) < 1:
+        raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
+    batch_size = int(batch_size)
+    t_seg = float(thresholds.get("t_seg") if thresholds.get("t_seg") is not None
+                  else config.seg_thresh)
+    t_lm = float(thresholds.get("t_lm") if thresholds.get("t_lm") is not None
+                 else config.t_lm)
+    t_dist = thresholds.get("t_dist")
+    if t_dist is None:
+        t_dist = config.t_dist                     # None: ceil(d / 2) per class
+    diameters = [float(d) for d in config.ocp_diameter]
+    paths = _tomogram_paths(config, tomograms)
+    paths = paths[rank::world] if world > 1 else paths
+    out_dir = Path(out) if out is not None else config.run_dir / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    report.log(f"loading weights {weights} on {device}")
+    model, meta = load_checkpoint(weights, device)
+    _check_weights(model, meta, config, weights)
+    class_names = meta.get("class_names") or None
+    settings = {"weights": str(weights), "config": getattr(config, "source", None),
+                "device": str(device), "patch_size": patch, "pad_size": pad,
+                "batch_size": batch_size, "t_seg": t_seg, "t_lm": t_lm,
+                "norm_type": config.norm_type, "num_cls": int(config.num_cls),
+                "class_names": class_names}
+    result = PredictResult(out_dir=out_dir, settings=settings)
+    all_picks, shapes, voxel_sizes = [], {}, {}
+    total = len(paths)
+    for index, path in enumerate(paths):
+        stem = path.stem
+        report("predict", index, total, item=stem,
+               message=f"tomogram {index + 1}/{total}: {path.name}")
+        try:
+            tomo = load_tomogram(path, mmap=True)
+            stats = chunked_stats(tomo.data, report=report, name=str(path))
+            offset, spread = normalization_scale(stats, config.norm_type, str(path))
+            scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
+                                   batch_size, report, stem)
+            shape, voxel_size = tomo.shape, tomo.voxel_size
+            del tomo                   # unmaps the tomogram: its pages leave this process
+            picks = find_picks(scores, t_seg=t_seg, t_lm=t_lm, t_dist=t_dist,
+                               diameters=diameters, device=device,
+                               score_radius=thresholds.get("score_radius"),
+                               tomo_name=stem, voxel_size=voxel_size, report=report)
+        except (DeepETPickerError, OSError) as exc:
+            result.failed[str(path)] = str(exc)
+            report.log(f"skipped {path}: {exc}")
+            continue
+        except torch.cuda.OutOfMemoryError as exc:
+            raise DeepETPickerError(
+                f"The GPU ran out of memory on {path.name} with {batch_size} tile(s) of "
+                f"{patch}^3 per pass. Lower --batch-size (or the patch size).") from exc
+        coords = write_picks(out_dir / f"{stem}.coords", picks)
+        sidecar = out_dir / f"{stem}.coords.json"
+        record = dict(settings, tomogram=str(path), shape=list(shape),
+                      voxel_size=voxel_size, picks=coords.name,
+                      counts={str(c): n for c, n in picks.counts(int(config.num_cls)).items()},
+                      t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],
+                      score_radius=picks.meta["score_radius"],
+                      cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
+                      normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
+                                     "std": stats.std, "min": stats.min, "max": stats.max},
+                      tiles=count_tiles(shape, patch, pad))
+        write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
+        if save_scores:
+            result.score_maps.extend(_write_score_maps(
+                scores, out_dir, stem, voxel_size, SCORE_DTYPES[score_dtype], class_names))
+        del scores
+        result.outputs.append(coords)
+        result.sidecars.append(sidecar)
+        result.counts[stem] = picks.counts(int(config.num_cls))
+        all_picks.append(picks)
+        shapes[stem] = shape
+        voxel_sizes[stem] = voxel_size
+        report("predict", index + 1, total, item=stem,
+               message=f"{path.name}: {len(picks)} picks", picks=len(picks))
+    if not result.outputs and result.failed:
+        details = "; ".join(f"{k}: {v}" for k, v in result.failed.items())
+        raise DeepETPickerError(f"No tomogram could be processed. {details}")
+    for fmt in formats:
+        known_vs = {k: v for k, v in voxel_sizes.items() if v}
+        result.exports.extend(write_format(all_picks, fmt, out_dir,
+                                           voxel_size=known_vs or None, shapes=shapes,
+                                           class_names=class_names))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def scan_tomogram(data, model, device, offset: float, spread: float, patch: int, pad: int,
+                  batch_size: int, report=None, name: str = "") -> np.ndarray:
+    """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile)."""
+    from deepetpicker.infer.tiling import scan
+
+    predict_fn = _make_predictor(model, device, offset, spread)
+    return scan(data, predict_fn, patch, pad, batch_size=batch_size, report=report,
+                num_classes=model.num_classes, stage="scan", item=name)

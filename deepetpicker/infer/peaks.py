@@ -1,0 +1,318 @@
+"""From class score maps to particle picks: threshold, local maxima, de-duplication.
+
+For each class the score map is binarised at ``t_seg``; the masked scores are smoothed with a
+box filter about half a particle wide (so the middle of a blob becomes its highest point), and
+voxels equal to the maximum of their neighbourhood (max-pooling, kernel about half the particle
+diameter) whose smoothed value exceeds ``t_lm`` become candidate picks. The smoothing and
+pooling run in torch on the device of the scores (or the one asked for), slab by slab along z,
+so a large tomogram needs only a few slabs' worth of extra memory; the slabs overlap by enough
+that the result equals a whole-volume computation.
+
+Each pick's score is the network's mean probability in a small ball around the peak. Picks
+closer than ``t_dist`` (default ``ceil(d / 2)`` of the class) are one particle: the one with
+the higher score is kept, within a class and, with the smaller of the two classes' distances,
+across classes. Neighbours are found with a KD-tree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.picks import Picks
+
+Number = Union[int, float]
+
+#: Voxels per z-slab when find_picks is given no chunk size (16 planes of 512 x 512).
+SLAB_VOXELS = 4 * 1024 * 1024
+
+
+def _odd(value: float) -> int:
+    value = int(round(value))
+    return value if value % 2 else value + 1
+
+
+def smoothing_size(diameter: float) -> int:
+    """Edge of the box filter (applied twice) used to turn a blob into a peak."""
+    return max(3, _odd((diameter + 1) / 2))
+
+
+def pooling_size(diameter: float) -> int:
+    """Edge of the max-pooling window that defines a local maximum."""
+    return 2 * max(1, math.ceil(diameter / 4)) + 1
+
+
+def default_t_dist(diameter: float) -> float:
+    """Picks closer than this are one particle: ``ceil(d / 2)``."""
+    return float(math.ceil(diameter / 2))
+
+
+def default_score_radius(diameter: float) -> int:
+    """Radius of the ball whose mean probability is a pick's score."""
+    return max(1, int(round(diameter / 4)))
+
+
+def _per_class(value, num_cls: int, name: str, default=None) -> list[float]:
+    if value is None:
+        if default is None:
+            raise DeepETPickerError(
+                f"{name} is required: give one value per class ({num_cls} class(es)), in "
+                f"voxels.")
+        return list(default)
+    if isinstance(value, dict):
+        try:
+            return [float(value[c]) for c in range(1, num_cls + 1)]
+        except KeyError as exc:
+            raise DeepETPickerError(f"{name} has no value for class {exc.args[0]}; give one "
+                                    f"per class 1..{num_cls}.") from None
+    if np.ndim(value) == 0:
+        return [float(value)] * num_cls
+    values = [float(v) for v in value]
+    if len(values) == 1:
+        return values * num_cls
+    if len(values) != num_cls:
+        raise DeepETPickerError(
+            f"{name} has {len(values)} values ({', '.join(f'{v:g}' for v in values)}) but the "
+            f"scores have {num_cls} class(es); give one value per class.")
+    return values
+
+
+def _resolve_device(scores, device):
+    import torch
+
+    if device is not None:
+        return torch.device(device)
+    if isinstance(scores, torch.Tensor):
+        return scores.device
+    return torch.device("cpu")
+
+
+def _pool_separable(x, size: int, kind: str):
+    """Box mean (count excluding padding) or max over a ``size``-cube, one axis at a time."""
+    import torch.nn.functional as F
+
+    half = size // 2
+    for axis in range(3):
+        kernel = [1, 1, 1]
+        padding = [0, 0, 0]
+        kernel[axis] = size
+        padding[axis] = half
+        if kind == "mean":
+            x = F.avg_pool3d(x, kernel, stride=1, padding=padding, count_include_pad=True)
+        else:
+            x = F.max_pool3d(x, kernel, stride=1, padding=padding)
+    return x
+
+
+def _ball_offsets(radius: int):
+    r = int(radius)
+    grid = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1].reshape(3, -1).T
+    return grid[(grid ** 2).sum(axis=1) <= r * r + 1e-9]
+
+
+def _class_peaks(volume, t_seg: float, t_lm: float, diameter: float, score_radius: int,
+                 device, chunk: int, refine: bool, tick=None):
+    """Peaks of one class map: (P, 3) z, y, x positions and (P,) mean-probability scores."""
+    import torch
+
+    s = smoothing_size(diameter)
+    m = pooling_size(diameter)
+    halo = max(2 * (s // 2) + m // 2, score_radius)
+    depth = volume.shape[0]
+    offsets = torch.as_tensor(_ball_offsets(score_radius), device=device)
+    coords_all, scores_all = [], []
+    for z0 in range(0, depth, chunk):
+        if tick is not None:
+            tick()
+        z1 = min(z0 + chunk, depth)
+        lo, hi = max(0, z0 - halo), min(depth, z1 + halo)
+        slab = volume[lo:hi]
+        if isinstance(slab, torch.Tensor):
+            slab = slab.to(device=device, dtype=torch.float32)
+        else:
+            slab = torch.from_numpy(np.ascontiguousarray(slab, dtype=np.float32)).to(device)
+        mask = slab > t_seg
+        if not bool(mask[z0 - lo:z1 - lo].any()):
+            continue
+        field = (slab * mask)[None, None]
+        field = _pool_separable(_pool_separable(field, s, "mean"), s, "mean")
+        pooled = _pool_separable(field, m, "max")
+        keep = (field == pooled) & (field > t_lm) & mask[None, None]
+        keep[..., :z0 - lo, :, :] = False
+        keep[..., z1 - lo:, :, :] = False
+        peaks = keep[0, 0].nonzero()
+        if len(peaks) == 0:
+            continue
+        scores, centres = _ball_stats(slab, peaks, offsets, t_seg, refine)
+        centres = centres.cpu().numpy().astype(np.float64)
+        centres[:, 0] += lo
+        coords_all.append(centres)
+        scores_all.append(scores.cpu().numpy().astype(np.float64))
+    if not coords_all:
+        return np.zeros((0, 3)), np.zeros(0)
+    return np.concatenate(coords_all), np.concatenate(scores_all)
+
+
+def _ball_stats(slab, peaks, offsets, t_seg: float, refine: bool):
+    """Per peak: the mean of ``slab`` over the in-bounds voxels of a ball around it, and the
+    position (the peak itself, or with ``refine`` the score-weighted centroid of the ball's
+    voxels above ``t_seg``)."""
+    import torch
+
+    shape = torch.as_tensor(slab.shape, device=slab.device)
+    idx = peaks[:, None, :] + offsets[None, :, :]
+    inside = ((idx >= 0) & (idx < shape)).all(dim=2)
+    idx = torch.minimum(idx.clamp(min=0), shape - 1)
+    flat = (idx[..., 0] * shape[1] + idx[..., 1]) * shape[2] + idx[..., 2]
+    values = slab.reshape(-1)[flat] * inside
+    scores = values.sum(dim=1) / inside.sum(dim=1)
+    centres = peaks.to(torch.float64)
+    if refine:
+        weights = (values * (values > t_seg)).to(torch.float64)
+        shift = (weights[..., None] * offsets[None].to(torch.float64)).sum(dim=1)
+        centres = centres + shift / weights.sum(dim=1, keepdim=True)
+    return scores, centres
+
+
+def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
+               t_dist: Union[None, Number, Sequence[Number]] = None,
+               diameters: Union[None, Number, Sequence[Number]] = None,
+               device=None, score_radius: Union[None, int, Sequence[int]] = None,
+               cross_class: bool = True, refine: bool = True, chunk: Optional[int] = None,
+               tomo_name: str = "", voxel_size: Optional[float] = None,
+               report=None) -> Picks:
+    """Particle picks from class score maps ``(K, z, y, x)`` (numpy or torch, values in [0, 1]).
+
+    ``diameters``: particle diameter per class in voxels (one number serves all classes); it
+    sets the smoothing and pooling kernels and the defaults ``t_dist = ceil(d / 2)`` and
+    ``score_radius = max(1, round(d / 4))``. A voxel can be a pick when its score exceeds
+    ``t_seg`` and its smoothed masked score exceeds ``t_lm`` and is the maximum of its
+    neighbourhood. Picks of class ``k + 1`` come from channel ``k``; their score is the mean
+    probability in a ball of ``score_radius`` around the peak, and with ``refine`` its position
+    is the score-weighted centroid of that ball's voxels above ``t_seg`` (sub-voxel; without
+    it, the peak voxel). Duplicates closer than
+    ``t_dist`` are merged (see :func:`deduplicate`). Work runs on ``device`` (default: the
+    scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab). Returns picks sorted by class, then by
+    descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
+    (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
+    """
+    import torch
+
+    if isinstance(scores, np.ndarray) or isinstance(scores, torch.Tensor):
+        ndim = scores.ndim
+    else:
+        scores = np.asarray(scores)
+        ndim = scores.ndim
+    if ndim == 3:
+        scores = scores[None]
+    elif ndim != 4:
+        raise DeepETPickerError(
+            f"Score maps must be (K, z, y, x) or (z, y, x); got shape {tuple(scores.shape)}.")
+    num_cls = int(scores.shape[0])
+    for name, value in (("t_seg", t_seg), ("t_lm", t_lm)):
+        if not 0.0 <= float(value) < 1.0:
+            raise DeepETPickerError(
+                f"{name} = {value} is outside [0, 1); scores are probabilities, so use a "
+                f"threshold such as {0.5 if name == 't_seg' else 0.1}.")
+    diam = _per_class(diameters, num_cls, "diameters")
+    for c, d in enumerate(diam, start=1):
+        if not d > 0:
+            raise DeepETPickerError(f"diameters: class {c} has diameter {d:g}; diameters are "
+                                    f"positive numbers of voxels.")
+    dist = _per_class(t_dist, num_cls, "t_dist", default=[default_t_dist(d) for d in diam])
+    radii = [int(r) for r in _per_class(score_radius, num_cls, "score_radius",
+                                        default=[default_score_radius(d) for d in diam])]
+    device = _resolve_device(scores, device)
+    plane = int(scores.shape[2]) * int(scores.shape[3])
+    chunk = max(1, int(chunk)) if chunk else max(4, SLAB_VOXELS // max(plane, 1))
+
+    tables = []
+    slabs = (int(scores.shape[1]) + chunk - 1) // chunk
+    done = [0]
+
+    def tick():
+        done[0] += 1
+        if report is not None:
+            report("peaks", done[0], num_cls * slabs, item=tomo_name)
+
+    with torch.no_grad():
+        for k in range(num_cls):
+            zyx, values = _class_peaks(scores[k], float(t_seg), float(t_lm), diam[k],
+                                       radii[k], device, chunk, refine, tick)
+            xyz = zyx[:, ::-1]
+            tables.append(Picks(np.full(len(xyz), k + 1), xyz, values))
+    picks = Picks.concat(tables) if tables else Picks.empty(with_scores=True)
+    picks = deduplicate(picks, dist, cross_class=cross_class)
+    order = np.lexsort((-picks.scores, picks.classes))
+    picks = picks.select(order)
+    picks.tomo_name = tomo_name
+    picks.voxel_size = voxel_size
+    picks.meta = {"t_seg": float(t_seg), "t_lm": float(t_lm), "t_dist": dist,
+                  "diameters": diam, "score_radius": radii, "cross_class": bool(cross_class),
+                  "refine": bool(refine)}
+    return picks
+
+
+def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
+                cross_class: bool = True) -> Picks:
+    """Merge picks closer than ``t_dist`` voxels, keeping the one with the higher score.
+
+    ``t_dist`` is one number or one per class (a sequence indexed by class - 1, or a dict by
+    class id). Two picks of classes a and b conflict when their distance is below
+    ``min(t_dist[a], t_dist[b])``; with ``cross_class=False`` only picks of the same class do.
+    Greedy by score (ties: earlier row first): the best pick is kept and its conflicting
+    neighbours dropped, then the best remaining one, and so on. Row order is preserved.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.spatial import cKDTree
+
+    n = len(picks)
+    if n < 2:
+        return picks.copy()
+    num_cls = int(picks.classes.max())
+    if isinstance(t_dist, dict):
+        per_class = {int(c): float(v) for c, v in t_dist.items()}
+        missing = sorted(set(picks.classes.tolist()) - set(per_class))
+        if missing:
+            raise DeepETPickerError(f"t_dist has no value for class {missing[0]}.")
+        thresholds = np.array([per_class[int(c)] for c in picks.classes])
+    elif np.ndim(t_dist) == 0:
+        thresholds = np.full(n, float(t_dist))
+    else:
+        values = np.asarray(t_dist, dtype=np.float64).reshape(-1)
+        if len(values) < num_cls:
+            raise DeepETPickerError(
+                f"t_dist has {len(values)} value(s) but the picks have class {num_cls}; give "
+                f"one distance per class.")
+        thresholds = values[picks.classes - 1]
+    reach = float(thresholds.max())
+    if reach <= 0:
+        return picks.copy()
+    tree = cKDTree(picks.xyz)
+    pairs = tree.query_pairs(r=reach, output_type="ndarray")
+    if len(pairs):
+        i, j = pairs[:, 0], pairs[:, 1]
+        distance = np.linalg.norm(picks.xyz[i] - picks.xyz[j], axis=1)
+        conflict = distance < np.minimum(thresholds[i], thresholds[j])
+        if not cross_class:
+            conflict &= picks.classes[i] == picks.classes[j]
+        i, j = i[conflict], j[conflict]
+    else:
+        i = j = np.zeros(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(2 * len(i), bool), (np.concatenate([i, j]),
+                                                    np.concatenate([j, i]))),
+                       shape=(n, n)).tocsr()
+    scores = picks.scores if picks.scores is not None else np.zeros(n)
+    order = np.argsort(-scores, kind="stable")
+    dropped = np.zeros(n, dtype=bool)
+    keep = np.zeros(n, dtype=bool)
+    indptr, indices = graph.indptr, graph.indices
+    for idx in order:
+        if dropped[idx]:
+            continue
+        keep[idx] = True
+        dropped[indices[indptr[idx]:indptr[idx + 1]]] = True
+    return picks.select(keep)

@@ -1,0 +1,237 @@
+"""Evaluation rules on small hand-computed cases."""
+
+import builtins
+import json
+import math
+
+import numpy as np
+import pytest
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.evaluate import (evaluate_distance, evaluate_folder, evaluate_occupancy,
+                                   format_report, match_by_distance, pr_curve)
+from deepetpicker.io.picks import Picks, write_picks
+from deepetpicker.io.tomogram import write_tomogram
+
+
+def table(rows, name="t"):
+    return Picks.from_array(np.asarray(rows, dtype=np.float64), tomo_name=name)
+
+
+def shrec_case():
+    """Three particles (cubes of ids in the occupancy map) and five picks.
+
+    particle 1: class 1 at x, y, z = 2, 2, 2;  particle 2: class 2 at 8, 6, 5;
+    particle 3: class 1 at 12, 10, 8.
+    picks: a hits 1, b hits 1 again, c (class 1) hits particle 2 (class 2),
+    d lands in the background, e lies outside the volume (x = 20) and is clamped into the
+    background.
+    """
+    occ = np.zeros((10, 12, 14), np.int32)
+    occ[1:4, 1:4, 1:4] = 1
+    occ[4:7, 5:8, 7:10] = 2
+    occ[7:10, 9:12, 11:14] = 3
+    truth = table([[1, 2, 2, 2], [2, 8, 6, 5], [1, 12, 10, 8]])
+    pred = table([[1, 2.4, 1.6, 2.2, 0.9],
+                  [1, 3, 3, 3, 0.8],
+                  [1, 8, 7, 6, 0.7],
+                  [2, 5, 10, 1, 0.6],
+                  [2, 20, 5, 5, 0.5]])
+    return pred, truth, occ
+
+
+def test_occupancy_rule_counts_and_rates():
+    pred, truth, occ = shrec_case()
+    r = evaluate_occupancy(pred, truth, occ)
+    assert (r["RR"], r["TP"], r["FP"], r["FN"], r["MH"], r["RO"]) == (5, 2, 2, 1, 1, 1)
+    assert r["n_truth"] == 3 and r["num_cls"] == 2
+    # first hits: a at voxel (2, 2, 2) -> distance 0; c at (8, 7, 6) -> sqrt(2) from (8, 6, 5)
+    assert r["AD"] == pytest.approx(math.sqrt(2) / 2)
+    assert r["precision"] == pytest.approx(2 / 5)        # TP / RR: the double hit costs
+    assert r["recall"] == pytest.approx(2 / 3)
+    assert r["F1"] == pytest.approx(0.5)
+    assert r["miss_rate"] == pytest.approx(1 / 3)
+
+
+def test_occupancy_rule_confusion_and_per_class_scores():
+    pred, truth, occ = shrec_case()
+    r = evaluate_occupancy(pred, truth, occ)
+    # rows: true class 1, 2; columns: first pick's class 0 (not found), 1, 2
+    assert r["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 0]]
+    c1, c2 = r["per_class"]
+    assert (c1["TP"], c1["FP"], c1["FN"]) == (1, 1, 1)
+    assert c1["precision"] == c1["recall"] == c1["F1"] == pytest.approx(0.5)
+    assert (c2["TP"], c2["FP"], c2["FN"]) == (0, 0, 1)
+    assert c2["precision"] is None and c2["recall"] == 0.0 and c2["F1"] == 0.0
+    assert r["mean_class_F1"] == pytest.approx(0.25)
+    # the class's own picks: a, b, c found particle 1 only (c hit a class-2 particle)
+    assert (c1["n_pred"], c1["n_truth"], c1["pick_TP"]) == (3, 2, 1)
+    assert c1["pick_precision"] == pytest.approx(1 / 3)
+    assert c1["pick_recall"] == pytest.approx(1 / 2)
+    assert c1["pick_F1"] == pytest.approx(0.4)
+    assert (c2["FP_background"], c2["pick_F1"]) == (2, 0.0)
+    text = format_report(r)
+    assert "Occupancy rule" in text and "0.400" in text and "confusion" in text
+
+
+def test_occupancy_rule_with_dilation_and_edge_cases():
+    pred, truth, occ = shrec_case()
+    beside = table([[1, 10, 10, 8, 0.5]])          # touches particle 3's cube face
+    assert evaluate_occupancy(beside, truth, occ)["TP"] == 0
+    dilated = evaluate_occupancy(beside, truth, occ, dilate=True)
+    assert dilated["TP"] == 1 and dilated["dilated"]
+    empty = evaluate_occupancy(Picks.empty(), truth, occ)
+    assert (empty["RR"], empty["TP"], empty["FN"], empty["precision"], empty["AD"]) == \
+        (0, 0, 3, 0.0, None)
+
+
+def test_occupancy_rule_errors_name_the_problem():
+    pred, truth, occ = shrec_case()
+    occ[0, 0, 0] = 7
+    with pytest.raises(DeepETPickerError, match=r"particle id 7 .* has 3 particle\(s\)"):
+        evaluate_occupancy(pred, truth, occ)
+    occ[0, 0, 0] = 0
+    with pytest.raises(DeepETPickerError, match="class 2 in the prediction .* 1 class"):
+        evaluate_occupancy(pred, truth.of_class(1), np.minimum(occ, 0), num_cls=1)
+    with pytest.raises(DeepETPickerError, match="not a 3-D"):
+        evaluate_occupancy(pred, truth, occ[0])
+
+
+def distance_case():
+    truth = table([[1, 0, 0, 0], [1, 10, 0, 0], [2, 0, 20, 0]])
+    pred = table([[1, 1, 0, 0, 0.9],       # 1 from particle 1
+                  [1, 1.5, 0, 0, 0.95],    # 1.5 from particle 1: a duplicate
+                  [1, 11.8, 0, 0, 0.8],    # 1.8 from particle 2
+                  [1, 30, 0, 0, 0.7],      # nothing near
+                  [2, 0, 22.5, 0, 0.6],    # 2.5 from particle 3 (class 2 limit: 3)
+                  [1, 0, 20, 0, 0.5]])     # on particle 3 but the wrong class
+    return pred, truth
+
+
+def test_distance_rule_hand_computed():
+    pred, truth = distance_case()
+    r = evaluate_distance(pred, truth, radii=[4, 6], fraction=0.5, beta=4)
+    c1, c2 = r["per_class"]
+    assert (c1["TP"], c1["FP"], c1["FN"], c1["max_distance"]) == (2, 3, 0, 2.0)
+    assert c1["precision"] == pytest.approx(0.4) and c1["recall"] == 1.0
+    assert c1["F1"] == pytest.approx(2 * 0.4 / 1.4)
+    assert c1["F_beta"] == pytest.approx(17 * 0.4 / (16 * 0.4 + 1))
+    assert c1["mean_distance"] == pytest.approx((1 + 1.8) / 2)   # the nearer duplicate wins
+    assert (c2["TP"], c2["FP"], c2["FN"]) == (1, 0, 0) and c2["F1"] == 1.0
+    assert (r["TP"], r["FP"], r["FN"]) == (3, 3, 0)
+    assert r["precision"] == pytest.approx(0.5) and r["recall"] == 1.0
+    assert r["F1"] == pytest.approx(2 / 3)
+    assert r["F_beta"] == pytest.approx(17 * 0.5 / (16 * 0.5 + 1))
+    assert r["macro_F1"] == pytest.approx((2 * 0.4 / 1.4 + 1) / 2)
+    # a tighter radius fraction loses the 1.8 and 2.5 matches
+    tight = evaluate_distance(pred, truth, radii=[4, 6], fraction=0.4)
+    assert tight["TP"] == 1
+    assert "Distance rule" in format_report(r) and "F4" in format_report(r)
+
+
+def test_optimal_matching_beats_greedy_when_a_pick_could_take_either_particle():
+    true_xyz = np.array([[0, 0, 0], [3, 0, 0]], float)
+    pred_xyz = np.array([[1.6, 0, 0], [4.5, 0, 0]], float)
+    scores = np.array([0.9, 0.5])
+    optimal = match_by_distance(pred_xyz, true_xyz, 2.0, scores)
+    greedy = match_by_distance(pred_xyz, true_xyz, 2.0, scores, matching="greedy")
+    assert [(p, t) for p, t, _ in optimal] == [(0, 0), (1, 1)]
+    assert [(p, t) for p, t, _ in greedy] == [(0, 1)]        # the best pick takes the nearer
+    assert match_by_distance(pred_xyz, np.zeros((0, 3)), 2.0) == []
+
+
+def test_distance_rule_needs_radii_per_class():
+    pred, truth = distance_case()
+    with pytest.raises(DeepETPickerError, match=r"2 radius/diameter value\(s\) \(4, 6\) for 3"):
+        evaluate_distance(pred, truth, radii=[4, 6], num_cls=3)
+    one_for_all = evaluate_distance(pred, truth, radii=4)      # one number serves every class
+    assert [c["max_distance"] for c in one_for_all["per_class"]] == [2.0, 2.0]
+    with pytest.raises(DeepETPickerError, match="positive"):
+        evaluate_distance(pred, truth, radii=[4, 0])
+
+
+def test_pr_curve_occupancy_rule_hand_computed(tmp_path):
+    pred, truth, occ = shrec_case()
+    curve = pr_curve(pred, truth, occupancy=occ, out=tmp_path / "pr")
+    # by score: a (new hit), b (second hit), c (new hit), d and e (background)
+    assert curve["thresholds"] == [0.9, 0.8, 0.7, 0.6, 0.5]
+    np.testing.assert_allclose(curve["precision"], [1, 0.5, 2 / 3, 0.5, 0.4])
+    np.testing.assert_allclose(curve["recall"], [1 / 3, 1 / 3, 2 / 3, 2 / 3, 2 / 3])
+    assert curve["AP"] == pytest.approx(1 / 3 * 1 + 1 / 3 * 2 / 3)
+    assert curve["best"]["threshold"] == 0.7 and curve["best"]["F1"] == pytest.approx(2 / 3)
+    lines = (tmp_path / "pr.csv").read_text().splitlines()
+    assert lines[0] == "threshold,precision,recall,f1,n_picks,tp"
+    assert lines[3].split(",")[:3] == ["0.7", "0.666667", "0.666667"]
+    assert curve["png"] == tmp_path / "pr.png" and (tmp_path / "pr.png").stat().st_size > 1000
+
+
+def test_pr_curve_groups_equal_scores_and_pools_tomograms():
+    pred, truth, occ = shrec_case()
+    tied = pred.copy()
+    tied.scores[:] = [0.9, 0.7, 0.7, 0.6, 0.6]
+    curve = pr_curve([tied, tied], [truth, truth], occupancy=[occ, occ])
+    assert curve["thresholds"] == [0.9, 0.7, 0.6]
+    assert curve["n_picks"] == [2, 6, 10] and curve["tp"] == [2, 4, 4]
+    assert curve["n_truth"] == 6
+
+
+def test_pr_curve_distance_rule_and_without_matplotlib(tmp_path, monkeypatch):
+    pred, truth = distance_case()
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    curve = pr_curve(pred, truth, radii=[4, 6], out=tmp_path / "curve.csv")
+    # by score: 0.95 (new), 0.9 (duplicate), 0.8 (new), 0.7 (FP), 0.6 (new, class 2), 0.5 (FP)
+    assert curve["tp"] == [1, 1, 2, 2, 3, 3]
+    assert curve["recall"][-1] == 1.0 and curve["precision"][-1] == 0.5
+    assert curve["png"] is None and (tmp_path / "curve.csv").exists()
+    assert not (tmp_path / "curve.png").exists()
+    with pytest.raises(DeepETPickerError, match="no scores"):
+        pr_curve(Picks(pred.classes, pred.xyz), truth, radii=[4, 6])
+
+
+def test_evaluate_folder_writes_json_and_table(tmp_path):
+    pred, truth, occ = shrec_case()
+    pred_dir, truth_dir, occ_dir, out = (tmp_path / n for n in ("pred", "truth", "ocp", "out"))
+    for stem in ("tomo_a", "tomo_b"):
+        write_picks(pred_dir / f"{stem}.coords", pred)
+        write_picks(truth_dir / f"{stem}.coords", truth)
+        write_tomogram(occ_dir / f"{stem}.mrc", occ.astype(np.float32))
+    write_picks(pred_dir / "stray.coords", pred)
+    report = evaluate_folder(pred_dir, truth_dir, occupancy_dir=occ_dir, diameters=[8, 12],
+                             out=out)
+    assert report.tomograms == ["tomo_a", "tomo_b"] and report.unmatched == ["stray"]
+    assert (report.occupancy["RR"], report.occupancy["TP"], report.occupancy["MH"]) == (10, 4, 2)
+    assert report.occupancy["precision"] == pytest.approx(0.4)
+    assert report.occupancy["confusion"]["matrix"] == [[2, 2, 0], [0, 2, 0]]
+    assert report.occupancy["per_class"][0]["pick_F1"] == pytest.approx(0.4)
+    assert report.distance["n_truth"] == 6
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["occupancy"]["TP"] == 4 and data["per_tomogram"]["tomo_b"]["occupancy"]["FP"] == 2
+    text = (out / "evaluation.txt").read_text()
+    assert "Occupancy rule" in text and "Distance rule" in text and "stray" in text
+    assert (out / "pr_curve.csv").exists()
+    assert "tomo_a, tomo_b" in report.summary()
+
+
+def test_evaluate_folder_clear_errors(tmp_path):
+    pred, truth, occ = shrec_case()
+    write_picks(tmp_path / "pred" / "a.coords", pred)
+    write_picks(tmp_path / "truth" / "b.coords", truth)
+    (tmp_path / "ocp").mkdir()
+    with pytest.raises(DeepETPickerError, match="Nothing to evaluate"):
+        evaluate_folder(tmp_path / "pred", tmp_path / "truth")
+    with pytest.raises(DeepETPickerError, match="No prediction file .* same name"):
+        evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8])
+    write_picks(tmp_path / "truth" / "a.coords", truth)
+    with pytest.raises(DeepETPickerError, match="No occupancy map for a .* a.mrc"):
+        evaluate_folder(tmp_path / "pred", tmp_path / "truth", occupancy_dir=tmp_path / "ocp")
+    # two single files are a pair whatever their names
+    single = evaluate_folder(tmp_path / "pred" / "a.coords", tmp_path / "truth" / "b.coords",
+                             diameters=[8, 12])
+    assert single.distance["n_pred"] == 5

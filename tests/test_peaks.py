@@ -1,0 +1,173 @@
+"""Peak picking on synthetic score maps and de-duplication of picks."""
+
+import numpy as np
+import pytest
+import torch
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.infer.peaks import deduplicate, find_picks
+from deepetpicker.io.picks import Picks
+
+
+def gaussian_map(shape, centres_zyx, sigma=2.5, amplitude=0.95):
+    """A score map with one Gaussian blob per centre (sub-voxel centres allowed)."""
+    z, y, x = np.meshgrid(*[np.arange(n, dtype=np.float64) for n in shape], indexing="ij")
+    out = np.zeros(shape, dtype=np.float64)
+    for cz, cy, cx in centres_zyx:
+        r2 = (z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2
+        out = np.maximum(out, amplitude * np.exp(-r2 / (2 * sigma ** 2)))
+    return out.astype(np.float32)
+
+
+def assert_matches(picks, centres_zyx, tol=1.0):
+    found = picks.zyx
+    assert len(found) == len(centres_zyx)
+    for c in centres_zyx:
+        d = np.linalg.norm(found - np.asarray(c), axis=1)
+        assert d.min() <= tol, f"no pick within {tol} of {c}: nearest {d.min():.2f}"
+
+
+def test_gaussian_peaks_are_found_at_their_centres():
+    rng = np.random.default_rng(0)
+    centres = [(10, 12, 11), (30.4, 35.6, 14.2), (12.7, 36.3, 33.5), (29, 10, 34), (2, 40, 3)]
+    scores = gaussian_map((40, 48, 44), centres)
+    scores += rng.uniform(0, 0.05, scores.shape).astype(np.float32)   # background speckle
+    picks = find_picks(scores[None], diameters=[8])
+    assert_matches(picks, centres)
+    assert (picks.classes == 1).all()
+    assert ((picks.scores > 0.5) & (picks.scores <= 1.0)).all()
+    assert list(picks.scores) == sorted(picks.scores, reverse=True)
+    assert picks.meta["t_seg"] == 0.5 and picks.meta["t_lm"] == 0.1
+    assert picks.meta["t_dist"] == [4.0] and picks.meta["diameters"] == [8.0]
+    voxels = find_picks(scores[None], diameters=[8], refine=False)
+    assert_matches(voxels, centres)
+    assert (voxels.xyz == np.round(voxels.xyz)).all()
+
+
+def test_score_is_the_mean_probability_around_the_peak():
+    shape = (24, 24, 24)
+    z, y, x = np.meshgrid(*[np.arange(24)] * 3, indexing="ij")
+    ball = ((z - 12) ** 2 + (y - 11) ** 2 + (x - 13) ** 2) <= 16
+    scores = np.where(ball, 0.8, 0.0).astype(np.float32)
+    picks = find_picks(scores, diameters=8, score_radius=2)
+    assert len(picks) == 1
+    np.testing.assert_allclose(picks.xyz[0], [13, 11, 12], atol=1e-9)
+    assert picks.scores[0] == pytest.approx(0.8, abs=1e-6)
+    assert shape == scores.shape
+
+
+def test_peaks_below_the_thresholds_are_ignored():
+    scores = gaussian_map((32, 32, 32), [(8, 8, 8)], amplitude=0.95)
+    faint = gaussian_map((32, 32, 32), [(24, 24, 24)], amplitude=0.4)   # below t_seg
+    scores = np.maximum(scores, faint)
+    scores[20, 6, 26] = 0.9                                              # a one-voxel speck
+    picks = find_picks(scores, diameters=8)
+    assert_matches(picks, [(8, 8, 8)])
+    # the speck passes t_seg but its smoothed value is far below t_lm; lowering t_lm finds it
+    low = find_picks(scores, diameters=8, t_lm=0.001)
+    assert_matches(low, [(8, 8, 8), (20, 6, 26)], tol=0.0)
+    # the faint blob needs both a lower t_seg (its peak is 0.4) and a lower t_lm (few voxels
+    # pass t_seg, so its smoothed value stays small)
+    assert len(find_picks(scores, diameters=8, t_seg=0.3)) == 1
+    assert_matches(find_picks(scores, diameters=8, t_seg=0.3, t_lm=0.01),
+                   [(8, 8, 8), (24, 24, 24)])
+    assert len(find_picks(np.zeros((8, 8, 8), np.float32), diameters=5)) == 0
+
+
+def test_duplicates_from_a_flat_blob_are_merged():
+    # a flat-topped elongated blob has many equal local maxima; t_dist merges them
+    scores = np.zeros((20, 20, 40), np.float32)
+    scores[7:13, 7:13, 8:22] = 1.0
+    merged = find_picks(scores, diameters=6, t_lm=0.1)
+    split = find_picks(scores, diameters=6, t_dist=0.5)
+    assert len(split) > len(merged)
+    d = np.linalg.norm(merged.xyz[:, None] - merged.xyz[None], axis=2)
+    assert (d[np.triu_indices(len(merged), 1)] >= 3).all()
+
+
+def test_multi_class_maps_give_class_ids_from_channels():
+    shape = (30, 40, 40)
+    c1 = [(8, 10, 10), (20, 30, 12)]
+    c2 = [(10, 28, 30), (22, 10, 28), (15, 20, 20)]
+    scores = np.stack([gaussian_map(shape, c1, sigma=2.0), gaussian_map(shape, c2, sigma=3.0)])
+    picks = find_picks(scores, diameters=[6, 10])
+    assert picks.counts() == {1: 2, 2: 3}
+    assert_matches(picks.of_class(1), c1)
+    assert_matches(picks.of_class(2), c2)
+    assert picks.meta["t_dist"] == [3.0, 5.0]
+    assert list(picks.classes) == [1, 1, 2, 2, 2]
+
+
+def test_slabs_and_torch_input_give_the_same_picks():
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(3, 37, size=(12, 3))
+    scores = gaussian_map((40, 40, 40), centres, sigma=2.0)
+    whole = find_picks(scores, diameters=7, chunk=1000)
+    slabs = find_picks(scores, diameters=7, chunk=3)
+    tensor = find_picks(torch.from_numpy(scores)[None], diameters=7, chunk=7)
+    assert len(whole) >= 8
+    for other in (slabs, tensor):
+        np.testing.assert_array_equal(other.xyz, whole.xyz)
+        np.testing.assert_allclose(other.scores, whole.scores, rtol=1e-6)
+
+
+def test_bad_settings_are_clear_errors():
+    scores = np.zeros((2, 8, 8, 8), np.float32)
+    with pytest.raises(DeepETPickerError, match="diameters is required"):
+        find_picks(scores)
+    with pytest.raises(DeepETPickerError, match=r"diameters has 3 values \(5, 6, 7\).*2 class"):
+        find_picks(scores, diameters=[5, 6, 7])
+    with pytest.raises(DeepETPickerError, match="t_seg = 1.5"):
+        find_picks(scores, diameters=5, t_seg=1.5)
+    with pytest.raises(DeepETPickerError, match="class 2 has diameter 0"):
+        find_picks(scores, diameters=[5, 0])
+    with pytest.raises(DeepETPickerError, match=r"got shape \(8, 8\)"):
+        find_picks(np.zeros((8, 8)), diameters=5)
+
+
+def _table(rows):
+    return Picks.from_array(np.asarray(rows, dtype=np.float64))
+
+
+def test_deduplicate_keeps_the_higher_score_within_t_dist():
+    picks = _table([[1, 10, 10, 10, 0.6],
+                    [1, 13, 10, 10, 0.9],     # 3 from the first: merged, this one wins
+                    [1, 30, 10, 10, 0.5],
+                    [1, 34, 10, 10, 0.7]])    # exactly 4 from the third: not closer than 4
+    kept = deduplicate(picks, 4)
+    np.testing.assert_array_equal(kept.scores, [0.9, 0.5, 0.7])
+
+
+def test_deduplicate_is_greedy_along_chains():
+    picks = _table([[1, 0, 0, 0, 0.9], [1, 3, 0, 0, 0.8], [1, 6, 0, 0, 0.7]])
+    kept = deduplicate(picks, 4)
+    np.testing.assert_array_equal(kept.xyz[:, 0], [0, 6])   # the middle one goes, the end stays
+
+
+def test_deduplicate_across_classes_uses_the_smaller_distance():
+    close = _table([[1, 0, 0, 0, 0.6], [2, 2, 0, 0, 0.8]])
+    kept = deduplicate(close, [4, 3])
+    assert list(kept.classes) == [2]
+    assert len(deduplicate(close, [4, 3], cross_class=False)) == 2
+    apart = _table([[1, 0, 0, 0, 0.6], [2, 3.5, 0, 0, 0.8]])
+    assert len(deduplicate(apart, [4, 3])) == 2               # 3.5 >= min(4, 3)
+    assert len(deduplicate(apart, {1: 4, 2: 4})) == 1
+    with pytest.raises(DeepETPickerError, match="t_dist has 1 value"):
+        deduplicate(apart, np.array([4.0]))
+
+
+def test_deduplicate_scales_to_many_picks():
+    rng = np.random.default_rng(5)
+    xyz = rng.uniform(0, 200, size=(20000, 3))
+    picks = Picks(np.ones(len(xyz)), xyz, rng.uniform(size=len(xyz)))
+    kept = deduplicate(picks, 5)
+    from scipy.spatial import cKDTree
+    pairs = cKDTree(kept.xyz).query_pairs(r=5 - 1e-9)
+    assert len(pairs) == 0
+    # every dropped pick has a kept pick with a higher score within 5 voxels
+    dropped = picks.select(~np.isin(np.arange(len(picks)), np.nonzero(
+        np.isin(picks.scores, kept.scores))[0]))
+    tree = cKDTree(kept.xyz)
+    for xyz_d, s in zip(dropped.xyz[:200], dropped.scores[:200]):
+        near = tree.query_ball_point(xyz_d, 5 - 1e-9)
+        assert near and max(kept.scores[near]) >= s

@@ -1,0 +1,202 @@
+"""The inference job end to end: a tiny network trained here on simulated tomograms."""
+
+import json
+
+import mrcfile
+import numpy as np
+import pytest
+import torch
+
+from deepetpicker.config import PreprocessConfig, TrainConfig
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.evaluate import evaluate_occupancy
+from deepetpicker.infer.job import predict
+from deepetpicker.infer.tiling import scan
+from deepetpicker.io.picks import read_picks
+from deepetpicker.io.tomogram import write_tomogram
+from deepetpicker.jobs import CancelToken, Cancelled
+from deepetpicker.model import ResUNet3D, probabilities, save_checkpoint
+from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
+from deepetpicker.simulate import simulate_tomogram
+
+F1_FLOOR = 0.8
+SPEC = [dict(name="globule", shape="globule", diameter=10)]
+
+
+def simulate(seed):
+    return simulate_tomogram((32, 64, 64), classes=SPEC, seed=seed, snr=0.3, n_vesicles=0,
+                             n_gold=0, n_crowders=0, n_particles=14)
+
+
+def make_config(tmp, **overrides):
+    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp), coord_path=str(tmp / "c"),
+                           tomo_path=str(tmp / "t"), num_cls=1, label_diameter=6,
+                           ocp_diameter=[10])
+    settings = dict(patch_size=16, padding_size=4, f_maps=[4, 8, 8, 8], device="cpu")
+    settings.update(overrides)
+    return TrainConfig.from_preprocess(pre, "0", "0", **settings)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Train a tiny 3D-ResUNet for 120 steps on two simulated tomograms (about 5 s)."""
+    tmp = tmp_path_factory.mktemp("predict")
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    volumes, labels = [], []
+    for seed in (0, 1):
+        volume, picks, _ = simulate(seed)
+        volumes.append(volume)
+        labels.append(paint_labels(volume.shape, picks, 6, "gaussian").astype(np.float32))
+    model = ResUNet3D(num_classes=1, f_maps=(4, 8, 8, 8))
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    n = 16
+    model.train()
+    for _ in range(120):
+        xs, ys = [], []
+        for _ in range(8):
+            i = rng.integers(2)
+            z, y, x = (rng.integers(0, s - n + 1) for s in volumes[i].shape)
+            xs.append(volumes[i][z:z + n, y:y + n, x:x + n])
+            ys.append(labels[i][z:z + n, y:y + n, x:x + n])
+        x = torch.from_numpy(np.stack(xs)[:, None])
+        y = torch.from_numpy(np.stack(ys)[:, None])
+        logits = model(x)
+        p = torch.sigmoid(logits)
+        dice = 1 - (2 * (p * y).sum() + 1) / (p.sum() + y.sum() + 1)
+        loss = dice + torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    weights = save_checkpoint(tmp / "tiny.pth", model, class_names=["globule"],
+                              diameters=[10])
+    # the held-out tomogram, saved as a raw reconstruction would be (not normalised)
+    volume, truth, _ = simulate(2)
+    raw = write_tomogram(tmp / "held_out.mrc", volume * 37.0 + 1000.0, voxel_size=10.0)
+    occupancy = paint_occupancy(volume.shape, truth, [10])
+    return dict(tmp=tmp, model=model, weights=weights, raw=raw, volume=volume, truth=truth,
+                occupancy=occupancy, config=make_config(tmp))
+
+
+def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
+    events = []
+    result = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                     out=tmp_path, progress=events.append, save_scores=True,
+                     formats=("star", "coords"))
+    assert result.outputs == [tmp_path / "held_out.coords"] and not result.failed
+    picks = read_picks(result.outputs[0])
+    assert picks.has_scores and ((picks.scores > 0.3) & (picks.scores <= 1)).all()
+    report = evaluate_occupancy(picks, trained["truth"], trained["occupancy"])
+    assert report["F1"] >= F1_FLOOR, report
+    assert result.counts == {"held_out": {1: len(picks)}}
+    # the sidecar records what made the picks
+    sidecar = json.loads((tmp_path / "held_out.coords.json").read_text())
+    assert (sidecar["t_seg"], sidecar["t_lm"], sidecar["t_dist"]) == (0.5, 0.1, [5.0])
+    assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, 1)
+    assert sidecar["counts"] == {"1": len(picks)} and sidecar["shape"] == [32, 64, 64]
+    assert sidecar["normalisation"]["mean"] == pytest.approx(1000.0, abs=0.5)
+    # score map: float16 probabilities, high where the picks are
+    with mrcfile.open(tmp_path / "held_out_scores.mrc") as mrc:
+        scores = mrc.data.copy()
+        assert mrc.data.dtype == np.float16 and mrc.voxel_size.x == pytest.approx(10.0)
+    assert scores.shape == (32, 64, 64) and 0 <= scores.min() and scores.max() <= 1
+    zyx = np.rint(picks.zyx).astype(int)
+    assert (scores[zyx[:, 0], zyx[:, 1], zyx[:, 2]] > 0.5).mean() > 0.9
+    assert [p.name for p in result.exports] == ["particles.star"]
+    stages = {e.stage for e in events}
+    assert {"statistics", "scan", "peaks", "predict"} <= stages
+    last = [e for e in events if e.stage == "predict"][-1]
+    assert (last.done, last.total) == (1, 1)
+    assert "held_out.coords: %d picks" % len(picks) in result.summary()
+
+
+def test_tiles_are_normalised_on_the_fly_like_training(trained, tmp_path):
+    cfg = make_config(tmp_path, padding_size=2)
+    result = predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
+                     save_scores=True, score_dtype="float32", batch_size=3, t_seg=0.6)
+    with mrcfile.open(result.score_maps[0]) as mrc:
+        saved = mrc.data.copy()
+    volume = trained["volume"]
+    normalised = (volume - volume.mean()) / volume.std()
+    with torch.no_grad():
+        direct = scan(normalised, lambda b: probabilities(trained["model"](b)), 16, 2)
+    np.testing.assert_allclose(saved, direct[0], atol=2e-4)
+    assert json.loads(result.sidecars[0].read_text())["t_seg"] == 0.6
+
+
+def test_bad_tomograms_are_reported_and_the_others_processed(trained, tmp_path):
+    (tmp_path / "notes.mrc").write_text("not a tomogram")
+    flat = write_tomogram(tmp_path / "flat.mrc", np.ones((20, 20, 20), np.float32))
+    missing = tmp_path / "missing.mrc"
+    result = predict(trained["config"], trained["weights"],
+                     tomograms=[tmp_path / "notes.mrc", trained["raw"], missing, flat],
+                     out=tmp_path / "out")
+    assert [p.name for p in result.outputs] == ["held_out.coords"]
+    assert set(result.failed) == {str(tmp_path / "notes.mrc"), str(missing), str(flat)}
+    assert "not found" in result.failed[str(missing)]
+    assert "constant" in result.failed[str(flat)]
+    assert "FAILED" in result.summary()
+    with pytest.raises(DeepETPickerError, match="No tomogram could be processed.*missing.mrc"):
+        predict(trained["config"], trained["weights"], tomograms=[missing], out=tmp_path)
+
+
+def test_weights_that_do_not_match_the_config(trained, tmp_path):
+    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp_path), coord_path="c",
+                           tomo_path="t", num_cls=2, label_diameter=6, ocp_diameter=[10, 12])
+    two = TrainConfig.from_preprocess(pre, "0", "0", patch_size=16, padding_size=4,
+                                      f_maps=[4, 8, 8, 8], device="cpu")
+    with pytest.raises(DeepETPickerError, match=r"trained for 1 class\(es\) .* num_cls = 2"):
+        predict(two, trained["weights"], tomograms=[trained["raw"]], out=tmp_path)
+    wide = make_config(tmp_path, f_maps=[8, 16, 24, 36])
+    with pytest.raises(DeepETPickerError, match=r"channels \[4, 8, 8, 8\] .* \[8, 16, 24, 36\]"):
+        predict(wide, trained["weights"], tomograms=[trained["raw"]], out=tmp_path)
+    with pytest.raises(DeepETPickerError, match="Pad size 8 is too large for patch size 16"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=tmp_path, pad=8)
+    assert not list(tmp_path.glob("*.coords"))
+
+
+def test_cancel_leaves_no_partial_output(trained, tmp_path):
+    token = CancelToken()
+
+    def progress(event):
+        if event.stage == "scan" and event.done == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=tmp_path, progress=progress, cancel=token)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_one_model_load_for_many_tomograms_and_torchrun_split(trained, tmp_path, monkeypatch):
+    import deepetpicker.model as model_module
+
+    folder = tmp_path / "tomos"
+    for name in ("a", "b", "c"):
+        write_tomogram(folder / f"{name}.mrc", trained["volume"][:, :32, :32])
+    loads = []
+    real = model_module.load_checkpoint
+    monkeypatch.setattr(model_module, "load_checkpoint",
+                        lambda *a, **k: loads.append(a) or real(*a, **k))
+    result = predict(trained["config"], trained["weights"], tomograms=[folder],
+                     out=tmp_path / "all")
+    assert [p.stem for p in result.outputs] == ["a", "b", "c"] and len(loads) == 1
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    share = predict(trained["config"], trained["weights"], tomograms=[folder],
+                    out=tmp_path / "rank1")
+    assert [p.stem for p in share.outputs] == ["b"]
+
+
+def test_bad_options_are_clear_errors(trained, tmp_path):
+    cfg = trained["config"]
+    with pytest.raises(DeepETPickerError, match="Unknown prediction setting.*t_sge"):
+        predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path, t_sge=0.4)
+    with pytest.raises(DeepETPickerError, match="Unknown pick format 'pdf'"):
+        predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
+                formats=("pdf",))
+    with pytest.raises(DeepETPickerError, match="Checkpoint not found"):
+        predict(cfg, tmp_path / "nope.pth", tomograms=[trained["raw"]], out=tmp_path)
