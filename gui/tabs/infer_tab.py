@@ -1,0 +1,332 @@
+"""The Inference tab: pick particles with trained weights, list the results, convert formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from PyQt5.QtCore import Qt, pyqtSignal
+from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
+                             QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
+                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from deepetpicker.config import TrainConfig, load_train_config
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.formats import FORMAT_HELP, FORMATS
+from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
+from gui import dialogs
+from gui.widgets.fields import MultipleSpinBox, PathField, combo, dspin, spin
+from gui.widgets.job_panel import JobPanel
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
+TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
+
+
+class InferTab(QWidget):
+    """Settings and results of the inference job, plus pick file conversion."""
+
+    status_message = pyqtSignal(str)
+    #: (tomogram path, picks path): show a result in the Particle Visualization tab
+    open_in_viewer = pyqtSignal(str, str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.config: Optional[TrainConfig] = None
+        self.results: list[tuple[str, str, str]] = []  # (stem, tomogram, picks file)
+
+        self.config_field = PathField("open", "Training configs (*.py);;All files (*)",
+                                      "train config (train_configs=...)")
+        self.weights_field = PathField("open", "Weights (*.pth *.pt *.ckpt);;All files (*)",
+                                       "best.pth of a training run")
+        self.tomo_list = QListWidget()
+        self.tomo_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
+        self.tomo_list.setToolTip("Tomograms or folders to pick; empty: the config's "
+                                  "normalised tomograms")
+        self.add_files = QPushButton("Add files...")
+        self.add_folder = QPushButton("Add folder...")
+        self.remove_tomos = QPushButton("Remove")
+        self.patch_size = MultipleSpinBox(8, 16, 512, 72)
+        self.patch_size.setToolTip("Tile edge in voxels (a multiple of 8)")
+        self.pad_size = spin(0, 64, 12, "Margin dropped from each tile (6-12 sensible)")
+        self.t_seg = dspin(0.0, 1.0, 0.5, 2, 0.05, "Score threshold of the segmentation")
+        self.t_lm = dspin(0.0, 1.0, 0.1, 2, 0.05, "Minimum score of a local maximum")
+        self.t_dist = dspin(0.0, 500.0, 0.0, 1, 1.0, "Picks closer than this (voxels) are one "
+                                                     "particle; 0 = half the label diameter")
+        self.t_dist.setSpecialValueText("auto")
+        self.device = combo(DEVICES, "auto", "Where to run the network")
+        self.device.setEditable(True)
+        self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
+                                                       "predictions")
+        self.out_format = combo([("coords only", "")] +
+                                [(f"coords + {f}", f) for f in FORMATS if f != "coords"],
+                                "", "Also write the picks in this format")
+        self.save_scores = QCheckBox("save score maps (MRC)")
+
+        tomo_buttons = QHBoxLayout()
+        for b in (self.add_files, self.add_folder, self.remove_tomos):
+            tomo_buttons.addWidget(b)
+        tomo_box = QVBoxLayout()
+        tomo_box.addWidget(self.tomo_list)
+        tomo_box.addLayout(tomo_buttons)
+
+        form = QFormLayout()
+        form.addRow("Train config", self.config_field)
+        form.addRow("Weights", self.weights_field)
+        form.addRow("Tomograms", tomo_box)
+        row = QHBoxLayout()
+        for label, w in (("patch", self.patch_size), ("pad", self.pad_size)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        form.addRow("Tiles", row)
+        row = QHBoxLayout()
+        for label, w in (("t_seg", self.t_seg), ("t_lm", self.t_lm), ("t_dist", self.t_dist)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        form.addRow("Thresholds", row)
+        form.addRow("Device", self.device)
+        form.addRow("Output folder", self.out_dir)
+        row = QHBoxLayout()
+        row.addWidget(self.out_format)
+        row.addWidget(self.save_scores)
+        form.addRow("Output format", row)
+        self.run_button = QPushButton("Run")
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.run_button)
+        settings = QGroupBox("Inference")
+        sv = QVBoxLayout(settings)
+        sv.addLayout(form)
+        sv.addLayout(buttons)
+
+        self.results_table = QTableWidget(0, 3)
+        self.results_table.setHorizontalHeaderLabels(["tomogram", "picks", "file"])
+        self.results_table.verticalHeader().setVisible(False)
+        self.results_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.results_table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.show_button = QPushButton("Show in Particle Visualization")
+        self.show_button.setEnabled(False)
+        results = QGroupBox("Results")
+        rv = QVBoxLayout(results)
+        rv.addWidget(self.results_table)
+        rv.addWidget(self.show_button)
+        results.setLayout(rv)
+
+        convert = QGroupBox("Convert pick files")
+        self.convert_list = QListWidget()
+        self.convert_list.setMaximumHeight(80)
+        self.convert_add = QPushButton("Add files...")
+        self.convert_format = combo([(f"{f}: {FORMAT_HELP.get(f, '')}"[:60], f) for f in FORMATS],
+                                    "star", "Format to write")
+        self.convert_voxel = dspin(0.0, 1000.0, 0.0, 3, 0.1, "Voxel size in Angstrom (needed "
+                                                             "by copick and RELION 5); 0 = from "
+                                                             "the files")
+        self.convert_voxel.setSpecialValueText("from files")
+        self.convert_out = PathField("folder", placeholder="output folder")
+        self.convert_button = QPushButton("Convert")
+        cf = QFormLayout(convert)
+        row = QHBoxLayout()
+        row.addWidget(self.convert_list, 1)
+        row.addWidget(self.convert_add)
+        cf.addRow("Pick files", row)
+        cf.addRow("To format", self.convert_format)
+        cf.addRow("Voxel size (A)", self.convert_voxel)
+        row = QHBoxLayout()
+        row.addWidget(self.convert_out, 1)
+        row.addWidget(self.convert_button)
+        cf.addRow("Output folder", row)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(results, 1)
+        rl.addWidget(convert)
+        top = QWidget()
+        th = QHBoxLayout(top)
+        th.setContentsMargins(0, 0, 0, 0)
+        th.addWidget(settings, 3)
+        th.addWidget(right, 2)
+        self.panel = JobPanel("Inference", bar_stages=("scan",))
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.panel)
+        splitter.setSizes([480, 220])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.config_field.edit.editingFinished.connect(self._config_edited)
+        self.config_field.button.clicked.connect(self._config_edited)
+        self.add_files.clicked.connect(self._choose_files)
+        self.add_folder.clicked.connect(self._choose_folder)
+        self.remove_tomos.clicked.connect(self._remove_selected)
+        self.run_button.clicked.connect(lambda: self.run())
+        self.panel.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+        self.panel.status_message.connect(self.status_message)
+        self.results_table.itemSelectionChanged.connect(
+            lambda: self.show_button.setEnabled(bool(self.results_table.selectedItems())))
+        self.results_table.itemDoubleClicked.connect(lambda _item: self.show_selected())
+        self.show_button.clicked.connect(self.show_selected)
+        self.convert_add.clicked.connect(self._choose_convert_files)
+        self.convert_button.clicked.connect(lambda: self.convert())
+
+    # -- inputs ------------------------------------------------------------------------------
+    def set_inputs(self, config_path, weights_path=None) -> bool:
+        """Use a training config (and weights); fills the tile and threshold fields."""
+        self.config_field.setText(str(config_path))
+        if weights_path is not None:
+            self.weights_field.setText(str(weights_path))
+        return self._config_edited()
+
+    def _config_edited(self) -> bool:
+        path = self.config_field.text()
+        if not path:
+            return False
+        try:
+            cfg = load_train_config(path)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot load the training config", str(exc))
+            self.config = None
+            return False
+        self.config = cfg
+        self.patch_size.setValue(cfg.patch_size)
+        self.pad_size.setValue(cfg.padding_size)
+        self.t_seg.setValue(cfg.seg_thresh)
+        self.t_lm.setValue(cfg.t_lm)
+        self.t_dist.setValue(cfg.t_dist or 0.0)
+        if not self.weights_field.text():
+            best = Path(cfg.run_dir) / "best.pth"
+            if best.is_file():
+                self.weights_field.setText(str(best))
+        return True
+
+    def add_tomograms(self, paths) -> None:
+        """Add tomogram files or folders to the list."""
+        present = {self.tomo_list.item(i).text() for i in range(self.tomo_list.count())}
+        for path in paths:
+            if str(path) not in present:
+                self.tomo_list.addItem(str(path))
+
+    def tomograms(self) -> list[str]:
+        return [self.tomo_list.item(i).text() for i in range(self.tomo_list.count())]
+
+    def _choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add tomograms", "", TOMO_FILTER)
+        self.add_tomograms(paths)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add a folder of tomograms")
+        if path:
+            self.add_tomograms([path])
+
+    def _remove_selected(self) -> None:
+        for item in self.tomo_list.selectedItems():
+            self.tomo_list.takeItem(self.tomo_list.row(item))
+
+    # -- running -------------------------------------------------------------------------------
+    def job_arguments(self) -> tuple[TrainConfig, dict]:
+        """The config and keyword arguments of :func:`deepetpicker.infer.job.predict` that the
+        fields describe (raises DeepETPickerError naming what is missing or wrong)."""
+        if self.config is None and not self._config_edited():
+            raise DeepETPickerError("Choose the training config of the weights (Train config).")
+        weights = self.weights_field.text()
+        if not weights:
+            raise DeepETPickerError("Choose the trained weights (best.pth of a training run).")
+        if not Path(weights).is_file():
+            raise DeepETPickerError(f"Weights file not found: {weights}")
+        data = self.config.to_dict()
+        data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
+                    device=self.device.currentText().strip())
+        cfg = TrainConfig.from_dict(data, source=self.config.source)
+        kwargs = {"weights": weights, "tomograms": self.tomograms() or None,
+                  "out": self.out_dir.text() or None, "t_seg": self.t_seg.value(),
+                  "t_lm": self.t_lm.value(), "save_scores": self.save_scores.isChecked(),
+                  "formats": [self.out_format.currentData()] if self.out_format.currentData()
+                  else []}
+        if self.t_dist.value() > 0:
+            kwargs["t_dist"] = self.t_dist.value()
+        return cfg, kwargs
+
+    def run(self) -> bool:
+        """Start inference in the background."""
+        try:
+            cfg, kwargs = self.job_arguments()
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Check the settings", str(exc))
+            return False
+        from deepetpicker.infer.job import predict
+
+        self._inputs = kwargs["tomograms"] or [cfg.tomo_path]
+        return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
+                              **kwargs) is not None
+
+    def _on_done(self, result) -> None:
+        self.panel.append_log(result.summary())
+        tomo_of = {}
+        for item in self._inputs:
+            try:
+                for path in find_tomograms(item):
+                    tomo_of[path.stem] = str(path)
+            except DeepETPickerError:
+                continue
+        self.results = []
+        for output in result.outputs:
+            stem = Path(output).stem
+            self.results.append((stem, tomo_of.get(stem, ""), str(output)))
+        table = self.results_table
+        table.setRowCount(len(self.results))
+        for r, (stem, _tomo, output) in enumerate(self.results):
+            counts = result.counts.get(stem, {})
+            text = ", ".join(f"class {c}: {n}" for c, n in sorted(counts.items())) or "0"
+            for c, value in enumerate((stem, f"{sum(counts.values())} ({text})", output)):
+                item = QTableWidgetItem(value)
+                item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+                table.setItem(r, c, item)
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        table.horizontalHeader().setStretchLastSection(True)
+        for path, reason in result.failed.items():
+            self.panel.append_log(f"skipped {path}: {reason}")
+        if result.failed:
+            dialogs.show_error(self, "Some tomograms were skipped",
+                               "\n\n".join(f"{p}: {why}" for p, why in result.failed.items()))
+
+    def show_selected(self) -> bool:
+        """Open the selected result in the Particle Visualization tab."""
+        rows = {i.row() for i in self.results_table.selectedItems()}
+        if not rows:
+            return False
+        stem, tomo, picks = self.results[min(rows)]
+        if not tomo:
+            dialogs.show_error(self, "Tomogram not found",
+                               f"The tomogram of {stem} is not among the inputs; open it in "
+                               f"the Particle Visualization tab and load {picks}.")
+            return False
+        self.open_in_viewer.emit(tomo, picks)
+        return True
+
+    # -- conversion ------------------------------------------------------------------------------
+    def _choose_convert_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self, "Pick files to convert", "",
+            "Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;All (*)")
+        for p in paths:
+            self.convert_list.addItem(p)
+
+    def convert(self) -> list[Path]:
+        """Convert the listed pick files; returns the files written."""
+        from deepetpicker.io.formats import convert
+
+        files = [self.convert_list.item(i).text() for i in range(self.convert_list.count())]
+        try:
+            if not files:
+                raise DeepETPickerError("Add the pick files to convert first (Add files...).")
+            if not self.convert_out.text():
+                raise DeepETPickerError("Choose the output folder for the converted files.")
+            voxel = self.convert_voxel.value() or None
+            written = convert(files, self.convert_format.currentData(), self.convert_out.text(),
+                              voxel_size=voxel)
+        except (DeepETPickerError, OSError) as exc:
+            dialogs.show_error(self, "Conversion failed", str(exc))
+            return []
+        names = ", ".join(Path(p).name for p in written)
+        self.panel.append_log(f"converted {len(files)} file(s) to {names}")
+        self.status_message.emit(f"Wrote {len(written)} file(s) to {self.convert_out.text()}")
+        return [Path(p) for p in written]

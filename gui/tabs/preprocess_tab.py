@@ -1,0 +1,261 @@
+"""The Preprocessing tab: dataset settings, Load/Save configs, Run, and what was found."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
+from PyQt5.QtGui import QRegularExpressionValidator
+from PyQt5.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+                             QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
+                             QVBoxLayout, QWidget)
+
+from deepetpicker.config import (COORD_FORMATS, PreprocessConfig, load_preprocess_config,
+                                 save_config)
+from deepetpicker.errors import DeepETPickerError
+from gui import dialogs
+from gui.widgets.fields import PathField, combo, set_combo, spin
+from gui.widgets.job_panel import JobPanel
+
+LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))
+NORM_TYPES = (("z-score (standardization)", "standardization"),
+              ("min-max (normalization)", "normalization"))
+TOMO_FORMATS = (".mrc", ".rec")
+
+
+def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int
+                 ) -> list[tuple[int, str, dict[int, int]]]:
+    """``(id, tomogram, picks per class)`` of a preprocessed dataset, from
+    ``coords/num_name.csv`` and the coordinate copies beside it."""
+    from deepetpicker.io.picks import read_picks
+    from deepetpicker.preprocess.job import NUM_NAME, read_num_name
+
+    rows = []
+    for count, stem, index in read_num_name(Path(coords_dir) / NUM_NAME):
+        table = Path(coords_dir) / f"{stem}{coord_format}"
+        if table.is_file():
+            counts = read_picks(table).counts(num_cls)
+        else:
+            counts = {1: count} if num_cls == 1 else {}
+        rows.append((index, stem, counts))
+    return rows
+
+
+def fill_dataset_table(table: QTableWidget, rows, num_cls: int) -> None:
+    """Show ``dataset_rows`` in a table: id, tomogram, total, then one column per class."""
+    headers = ["id", "tomogram", "particles"] + [f"class {c}" for c in range(1, num_cls + 1)]
+    table.clear()
+    table.setColumnCount(len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setRowCount(len(rows))
+    for r, (index, stem, counts) in enumerate(rows):
+        if index is None:  # normalised only, for inference
+            values = ["-", stem, "no picks"] + [""] * num_cls
+        else:
+            values = [str(index), stem, str(sum(counts.values()))]
+            values += [str(counts.get(c, 0)) for c in range(1, num_cls + 1)]
+        for c, text in enumerate(values):
+            item = QTableWidgetItem(text)
+            item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+            table.setItem(r, c, item)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+    table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+
+
+class PreprocessTab(QWidget):
+    """Settings of one dataset and the preprocessing job."""
+
+    status_message = pyqtSignal(str)
+    #: the preprocessing config written by a successful run (path)
+    preprocessed = pyqtSignal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.config_path: Optional[Path] = None
+        self.dset_name = QLineEdit("my_dataset")
+        self.dset_name.setValidator(QRegularExpressionValidator(
+            QRegularExpression(r"[^/\\]+")))
+        self.dset_name.setToolTip("Name of the dataset; used for folders and config files")
+        self.base_path = PathField("folder", placeholder="folder for all outputs")
+        self.coord_path = PathField("folder", placeholder="folder with <tomogram>.coords files")
+        self.coord_format = combo(COORD_FORMATS, ".coords", "Extension of the coordinate files")
+        self.tomo_path = PathField("folder", placeholder="folder with the raw tomograms")
+        self.tomo_format = combo(TOMO_FORMATS, ".mrc", "Extension of the tomograms")
+        self.num_cls = spin(1, 100, 1, "Number of particle classes")
+        self.label_type = combo(LABEL_TYPES, "gaussian", "Shape of the weak labels")
+        self.label_diameter = spin(3, 301, 9, "Diameter of the weak labels in voxels (one for "
+                                              "all classes; a little smaller than the particles)",
+                                   " vx")
+        self.ocp_diameter = QLineEdit("9")
+        self.ocp_diameter.setValidator(QRegularExpressionValidator(
+            QRegularExpression(r"\s*\d+(\s*,\s*\d+)*\s*,?\s*")))
+        self.ocp_diameter.setToolTip("Particle diameter of each class in voxels, separated by "
+                                     "commas, e.g. 7,7,9 for three classes")
+        self.norm_type = combo(NORM_TYPES, "standardization", "Intensity normalisation")
+
+        form = QFormLayout()
+        form.addRow("Dataset name", self.dset_name)
+        form.addRow("Base path", self.base_path)
+        row = QHBoxLayout()
+        row.addWidget(self.coord_path, 1)
+        row.addWidget(self.coord_format)
+        form.addRow("Coordinates", row)
+        row = QHBoxLayout()
+        row.addWidget(self.tomo_path, 1)
+        row.addWidget(self.tomo_format)
+        form.addRow("Tomograms", row)
+        form.addRow("Number of classes", self.num_cls)
+        row = QHBoxLayout()
+        row.addWidget(self.label_type)
+        row.addWidget(self.label_diameter)
+        form.addRow("Label type / diameter", row)
+        form.addRow("Particle diameters (ocp)", self.ocp_diameter)
+        form.addRow("Normalisation", self.norm_type)
+
+        self.load_button = QPushButton("Load configs...")
+        self.save_button = QPushButton("Save configs...")
+        self.run_button = QPushButton("Run")
+        self.run_button.setDefault(True)
+        buttons = QHBoxLayout()
+        for b in (self.load_button, self.save_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.run_button)
+
+        settings = QGroupBox("Dataset")
+        sv = QVBoxLayout(settings)
+        sv.addLayout(form)
+        sv.addLayout(buttons)
+
+        self.result_table = QTableWidget(0, 3)
+        self.result_table.setHorizontalHeaderLabels(["id", "tomogram", "particles"])
+        self.result_table.verticalHeader().setVisible(False)
+        results = QGroupBox("Tomograms found")
+        rv = QVBoxLayout(results)
+        rv.addWidget(self.result_table)
+
+        top = QWidget()
+        th = QHBoxLayout(top)
+        th.setContentsMargins(0, 0, 0, 0)
+        th.addWidget(settings, 3)
+        th.addWidget(results, 2)
+
+        self.panel = JobPanel("Preprocessing")
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(self.panel)
+        splitter.setSizes([420, 260])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.load_button.clicked.connect(lambda: self.load_config())
+        self.save_button.clicked.connect(lambda: self.save_config())
+        self.run_button.clicked.connect(self.run)
+        self.panel.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
+        self.panel.status_message.connect(self.status_message)
+
+    # -- config <-> fields ---------------------------------------------------------------------
+    def to_config(self) -> PreprocessConfig:
+        """The config of the fields (raises DeepETPickerError naming a bad field)."""
+        return PreprocessConfig(
+            dset_name=self.dset_name.text().strip(),
+            base_path=self.base_path.text(),
+            coord_path=self.coord_path.text(),
+            coord_format=self.coord_format.currentData(),
+            tomo_path=self.tomo_path.text(),
+            tomo_format=self.tomo_format.currentData(),
+            num_cls=self.num_cls.value(),
+            label_type=self.label_type.currentData(),
+            label_diameter=self.label_diameter.value(),
+            ocp_diameter=re.sub(r"[\s,]+$", "", self.ocp_diameter.text().replace(" ", "")),
+            norm_type=self.norm_type.currentData(),
+            source="Preprocessing tab")
+
+    def set_config(self, cfg: PreprocessConfig) -> None:
+        """Fill the fields from a config."""
+        self.dset_name.setText(cfg.dset_name)
+        self.base_path.setText(cfg.base_path)
+        self.coord_path.setText(cfg.coord_path)
+        set_combo(self.coord_format, cfg.coord_format)
+        self.tomo_path.setText(cfg.tomo_path)
+        if not set_combo(self.tomo_format, cfg.tomo_format):
+            self.tomo_format.addItem(cfg.tomo_format, cfg.tomo_format)
+            set_combo(self.tomo_format, cfg.tomo_format)
+        self.num_cls.setValue(cfg.num_cls)
+        set_combo(self.label_type, cfg.label_type)
+        self.label_diameter.setValue(cfg.label_diameter)
+        self.ocp_diameter.setText(",".join(str(d) for d in cfg.ocp_diameter))
+        set_combo(self.norm_type, cfg.norm_type)
+
+    def load_config(self, path=None) -> bool:
+        """Read a preprocessing config (a dialog asks for the file without ``path``)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load preprocessing config", "",
+                                                  "Config files (*.py);;All files (*)")
+            if not path:
+                return False
+        try:
+            cfg = load_preprocess_config(path)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot load the config", str(exc))
+            return False
+        self.set_config(cfg)
+        self.config_path = Path(path)
+        self.status_message.emit(f"Loaded {path}")
+        self.show_dataset(cfg)
+        return True
+
+    def save_config(self, path=None) -> bool:
+        """Write the fields as a config file (original format)."""
+        try:
+            cfg = self.to_config()
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Check the settings", str(exc))
+            return False
+        if path is None:
+            start = str(cfg.configs_dir / f"{cfg.dset_name}.py") if cfg.base_path else ""
+            path, _ = QFileDialog.getSaveFileName(self, "Save preprocessing config", start,
+                                                  "Config files (*.py)")
+            if not path:
+                return False
+        try:
+            save_config(cfg, path)
+        except (DeepETPickerError, OSError) as exc:
+            dialogs.show_error(self, "Cannot save the config", str(exc))
+            return False
+        self.config_path = Path(path)
+        self.status_message.emit(f"Saved {path}")
+        return True
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self) -> bool:
+        """Check the fields and start preprocessing in the background."""
+        try:
+            cfg = self.to_config()
+            cfg.validate(check_paths=True)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Check the settings", str(exc))
+            return False
+        from deepetpicker.preprocess.job import preprocess
+
+        return self.panel.run(preprocess, cfg, on_success=self._on_done,
+                              name="preprocessing") is not None
+
+    def _on_done(self, result) -> None:
+        self.config_path = Path(result.config_path)
+        self.panel.append_log(result.summary())
+        unlabelled = [stem for stem in result.tomograms if stem not in result.labelled]
+        self.show_dataset(self.to_config(), unlabelled)
+        self.preprocessed.emit(str(result.config_path))
+
+    def show_dataset(self, cfg: PreprocessConfig, unlabelled=()) -> None:
+        """List the dataset's preprocessed tomograms (if it was preprocessed already) and
+        the ``unlabelled`` stems (normalised only)."""
+        try:
+            rows = dataset_rows(cfg.coords_dir, cfg.coord_format, cfg.num_cls)
+        except DeepETPickerError:
+            rows = []
+        rows += [(None, stem, {}) for stem in unlabelled]
+        fill_dataset_table(self.result_table, rows, cfg.num_cls)

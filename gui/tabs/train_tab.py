@@ -1,0 +1,384 @@
+"""The Training tab: choose tomograms and settings, train, watch loss and F1 per epoch."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Optional
+
+import pyqtgraph as pg
+from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
+from PyQt5.QtGui import QRegularExpressionValidator
+from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
+                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
+                             QTableWidget, QVBoxLayout, QWidget)
+
+from deepetpicker.config import (DEFAULT_AUGMENT, DEFAULT_F_MAPS, LIGHT_F_MAPS, PreprocessConfig,
+                                 TrainConfig, format_ids, load_config, parse_ids, save_config)
+from deepetpicker.errors import DeepETPickerError
+from gui import dialogs
+from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
+from gui.widgets.fields import MultipleSpinBox, combo, dspin, set_combo, spin
+from gui.widgets.job_panel import JobPanel
+
+MODELS = (("ResUNet (24, 48, 72, 108)", "default"), ("ResUNet light (8, 16, 24, 36)", "light"))
+LOSSES = (("Dice", "dice"), ("MSE", "mse"), ("Focal", "focal"), ("IoU", "iou"))
+DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
+IDS_PATTERN = r"\s*(\d+(\s*-\s*\d+)?)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*,?\s*"
+#: probabilities used when a switch of a random augmentation is turned on
+_ON_PROBABILITY = {k: v for k, v in DEFAULT_AUGMENT.items() if k in ("elastic", "rotate", "scale")}
+
+
+class TrainTab(QWidget):
+    """Training settings, the dataset list, live plots, and the training job."""
+
+    status_message = pyqtSignal(str)
+    #: (train config path, weights path) after a successful run
+    trained = pyqtSignal(str, str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.base: Optional[PreprocessConfig] = None
+        self.config_path: Optional[Path] = None
+        self.history: list[dict] = []
+
+        self.source_label = QLabel("Load a preprocessing config (or a training config) to "
+                                   "start.")
+        self.source_label.setWordWrap(True)
+        self.dset_name = QLineEdit()
+        self.dset_name.setValidator(QRegularExpressionValidator(QRegularExpression(r"[^/\\]+")))
+        self.model_box = combo(MODELS, "default", "Network size; the light one is 3.4 MB and "
+                                                  "almost as accurate")
+        self.classes_label = QLabel("-")
+        self.train_ids = QLineEdit()
+        self.val_ids = QLineEdit()
+        for edit, what in ((self.train_ids, "training"), (self.val_ids, "validation")):
+            edit.setValidator(QRegularExpressionValidator(QRegularExpression(IDS_PATTERN)))
+            edit.setPlaceholderText("e.g. 0-7 or 0,2")
+            edit.setToolTip(f"Ids of the {what} tomograms (see the table), e.g. 0-7 or 0,2")
+        self.batch_size = spin(1, 512, 8, "Patches per training step")
+        self.patch_size = MultipleSpinBox(8, 16, 512, 72)
+        self.patch_size.setToolTip("Edge of the training patches in voxels (a multiple of 8; "
+                                   "64 or more recommended)")
+        self.padding_size = spin(0, 64, 12, "Margin dropped from each tile at validation "
+                                            "and inference (6-12 sensible)")
+        self.lr = dspin(1e-6, 1.0, 5e-4, 6, 1e-4, "Peak learning rate of the one-cycle schedule")
+        self.max_epochs = spin(1, 100000, 60, "Number of epochs")
+        self.loss = combo(LOSSES, "dice", "Training loss")
+        self.seed = spin(0, 2 ** 31 - 1, 0, "Random seed (same seed, same CPU run)")
+        self.augment = {key: QCheckBox(key) for key in ("mirror", "crop", "elastic", "rotate",
+                                                        "scale")}
+        for key, box in self.augment.items():
+            box.setChecked(key in ("mirror", "crop") or DEFAULT_AUGMENT[key] > 0)
+            box.setToolTip(f"Use {key} augmentation")
+        self.device = combo(DEVICES, "auto", "Where to train: auto uses a GPU when there is one")
+        self.device.setEditable(True)
+        self.gpu_ids = QLineEdit("0")
+        self.gpu_ids.setValidator(QRegularExpressionValidator(
+            QRegularExpression(r"\s*\d+(\s*,\s*\d+)*\s*")))
+        self.gpu_ids.setToolTip("GPU ids, e.g. 0,1 (several GPUs: use torchrun, see README)")
+
+        form = QFormLayout()
+        form.addRow(self.source_label)
+        form.addRow("Run name", self.dset_name)
+        form.addRow("Model", self.model_box)
+        form.addRow("Classes", self.classes_label)
+        form.addRow("Train ids", self.train_ids)
+        form.addRow("Val ids", self.val_ids)
+        row = QHBoxLayout()
+        for label, w in (("batch", self.batch_size), ("patch", self.patch_size),
+                         ("pad", self.padding_size)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        form.addRow("Sizes", row)
+        row = QHBoxLayout()
+        for label, w in (("lr", self.lr), ("epochs", self.max_epochs), ("seed", self.seed)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        form.addRow("Schedule", row)
+        form.addRow("Loss", self.loss)
+        row = QHBoxLayout()
+        for box in self.augment.values():
+            row.addWidget(box)
+        form.addRow("Augmentation", row)
+        row = QHBoxLayout()
+        row.addWidget(self.device, 1)
+        row.addWidget(QLabel("GPU ids"))
+        row.addWidget(self.gpu_ids)
+        form.addRow("Device", row)
+
+        self.load_button = QPushButton("Load configs...")
+        self.save_button = QPushButton("Save configs...")
+        self.train_button = QPushButton("Train")
+        self.resume_button = QPushButton("Resume...")
+        buttons = QHBoxLayout()
+        for b in (self.load_button, self.save_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.train_button)
+        buttons.addWidget(self.resume_button)
+
+        settings = QGroupBox("Training settings")
+        sv = QVBoxLayout(settings)
+        sv.addLayout(form)
+        sv.addLayout(buttons)
+
+        self.dataset_table = QTableWidget(0, 3)
+        self.dataset_table.setHorizontalHeaderLabels(["id", "tomogram", "particles"])
+        self.dataset_table.verticalHeader().setVisible(False)
+        self.dataset_table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.to_train = QPushButton("Selected -> train")
+        self.to_val = QPushButton("Selected -> val")
+        dataset = QGroupBox("Dataset")
+        dv = QVBoxLayout(dataset)
+        dv.addWidget(self.dataset_table)
+        row = QHBoxLayout()
+        row.addWidget(self.to_train)
+        row.addWidget(self.to_val)
+        dv.addLayout(row)
+
+        self.loss_plot = pg.PlotWidget(title="Loss per epoch")
+        self.loss_plot.setBackground("w")
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.setLabel("bottom", "epoch")
+        self.train_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#4363d8", width=2),
+                                               symbol="o", symbolSize=5, name="train loss")
+        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#f58231", width=2),
+                                             symbol="o", symbolSize=5, name="val loss")
+        self.f1_plot = pg.PlotWidget(title="Validation F1 per epoch")
+        self.f1_plot.setBackground("w")
+        self.f1_plot.setLabel("bottom", "epoch")
+        self.f1_plot.setYRange(0, 1)
+        self.f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#3cb44b", width=2), symbol="o",
+                                          symbolSize=5, name="val F1")
+        plots = QWidget()
+        pl = QHBoxLayout(plots)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.loss_plot)
+        pl.addWidget(self.f1_plot)
+
+        top = QWidget()
+        th = QHBoxLayout(top)
+        th.setContentsMargins(0, 0, 0, 0)
+        th.addWidget(settings, 3)
+        th.addWidget(dataset, 2)
+        self.panel = JobPanel("Training", bar_stages=("train",))
+        bottom = QSplitter(Qt.Horizontal)
+        bottom.addWidget(plots)
+        bottom.addWidget(self.panel)
+        bottom.setSizes([640, 420])
+        splitter = QSplitter(Qt.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        splitter.setSizes([420, 300])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.load_button.clicked.connect(lambda: self.load_config())
+        self.save_button.clicked.connect(lambda: self.save_config())
+        self.train_button.clicked.connect(lambda: self.start())
+        self.resume_button.clicked.connect(lambda: self.resume())
+        self.to_train.clicked.connect(lambda: self._ids_from_selection(self.train_ids))
+        self.to_val.clicked.connect(lambda: self._ids_from_selection(self.val_ids))
+        self.panel.progress.connect(self._on_progress)
+        self.panel.status_message.connect(self.status_message)
+        self.panel.running_changed.connect(self._on_running)
+
+    # -- config <-> fields ---------------------------------------------------------------------
+    def set_config(self, cfg: PreprocessConfig) -> None:
+        """Use a preprocessing config (new training) or a training config (its settings)."""
+        self.base = cfg
+        kind = "training" if isinstance(cfg, TrainConfig) else "preprocessing"
+        self.source_label.setText(f"Dataset from the {kind} config of '{cfg.dset_name}' "
+                                  f"under {cfg.base_path}")
+        diam = ",".join(str(d) for d in cfg.ocp_diameter)
+        self.classes_label.setText(f"{cfg.num_cls} (particle diameters {diam} voxels)")
+        if isinstance(cfg, TrainConfig):
+            self.dset_name.setText(cfg.dset_name)
+            set_combo(self.model_box, "light" if list(cfg.f_maps) == LIGHT_F_MAPS else "default")
+            self.train_ids.setText(format_ids(cfg.train_set_ids))
+            self.val_ids.setText(format_ids(cfg.val_set_ids))
+            self.batch_size.setValue(cfg.batch_size)
+            self.patch_size.setValue(cfg.patch_size)
+            self.padding_size.setValue(cfg.padding_size)
+            self.lr.setValue(cfg.lr)
+            self.max_epochs.setValue(cfg.max_epochs)
+            set_combo(self.loss, cfg.loss)
+            self.seed.setValue(cfg.seed)
+            for key, box in self.augment.items():
+                value = cfg.augment.get(key, DEFAULT_AUGMENT[key])
+                box.setChecked(bool(value))
+            if not set_combo(self.device, cfg.device):
+                self.device.setEditText(cfg.device)
+            self.gpu_ids.setText(",".join(str(g) for g in cfg.gpu_ids))
+            coords = cfg.coords_dir
+        else:
+            name = cfg.dset_name
+            self.dset_name.setText(name[:-len("_preprocess")] + "_train"
+                                   if name.endswith("_preprocess") else name + "_train")
+            coords = cfg.coords_dir
+        try:
+            rows = dataset_rows(coords, cfg.coord_format, cfg.num_cls)
+        except DeepETPickerError as exc:
+            rows = []
+            self.panel.append_log(f"No dataset list yet: {exc}")
+        fill_dataset_table(self.dataset_table, rows, cfg.num_cls)
+        if rows and not self.train_ids.text():
+            ids = [r[0] for r in rows]
+            self.train_ids.setText(format_ids(ids[:-1] or ids))
+            self.val_ids.setText(format_ids(ids[-1:]))
+
+    def to_config(self) -> TrainConfig:
+        """The training config of the fields (raises DeepETPickerError naming a bad field)."""
+        if self.base is None:
+            raise DeepETPickerError("No dataset yet: load the preprocessing config of your "
+                                    "dataset (Load configs...) or run Preprocessing first.")
+        for edit, key in ((self.train_ids, "train_set_ids"), (self.val_ids, "val_set_ids")):
+            if not parse_ids(edit.text(), key=key, source="Training tab"):
+                raise DeepETPickerError(f"Training tab: {key} is empty; give tomogram ids from "
+                                        f"the dataset table, e.g. 0-7 or 0,2.")
+        augment = copy.deepcopy(self.base.augment if isinstance(self.base, TrainConfig)
+                                else DEFAULT_AUGMENT)
+        for key, box in self.augment.items():
+            if key in ("mirror", "crop"):
+                augment[key] = box.isChecked()
+            else:
+                on = augment.get(key) or _ON_PROBABILITY[key]
+                augment[key] = on if box.isChecked() else 0.0
+        values = {
+            "dset_name": self.dset_name.text().strip(),
+            "model_name": "ResUNet",
+            "f_maps": list(LIGHT_F_MAPS if self.model_box.currentData() == "light"
+                           else DEFAULT_F_MAPS),
+            "batch_size": self.batch_size.value(),
+            "patch_size": self.patch_size.value(),
+            "padding_size": self.padding_size.value(),
+            "lr": self.lr.value(),
+            "max_epochs": self.max_epochs.value(),
+            "loss": self.loss.currentData(),
+            "seed": self.seed.value(),
+            "augment": augment,
+            "device": self.device.currentText().strip(),
+            "gpu_ids": self.gpu_ids.text().strip() or "0",
+        }
+        if isinstance(self.base, TrainConfig):
+            data = self.base.to_dict()
+            data.update(values, train_set_ids=self.train_ids.text().strip(),
+                        val_set_ids=self.val_ids.text().strip())
+            return TrainConfig.from_dict(data, source="Training tab")
+        return TrainConfig.from_preprocess(self.base, self.train_ids.text().strip(),
+                                           self.val_ids.text().strip(), **values)
+
+    def load_config(self, path=None) -> bool:
+        """Read a preprocessing or training config (a dialog asks without ``path``)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Load config", "",
+                                                  "Config files (*.py);;All files (*)")
+            if not path:
+                return False
+        try:
+            cfg = load_config(path)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot load the config", str(exc))
+            return False
+        self.set_config(cfg)
+        self.config_path = Path(path) if isinstance(cfg, TrainConfig) else None
+        self.status_message.emit(f"Loaded {path}")
+        return True
+
+    def save_config(self, path=None) -> Optional[Path]:
+        """Write the training config (default: ``base_path/configs/<run name>.py``)."""
+        try:
+            cfg = self.to_config()
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Check the settings", str(exc))
+            return None
+        if path is None:
+            start = str(cfg.configs_dir / f"{cfg.dset_name}.py")
+            path, _ = QFileDialog.getSaveFileName(self, "Save training config", start,
+                                                  "Config files (*.py)")
+            if not path:
+                return None
+        try:
+            save_config(cfg, path)
+        except (DeepETPickerError, OSError) as exc:
+            dialogs.show_error(self, "Cannot save the config", str(exc))
+            return None
+        self.config_path = Path(path)
+        self.status_message.emit(f"Saved {path}")
+        return self.config_path
+
+    # -- running -------------------------------------------------------------------------------
+    def start(self, resume=None) -> bool:
+        """Save the config beside the dataset and start training (from ``resume``)."""
+        try:
+            cfg = self.to_config()
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Check the settings", str(exc))
+            return False
+        path = cfg.configs_dir / f"{cfg.dset_name}.py"
+        try:
+            save_config(cfg, path)
+        except (DeepETPickerError, OSError) as exc:
+            dialogs.show_error(self, "Cannot save the config", str(exc))
+            return False
+        self.config_path = path
+        self.panel.append_log(f"training config saved to {path}")
+        if resume is None:
+            self.history = []
+            self._draw_history()
+        from deepetpicker.train.job import train
+
+        return self.panel.run(train, cfg, resume=resume, on_success=self._on_done,
+                              name="training") is not None
+
+    def resume(self, checkpoint=None) -> bool:
+        """Continue a run from its ``last.pth`` (a dialog asks without ``checkpoint``)."""
+        if checkpoint is None:
+            start = ""
+            try:
+                start = str(self.to_config().run_dir / "last.pth")
+            except DeepETPickerError:
+                pass
+            checkpoint, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
+                                                        "Checkpoints (*.pth *.pt *.ckpt)")
+            if not checkpoint:
+                return False
+        return self.start(resume=checkpoint)
+
+    def _on_running(self, running: bool) -> None:
+        for b in (self.train_button, self.resume_button, self.load_button):
+            b.setEnabled(not running)
+
+    def _on_progress(self, event) -> None:
+        if event.stage != "epoch" or not event.metrics:
+            return
+        epoch = int(event.metrics.get("epoch", event.done))
+        self.history = [row for row in self.history if row["epoch"] < epoch]
+        self.history.append({"epoch": epoch, **event.metrics})
+        self._draw_history()
+
+    def _draw_history(self) -> None:
+        def series(key):
+            pts = [(r["epoch"], r[key]) for r in self.history if r.get(key) is not None]
+            return [p[0] for p in pts], [p[1] for p in pts]
+
+        self.train_curve.setData(*series("train_loss"))
+        self.val_curve.setData(*series("val_loss"))
+        self.f1_curve.setData(*series("f1"))
+
+    def _on_done(self, result) -> None:
+        self.panel.append_log(result.summary())
+        weights = result.best_checkpoint or result.last_checkpoint
+        if self.config_path is not None and weights is not None:
+            self.trained.emit(str(self.config_path), str(weights))
+
+    def _ids_from_selection(self, edit: QLineEdit) -> None:
+        rows = sorted({i.row() for i in self.dataset_table.selectionModel().selectedRows()})
+        ids = []
+        for r in rows:
+            item = self.dataset_table.item(r, 0)
+            if item is not None and item.text().isdigit():
+                ids.append(int(item.text()))
+        if ids:
+            edit.setText(format_ids(ids))

@@ -1,0 +1,1 @@
+"""Reusable widgets of the application: job panel, form fields, slice views, pick table."""

@@ -1,0 +1,126 @@
+"""Small form widgets shared by the job tabs: path pickers and range-checked number fields."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtGui import QValidator
+from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit,
+                             QPushButton, QSpinBox, QWidget)
+
+
+class PathField(QWidget):
+    """A line edit with a "Browse..." button; ``mode`` is ``folder``, ``open`` or ``save``."""
+
+    changed = pyqtSignal(str)
+
+    def __init__(self, mode: str = "folder", file_filter: str = "", placeholder: str = "",
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        if mode not in ("folder", "open", "save"):
+            raise ValueError(mode)
+        self.mode = mode
+        self.file_filter = file_filter
+        self.edit = QLineEdit()
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.textChanged.connect(self.changed)
+        self.button = QPushButton("Browse...")
+        self.button.clicked.connect(self.browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(self.button)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt style, like QLineEdit
+        self.edit.setText(str(text))
+
+    def browse(self) -> None:
+        start = self.text()
+        if self.mode == "folder":
+            path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
+        elif self.mode == "open":
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self.file_filter)
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Save as", start, self.file_filter)
+        if path:
+            self.setText(path)
+
+
+class MultipleSpinBox(QSpinBox):
+    """A spin box that accepts only multiples of ``multiple`` (e.g. patch sizes of 8)."""
+
+    def __init__(self, multiple: int, minimum: int, maximum: int, value: int,
+                 parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.multiple = int(multiple)
+        self.setRange(minimum, maximum)
+        self.setSingleStep(self.multiple)
+        self.setValue(value)
+
+    def validate(self, text: str, pos: int):
+        state, text, pos = super().validate(text, pos)
+        if state == QValidator.Acceptable:
+            try:
+                value = int(self.valueFromText(text))
+            except ValueError:
+                return QValidator.Intermediate, text, pos
+            if value % self.multiple:
+                return QValidator.Intermediate, text, pos
+        return state, text, pos
+
+    def fixup(self, text: str) -> str:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            return str(self.value())
+        value = int(round(value / self.multiple)) * self.multiple
+        value = max(self.minimum(), min(self.maximum(), value))
+        return str(value)
+
+
+def spin(minimum: int, maximum: int, value: int, tip: str = "", suffix: str = "") -> QSpinBox:
+    """An integer spin box with a range, a value and a tooltip."""
+    box = QSpinBox()
+    box.setRange(minimum, maximum)
+    box.setValue(value)
+    box.setToolTip(tip)
+    if suffix:
+        box.setSuffix(suffix)
+    return box
+
+
+def dspin(minimum: float, maximum: float, value: float, decimals: int = 3, step: float = 0.1,
+          tip: str = "") -> QDoubleSpinBox:
+    """A floating-point spin box with a range, a value and a tooltip."""
+    box = QDoubleSpinBox()
+    box.setDecimals(decimals)
+    box.setRange(minimum, maximum)
+    box.setSingleStep(step)
+    box.setValue(value)
+    box.setToolTip(tip)
+    return box
+
+
+def combo(items, current=None, tip: str = "") -> QComboBox:
+    """A combo box of ``(label, value)`` pairs (or plain strings); value in ``currentData()``."""
+    box = QComboBox()
+    for item in items:
+        label, value = item if isinstance(item, tuple) else (item, item)
+        box.addItem(label, value)
+    if current is not None:
+        set_combo(box, current)
+    box.setToolTip(tip)
+    return box
+
+
+def set_combo(box: QComboBox, value) -> bool:
+    """Select the entry whose value (or label) is ``value``; False when there is none."""
+    for i in range(box.count()):
+        if box.itemData(i) == value or box.itemText(i) == value:
+            box.setCurrentIndex(i)
+            return True
+    return False

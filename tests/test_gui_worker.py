@@ -1,0 +1,161 @@
+"""The job worker and the job panel: progress signals, results, errors, stop within 2 s."""
+
+import logging
+import threading
+import time
+
+import pytest
+
+from gui_fixtures import dialogs  # noqa: F401  (fixture)
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.jobs import Reporter
+from gui.widgets.job_panel import JobPanel, describe_progress, format_seconds
+from gui.worker import JobWorker
+
+
+def counting_job(n, progress=None, cancel=None, delay=0.0):
+    report = Reporter(progress, cancel)
+    for i in range(1, n + 1):
+        if delay:
+            time.sleep(delay)
+        report("count", i, n, message="half way" if i == n // 2 else "", value=i * 10)
+    return {"total": n, "thread": threading.get_ident()}
+
+
+def endless_job(progress=None, cancel=None, steps_done=None):
+    report = Reporter(progress, cancel)
+    i = 0
+    while True:
+        time.sleep(0.02)
+        i += 1
+        steps_done.append(i)
+        report("loop", i, 0)
+
+
+def bad_input_job(progress=None, cancel=None):
+    raise DeepETPickerError("settings.py: key 'num_cls' = 0: must be at least 1")
+
+
+def buggy_job(progress=None, cancel=None):
+    return {}["missing"]
+
+
+def run_worker(qtbot, worker, signal_name, timeout=5000):
+    with qtbot.waitSignal(worker.ended, timeout=timeout):
+        worker.start()
+    return worker
+
+
+def test_worker_emits_progress_and_result_from_another_thread(qtbot):
+    events, results = [], []
+    worker = JobWorker(counting_job, 5, min_interval=0.0)
+    worker.progress.connect(events.append)
+    worker.finished.connect(results.append)
+    run_worker(qtbot, worker, "finished")
+    assert [e.done for e in events] == [1, 2, 3, 4, 5]
+    assert events[-1].metrics == {"value": 50}
+    assert events[1].message == "half way"
+    assert results[0]["total"] == 5
+    assert results[0]["thread"] != threading.get_ident()
+    assert worker.outcome == "finished" and not worker.running
+
+
+def test_worker_thins_plain_count_events_but_keeps_the_last(qtbot):
+    events = []
+    worker = JobWorker(counting_job, 400, min_interval=10.0)
+    worker.progress.connect(events.append)
+    run_worker(qtbot, worker, "finished")
+    dones = [e.done for e in events]
+    # every event has metrics here, so nothing may be dropped ...
+    assert len(dones) == 400
+    # ... while pure counts are thinned
+    def plain(n, progress=None, cancel=None):
+        report = Reporter(progress, cancel)
+        for i in range(1, n + 1):
+            report("plain", i, n)
+    events.clear()
+    worker = JobWorker(plain, 400, min_interval=10.0)
+    worker.progress.connect(events.append)
+    run_worker(qtbot, worker, "finished")
+    assert [e.done for e in events] == [1, 400]
+
+
+def test_stop_ends_a_running_job_within_two_seconds(qtbot):
+    steps, stopped = [], []
+    worker = JobWorker(endless_job, steps_done=steps)
+    worker.stopped.connect(lambda: stopped.append(True))
+    worker.start()
+    qtbot.waitUntil(lambda: len(steps) > 3, timeout=3000)
+    t0 = time.monotonic()
+    with qtbot.waitSignal(worker.ended, timeout=2000):
+        worker.stop()
+    assert time.monotonic() - t0 < 2.0
+    assert stopped == [True] and worker.outcome == "stopped"
+    n = len(steps)
+    time.sleep(0.1)
+    assert len(steps) == n  # the job really ended
+
+
+def test_user_error_and_unexpected_error_are_reported(qtbot, caplog):
+    failures = []
+    worker = JobWorker(bad_input_job)
+    worker.failed.connect(lambda m, d: failures.append((m, d)))
+    run_worker(qtbot, worker, "failed")
+    assert failures == [("settings.py: key 'num_cls' = 0: must be at least 1", "")]
+
+    failures.clear()
+    with caplog.at_level(logging.ERROR, logger="deepetpicker.gui"):
+        worker = JobWorker(buggy_job, name="inference")
+        worker.failed.connect(lambda m, d: failures.append((m, d)))
+        run_worker(qtbot, worker, "failed")
+    message, details = failures[0]
+    assert message.startswith("inference stopped on an unexpected error: KeyError")
+    assert "Traceback" in details and "buggy_job" in details
+    assert "inference failed" in caplog.text
+
+
+def test_panel_shows_progress_error_dialog_and_stays_usable(qtbot, dialogs):
+    panel = JobPanel("Preprocessing")
+    qtbot.addWidget(panel)
+    results = []
+    with qtbot.waitSignal(panel.running_changed, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        assert panel.run(counting_job, 6, on_success=results.append) is not None
+    assert panel.bar.maximum() == 6 and panel.bar.value() == 6
+    assert results[0]["total"] == 6
+    assert "half way" in panel.log_view.toPlainText()
+    assert panel.label.text().startswith("done in")
+
+    with qtbot.waitSignal(panel.running_changed, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        panel.run(bad_input_job)
+    assert dialogs.kinds() == ["critical"]
+    assert "key 'num_cls' = 0" in dialogs.texts()[0]
+    assert "ERROR: settings.py" in panel.log_view.toPlainText()
+    assert not panel.running and panel.last_outcome == "failed"
+
+
+def test_panel_runs_one_job_at_a_time_and_stop_button_stops(qtbot, dialogs):
+    panel = JobPanel("Training")
+    qtbot.addWidget(panel)
+    steps, messages = [], []
+    panel.status_message.connect(messages.append)
+    assert panel.run(endless_job, steps_done=steps) is not None
+    assert panel.stop_button.isEnabled()
+    assert panel.run(endless_job, steps_done=steps) is None
+    assert "already running" in messages[-1]
+    qtbot.waitUntil(lambda: len(steps) > 2, timeout=3000)
+    with qtbot.waitSignal(panel.running_changed, timeout=2000):
+        panel.stop_button.click()
+    assert panel.last_outcome == "stopped" and panel.label.text() == "stopped"
+    assert dialogs.shown == []
+
+
+def test_progress_text_helpers():
+    from deepetpicker.jobs import Progress
+    assert format_seconds(65) == "1:05" and format_seconds(3723) == "1:02:03"
+    assert format_seconds(None) == ""
+    text = describe_progress(Progress("train", 3, 10, item="tomo_01", eta_s=42,
+                                      metrics={"loss": 0.3125}))
+    assert text == "train  3/10  ETA 0:42  tomo_01  loss=0.3125"
