@@ -102,7 +102,9 @@ class ViewerTab(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(panel)
-        scroll.setMinimumWidth(400)
+        # wide enough for every control, so nothing on the right is cut off
+        scroll.setMinimumWidth(max(400, panel.minimumSizeHint().width()
+                                   + scroll.verticalScrollBar().sizeHint().width() + 6))
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
 
         splitter = QSplitter(Qt.Horizontal)

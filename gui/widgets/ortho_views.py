@@ -206,15 +206,35 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         for kind in MASK_KINDS:
             self.mask_data[kind] = None
         self.selected = -1
-        layout = self.ci.layout
-        layout.setColumnStretchFactor(0, max(1, nx))
-        layout.setColumnStretchFactor(1, max(1, nz))
-        layout.setRowStretchFactor(1, max(1, ny))
-        layout.setRowStretchFactor(3, max(1, nz))
+        self._layout_views()
         self.refresh_images()
         self.refresh_picks()
         self.reset_zoom()
         self.position_changed.emit(*self.position)
+
+    def _layout_views(self) -> None:
+        """Give each view a box in proportion to the volume's extents (x + z wide, y + z
+        high), so one zoom fills all three views and no view is squashed."""
+        if getattr(self, "shape", None) is None:
+            return
+        nz, ny, nx = self.shape
+        layout = self.ci.layout
+        left, top, right, bottom = layout.getContentsMargins()
+        titles = sum(self.views[name].title.preferredHeight() for name in ("xy", "xz"))
+        width = self.viewport().width() - left - right - layout.horizontalSpacing() - 4
+        height = (self.viewport().height() - top - bottom - titles
+                  - 3 * layout.verticalSpacing() - 4)
+        if width <= 2 or height <= 2:
+            return
+        scale = min(width / float(nx + nz), height / float(ny + nz))
+        layout.setColumnFixedWidth(0, max(1.0, nx * scale))
+        layout.setColumnFixedWidth(1, max(1.0, nz * scale))
+        layout.setRowFixedHeight(1, max(1.0, ny * scale))
+        layout.setRowFixedHeight(3, max(1.0, nz * scale))
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(ev)
+        self._layout_views()
 
     def reset_zoom(self) -> None:
         """Show the whole volume in every view (and keep fitting it when resized)."""
