@@ -279,6 +279,7 @@ class ViewerTab(QWidget):
         self.delete_button.clicked.connect(self.table.delete_selected)
         self.table.pick_activated.connect(lambda i: self.views.select_pick(i, jump=True))
         self.model.changed.connect(self._on_picks_changed)
+        self.model.undo_stack.indexChanged.connect(self._schedule_autosave)
         self.model.dirty_changed.connect(lambda _d: self.title_changed.emit())
 
     def _set_enabled(self, enabled: bool) -> None:
@@ -584,6 +585,7 @@ class ViewerTab(QWidget):
         self.views.score_threshold = self.score_slider.value() / 100.0
         self.score_label.setText(f"{self.views.score_threshold:.2f}")
         self.views.refresh_picks()
+        self._update_count()
 
     def _on_masks(self, *_args) -> None:
         self.views.set_mask_options(alpha=self.alpha_slider.value() / 100.0,
@@ -595,10 +597,18 @@ class ViewerTab(QWidget):
         if self.current_class.value() > self.class_count.value():
             self.class_count.setValue(self.current_class.value())
 
-    def _on_picks_changed(self) -> None:
+    def _update_count(self) -> None:
         n = len(self.model)
         shown = len(self.views.visible_picks())
         self.count_label.setText(f"{n} picks" + (f" ({shown} shown)" if shown != n else ""))
+
+    def _on_picks_changed(self) -> None:
+        self._update_count()
+        self._schedule_autosave()
+        self.title_changed.emit()
+
+    def _schedule_autosave(self, *_args) -> None:
+        # also called when the undo stack has moved: an edit changes the table before the
+        # stack counts it, so the first edit after a save is only dirty from then on
         if self.model.dirty:
             self._autosave_timer.start(self.autosave_delay_ms)
-        self.title_changed.emit()

@@ -231,6 +231,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         layout.setColumnFixedWidth(1, max(1.0, nz * scale))
         layout.setRowFixedHeight(1, max(1.0, ny * scale))
         layout.setRowFixedHeight(3, max(1.0, nz * scale))
+        layout.activate()  # the boxes take their sizes now, before the zoom is fitted
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(ev)

@@ -1,0 +1,325 @@
+"""The Particle Visualization tab driven like a user: real mouse events on the slice views,
+keys, buttons and file dialogs, and the files it writes (picks, exports, autosave)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt5.QtCore import QPoint, QPointF, Qt
+from PyQt5.QtGui import QWheelEvent
+from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox
+
+from gui_fixtures import (dialogs, make_tomogram, mouse_click, mouse_double_click,  # noqa: F401
+                          mouse_drag, mouse_move, settings)
+
+from deepetpicker.io.formats import read_any
+from deepetpicker.io.picks import Picks, read_picks, write_picks
+from deepetpicker.io.tomogram import write_tomogram
+from gui.main_window import MainWindow
+from gui.picks_model import autosave_path
+
+SHAPE = (24, 48, 64)  # z, y, x
+CENTRES = ((12, 20, 30), (8, 36, 12))  # z, y, x of the two particles
+
+
+@pytest.fixture(scope="module")
+def volume():
+    return make_tomogram(SHAPE, CENTRES, seed=1, radius=4.0)
+
+
+@pytest.fixture
+def data(tmp_path, volume):
+    """``tomo.mrc`` with ``tomo.coords`` (classes 1 and 2 at the particles) and a second
+    tomogram ``other.mrc`` without picks."""
+    write_tomogram(tmp_path / "tomo.mrc", volume, voxel_size=10.0)
+    write_tomogram(tmp_path / "other.mrc", volume[:, ::-1].copy(), voxel_size=10.0)
+    write_picks(tmp_path / "tomo.coords",
+                Picks([1, 2], [(c[2], c[1], c[0]) for c in CENTRES], tomo_name="tomo"))
+    return tmp_path
+
+
+def make_window(qtbot, settings):  # noqa: F811
+    window = MainWindow(settings=settings)
+    qtbot.addWidget(window)
+    window.resize(1360, 860)
+    window.show()
+    qtbot.waitExposed(window)
+    window.tabs.setCurrentWidget(window.viewer_tab)
+    QApplication.processEvents()
+    return window
+
+
+@pytest.fixture
+def window(qtbot, settings, dialogs):  # noqa: F811
+    window = make_window(qtbot, settings)
+    yield window
+    window.viewer_tab.model.undo_stack.setClean()
+    window.viewer_tab.model._unsaved_load = False
+
+
+def point(tab, view, xyz) -> QPoint:
+    return tab.views.widget_point(view, xyz)
+
+
+def rows_of(path):
+    picks = read_picks(path)
+    return sorted((int(c), *map(float, p)) for c, p in zip(picks.classes, picks.xyz))
+
+
+def test_views_fill_their_boxes_with_square_voxels(window, data):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc")
+    pixels = {}
+    for name, view in tab.views.views.items():
+        (x0, x1), (y0, y1) = view.vb.viewRange()
+        pixels[name] = (view.vb.width() / (x1 - x0), view.vb.height() / (y1 - y0))
+    sizes = [p for pair in pixels.values() for p in pair]
+    assert max(sizes) == pytest.approx(min(sizes), rel=0.02)  # one zoom, square voxels
+    # the volume fills most of the views instead of floating in a corner
+    xy = tab.views.views["xy"]
+    assert xy.vb.width() / pixels["xy"][0] < 1.15 * SHAPE[2]
+    assert xy.vb.height() / pixels["xy"][1] < 1.15 * SHAPE[1]
+    assert tab.views.views["zy"].vb.width() < 0.6 * xy.vb.width()
+
+
+def test_add_move_delete_undo_redo_with_the_mouse_then_save(window, data, qtbot, monkeypatch):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    assert len(tab.model) == 2 and not tab.model.dirty
+    tab.spins["z"].setValue(12)
+    assert tab.views.position[2] == 12
+    vp = tab.views.viewport()
+
+    # without picking enabled a double-click only moves the crosshair
+    mouse_double_click(vp, point(tab, "xy", (50, 10, 12)))
+    assert len(tab.model) == 2
+    assert tab.views.position == [50, 10, 12]
+    assert tab.spins["x"].value() == 50 and tab.sliders["y"].value() == 10
+
+    qtbot.mouseClick(tab.picking, Qt.LeftButton)
+    assert tab.picking.isChecked() and tab.views.picking
+    tab.current_class.setValue(2)
+    mouse_double_click(vp, point(tab, "xy", (50, 10, 12)))
+    assert len(tab.model) == 3
+    assert tab.model.rows[2].tolist() == [2, 50, 10, 12, 1]
+    assert tab.count_label.text() == "3 picks"
+    assert window.windowTitle().endswith("tomo.mrc - tomo.coords *")
+
+    # drag the first particle's pick by (+8, +6) voxels in XY
+    mouse_drag(vp, point(tab, "xy", (30, 20, 12)), point(tab, "xy", (38, 26, 12)))
+    assert tab.model.rows[0].tolist() == [1, 38, 26, 12, 1]
+    # in XZ: move the added pick down to z = 16 (x stays)
+    mouse_drag(vp, point(tab, "xz", (50, 10, 12)), point(tab, "xz", (50, 10, 16)))
+    assert tab.model.rows[2, 1:4].tolist() == [50, 10, 16]
+
+    # right-click on the second particle (z = 8, seen as a smaller circle on z = 12) deletes it
+    mouse_click(vp, point(tab, "xy", (12, 36, 12)), Qt.RightButton)
+    assert len(tab.model) == 2
+    assert sorted(tab.model.classes.tolist()) == [1, 2]
+    # a right-click on empty space deletes nothing
+    mouse_click(vp, point(tab, "xy", (5, 5, 12)), Qt.RightButton)
+    assert len(tab.model) == 2
+
+    # Ctrl+Z brings the deleted pick back; Ctrl+Z again undoes the whole XZ drag
+    tab.views.setFocus()
+    qtbot.keyClick(tab.views, Qt.Key_Z, Qt.ControlModifier)
+    assert len(tab.model) == 3 and tab.model.rows[1].tolist() == [2, 12, 36, 8, 1]
+    qtbot.keyClick(tab.views, Qt.Key_Z, Qt.ControlModifier)
+    assert tab.model.rows[2, 1:4].tolist() == [50, 10, 12]
+    # Ctrl+Shift+Z redoes the drag, the Redo button the deletion
+    qtbot.keyClick(tab.views, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert tab.model.rows[2, 1:4].tolist() == [50, 10, 16]
+    qtbot.mouseClick(tab.redo_button, Qt.LeftButton)
+    assert len(tab.model) == 2
+
+    qtbot.mouseClick(tab.save_button, Qt.LeftButton)
+    assert rows_of(data / "tomo.coords") == [(1, 38.0, 26.0, 12.0), (2, 50.0, 10.0, 16.0)]
+    lines = (data / "tomo.coords").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["1", "2"]
+    assert not tab.model.dirty and not window.windowTitle().endswith("*")
+
+    # Save As another format exports the picks; the edited file stays the .coords
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(
+        lambda *a, **k: (str(data / "export" / "picks"), "RELION 3 particles (*.star)")))
+    qtbot.mouseClick(tab.save_as_button, Qt.LeftButton)
+    star = list((data / "export").glob("*.star"))
+    assert len(star) == 1
+    (table,) = read_any(star[0])
+    assert sorted(map(tuple, table.xyz.tolist())) == [(38, 26, 12), (50, 10, 16)]
+    assert tab.model.path == data / "tomo.coords"
+
+
+def test_table_selection_jumps_to_the_pick_and_delete_key_deletes(window, data, qtbot):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    index = tab.table.table_model.index(1, 2)
+    qtbot.mouseClick(tab.table.viewport(), Qt.LeftButton,
+                     pos=tab.table.visualRect(index).center())
+    assert tab.views.position == [12, 36, 8]
+    assert tab.views.selected == 1
+    assert tab.views.views["xy"].highlight.count() == 1
+    qtbot.keyClick(tab.table, Qt.Key_Delete)
+    assert len(tab.model) == 1 and tab.model.classes.tolist() == [1]
+    assert tab.save()
+    assert rows_of(data / "tomo.coords") == [(1, 30.0, 20.0, 12.0)]
+
+
+def test_keys_wheel_and_cursor_readout(window, data, qtbot):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    assert tab.views.position == [32, 24, 12]
+    tab.views.setFocus()
+    qtbot.keyClick(tab.views, Qt.Key_Up)
+    qtbot.keyClick(tab.views, Qt.Key_PageUp)
+    assert tab.views.position[2] == 23 and tab.spins["z"].value() == 23
+    qtbot.keyClick(tab.views, Qt.Key_PageDown)
+    qtbot.keyClick(tab.views, Qt.Key_Down)
+    assert tab.views.position[2] == 12
+    # the wheel over XY steps z; over ZY it steps x
+    vp = tab.views.viewport()
+    for view, axis, delta, expected in (("xy", 2, 120, 13), ("zy", 0, -120, 31)):
+        pos = QPointF(point(tab, view, tab.views.position))
+        event = QWheelEvent(pos, QPointF(vp.mapToGlobal(pos.toPoint())), QPoint(0, 0),
+                            QPoint(0, delta), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(vp, event)
+        assert tab.views.position[axis] == expected
+    mouse_move(vp, point(tab, "xy", (30, 20, 13)))
+    value = float(tab.views.data[13, 20, 30])
+    assert tab.readout.text() == f"(30, 20, 13) {value:.4g}"
+
+
+def test_score_slider_and_class_diameter_change_the_circles(window, data, qtbot):
+    tab = window.viewer_tab
+    predicted = data / "pred.coords"
+    write_picks(predicted, Picks([1, 1, 2], [(30, 20, 12), (40, 30, 12), (12, 36, 12)],
+                                 scores=[0.9, 0.3, 0.6]))
+    tab.open_tomogram(data / "tomo.mrc", picks=predicted)
+    tab.spins["z"].setValue(12)
+    circles = tab.views.views["xy"].circles
+    assert circles.count() == 3
+    tab.score_slider.setValue(50)
+    assert circles.count() == 2 and tab.count_label.text() == "3 picks (2 shown)"
+    tab.score_slider.setValue(95)
+    assert circles.count() == 0
+    tab.score_slider.setValue(0)
+    assert tab.class_table.class_count() == 2
+    radii = sorted(r for _x, _y, r, _pen in circles._circles)
+    assert radii == pytest.approx([5.0, 5.0, 5.0])
+    tab.class_table.cellWidget(1, 2).setValue(16.0)
+    radii = sorted(r for _x, _y, r, _pen in circles._circles)
+    assert radii == pytest.approx([5.0, 5.0, 8.0])
+
+
+def test_masks_overlay_with_opacity(window, data):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[10:14, 18:22, 28:32] = 1
+    write_tomogram(data / "labels.mrc", labels)
+    assert tab.open_mask("labels", data / "labels.mrc")
+    item = tab.views.views["xy"].masks["labels"]
+    assert item.isVisible() and item.opacity() == pytest.approx(0.4)
+    tab.alpha_slider.setValue(70)
+    assert item.opacity() == pytest.approx(0.7)
+    tab.show_mask["labels"].setChecked(False)
+    assert not item.isVisible()
+    write_tomogram(data / "small.mrc", labels[:, :10])
+    assert not tab.open_mask("occupancy", data / "small.mrc")
+
+
+def test_loading_another_tomogram_asks_about_unsaved_picks(window, data, qtbot, dialogs,  # noqa: F811
+                                                           monkeypatch):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.picking.setChecked(True)
+    mouse_double_click(tab.views.viewport(), point(tab, "xy", (50, 10, 12)))
+    assert tab.model.dirty
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(data / "other.mrc"), "")))
+
+    dialogs.answers = [QMessageBox.Cancel]
+    qtbot.mouseClick(tab.open_button, Qt.LeftButton)
+    kind, title, text = dialogs.shown[-1]
+    assert kind == "question" and title == "Unsaved picks"
+    assert "tomo.mrc have unsaved changes (3 picks)" in text
+    assert tab.tomogram.path.name == "tomo.mrc" and len(tab.model) == 3  # nothing changed
+
+    dialogs.answers = [QMessageBox.Save]
+    qtbot.mouseClick(tab.open_button, Qt.LeftButton)
+    assert tab.tomogram.path.name == "other.mrc" and len(tab.model) == 0
+    assert len(rows_of(data / "tomo.coords")) == 3  # saved before switching
+
+    # Discard: the edit is dropped and its autosave removed
+    tab.picking.setChecked(True)
+    tab.autosave_delay_ms = 10
+    mouse_double_click(tab.views.viewport(), point(tab, "xy", (20, 20, 12)))
+    auto = autosave_path(data / "other.coords")
+    qtbot.waitUntil(auto.exists, timeout=2000)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(data / "tomo.mrc"), "")))
+    dialogs.answers = [QMessageBox.Discard]
+    qtbot.mouseClick(tab.open_button, Qt.LeftButton)
+    assert tab.tomogram.path.name == "tomo.mrc" and not tab.model.dirty
+    assert not auto.exists() and not (data / "other.coords").exists()
+    assert [k for k, _, _ in dialogs.shown] == ["question"] * 3
+
+
+def test_closing_the_window_asks_about_unsaved_picks(qtbot, settings, dialogs, data):  # noqa: F811
+    window = make_window(qtbot, settings)
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.model.remove([0])
+    dialogs.answers = [QMessageBox.Cancel]
+    assert not window.close()
+    assert window.isVisible() and dialogs.shown[-1][1] == "Unsaved picks"
+    dialogs.answers = [QMessageBox.Save]
+    assert window.close()
+    assert rows_of(data / "tomo.coords") == [(2, 12.0, 36.0, 8.0)]
+
+
+def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):  # noqa: F811
+    from gui.app import create_window
+
+    window = make_window(qtbot, settings)
+    tab = window.viewer_tab
+    tab.autosave_delay_ms = 20
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.picking.setChecked(True)
+    mouse_double_click(tab.views.viewport(), point(tab, "xy", (50, 10, 12)))
+    auto = autosave_path(data / "tomo.coords")
+    qtbot.waitUntil(auto.exists, timeout=2000)
+    assert rows_of(auto) == [(1, 30.0, 20.0, 12.0), (1, 50.0, 10.0, 12.0), (2, 12.0, 36.0, 8.0)]
+    assert rows_of(data / "tomo.coords") == [(1, 30.0, 20.0, 12.0), (2, 12.0, 36.0, 8.0)]
+    settings.sync()
+    # the application ends without a chance to save (a crash, a power cut)
+    window.hide()
+    tab.model.undo_stack.setClean()
+
+    dialogs.answers = [QMessageBox.Yes, QMessageBox.Yes]
+    again = create_window(settings=settings)
+    qtbot.addWidget(again)
+    assert again.viewer_tab.restore_last_session()
+    restored = again.viewer_tab
+    assert [t for _, t, _ in dialogs.shown] == ["Unsaved picks from the last session",
+                                                "Restore unsaved picks"]
+    assert "3 picks in .tomo.autosave.coords" in dialogs.shown[-1][2]
+    assert restored.tomogram.path == data / "tomo.mrc" and len(restored.model) == 3
+    assert restored.model.dirty and again.windowTitle().endswith("*")
+    assert restored.save()
+    assert not auto.exists() and len(rows_of(data / "tomo.coords")) == 3
+
+
+def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):  # noqa: F811
+    tab = window.viewer_tab
+    assert not tab.load_picks(data / "tomo.coords")  # no tomogram yet
+    assert "Open the tomogram the picks belong to first" in dialogs.texts("critical")[-1]
+    (data / "broken.mrc").write_bytes(b"not an MRC file")
+    assert not tab.open_tomogram(data / "broken.mrc")
+    assert "broken.mrc" in dialogs.texts("critical")[-1]
+    assert tab.open_tomogram(data / "tomo.mrc")
+    (data / "far.coords").write_text("1\t5\t5\t5\n2\t500\t5\t5\n")
+    assert not tab.load_picks(data / "far.coords")
+    assert "far.coords, line 2: pick at x=500" in dialogs.texts("critical")[-1]
+    assert len(tab.model) == 0 and tab.model.path is None
+    assert tab.load_picks(data / "tomo.coords") and len(tab.model) == 2
