@@ -389,6 +389,9 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
     assert window.tabs.currentWidget() is viewer
     assert viewer.tomogram.path == Path(tomos[1])
     assert len(viewer.model) == len(read_picks(rows[1][2])) and viewer.model.has_scores
+    # circles are drawn at the particle sizes the prediction used (from its sidecar)
+    assert viewer.class_table.class_count() == 2
+    assert [viewer.styles.diameter(c) for c in (1, 2)] == [8.0, 12.0]
 
     # convert the pick files to Dynamo tables
     patch_dialog(monkeypatch, "getOpenFileNames", ([rows[0][2], rows[1][2]], ""))
@@ -462,6 +465,12 @@ def test_open_config_dispatches_by_kind_and_reports_bad_files(qtbot, dialogs, tr
     assert window.open_config(config)
     assert window.tabs.currentWidget() is window.train_tab
     assert window.train_tab.dset_name.text() == "core_run"
+    # the finished run's curves are shown from its metrics log
+    epochs, losses = window.train_tab.train_curve.getData()
+    assert list(epochs) == [1, 2, 3, 4, 5, 6]
+    history = load_checkpoint(Path(_weights).parent / "last.pth")[1]["history"]
+    assert list(losses) == pytest.approx([row["train_loss"] for row in history])
+    assert "Earlier run in" in window.train_tab.panel.log_view.toPlainText()
     assert window.infer_tab.config_field.text() == str(config)
     assert isinstance(load_config(config), TrainConfig)
     broken = tmp_path / "broken.py"

@@ -223,6 +223,8 @@ class TrainTab(QWidget):
             rows = []
             self.panel.append_log(f"No dataset list yet: {exc}")
         fill_dataset_table(self.dataset_table, rows, cfg.num_cls)
+        if isinstance(cfg, TrainConfig):
+            self.show_run_log(cfg.run_dir)
         if rows and not self.train_ids.text():
             ids = [r[0] for r in rows]
             self.train_ids.setText(format_ids(ids[:-1] or ids))
@@ -357,6 +359,34 @@ class TrainTab(QWidget):
         self.history = [row for row in self.history if row["epoch"] < epoch]
         self.history.append({"epoch": epoch, **event.metrics})
         self._draw_history()
+
+    def show_run_log(self, run_dir) -> bool:
+        """Plot the epochs of an earlier run from its ``metrics.json`` (if there is one)."""
+        import json
+
+        from deepetpicker.train.job import LOG_JSON
+
+        path = Path(run_dir) / LOG_JSON
+        if not path.is_file():
+            return False
+        try:
+            rows = json.loads(path.read_text())
+            history = [dict(row) for row in rows if isinstance(row, dict) and "epoch" in row]
+        except (OSError, ValueError, TypeError):
+            self.panel.append_log(f"Could not read the metrics of the earlier run in {path}")
+            return False
+        self.history = history
+        self._draw_history()
+        if history:
+            last = history[-1]
+            best = max((r for r in history if r.get("f1") is not None),
+                       key=lambda r: r["f1"], default=None)
+            text = (f"Earlier run in {path.parent}: {len(history)} epoch(s), last train loss "
+                    f"{last.get('train_loss', float('nan')):.4f}")
+            if best is not None:
+                text += f", best val F1 {best['f1']:.3f} (epoch {best['epoch']})"
+            self.panel.append_log(text)
+        return bool(history)
 
     def _draw_history(self) -> None:
         def series(key):

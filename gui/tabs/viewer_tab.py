@@ -375,11 +375,31 @@ class ViewerTab(QWidget):
         classes = self.model.classes
         if len(classes):
             self.class_count.setValue(max(self.class_count.value(), int(classes.max())))
+        self._use_sidecar_diameters(path)
         self._remember("picks", str(path))
         self.status_message.emit(f"Loaded {len(self.model)} picks from {Path(path).name}")
         self.offer_restore(self.model.path)
         self.title_changed.emit()
         return True
+
+    def _use_sidecar_diameters(self, path) -> None:
+        """Predicted picks come with ``<name>.json`` naming the particle diameter of each
+        class: draw the circles that size."""
+        import json
+
+        sidecar = Path(path).with_name(Path(path).name + ".json")
+        if not sidecar.is_file():
+            return
+        try:
+            diameters = json.loads(sidecar.read_text()).get("diameters") or []
+            diameters = [float(d) for d in diameters]
+        except (OSError, ValueError, TypeError, AttributeError):
+            return
+        if diameters:
+            self.class_count.setValue(max(self.class_count.value(), len(diameters)))
+        for cls, diameter in enumerate(diameters, start=1):
+            if diameter > 0:
+                self.class_table.set_diameter(cls, diameter)
 
     def choose_mask(self, kind: str) -> None:
         start = str(self.tomogram.path.parent) if self.tomogram is not None else ""
