@@ -373,6 +373,9 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
 
     rows = table_text(tab.results_table)
     assert [r[0] for r in rows] == ["sim_00", "sim_01"]
+    assert [r[2] for r in rows] == ["sim_00.coords", "sim_01.coords"]
+    rows = [(stem, text, tab.results_table.item(i, 2).toolTip())
+            for i, (stem, text, _name) in enumerate(rows)]
     for stem, text, path in rows:
         picks = read_picks(path)
         assert Path(path) == tmp_path / "picks" / f"{stem}.coords"

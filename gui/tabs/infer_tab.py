@@ -276,9 +276,11 @@ class InferTab(QWidget):
         for r, (stem, _tomo, output) in enumerate(self.results):
             counts = result.counts.get(stem, {})
             text = ", ".join(f"class {c}: {n}" for c, n in sorted(counts.items())) or "0"
-            for c, value in enumerate((stem, f"{sum(counts.values())} ({text})", output)):
+            cells = (stem, f"{sum(counts.values())} ({text})", Path(output).name)
+            for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
                 item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
+                item.setToolTip(output)
                 table.setItem(r, c, item)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)

@@ -151,6 +151,15 @@ class TrainTab(QWidget):
         self.f1_plot.setYRange(0, 1)
         self.f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#3cb44b", width=2), symbol="o",
                                           symbolSize=5, name="val F1")
+        for plot in (self.loss_plot, self.f1_plot):
+            plot.setTitle(plot.plotItem.titleLabel.text, color="#202020", size="10pt")
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            for side in ("left", "bottom"):
+                axis = plot.getAxis(side)
+                axis.setPen(pg.mkPen("#404040"))
+                axis.setTextPen(pg.mkPen("#202020"))
+        self.f1_plot.setLabel("left", "F1")
+        self.loss_plot.setLabel("left", "loss")
         plots = QWidget()
         pl = QHBoxLayout(plots)
         pl.setContentsMargins(0, 0, 0, 0)

@@ -205,7 +205,6 @@ class ViewerTab(QWidget):
         form.addRow("Mask opacity", self.alpha_slider)
         self.class_count = spin(1, 99, 1, "Number of classes shown in the table below")
         form.addRow("Classes", self.class_count)
-        self.class_table.setMinimumHeight(90)
         form.addRow(self.class_table)
         return box
 

@@ -48,6 +48,15 @@ class ClassTable(QTableWidget):
             spin.valueChanged.connect(lambda value, c=cls: self.set_diameter(c, value))
             self.setCellWidget(row, 2, spin)
             self._paint_button(cls)
+        self._fit_height()
+
+    def _fit_height(self, max_rows: int = 6) -> None:
+        """As tall as its rows (up to ``max_rows``, then it scrolls), no empty space."""
+        rows = min(self.rowCount(), max_rows)
+        height = (self.horizontalHeader().sizeHint().height()
+                  + rows * self.verticalHeader().defaultSectionSize() + 2 * self.frameWidth())
+        self.setMinimumHeight(height)
+        self.setMaximumHeight(height)
 
     def class_count(self) -> int:
         return self.rowCount()
