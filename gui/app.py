@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from deepetpicker import __version__
 
@@ -33,6 +33,41 @@ def create_window(config: Optional[str] = None, tomogram: Optional[str] = None,
     return window
 
 
+def install_excepthook(window) -> Callable:
+    """Keep the application alive on an unexpected error in an event handler.
+
+    PyQt5 aborts the process on an exception that reaches Qt, which would lose unsaved picks.
+    The hook logs the traceback, writes the autosave of the picks, and shows the error in a
+    dialog; the window stays usable. Returns the hook (also set as ``sys.excepthook``).
+    """
+    import traceback
+
+    from gui import dialogs
+
+    log = logging.getLogger("deepetpicker.gui")
+
+    def hook(exc_type, exc, tb) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
+        saved = None
+        try:
+            saved = window.viewer_tab.autosave_now()
+        except Exception:  # the hook itself must never raise
+            log.exception("autosave after an unexpected error failed")
+        note = f" Your unsaved picks were written to {saved}." if saved else ""
+        try:
+            dialogs.show_error(window, "Unexpected error",
+                               f"{exc_type.__name__}: {exc}\n\nThe application keeps running; "
+                               f"the full report is in the log.{note}")
+        except Exception:
+            log.exception("could not show the error dialog")
+
+    sys.excepthook = hook
+    return hook
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the application until its window closes; returns the exit status."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
@@ -49,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     app.setOrganizationName("DeepETPicker")
     settings = QSettings()
     window = create_window(args.config, args.tomogram, args.picks, settings)
+    install_excepthook(window)
     window.show()
     if not args.tomogram:
         window.viewer_tab.restore_last_session()

@@ -323,3 +323,26 @@ def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     assert "far.coords, line 2: pick at x=500" in dialogs.texts("critical")[-1]
     assert len(tab.model) == 0 and tab.model.path is None
     assert tab.load_picks(data / "tomo.coords") and len(tab.model) == 2
+
+
+def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(window, data, dialogs,  # noqa: F811
+                                                                   monkeypatch):
+    import sys
+
+    from gui.app import install_excepthook
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # put back after the test
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.model.remove([0])
+    hook = install_excepthook(window)
+    assert sys.excepthook is hook
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        hook(*sys.exc_info())
+    kind, title, text = dialogs.shown[-1]
+    assert (kind, title) == ("critical", "Unexpected error")
+    assert text.startswith("ValueError: boom") and ".tomo.autosave.coords" in text
+    assert rows_of(autosave_path(data / "tomo.coords")) == [(2, 12.0, 36.0, 8.0)]
+    assert window.isVisible() and len(tab.model) == 1
