@@ -346,3 +346,36 @@ def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(window, data
     assert text.startswith("ValueError: boom") and ".tomo.autosave.coords" in text
     assert rows_of(autosave_path(data / "tomo.coords")) == [(2, 12.0, 36.0, 8.0)]
     assert window.isVisible() and len(tab.model) == 1
+
+
+def test_zoom_and_pan_keep_the_views_linked_and_ctrl_click_adds(window, data, qtbot):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    views = tab.views.views
+    vp = tab.views.viewport()
+
+    def linked():
+        (xy_x, xy_y), (zy_x, zy_y), (xz_x, xz_y) = (views[n].vb.viewRange()
+                                                    for n in ("xy", "zy", "xz"))
+        assert xy_x == pytest.approx(xz_x, abs=1e-6)  # x shared by XY and XZ
+        assert xy_y == pytest.approx(zy_y, abs=1e-6)  # y shared by XY and ZY
+        return xy_x[1] - xy_x[0]
+
+    width = linked()
+    pos = QPointF(point(tab, "xy", (32, 24, 12)))
+    event = QWheelEvent(pos, QPointF(vp.mapToGlobal(pos.toPoint())), QPoint(0, 0),
+                        QPoint(0, 240), Qt.NoButton, Qt.ControlModifier, Qt.NoScrollPhase,
+                        False)
+    QApplication.sendEvent(vp, event)
+    zoomed = linked()
+    assert zoomed < 0.9 * width
+    assert tab.views.position[2] == 12  # Ctrl+wheel zooms, it does not change the slice
+    before = views["xy"].vb.viewRange()[0][0]
+    mouse_drag(vp, point(tab, "xy", (20, 10, 12)), point(tab, "xy", (30, 10, 12)))
+    assert views["xy"].vb.viewRange()[0][0] == pytest.approx(before - 10, abs=1.0)
+    linked()
+    assert len(tab.model) == 0  # panning adds nothing
+
+    tab.picking.setChecked(True)
+    mouse_click(vp, point(tab, "xy", (40, 30, 12)), modifiers=Qt.ControlModifier)
+    assert tab.model.rows.tolist() == [[1, 40, 30, 12, 1]]
