@@ -232,6 +232,19 @@ def test_bad_fields_show_an_error_and_the_app_keeps_working(qtbot, dialogs, sim,
     assert "20" in dialogs.texts("critical")[-1]
     assert not ttab.start()  # no dataset loaded yet
     assert "load the preprocessing config" in dialogs.texts("critical")[-1]
+    # a run name that would overwrite the dataset's preprocessing config is refused
+    pre_config = tmp_path / "base" / "configs" / "gui_set.py"
+    pre_config.parent.mkdir(parents=True)
+    assert tab.save_config(pre_config)
+    before = pre_config.read_text()
+    assert ttab.load_config(pre_config)
+    type_into(qtbot, ttab.dset_name, "gui_set")
+    type_into(qtbot, ttab.train_ids, "0")
+    type_into(qtbot, ttab.val_ids, "1")
+    type_into(qtbot, ttab.padding_size, "2")
+    assert not ttab.start()
+    assert "would overwrite" in dialogs.texts("critical")[-1]
+    assert pre_config.read_text() == before and not ttab.panel.running
 
     # inference without weights
     itab = window.infer_tab

@@ -328,6 +328,13 @@ class TrainTab(QWidget):
             dialogs.show_error(self, "Check the settings", str(exc))
             return False
         path = cfg.configs_dir / f"{cfg.dset_name}.py"
+        if path.is_file() and not self._is_train_config(path):
+            dialogs.show_error(self, "Choose another run name",
+                               f"Run name '{cfg.dset_name}': training would overwrite {path}, "
+                               f"which is not a training config (the dataset's preprocessing "
+                               f"config?). Choose another run name, e.g. "
+                               f"'{cfg.dset_name}_train'.")
+            return False
         try:
             save_config(cfg, path)
         except (DeepETPickerError, OSError) as exc:
@@ -342,6 +349,13 @@ class TrainTab(QWidget):
 
         return self.panel.run(train, cfg, resume=resume, on_success=self._on_done,
                               name="training") is not None
+
+    @staticmethod
+    def _is_train_config(path: Path) -> bool:
+        try:
+            return isinstance(load_config(path), TrainConfig)
+        except DeepETPickerError:
+            return False
 
     def resume(self, checkpoint=None) -> bool:
         """Continue a run from its ``last.pth`` (a dialog asks without ``checkpoint``)."""
