@@ -373,8 +373,17 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
     assert tab.patch_size.value() == 16 and tab.pad_size.value() == 2
     raw = Path(sim).parent.parent / "raw"
     tomos = [str(raw / "sim_00.mrc"), str(raw / "sim_01.mrc")]
-    patch_dialog(monkeypatch, "getOpenFileNames", (tomos, ""))
+    patch_dialog(monkeypatch, "getOpenFileNames", ([tomos[0]], ""))
     qtbot.mouseClick(tab.add_files, Qt.LeftButton)
+    assert tab.tomograms() == tomos[:1]
+    # a folder adds the tomograms in it, each once
+    patch_dialog(monkeypatch, "getExistingDirectory", str(raw))
+    qtbot.mouseClick(tab.add_folder, Qt.LeftButton)
+    assert tab.tomograms() == tomos
+    patch_dialog(monkeypatch, "getExistingDirectory", str(tmp_path))
+    qtbot.mouseClick(tab.add_folder, Qt.LeftButton)
+    assert "holds no tomograms" in dialogs.texts("critical")[-1]
+    dialogs.shown.clear()
     assert tab.tomograms() == tomos
     type_into(qtbot, tab.out_dir.edit, str(tmp_path / "picks"))
     type_into(qtbot, tab.t_lm, "0.05")

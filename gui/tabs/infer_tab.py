@@ -215,7 +215,24 @@ class InferTab(QWidget):
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a folder of tomograms")
         if path:
-            self.add_tomograms([path])
+            self.add_folder_tomograms(path)
+
+    def add_folder_tomograms(self, folder) -> int:
+        """List the tomograms of ``folder`` (so you see what will be picked); returns how
+        many were found."""
+        try:
+            found = find_tomograms(folder)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot add the folder", str(exc))
+            return 0
+        if not found:
+            suffixes = ", ".join(TOMOGRAM_SUFFIXES)
+            dialogs.show_error(self, "No tomograms found",
+                               f"{folder} holds no tomograms ({suffixes}). Choose the folder "
+                               f"with your tomograms, or add the files one by one.")
+            return 0
+        self.add_tomograms([str(p) for p in found])
+        return len(found)
 
     def _remove_selected(self) -> None:
         for item in self.tomo_list.selectedItems():
