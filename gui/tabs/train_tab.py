@@ -139,7 +139,7 @@ class TrainTab(QWidget):
 
         self.loss_plot = pg.PlotWidget(title="Loss per epoch")
         self.loss_plot.setBackground("w")
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor="#202020")
         self.loss_plot.setLabel("bottom", "epoch")
         self.train_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#4363d8", width=2),
                                                symbol="o", symbolSize=5, name="train loss")
@@ -158,6 +158,7 @@ class TrainTab(QWidget):
                 axis = plot.getAxis(side)
                 axis.setPen(pg.mkPen("#404040"))
                 axis.setTextPen(pg.mkPen("#202020"))
+                axis.enableAutoSIPrefix(False)  # losses as 0.5, not "500 (x0.001)"
         self.f1_plot.setLabel("left", "F1")
         self.loss_plot.setLabel("left", "loss")
         plots = QWidget()

@@ -49,8 +49,9 @@ class PicksTableModel(QAbstractTableModel):
                 return str(index.row() + 1)
             if col == 1:
                 return str(int(row[0]))
-            if col in (2, 3, 4):
-                return f"{row[col - 1]:g}"
+            if col in (2, 3, 4):  # voxels: whole numbers as such, else one decimal
+                value = float(row[col - 1])
+                return f"{value:.0f}" if value == round(value) else f"{value:.1f}"
             return f"{row[4]:.3f}" if self.picks.has_scores else ""
         if role == Qt.ForegroundRole and col == 1:
             return QColor(self.styles.colour(int(row[0])))
@@ -104,7 +105,8 @@ class PicksTable(QTableView):
         try:
             if 0 <= index < self.table_model.rowCount():
                 self.selectRow(index)
-                self.scrollTo(self.table_model.index(index, 0))
+                self.scrollTo(self.table_model.index(index, 0),
+                              QAbstractItemView.PositionAtCenter)
             else:
                 self.clearSelection()
         finally:
