@@ -228,8 +228,8 @@ def test_masks_overlay_with_opacity(window, data):
     assert not tab.open_mask("occupancy", data / "small.mrc")
 
 
-def test_loading_another_tomogram_asks_about_unsaved_picks(window, data, qtbot, dialogs,  # noqa: F811
-                                                           monkeypatch):
+def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
+        window, data, qtbot, dialogs, monkeypatch):  # noqa: F811
     tab = window.viewer_tab
     tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
     tab.picking.setChecked(True)
@@ -325,8 +325,8 @@ def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     assert tab.load_picks(data / "tomo.coords") and len(tab.model) == 2
 
 
-def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(window, data, dialogs,  # noqa: F811
-                                                                   monkeypatch):
+def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(  # noqa: F811
+        window, data, dialogs, monkeypatch):  # noqa: F811
     import sys
 
     from gui.app import install_excepthook
