@@ -114,8 +114,9 @@ class ViewerTab(QWidget):
         ev.addWidget(self._table_box(), 1)
         right.addWidget(scroll)
         right.addWidget(editing)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
+        right.setStretchFactor(0, 1)  # extra height to the controls, the table keeps its own
+        right.setStretchFactor(1, 0)
+        right.setSizes([640, 260])
         right.setChildrenCollapsible(False)
 
         splitter = QSplitter(Qt.Horizontal)
@@ -244,7 +245,7 @@ class ViewerTab(QWidget):
         row.addWidget(self.count_label, 1)
         row.addWidget(self.delete_button)
         v.addLayout(row)
-        self.table.setMinimumHeight(160)
+        self.table.setMinimumHeight(120)
         v.addWidget(self.table, 1)
         return box
 
