@@ -204,8 +204,10 @@ def cmd_simulate(args) -> int:
 def cmd_demo(args) -> int:
     from deepetpicker.demo import run_demo
 
-    run_demo(args.out, epochs=args.epochs, device=args.device, full=args.full,
-             progress=ProgressPrinter(), seed=args.seed)
+    result = _run_job(run_demo, args.out, epochs=args.epochs, device=args.device,
+                      full=args.full, seed=args.seed)
+    print()
+    print(result.summary())
     return 0
 
 

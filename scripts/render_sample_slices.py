@@ -23,21 +23,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _circles(ax, picks, info, axis: int, index: int) -> None:
-    from matplotlib.patches import Circle
-
-    from deepetpicker.render import class_colour
-
-    for cls, zyx in zip(picks.classes, picks.zyx):
-        r = info["classes"][cls - 1]["diameter"] / 2.0
-        half = r * r - (zyx[axis] - index) ** 2
-        if half <= 0:
-            continue
-        row = zyx[1] if axis == 0 else zyx[0]
-        ax.add_patch(Circle((zyx[2], row), np.sqrt(half), fill=False, lw=1.0,
-                            ec=class_colour(cls)))
-
-
 def _xz_row(picks, info) -> int:
     """The y row through a gold bead (if any) that cuts the most particles near their centres."""
     ny = info["phantom"].shape[1]
@@ -58,12 +43,13 @@ def render(volume, picks, info, out_dir: Path, dpi: int = 100) -> list[Path]:
     from matplotlib.lines import Line2D
 
     from deepetpicker.io.atomic import atomic_path
-    from deepetpicker.render import class_colour, display_range
+    from deepetpicker.render import class_colour, display_range, draw_circles
 
     phantom = info["phantom"]
     nz, ny, nx = volume.shape
     z = (info["slab"][0] + info["slab"][1]) // 2
     y = _xz_row(picks, info)
+    diameters = [c["diameter"] for c in info["classes"]]
     handles = [Line2D([], [], color=class_colour(c["id"]), lw=2,
                       label=f'{c["id"]} {c["name"]} ({c["diameter"]:g} vx)')
                for c in info["classes"]]
@@ -83,7 +69,7 @@ def render(volume, picks, info, out_dir: Path, dpi: int = 100) -> list[Path]:
             image = cut(vol)
             lo, hi = display_range(image, 1.0, 99.0)
             ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
-            _circles(ax, picks, info, axis, index)
+            draw_circles(ax, picks, axis, index, diameters, lw=1.0)
             ax.set_title(f"{title}, {label}", fontsize=9)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,0 +1,103 @@
+"""Pictures of picks on tomogram slices, for reports, the demo and the documentation.
+
+Uses matplotlib (imported here only); the rest of the library does not need it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from deepetpicker.io.atomic import atomic_path
+from deepetpicker.io.picks import Picks
+
+PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
+           "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000",
+           "#aaffc3", "#808000", "#ffd8b1", "#000075", "#a9a9a9", "#ffe119"]
+
+
+def class_colour(class_id: int) -> str:
+    """A distinct colour for a 1-based class id (20 colours, then repeating)."""
+    return PALETTE[(int(class_id) - 1) % len(PALETTE)]
+
+
+def display_range(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
+    """Contrast limits from percentiles of ``image``."""
+    lo, hi = np.percentile(image, [low, high])
+    return float(lo), float(hi if hi > lo else lo + 1.0)
+
+
+def draw_circles(ax, picks: Picks, axis: int, index: int, diameters, style: str = "-",
+                 label: Optional[str] = None, lw: float = 1.2) -> None:
+    """Draw on matplotlib axes ``ax`` each pick's sphere cut by slice ``index`` along ``axis``
+    (0: an XY slice at z = index, 1: an XZ slice at y = index), in its class colour.
+    ``diameters``: one number, or one per class (1-based order); ``label`` names the first
+    circle for a legend."""
+    from matplotlib.patches import Circle
+
+    coord = picks.zyx[:, axis]
+    drawn = False
+    for cls, zyx, c in zip(picks.classes, picks.zyx, coord):
+        radius = _diameter(diameters, cls) / 2.0
+        half = radius ** 2 - (c - index) ** 2
+        if half <= 0:
+            continue
+        r = float(np.sqrt(half))
+        # image columns are x; rows are y (XY view) or z (XZ view)
+        row = zyx[1] if axis == 0 else zyx[0]
+        ax.add_patch(Circle((zyx[2], row), r, fill=False, lw=lw, ls=style,
+                            ec=class_colour(cls), label=None if drawn else label))
+        drawn = True
+
+
+def _diameter(diameters, cls) -> float:
+    if diameters is None:
+        return 10.0
+    if np.isscalar(diameters):
+        return float(diameters)
+    return float(diameters[min(int(cls), len(diameters)) - 1])
+
+
+def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Picks] = None,
+                     diameters: Optional[Sequence[float]] = None, z: Optional[int] = None,
+                     y: Optional[int] = None, title: str = "") -> Path:
+    """Save an XY slice (at ``z``) and an XZ slice (at ``y``) with picks circled.
+
+    Picks are solid circles; ``truth`` (optional) dashed. Each circle is the cross-section of a
+    sphere of the class's diameter with the slice, so a particle shows where it is cut.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    nz, ny, nx = volume.shape
+    z = nz // 2 if z is None else int(z)
+    y = ny // 2 if y is None else int(y)
+    xy = np.asarray(volume[z], dtype=np.float32)
+    xz = np.asarray(volume[:, y, :], dtype=np.float32)
+    lo, hi = display_range(xy)
+    fig, axes = plt.subplots(2, 1, figsize=(6, 6 * (ny + nz) / nx * 0.9 + 0.6),
+                             gridspec_kw={"height_ratios": [ny, nz]})
+    for ax, image, axis, index, name in ((axes[0], xy, 0, z, f"XY slice z={z}"),
+                                         (axes[1], xz, 1, y, f"XZ slice y={y}")):
+        ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        if truth is not None:
+            draw_circles(ax, truth, axis, index, diameters, "--", "truth")
+        draw_circles(ax, picks, axis, index, diameters, "-", "picks")
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        axes[0].legend(handles, labels, loc="upper right", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
