@@ -1,7 +1,6 @@
 """The Particle Visualization tab driven like a user: real mouse events on the slice views,
 keys, buttons and file dialogs, and the files it writes (picks, exports, autosave)."""
 
-
 import numpy as np
 import pytest
 from PyQt5.QtCore import QPoint, QPointF, Qt
