@@ -33,7 +33,7 @@ class ProgressPrinter:
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval
         self.width = width
-        self._last_print = 0.0
+        self._last_print = float("-inf")   # the first event is always shown
         self._open_line = False
 
     def __call__(self, event) -> None:

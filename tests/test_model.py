@@ -218,3 +218,17 @@ def test_unreadable_and_foreign_checkpoints(tmp_path):
     torch.save({"state_dict": state}, variant)
     with pytest.raises(DeepETPickerError, match="paf_conv"):
         load_checkpoint(variant)
+
+
+def test_cpu_layout_is_channels_last_and_gives_the_same_output():
+    torch.manual_seed(0)
+    a = ResUNet3D(num_classes=2, f_maps=(4, 8, 8, 8)).eval()
+    b = ResUNet3D(num_classes=2, f_maps=(4, 8, 8, 8)).eval()
+    b.load_state_dict(a.state_dict())
+    b.to_device("cpu")
+    weight = b.encoders[1].block.conv1.conv.weight
+    assert b.channels_last and weight.is_contiguous(memory_format=torch.channels_last_3d)
+    assert not weight.is_contiguous()
+    x = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(a(x), b(x), atol=1e-5)

@@ -231,7 +231,7 @@ def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu"
     _load_weights(model, state, path)
     meta["model_args"] = model.model_args()
     meta["path"] = str(path)
-    model.to(device).eval()
+    model.to_device(device).eval()
     return model, meta
 
 

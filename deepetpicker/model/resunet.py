@@ -147,6 +147,20 @@ class ResUNet3D(nn.Module):
         self.decoders = nn.ModuleList(
             DecoderLevel(widths[i], widths[i + 1], self.coord_conv) for i in range(len(widths) - 1))
         self.head = nn.Conv3d(f_maps[0], self.out_channels, kernel_size=1)
+        self.channels_last = False
+
+    def to_device(self, device) -> "ResUNet3D":
+        """Move the network to ``device`` in the memory layout that runs fastest there.
+
+        On the CPU, weights and activations are kept channels-last (NDHWC): oneDNN's 3D
+        convolutions run about 1.3x faster forward and 1.5x faster backward in that layout
+        (without it, their backward pass can fall onto a path tens of times slower).
+        Elsewhere the usual layout is kept.
+        """
+        device = torch.device(device)
+        self.channels_last = device.type == "cpu"
+        layout = torch.channels_last_3d if self.channels_last else torch.contiguous_format
+        return self.to(device=device, memory_format=layout)
 
     @property
     def size_multiple(self) -> int:
@@ -165,6 +179,8 @@ class ResUNet3D(nn.Module):
                 f"The network expects a batch of shape (B, {self.in_channels}, D, H, W); got "
                 f"{tuple(x.shape)}.")
         check_patch_size(tuple(x.shape[2:]), self.size_multiple)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         images = []
         if self.pyramid:
             image = x

@@ -156,7 +156,7 @@ class Trainer:
                                     seed=int(cfg.seed), max_particles=VAL_LOSS_PATCHES)
 
         self.net = ResUNet3D(in_channels=1, num_classes=cfg.num_cls, f_maps=cfg.f_maps,
-                             coord_conv=cfg.coord_conv, pyramid=cfg.pyramid).to(device)
+                             coord_conv=cfg.coord_conv, pyramid=cfg.pyramid).to_device(device)
         self.model: torch.nn.Module = self.net
         if info.enabled:
             if device.type == "cuda":
