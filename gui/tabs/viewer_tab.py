@@ -344,12 +344,16 @@ class ViewerTab(QWidget):
         self.sample = sample_volume(tomo.data)
         nz, ny, nx = tomo.shape
         for axis, n in zip("xyz", (nx, ny, nz)):
-            self.sliders[axis].setRange(0, n - 1)
-            self.spins[axis].setRange(0, n - 1)
+            for widget in (self.sliders[axis], self.spins[axis]):
+                widget.blockSignals(True)  # set_volume sets the position of the new volume
+                widget.setRange(0, n - 1)
+                widget.blockSignals(False)
         for kind in MASK_KINDS:
             self.show_mask[kind].setEnabled(False)
-        self.views.set_volume(tomo.data)
-        self._on_auto_contrast()
+        # the contrast of the new volume before its first picture: each slice is read once
+        limits = self._auto_limits()
+        self.views.set_volume(tomo.data, **(dict(zip(("vmin", "vmax"), limits))
+                                            if limits is not None else {}))
         self._set_enabled(True)
         vs = f", {tomo.voxel_size:g} A/voxel" if tomo.voxel_size else ""
         self.file_label.setText(f"{tomo.path}\n{nx} x {ny} x {nz} (x, y, z){vs}")
@@ -590,15 +594,22 @@ class ViewerTab(QWidget):
                     widget.setValue(value)
                     widget.blockSignals(False)
 
-    def _on_auto_contrast(self, *_args) -> None:
+    def _auto_limits(self) -> Optional[tuple[float, float]]:
+        """With auto contrast on: the percentile limits of the open tomogram, also shown in
+        the min / max boxes; otherwise None."""
         if self.tomogram is None or not self.auto_contrast.isChecked():
-            return
+            return None
         lo, hi = percentile_limits(self.sample, self.low_pct.value(), self.high_pct.value())
         for box, value in ((self.vmin, lo), (self.vmax, hi)):
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)
-        self.views.set_display(vmin=lo, vmax=hi)
+        return lo, hi
+
+    def _on_auto_contrast(self, *_args) -> None:
+        limits = self._auto_limits()
+        if limits is not None:
+            self.views.set_display(vmin=limits[0], vmax=limits[1])
 
     def _on_manual_contrast(self, *_args) -> None:
         self.auto_contrast.blockSignals(True)

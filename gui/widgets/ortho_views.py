@@ -7,7 +7,10 @@ Layout (XY and ZY share y, XY and XZ share x, as in IMOD's slicer)::
     XZ
 
 Only the displayed slices are read from the (memory-mapped) volume, and a view is redrawn
-only when its own slice or a display setting changes. Mouse and keys:
+only when its own slice or a display setting changes. A new volume shows its XY slice at
+once; the ZY and XZ slices follow a moment later (a ZY slice needs one value from every page
+of the file, which takes seconds when the file is not in the page cache), so the first slice
+is on screen without waiting for the whole file. Mouse and keys:
 
 - left click: move the crosshair (the other two views) there; clicking a pick selects it;
 - wheel: next / previous slice of that view; Ctrl + wheel zooms; drag on empty space pans;
@@ -22,7 +25,7 @@ from typing import Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
 
 from gui.display import (VIEW_AXES, VIEWS, ClassStyles, circle_sections, mask_rgba, pick_at,
@@ -173,6 +176,12 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.current_class = 1
         self.selected = -1
         self._drag: Optional[tuple[int, int]] = None
+        # views whose slice of a new volume is still to be read (see set_volume)
+        self._pending: set = set()
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setSingleShot(True)
+        self._pending_timer.setInterval(30)
+        self._pending_timer.timeout.connect(self.draw_pending)
 
         self.setBackground("#202020")
         self.setFocusPolicy(Qt.StrongFocus)
@@ -197,8 +206,17 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         model.changed.connect(self.refresh_picks)
 
     # -- volume and position --------------------------------------------------------------
-    def set_volume(self, data) -> None:
-        """Show a (z, y, x) volume (a memory map is fine: only slices are read)."""
+    def set_volume(self, data, **display) -> None:
+        """Show a (z, y, x) volume (a memory map is fine: only slices are read).
+
+        ``display`` options (see :meth:`set_display`) apply from the first picture on. The XY
+        slice is drawn now; ZY and XZ once the event loop has painted it (or at once with
+        :meth:`draw_pending`).
+        """
+        unknown = set(display) - set(self.display)
+        if unknown:
+            raise KeyError(f"unknown display options {sorted(unknown)}")
+        self.display.update(display)
         self.data = data
         self.shape = tuple(int(s) for s in data.shape)
         nz, ny, nx = self.shape
@@ -207,10 +225,20 @@ class OrthoViews(pg.GraphicsLayoutWidget):
             self.mask_data[kind] = None
         self.selected = -1
         self._layout_views()
-        self.refresh_images()
+        self.refresh_images(["xy"])
+        self._pending = {"zy", "xz"}
+        for name in self._pending:
+            self.views[name].image.clear()  # not the previous volume's slice meanwhile
+        self._pending_timer.start()
         self.refresh_picks()
         self.reset_zoom()
         self.position_changed.emit(*self.position)
+
+    def draw_pending(self) -> None:
+        """Draw the slices of a new volume not drawn yet (ZY and XZ after set_volume)."""
+        self._pending_timer.stop()
+        if self._pending:
+            self.refresh_images([name for name in VIEWS if name in self._pending])
 
     def _layout_views(self) -> None:
         """Give each view a box in proportion to the volume's extents (x + z wide, y + z
@@ -339,6 +367,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         if self.data is None:
             return
         for name in names if names is not None else VIEWS:
+            self._pending.discard(name)
             view = self.views[name]
             index = self.position[view.axes[2]]
             image = render_slice(slice_image(self.data, name, index), **self.display)
