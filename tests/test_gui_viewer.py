@@ -377,3 +377,177 @@ def test_zoom_and_pan_keep_the_views_linked_and_ctrl_click_adds(window, data, qt
     tab.picking.setChecked(True)
     mouse_click(vp, point(tab, "xy", (40, 30, 12)), modifiers=Qt.ControlModifier)
     assert tab.model.rows.tolist() == [[1, 40, 30, 12, 1]]
+
+
+class CountingVolume:
+    """A (z, y, x) array that records the view each read is for (see ``kind``)."""
+
+    def __init__(self, data):
+        self.data = data
+        self.shape = data.shape
+        self.dtype = data.dtype
+        self.ndim = data.ndim
+        self.reads = []  # (kind, number of values)
+
+    @staticmethod
+    def kind(key) -> str:
+        if isinstance(key, (int, np.integer)):
+            return "xy"
+        if not isinstance(key, tuple) or len(key) != 3:
+            return "other"
+        z, y, x = (isinstance(k, (int, np.integer)) for k in key)
+        return {(False, False, True): "zy", (False, True, False): "xz",
+                (True, False, False): "sample", (True, True, True): "voxel"}.get((z, y, x),
+                                                                                "other")
+
+    def __getitem__(self, key):
+        out = self.data[key]
+        self.reads.append((self.kind(key), int(np.size(out))))
+        return out
+
+    def count(self, kind) -> int:
+        return sum(1 for k, _ in self.reads if k == kind)
+
+
+def test_opening_and_scrolling_read_only_the_slices_shown(window, data, qtbot, monkeypatch):
+    """A big memory-mapped tomogram opens fast and scrolls smoothly only if the viewer reads
+    each displayed slice once (not twice, not the whole volume) and the XY slice first."""
+    from deepetpicker.io.tomogram import Tomogram, load_tomogram
+    import gui.tabs.viewer_tab as viewer_module
+
+    volumes = []
+
+    def counting_load(path, mmap=True):
+        tomo = load_tomogram(path, mmap=mmap)
+        volumes.append(CountingVolume(tomo.data))
+        return Tomogram(volumes[-1], tomo.voxel_size, tomo.path)
+
+    monkeypatch.setattr(viewer_module, "load_tomogram", counting_load)
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(data / "tomo.mrc"), "")))
+    tab = window.viewer_tab
+    qtbot.mouseClick(tab.open_button, Qt.LeftButton)
+    (vol,) = volumes
+    nz, ny, nx = SHAPE
+    views = tab.views.views
+    # when the click returns, the XY slice is drawn and nothing but it and a sample was read
+    assert views["xy"].image.image is not None
+    assert views["zy"].image.image is None and views["xz"].image.image is None
+    assert {k for k, _ in vol.reads} == {"sample", "xy"} and vol.count("xy") == 1
+    assert 0 < sum(n for k, n in vol.reads if k == "sample") <= 9 * ny * nx
+    # ZY and XZ follow from the event loop: each slice read exactly once, at full size
+    qtbot.waitUntil(lambda: views["zy"].image.image is not None
+                    and views["xz"].image.image is not None, timeout=2000)
+    slices = [(k, n) for k, n in vol.reads if k != "sample"]
+    assert sorted(slices) == [("xy", ny * nx), ("xz", nz * nx), ("zy", nz * ny)]
+    assert views["zy"].image.image.shape == (ny, nz)
+    # the picture uses the auto contrast from the start
+    lo, hi = tab.views.display["vmin"], tab.views.display["vmax"]
+    assert (lo, hi) == pytest.approx((tab.vmin.value(), tab.vmax.value()), abs=1e-3)
+    assert lo < 0 < hi
+
+    # a z step reads the one XY slice, an x step the one ZY slice
+    vol.reads.clear()
+    tab.views.setFocus()
+    qtbot.keyClick(tab.views, Qt.Key_Up)
+    assert vol.reads == [("xy", ny * nx)]
+    vol.reads.clear()
+    tab.sliders["x"].setFocus()
+    qtbot.keyClick(tab.sliders["x"], Qt.Key_Right)
+    assert tab.views.position[0] == nx // 2 + 1 and vol.reads == [("zy", nz * ny)]
+    QApplication.processEvents()
+    assert vol.count("zy") == 1  # nothing left over from opening is drawn again
+
+
+def _circle_colours(tab):
+    """{class: set of pen colours} of the circles drawn on the three views."""
+    out = {}
+    for view in tab.views.views.values():
+        for index, (_x, _y, _r, pen) in zip(view.pick_index, view.circles._circles):
+            cls = int(tab.model.classes[index])
+            out.setdefault(cls, set()).add(pen.color().name())
+    return out
+
+
+def test_changing_a_class_colour_recolours_its_circles_and_is_kept(window, data, qtbot,
+                                                                    monkeypatch):
+    from PyQt5.QtGui import QColor
+    from PyQt5.QtWidgets import QColorDialog
+
+    from deepetpicker.render import PALETTE
+
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.spins["z"].setValue(12)  # both particles cut this slice
+    assert _circle_colours(tab) == {1: {PALETTE[0]}, 2: {PALETTE[1]}}
+    asked = []
+
+    def get_color(initial, parent, title, *args):
+        asked.append((initial.name(), title))
+        return QColor(answer)
+
+    monkeypatch.setattr(QColorDialog, "getColor", staticmethod(get_color))
+    answer = "#123456"
+    button = tab.class_table.cellWidget(1, 1)
+    qtbot.mouseClick(button, Qt.LeftButton)
+    assert asked == [(PALETTE[1], "Colour of class 2")]
+    assert _circle_colours(tab) == {1: {PALETTE[0]}, 2: {"#123456"}}
+    assert button.text() == "#123456"
+    colour_cell = tab.table.table_model.index(1, 1)
+    assert tab.table.table_model.data(colour_cell, Qt.ForegroundRole).name() == "#123456"
+
+    # kept: when the dialog is cancelled, on other slices, with more classes, for new picks
+    answer = QColor()  # what getColor returns on Cancel
+    qtbot.mouseClick(button, Qt.LeftButton)
+    assert asked[-1][0] == "#123456" and tab.styles.colour(2) == "#123456"
+    tab.views.select_pick(1, jump=True)  # the class-2 particle: circles on all three views
+    assert _circle_colours(tab)[2] == {"#123456"}
+    assert sum(int(tab.model.classes[i]) == 2 for v in tab.views.views.values()
+               for i in v.pick_index) == 3
+    tab.class_count.setValue(3)
+    assert tab.class_table.cellWidget(1, 1).text() == "#123456"
+    tab.picking.setChecked(True)
+    tab.current_class.setValue(2)
+    mouse_double_click(tab.views.viewport(), point(tab, "xy", (50, 10, 8)))
+    assert len(tab.model) == 3 and _circle_colours(tab)[2] == {"#123456"}
+
+
+def test_equalise_gaussian_and_invert_change_the_displayed_slices(window, data, qtbot):
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    tab.views.draw_pending()
+    tab.spins["z"].setValue(12)
+    xy = tab.views.views["xy"].image
+    zy = tab.views.views["zy"].image
+
+    def shown():
+        return xy.image.copy(), zy.image.copy()
+
+    plain_xy, plain_zy = shown()
+    inside, outside = (20, 30), (2, 2)  # (row y, column x): in the particle, background
+    assert plain_xy[inside] > plain_xy[outside]
+
+    qtbot.mouseClick(tab.invert, Qt.LeftButton)
+    inv_xy, inv_zy = shown()
+    assert inv_xy[inside] < inv_xy[outside]  # the two values swap order
+    assert inv_xy == pytest.approx(1.0 - plain_xy) and inv_zy == pytest.approx(1.0 - plain_zy)
+    qtbot.mouseClick(tab.invert, Qt.LeftButton)
+    assert np.array_equal(xy.image, plain_xy)
+
+    qtbot.mouseClick(tab.equalize, Qt.LeftButton)
+    eq_xy, eq_zy = shown()
+    # equalised: the values spread evenly over [0, 1] (quartiles near 1/4 and 3/4, where the
+    # windowed noise had them close together), the order of the pixels kept
+    assert np.percentile(eq_xy, [25, 75]) == pytest.approx([0.25, 0.75], abs=0.04)
+    assert np.subtract(*np.percentile(plain_xy, [75, 25])) < 0.4
+    assert eq_xy[inside] > eq_xy[outside] and not np.allclose(eq_zy, plain_zy)
+    qtbot.mouseClick(tab.equalize, Qt.LeftButton)
+
+    tab.sigma.setValue(2.0)
+    smooth_xy, _ = shown()
+    # a Gaussian filter removes most of the noise: neighbouring pixels become alike
+    rough = np.abs(np.diff(plain_xy, axis=1)).mean()
+    assert np.abs(np.diff(smooth_xy, axis=1)).mean() < 0.3 * rough
+    assert smooth_xy[inside] > smooth_xy[outside]
+    tab.sigma.setValue(0.0)
+    assert np.array_equal(xy.image, plain_xy)
