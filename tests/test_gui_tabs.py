@@ -452,6 +452,41 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     assert "Weights file not found" in dialogs.texts("critical")[-1]
 
 
+def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # noqa: F811
+        qtbot, dialogs, sim, trained, tmp_path):  # noqa: F811
+    """The first tomogram's picks are written; Stop during the second one's scan ends the
+    job within 2 s and leaves no pick file (nor sidecar) of it under its real name."""
+    from deepetpicker.io.tomogram import write_tomogram
+
+    config, weights = trained
+    big = tmp_path / "big.mrc"  # ~3000 tiles of 16^3: many seconds of scanning on a CPU
+    rng = np.random.default_rng(0)
+    write_tomogram(big, rng.normal(size=(64, 256, 256)).astype(np.float32), voxel_size=10.0)
+    window = make_window(qtbot)
+    tab = window.infer_tab
+    assert tab.set_inputs(config, weights)
+    first = Path(sim).parent.parent / "raw" / "sim_00.mrc"
+    tab.add_tomograms([str(first), str(big)])
+    out = tmp_path / "picks"
+    type_into(qtbot, tab.out_dir.edit, str(out))
+    scans = []
+    tab.panel.progress.connect(
+        lambda e: e.stage == "scan" and e.item == "big" and scans.append(e))
+    assert tab.run()
+    qtbot.waitUntil(lambda: len(scans) >= 1 or not tab.panel.running, timeout=60000)
+    assert tab.panel.running and (out / "sim_00.coords").is_file()
+    assert scans[-1].done < scans[-1].total
+    started = time.monotonic()
+    qtbot.mouseClick(tab.panel.stop_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not tab.panel.running, timeout=2000)
+    assert time.monotonic() - started < 2.0
+    assert tab.panel.last_outcome == "stopped" and not dialogs.shown
+    assert tab.run_button.isEnabled()
+    # the finished tomogram's outputs are intact, the stopped one left nothing behind
+    assert sorted(p.name for p in out.iterdir()) == ["sim_00.coords", "sim_00.coords.json"]
+    assert len(read_picks(out / "sim_00.coords")) > 0
+
+
 # --------------------------------------------------------------------------------------------
 # Main window
 # --------------------------------------------------------------------------------------------
