@@ -7,10 +7,11 @@ In one run, offscreen (``QT_QPA_PLATFORM=offscreen``), through the real widgets:
   folder, or reuses ``--tomogram PATH``;
 * opens it in the Particle Visualization tab the way "Open tomogram..." does (the file dialog
   answers with the path, the button is clicked) and times the click until the first (XY)
-  slice is painted and until the ZY and XZ slices are painted too: first with the file's pages evicted from the page cache
-  (``posix_fadvise(DONTNEED)``, a tomogram not read since boot; the ZY slice needs a value
-  from every 4 KB page of the file, so this is the disk's speed), then opened again with the
-  file cached (a tomogram just written or read);
+  slice is painted and until the ZY and XZ slices are painted too; first with the file's
+  pages evicted from the page cache (``posix_fadvise(DONTNEED)``: a tomogram not read since
+  boot; a ZY slice needs a value from every 4 KB page of the file, so all three views take
+  the time the disk needs to read the whole file), then opened again with the file cached
+  (a tomogram just written or read);
 * scrolls 50 slices along z (Up key on the views), x and y (Right key on the x / y sliders),
   painting after every step, and prints the mean and worst time per step;
 * prints how much the process's memory grew: the peak resident set (which also counts the
@@ -272,6 +273,7 @@ def main(argv=None) -> int:
 
         # memory: resident set (incl. mapped file pages), anonymous part, traced allocations
         limit = MEMORY_TARGET_FRACTION * file_bytes
+        anon = 0
         if before and after:
             peak = after["VmHWM"] - (before["VmRSS"] if peak_reset else before["VmHWM"])
             anon = after["RssAnon"] - before["RssAnon"]
@@ -293,7 +295,8 @@ def main(argv=None) -> int:
         print(f"{'peak traced allocations':<34}{mb(traced):>12}   < {mb(limit)}   "
               f"{verdict(traced < limit)}  (open again + 5 steps per axis; a copy of the "
               f"volume would be {mb(file_bytes)})")
-        ok = (all(value < target for _, value in rows) and worst_all < STEP_TARGET_MS and traced < limit)
+        ok = (all(value < target for _, value in rows) and worst_all < STEP_TARGET_MS
+              and traced < limit and anon < limit)
         print("\nall targets met" if ok else "\nsome targets MISSED")
         viewer.window.viewer_tab.model.undo_stack.setClean()
         viewer.window.close()
