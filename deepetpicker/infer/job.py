@@ -27,6 +27,9 @@ from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 PathLike = Union[str, os.PathLike]
 
 SCORE_DTYPES = {"float16": np.float16, "float32": np.float32}
+#: Tiles per forward pass on the CPU. Single tiles fall onto PyTorch's slow non-oneDNN 3D
+#: convolution for small networks (about 10x slower per tile); a few tiles keep memory small.
+CPU_BATCH = 4
 
 
 @dataclass
@@ -185,7 +188,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     (``score_dtype`` float16 or float32); ``formats`` also writes the picks in those formats
     (see :mod:`deepetpicker.io.formats`). ``device``: ``auto | cpu | cuda | cuda:N``
     (default: the config's). ``batch_size``: tiles per forward pass (default: the config's
-    batch size on a GPU, 1 on the CPU).
+    batch size on a GPU, :data:`CPU_BATCH` on the CPU).
 
     Progress: stage ``predict`` per tomogram, ``statistics`` per slab, ``scan`` per tile
     batch, ``peaks`` per slab; cancellable at each of those steps.
@@ -222,7 +225,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     pad = int(config.padding_size if pad is None else pad)
     tile_starts(patch, patch, pad)                  # rejects a pad that leaves no centre
     if batch_size is None:
-        batch_size = int(config.batch_size) if device.type == "cuda" else 1
+        batch_size = int(config.batch_size) if device.type == "cuda" else CPU_BATCH
     if int(batch_size) < 1:
         raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
     batch_size = int(batch_size)
