@@ -10,7 +10,7 @@ import torch
 from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate import evaluate_occupancy
-from deepetpicker.infer.job import predict
+from deepetpicker.infer.job import CPU_BATCH, predict
 from deepetpicker.infer.tiling import scan
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import write_tomogram
@@ -93,7 +93,7 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     # the sidecar records what made the picks
     sidecar = json.loads((tmp_path / "held_out.coords.json").read_text())
     assert (sidecar["t_seg"], sidecar["t_lm"], sidecar["t_dist"]) == (0.5, 0.1, [5.0])
-    assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, 1)
+    assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, CPU_BATCH)
     assert sidecar["counts"] == {"1": len(picks)} and sidecar["shape"] == [32, 64, 64]
     assert sidecar["normalisation"]["mean"] == pytest.approx(1000.0, abs=0.5)
     # score map: float16 probabilities, high where the picks are
