@@ -62,10 +62,11 @@ def _diameter(diameters, cls) -> float:
 
 def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Picks] = None,
                      diameters: Optional[Sequence[float]] = None, z: Optional[int] = None,
-                     y: Optional[int] = None, title: str = "") -> Path:
+                     y: Optional[int] = None, title: str = "", sigma: float = 1.0) -> Path:
     """Save an XY slice (at ``z``) and an XZ slice (at ``y``) with picks circled.
 
-    Picks are solid circles; ``truth`` (optional) dashed. Each circle is the cross-section of a
+    The slices are smoothed with a Gaussian of ``sigma`` voxels (0: raw), as viewers show
+    tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the cross-section of a
     sphere of the class's diameter with the slice, so a particle shows where it is cut.
     """
     import matplotlib
@@ -78,6 +79,10 @@ def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Pic
     y = ny // 2 if y is None else int(y)
     xy = np.asarray(volume[z], dtype=np.float32)
     xz = np.asarray(volume[:, y, :], dtype=np.float32)
+    if sigma > 0:
+        from scipy.ndimage import gaussian_filter
+
+        xy, xz = gaussian_filter(xy, sigma), gaussian_filter(xz, sigma)
     lo, hi = display_range(xy)
     fig, axes = plt.subplots(2, 1, figsize=(6, 6 * (ny + nz) / nx * 0.9 + 0.6),
                              gridspec_kw={"height_ratios": [ny, nz]})
@@ -85,7 +90,7 @@ def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Pic
                                          (axes[1], xz, 1, y, f"XZ slice y={y}")):
         ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
         if truth is not None:
-            draw_circles(ax, truth, axis, index, diameters, "--", "truth")
+            draw_circles(ax, truth, axis, index, diameters, "--", "truth", lw=0.9)
         draw_circles(ax, picks, axis, index, diameters, "-", "picks")
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
