@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="pick particles in tomograms with trained weights")
     p.add_argument("config", help="training config file")
-    p.add_argument("--weights", required=True, help="checkpoint (.pt of ours or the original's .ckpt)")
+    p.add_argument("--weights", required=True,
+                   help="checkpoint: best.pth or last.pth of a run, or the original's .ckpt")
     p.add_argument("--tomograms", nargs="+", help="tomogram files or folders (default: the "
                                                   "config's dataset)")
     p.add_argument("--out", help="output folder (default: <base_path>/runs/<name>/predictions)")

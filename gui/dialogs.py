@@ -6,11 +6,16 @@ modal box ever blocks.
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import Callable, Optional
 
-from PyQt5.QtWidgets import QMessageBox, QWidget
+from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from deepetpicker.config import save_config
+from deepetpicker.errors import DeepETPickerError
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
+CONFIG_FILTER = "Config files (*.py);;All files (*)"
 
 
 def show_error(parent: Optional[QWidget], title: str, message: str) -> None:
@@ -41,3 +46,45 @@ def ask_save_discard_cancel(parent: Optional[QWidget], title: str, question: str
     if answer == QMessageBox.Discard:
         return DISCARD
     return CANCEL
+
+
+def load_config_file(parent: Optional[QWidget], loader: Callable, title: str, path=None):
+    """Read a config with ``loader`` (a file dialog asks without ``path``).
+
+    Returns ``(config, path)``, or ``(None, None)`` when cancelled or unreadable (the error
+    shown in a dialog).
+    """
+    if path is None:
+        path, _ = QFileDialog.getOpenFileName(parent, title, "", CONFIG_FILTER)
+        if not path:
+            return None, None
+    try:
+        return loader(path), Path(path)
+    except DeepETPickerError as exc:
+        show_error(parent, "Cannot load the config", str(exc))
+        return None, None
+
+
+def save_config_file(parent: Optional[QWidget], to_config: Callable, title: str,
+                     path=None) -> Optional[Path]:
+    """Write the config that ``to_config()`` builds from a tab's fields, in the original
+    format (a file dialog asks without ``path``, starting at ``base_path/configs/<name>.py``).
+
+    Returns the path written, or None when cancelled or refused (the error shown).
+    """
+    try:
+        cfg = to_config()
+    except DeepETPickerError as exc:
+        show_error(parent, "Check the settings", str(exc))
+        return None
+    if path is None:
+        start = str(cfg.configs_dir / f"{cfg.dset_name}.py") if cfg.base_path else ""
+        path, _ = QFileDialog.getSaveFileName(parent, title, start, "Config files (*.py)")
+        if not path:
+            return None
+    try:
+        save_config(cfg, path)
+    except (DeepETPickerError, OSError) as exc:
+        show_error(parent, "Cannot save the config", str(exc))
+        return None
+    return Path(path)

@@ -25,7 +25,7 @@ import os
 import pickle
 import re
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 import torch
 

@@ -8,12 +8,11 @@ from typing import Optional
 
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
-from PyQt5.QtWidgets import (QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
+from PyQt5.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
                              QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                              QVBoxLayout, QWidget)
 
-from deepetpicker.config import (COORD_FORMATS, PreprocessConfig, load_preprocess_config,
-                                 save_config)
+from deepetpicker.config import COORD_FORMATS, PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.widgets.fields import PathField, combo, set_combo, spin
@@ -191,42 +190,23 @@ class PreprocessTab(QWidget):
 
     def load_config(self, path=None) -> bool:
         """Read a preprocessing config (a dialog asks for the file without ``path``)."""
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load preprocessing config", "",
-                                                  "Config files (*.py);;All files (*)")
-            if not path:
-                return False
-        try:
-            cfg = load_preprocess_config(path)
-        except DeepETPickerError as exc:
-            dialogs.show_error(self, "Cannot load the config", str(exc))
+        cfg, path = dialogs.load_config_file(self, load_preprocess_config,
+                                             "Load preprocessing config", path)
+        if cfg is None:
             return False
         self.set_config(cfg)
-        self.config_path = Path(path)
+        self.config_path = path
         self.status_message.emit(f"Loaded {path}")
         self.show_dataset(cfg)
         return True
 
     def save_config(self, path=None) -> bool:
         """Write the fields as a config file (original format)."""
-        try:
-            cfg = self.to_config()
-        except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
+        saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path)
+        if saved is None:
             return False
-        if path is None:
-            start = str(cfg.configs_dir / f"{cfg.dset_name}.py") if cfg.base_path else ""
-            path, _ = QFileDialog.getSaveFileName(self, "Save preprocessing config", start,
-                                                  "Config files (*.py)")
-            if not path:
-                return False
-        try:
-            save_config(cfg, path)
-        except (DeepETPickerError, OSError) as exc:
-            dialogs.show_error(self, "Cannot save the config", str(exc))
-            return False
-        self.config_path = Path(path)
-        self.status_message.emit(f"Saved {path}")
+        self.config_path = saved
+        self.status_message.emit(f"Saved {saved}")
         return True
 
     # -- running -------------------------------------------------------------------------------

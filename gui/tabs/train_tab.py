@@ -283,42 +283,21 @@ class TrainTab(QWidget):
 
     def load_config(self, path=None) -> bool:
         """Read a preprocessing or training config (a dialog asks without ``path``)."""
-        if path is None:
-            path, _ = QFileDialog.getOpenFileName(self, "Load config", "",
-                                                  "Config files (*.py);;All files (*)")
-            if not path:
-                return False
-        try:
-            cfg = load_config(path)
-        except DeepETPickerError as exc:
-            dialogs.show_error(self, "Cannot load the config", str(exc))
+        cfg, path = dialogs.load_config_file(self, load_config, "Load config", path)
+        if cfg is None:
             return False
         self.set_config(cfg)
-        self.config_path = Path(path) if isinstance(cfg, TrainConfig) else None
+        self.config_path = path if isinstance(cfg, TrainConfig) else None
         self.status_message.emit(f"Loaded {path}")
         return True
 
     def save_config(self, path=None) -> Optional[Path]:
         """Write the training config (default: ``base_path/configs/<run name>.py``)."""
-        try:
-            cfg = self.to_config()
-        except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
-            return None
-        if path is None:
-            start = str(cfg.configs_dir / f"{cfg.dset_name}.py")
-            path, _ = QFileDialog.getSaveFileName(self, "Save training config", start,
-                                                  "Config files (*.py)")
-            if not path:
-                return None
-        try:
-            save_config(cfg, path)
-        except (DeepETPickerError, OSError) as exc:
-            dialogs.show_error(self, "Cannot save the config", str(exc))
-            return None
-        self.config_path = Path(path)
-        self.status_message.emit(f"Saved {path}")
-        return self.config_path
+        saved = dialogs.save_config_file(self, self.to_config, "Save training config", path)
+        if saved is not None:
+            self.config_path = saved
+            self.status_message.emit(f"Saved {saved}")
+        return saved
 
     # -- running -------------------------------------------------------------------------------
     def start(self, resume=None) -> bool:
