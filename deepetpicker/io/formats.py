@@ -61,7 +61,7 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.picks import (PICK_SUFFIXES, Picks, check_in_bounds, format_number,
-                                   read_picks, write_picks)
+                                   parse_numbers, read_picks, write_picks)
 
 PathLike = Union[str, os.PathLike]
 Shape = tuple[int, int, int]
@@ -315,19 +315,8 @@ def _read_text(path: Path) -> str:
 def _numbers(path: Path, lineno: int, tokens: Sequence[str], what: str,
              columns: Optional[Sequence[int]] = None) -> list[float]:
     """Parse ``tokens`` (1-based column numbers ``columns``) as finite floats."""
-    values = []
-    for i, token in zip(columns or range(1, len(tokens) + 1), tokens):
-        try:
-            value = float(token)
-        except ValueError:
-            raise DeepETPickerError(
-                f"{path}, line {lineno}: {what} column {i} is {token!r}, not a number.") from None
-        if not np.isfinite(value):
-            raise DeepETPickerError(
-                f"{path}, line {lineno}: {what} column {i} is {token!r}; values must be "
-                f"finite numbers.")
-        values.append(value)
-    return values
+    numbers = columns or range(1, len(tokens) + 1)
+    return parse_numbers(path, lineno, tokens, [f"{what} column {i}" for i in numbers])
 
 
 def _read_box(path: Path, geometry: _Geometry,

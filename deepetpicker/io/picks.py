@@ -153,6 +153,24 @@ def _is_number(token: str) -> bool:
     return True
 
 
+def parse_numbers(path, lineno: int, tokens: Sequence[str], labels: Sequence[str]) -> list[float]:
+    """Parse the tokens of one text line as finite floats; ``labels`` name their columns in
+    the error (e.g. ``"column 'x'"``), which also gives the file and the line."""
+    values = []
+    for label, token in zip(labels, tokens):
+        try:
+            value = float(token)
+        except ValueError:
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: {label} is {token!r}, not a number.") from None
+        if not np.isfinite(value):
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: {label} is {token!r}; coordinates, classes and "
+                f"scores must be finite numbers.")
+        values.append(value)
+    return values
+
+
 def read_picks(path: PathLike, shape: Optional[Sequence[int]] = None,
                num_cls: Optional[int] = None, tomo_name: Optional[str] = None,
                voxel_size: Optional[float] = None) -> Picks:
@@ -196,19 +214,7 @@ def read_picks(path: PathLike, shape: Optional[Sequence[int]] = None,
             raise DeepETPickerError(
                 f"{path}, line {lineno}: {len(tokens)} columns but earlier rows have "
                 f"{len(names)} ({' '.join(names)}). Every row needs the same columns.")
-        values = []
-        for col, token in zip(names, tokens):
-            try:
-                value = float(token)
-            except ValueError:
-                raise DeepETPickerError(
-                    f"{path}, line {lineno}: column '{col}' is {token!r}, not a number.") from None
-            if not np.isfinite(value):
-                raise DeepETPickerError(
-                    f"{path}, line {lineno}: column '{col}' is {token!r}; coordinates, classes "
-                    f"and scores must be finite numbers.")
-            values.append(value)
-        rows.append(values)
+        rows.append(parse_numbers(path, lineno, tokens, [f"column '{c}'" for c in names]))
         line_of.append(lineno)
     names = names or ("class", "x", "y", "z")
     table = np.array(rows, dtype=np.float64).reshape(-1, len(names))
