@@ -22,6 +22,8 @@ QUICK = dict(max_epochs=40, f_maps=[8, 16, 24, 36], patch_size=40, padding_size=
              lr=3e-3)
 FULL = dict(max_epochs=60, f_maps=[24, 48, 72, 108], patch_size=72, padding_size=12,
             batch_size=16, lr=1e-3)
+#: ``--full`` simulates tomograms deep enough for its 72-voxel patches.
+FULL_SHAPE = (96, 256, 256)
 
 
 @dataclass
@@ -85,6 +87,8 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     settings.update(train_overrides)
 
     report.log(f"1/5 simulating 4 tomograms in {out_dir / 'sample_data'}")
+    if shape is None and full:
+        shape = FULL_SHAPE
     sim_options = {k: v for k, v in {"shape": shape, "n_particles": n_particles}.items()
                    if v is not None}
     pre_path = simulate_dataset(out_dir / "sample_data", n=4, seed=seed, progress=progress,

@@ -18,7 +18,15 @@ from typing import Any, Callable, Optional
 
 
 class Cancelled(Exception):
-    """Raised inside a job when its cancel token was set."""
+    """Raised inside a job when its cancel token was set.
+
+    ``partial``: what the job had finished before it stopped, in the form of its usual result
+    (e.g. the tomograms already picked), when it can say; None otherwise.
+    """
+
+    def __init__(self, *args: Any, partial: Any = None) -> None:
+        super().__init__(*args)
+        self.partial = partial
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class JobWorker(QObject):
         self.token = CancelToken()
         self.min_interval = float(min_interval)
         self.outcome: Optional[str] = None  # "finished" | "failed" | "stopped" once known
+        self.partial: Any = None            # a stopped job's result so far, when it gives one
         self._last_emit = 0.0
         self._last_key: Optional[tuple] = None
         self._thread = _Thread(self)
@@ -104,8 +105,9 @@ class JobWorker(QObject):
         try:
             result = self.job(*self.args, progress=self._report, cancel=self.token,
                               **self.kwargs)
-        except Cancelled:
+        except Cancelled as exc:
             self.outcome = "stopped"
+            self.partial = exc.partial
             self.stopped.emit()
         except DeepETPickerError as exc:
             self.outcome = "failed"

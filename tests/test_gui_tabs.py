@@ -485,6 +485,11 @@ def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # 
     # the finished tomogram's outputs are intact, the stopped one left nothing behind
     assert sorted(p.name for p in out.iterdir()) == ["sim_00.coords", "sim_00.coords.json"]
     assert len(read_picks(out / "sim_00.coords")) > 0
+    # and the results table lists the tomogram finished before the stop
+    assert tab.results_table.rowCount() == 1
+    assert tab.results_table.item(0, 0).text() == "sim_00"
+    assert tab.results_table.item(0, 1).text().startswith(
+        str(len(read_picks(out / "sim_00.coords"))))
 
 
 # --------------------------------------------------------------------------------------------

@@ -164,10 +164,31 @@ def test_cancel_leaves_no_partial_output(trained, tmp_path):
         if event.stage == "scan" and event.done == 2:
             token.cancel()
 
-    with pytest.raises(Cancelled):
+    with pytest.raises(Cancelled) as stopped:
         predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
                 out=tmp_path, progress=progress, cancel=token)
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [] and stopped.value.partial is None
+
+
+def test_cancel_reports_the_tomograms_finished_before_it(trained, tmp_path):
+    token = CancelToken()
+    second = tmp_path / "in" / "second.mrc"
+    second.parent.mkdir()
+    second.write_bytes(trained["raw"].read_bytes())
+
+    def progress(event):
+        if event.stage == "scan" and event.item == "second" and event.done == 2:
+            token.cancel()
+
+    with pytest.raises(Cancelled) as stopped:
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"], second],
+                out=tmp_path / "out", progress=progress, cancel=token)
+    partial = stopped.value.partial
+    assert [p.name for p in partial.outputs] == ["held_out.coords"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "held_out.coords", "held_out.coords.json"]
+    assert sum(partial.counts["held_out"].values()) == len(
+        read_picks(tmp_path / "out" / "held_out.coords"))
 
 
 def test_one_model_load_for_many_tomograms_and_torchrun_split(trained, tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 
 PathLike = Union[str, os.PathLike]
 
@@ -254,54 +254,58 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     result = PredictResult(out_dir=out_dir, settings=settings)
     all_picks, shapes, voxel_sizes = [], {}, {}
     total = len(paths)
-    for index, path in enumerate(paths):
-        stem = path.stem
-        report("predict", index, total, item=stem,
-               message=f"tomogram {index + 1}/{total}: {path.name}")
-        try:
-            tomo = load_tomogram(path, mmap=True)
-            stats = chunked_stats(tomo.data, report=report, name=str(path))
-            offset, spread = normalization_scale(stats, config.norm_type, str(path))
-            scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
-                                   batch_size, report, stem)
-            shape, voxel_size = tomo.shape, tomo.voxel_size
-            del tomo                   # unmaps the tomogram: its pages leave this process
-            picks = find_picks(scores, t_seg=t_seg, t_lm=t_lm, t_dist=t_dist,
-                               diameters=diameters, device=device,
-                               score_radius=thresholds.get("score_radius"),
-                               tomo_name=stem, voxel_size=voxel_size, report=report)
-        except (DeepETPickerError, OSError) as exc:
-            result.failed[str(path)] = str(exc)
-            report.log(f"skipped {path}: {exc}")
-            continue
-        except torch.cuda.OutOfMemoryError as exc:
-            raise DeepETPickerError(
-                f"The GPU ran out of memory on {path.name} with {batch_size} tile(s) of "
-                f"{patch}^3 per pass. Lower --batch-size (or the patch size).") from exc
-        coords = write_picks(out_dir / f"{stem}.coords", picks)
-        sidecar = out_dir / f"{stem}.coords.json"
-        record = dict(settings, tomogram=str(path), shape=list(shape),
-                      voxel_size=voxel_size, picks=coords.name,
-                      counts={str(c): n for c, n in picks.counts(int(config.num_cls)).items()},
-                      t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],
-                      score_radius=picks.meta["score_radius"],
-                      cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
-                      normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
-                                     "std": stats.std, "min": stats.min, "max": stats.max},
-                      tiles=count_tiles(shape, patch, pad))
-        write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
-        if save_scores:
-            result.score_maps.extend(_write_score_maps(
-                scores, out_dir, stem, voxel_size, SCORE_DTYPES[score_dtype], class_names))
-        del scores
-        result.outputs.append(coords)
-        result.sidecars.append(sidecar)
-        result.counts[stem] = picks.counts(int(config.num_cls))
-        all_picks.append(picks)
-        shapes[stem] = shape
-        voxel_sizes[stem] = voxel_size
-        report("predict", index + 1, total, item=stem,
-               message=f"{path.name}: {len(picks)} picks", picks=len(picks))
+    try:
+        for index, path in enumerate(paths):
+            stem = path.stem
+            report("predict", index, total, item=stem,
+                   message=f"tomogram {index + 1}/{total}: {path.name}")
+            try:
+                tomo = load_tomogram(path, mmap=True)
+                stats = chunked_stats(tomo.data, report=report, name=str(path))
+                offset, spread = normalization_scale(stats, config.norm_type, str(path))
+                scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
+                                       batch_size, report, stem)
+                shape, voxel_size = tomo.shape, tomo.voxel_size
+                del tomo                   # unmaps the tomogram: its pages leave this process
+                picks = find_picks(scores, t_seg=t_seg, t_lm=t_lm, t_dist=t_dist,
+                                   diameters=diameters, device=device,
+                                   score_radius=thresholds.get("score_radius"),
+                                   tomo_name=stem, voxel_size=voxel_size, report=report)
+            except (DeepETPickerError, OSError) as exc:
+                result.failed[str(path)] = str(exc)
+                report.log(f"skipped {path}: {exc}")
+                continue
+            except torch.cuda.OutOfMemoryError as exc:
+                raise DeepETPickerError(
+                    f"The GPU ran out of memory on {path.name} with {batch_size} tile(s) of "
+                    f"{patch}^3 per pass. Lower --batch-size (or the patch size).") from exc
+            coords = write_picks(out_dir / f"{stem}.coords", picks)
+            sidecar = out_dir / f"{stem}.coords.json"
+            record = dict(settings, tomogram=str(path), shape=list(shape),
+                          voxel_size=voxel_size, picks=coords.name,
+                          counts={str(c): n for c, n in picks.counts(int(config.num_cls)).items()},
+                          t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],
+                          score_radius=picks.meta["score_radius"],
+                          cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
+                          normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
+                                         "std": stats.std, "min": stats.min, "max": stats.max},
+                          tiles=count_tiles(shape, patch, pad))
+            write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
+            if save_scores:
+                result.score_maps.extend(_write_score_maps(
+                    scores, out_dir, stem, voxel_size, SCORE_DTYPES[score_dtype], class_names))
+            del scores
+            result.outputs.append(coords)
+            result.sidecars.append(sidecar)
+            result.counts[stem] = picks.counts(int(config.num_cls))
+            all_picks.append(picks)
+            shapes[stem] = shape
+            voxel_sizes[stem] = voxel_size
+            report("predict", index + 1, total, item=stem,
+                   message=f"{path.name}: {len(picks)} picks", picks=len(picks))
+    except Cancelled as exc:  # say what was finished, e.g. for a results table
+        result.seconds = time.monotonic() - started
+        raise Cancelled(*exc.args, partial=result if result.outputs else None) from exc
     if not result.outputs and result.failed:
         details = "; ".join(f"{k}: {v}" for k, v in result.failed.items())
         raise DeepETPickerError(f"No tomogram could be processed. {details}")

@@ -163,6 +163,9 @@ class JobPanel(QWidget):
         self.label.setText(f"done in {elapsed}")
         self.append_log(f"finished in {elapsed}")
         self.status_message.emit(f"{self.title}: finished in {elapsed}")
+        self._show_result(result)
+
+    def _show_result(self, result: Any) -> None:
         if self._on_success is not None:
             try:
                 self._on_success(result)
@@ -189,6 +192,9 @@ class JobPanel(QWidget):
         self.label.setText("stopped")
         self.append_log("stopped; outputs finished before the stop are kept")
         self.status_message.emit(f"{self.title}: stopped")
+        partial = getattr(self.worker, "partial", None)
+        if partial is not None:         # e.g. the tomograms picked before the stop
+            self._show_result(partial)
 
     def _on_ended(self) -> None:
         worker, self.worker = self.worker, None
