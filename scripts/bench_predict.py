@@ -140,6 +140,7 @@ def time_bare_forward(weights: Path, device, n_tiles: int, batch: int, patch: in
     from deepetpicker.model import load_checkpoint, probabilities
 
     model, _ = load_checkpoint(weights, device)
+    model.fuse_for_inference()                       # as the job runs it
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 1, patch, patch, patch, generator=gen).to(device)
     use_amp = device.type == "cuda"

@@ -232,3 +232,20 @@ def test_cpu_layout_is_channels_last_and_gives_the_same_output():
     x = torch.randn(2, 1, 16, 16, 16)
     with torch.no_grad():
         assert torch.allclose(a(x), b(x), atol=1e-5)
+
+
+def test_fusing_batch_norm_for_inference_keeps_the_scores():
+    torch.manual_seed(0)
+    net = ResUNet3D(num_classes=3, f_maps=(4, 8, 8, 8))
+    net.train()
+    with torch.no_grad():                 # move the running statistics away from 0 and 1
+        for _ in range(3):
+            net(torch.randn(2, 1, 16, 16, 16) * 3 + 1)
+    net.eval()
+    x = torch.randn(2, 1, 16, 16, 16)
+    with torch.no_grad():
+        before = probabilities(net(x))
+        net.fuse_for_inference()
+        after = probabilities(net(x))
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules())
+    assert torch.allclose(before, after, atol=1e-5)

@@ -10,7 +10,7 @@ import torch
 from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate import evaluate_occupancy
-from deepetpicker.infer.job import CPU_BATCH, predict
+from deepetpicker.infer.job import cpu_tiles_per_pass, predict
 from deepetpicker.infer.tiling import scan
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import write_tomogram
@@ -93,7 +93,7 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     # the sidecar records what made the picks
     sidecar = json.loads((tmp_path / "held_out.coords.json").read_text())
     assert (sidecar["t_seg"], sidecar["t_lm"], sidecar["t_dist"]) == (0.5, 0.1, [5.0])
-    assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, CPU_BATCH)
+    assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, 8)
     assert sidecar["counts"] == {"1": len(picks)} and sidecar["shape"] == [32, 64, 64]
     assert sidecar["normalisation"]["mean"] == pytest.approx(1000.0, abs=0.5)
     # score map: float16 probabilities, high where the picks are
@@ -155,6 +155,13 @@ def test_weights_that_do_not_match_the_config(trained, tmp_path):
         predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
                 out=tmp_path, pad=8)
     assert not list(tmp_path.glob("*.coords"))
+
+
+def test_cpu_tiles_per_pass_bounds_memory_and_batches_small_tiles():
+    assert cpu_tiles_per_pass([24, 48, 72, 108], 72) == 1      # 36 MB per feature map
+    assert cpu_tiles_per_pass([24, 48, 72, 108], 48) == 2
+    assert cpu_tiles_per_pass([8, 16, 24, 36], 40) == 8         # capped
+    assert cpu_tiles_per_pass([8, 16, 24, 36], 72) == 2
 
 
 def test_cancel_leaves_no_partial_output(trained, tmp_path):

@@ -27,9 +27,21 @@ from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 PathLike = Union[str, os.PathLike]
 
 SCORE_DTYPES = {"float16": np.float16, "float32": np.float32}
-#: Tiles per forward pass on the CPU. Single tiles fall onto PyTorch's slow non-oneDNN 3D
-#: convolution for small networks (about 10x slower per tile); a few tiles keep memory small.
-CPU_BATCH = 4
+#: Memory for the activations of one forward pass on the CPU (bytes), which sets the tiles
+#: per pass there.
+CPU_ACTIVATION_BUDGET = 256 * 2 ** 20
+
+
+def cpu_tiles_per_pass(f_maps: Sequence[int], patch: int) -> int:
+    """Tiles per forward pass on the CPU: as many as fit :data:`CPU_ACTIVATION_BUDGET`
+    (a pass holds about nine first-level feature maps per tile), from 1 to 8.
+
+    Large tiles go one at a time, which is also fastest for them; small tiles are batched,
+    because single small tiles fall onto PyTorch's slow non-oneDNN 3D convolution (about ten
+    times slower per tile).
+    """
+    per_tile = 9 * int(f_maps[0]) * int(patch) ** 3 * 4
+    return max(1, min(8, CPU_ACTIVATION_BUDGET // per_tile))
 
 
 @dataclass
@@ -188,7 +200,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     (``score_dtype`` float16 or float32); ``formats`` also writes the picks in those formats
     (see :mod:`deepetpicker.io.formats`). ``device``: ``auto | cpu | cuda | cuda:N``
     (default: the config's). ``batch_size``: tiles per forward pass (default: the config's
-    batch size on a GPU, :data:`CPU_BATCH` on the CPU).
+    batch size on a GPU, :func:`cpu_tiles_per_pass` on the CPU).
 
     Progress: stage ``predict`` per tomogram, ``statistics`` per slab, ``scan`` per tile
     batch, ``peaks`` per slab; cancellable at each of those steps.
@@ -225,7 +237,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     pad = int(config.padding_size if pad is None else pad)
     tile_starts(patch, patch, pad)                  # rejects a pad that leaves no centre
     if batch_size is None:
-        batch_size = int(config.batch_size) if device.type == "cuda" else CPU_BATCH
+        batch_size = (int(config.batch_size) if device.type == "cuda"
+                      else cpu_tiles_per_pass(config.f_maps, patch))
     if int(batch_size) < 1:
         raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
     batch_size = int(batch_size)
@@ -245,6 +258,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     report.log(f"loading weights {weights} on {device}")
     model, meta = load_checkpoint(weights, device)
     _check_weights(model, meta, config, weights)
+    model.fuse_for_inference()
     class_names = meta.get("class_names") or None
     settings = {"weights": str(weights), "config": getattr(config, "source", None),
                 "device": str(device), "patch_size": patch, "pad_size": pad,

@@ -25,6 +25,7 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from deepetpicker.errors import DeepETPickerError
 
@@ -53,7 +54,14 @@ class ConvUnit(nn.Module):
         self.bn = nn.BatchNorm3d(out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+    def fuse(self) -> None:
+        """Fold the batch normalisation into the convolution (inference only: same output,
+        one tensor less per unit)."""
+        if isinstance(self.bn, nn.BatchNorm3d):
+            self.conv = fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
+            self.bn = nn.Identity()
 
 
 class ResidualBlock(nn.Module):
@@ -166,6 +174,15 @@ class ResUNet3D(nn.Module):
     def size_multiple(self) -> int:
         """Patch edges must be multiples of this number."""
         return 2 ** (len(self.f_maps) - 1)
+
+    def fuse_for_inference(self) -> "ResUNet3D":
+        """Fold every batch normalisation into its convolution and switch to eval mode: the
+        same scores with less memory and time per tile. The network cannot train afterwards."""
+        self.eval()
+        for module in self.modules():
+            if isinstance(module, ConvUnit):
+                module.fuse()
+        return self
 
     def model_args(self) -> dict:
         """The constructor arguments, to rebuild the same network from a checkpoint."""
