@@ -8,14 +8,14 @@ from typing import Optional
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
                              QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
-                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                             QSplitter, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from deepetpicker.config import TrainConfig, load_train_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import FORMAT_HELP, FORMATS
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
-from gui.widgets.fields import MultipleSpinBox, PathField, combo, dspin, spin
+from gui.widgets.fields import MultipleSpinBox, PathField, combo, dspin, group_box, spin, table
 from gui.widgets.job_panel import JobPanel
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
@@ -93,23 +93,13 @@ class InferTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.run_button)
-        settings = QGroupBox("Inference")
-        sv = QVBoxLayout(settings)
-        sv.addLayout(form)
-        sv.addLayout(buttons)
-
-        self.results_table = QTableWidget(0, 3)
-        self.results_table.setHorizontalHeaderLabels(["tomogram", "picks", "file"])
-        self.results_table.verticalHeader().setVisible(False)
+        settings = group_box("Inference", form, buttons)
+        self.results_table = table(["tomogram", "picks", "file"])
         self.results_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.results_table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.show_button = QPushButton("Show in Particle Visualization")
         self.show_button.setEnabled(False)
-        results = QGroupBox("Results")
-        rv = QVBoxLayout(results)
-        rv.addWidget(self.results_table)
-        rv.addWidget(self.show_button)
-        results.setLayout(rv)
+        results = group_box("Results", self.results_table, self.show_button)
 
         convert = QGroupBox("Convert pick files")
         self.convert_list = QListWidget()

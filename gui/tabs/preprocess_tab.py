@@ -8,14 +8,13 @@ from typing import Optional
 
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
-from PyQt5.QtWidgets import (QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                             QLineEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
+                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from deepetpicker.config import COORD_FORMATS, PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
-from gui.widgets.fields import PathField, combo, set_combo, spin
+from gui.widgets.fields import PathField, combo, group_box, set_combo, spin, table
 from gui.widgets.job_panel import JobPanel
 
 LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))
@@ -123,17 +122,9 @@ class PreprocessTab(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.run_button)
 
-        settings = QGroupBox("Dataset")
-        sv = QVBoxLayout(settings)
-        sv.addLayout(form)
-        sv.addLayout(buttons)
-
-        self.result_table = QTableWidget(0, 3)
-        self.result_table.setHorizontalHeaderLabels(["id", "tomogram", "particles"])
-        self.result_table.verticalHeader().setVisible(False)
-        results = QGroupBox("Tomograms found")
-        rv = QVBoxLayout(results)
-        rv.addWidget(self.result_table)
+        settings = group_box("Dataset", form, buttons)
+        self.result_table = table(["id", "tomogram", "particles"])
+        results = group_box("Tomograms found", self.result_table)
 
         top = QWidget()
         th = QHBoxLayout(top)

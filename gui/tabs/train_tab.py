@@ -9,16 +9,16 @@ from typing import Optional
 import pyqtgraph as pg
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
-from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
-                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter,
-                             QTableWidget, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout,
+                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
+                             QWidget)
 
 from deepetpicker.config import (DEFAULT_AUGMENT, DEFAULT_F_MAPS, LIGHT_F_MAPS, PreprocessConfig,
                                  TrainConfig, format_ids, load_config, parse_ids, save_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
-from gui.widgets.fields import MultipleSpinBox, combo, dspin, set_combo, spin
+from gui.widgets.fields import MultipleSpinBox, combo, dspin, group_box, set_combo, spin, table
 from gui.widgets.job_panel import JobPanel
 
 MODELS = (("ResUNet (24, 48, 72, 108)", "default"), ("ResUNet light (8, 16, 24, 36)", "light"))
@@ -118,24 +118,15 @@ class TrainTab(QWidget):
         buttons.addWidget(self.train_button)
         buttons.addWidget(self.resume_button)
 
-        settings = QGroupBox("Training settings")
-        sv = QVBoxLayout(settings)
-        sv.addLayout(form)
-        sv.addLayout(buttons)
-
-        self.dataset_table = QTableWidget(0, 3)
-        self.dataset_table.setHorizontalHeaderLabels(["id", "tomogram", "particles"])
-        self.dataset_table.verticalHeader().setVisible(False)
+        settings = group_box("Training settings", form, buttons)
+        self.dataset_table = table(["id", "tomogram", "particles"])
         self.dataset_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.to_train = QPushButton("Selected -> train")
         self.to_val = QPushButton("Selected -> val")
-        dataset = QGroupBox("Dataset")
-        dv = QVBoxLayout(dataset)
-        dv.addWidget(self.dataset_table)
         row = QHBoxLayout()
         row.addWidget(self.to_train)
         row.addWidget(self.to_val)
-        dv.addLayout(row)
+        dataset = group_box("Dataset", self.dataset_table, row)
 
         self.loss_plot = pg.PlotWidget(title="Loss per epoch")
         self.loss_plot.setBackground("w")

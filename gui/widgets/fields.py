@@ -1,4 +1,5 @@
-"""Small form widgets shared by the job tabs: path pickers and range-checked number fields."""
+"""Small widgets shared by the job tabs: path pickers, range-checked number fields, boxes and
+tables."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Optional
 
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtGui import QValidator
-from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLineEdit,
-                             QPushButton, QSpinBox, QWidget)
+from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout,
+                             QLayout, QLineEdit, QPushButton, QSpinBox, QTableWidget,
+                             QVBoxLayout, QWidget)
 
 
 class PathField(QWidget):
@@ -124,3 +126,23 @@ def set_combo(box: QComboBox, value) -> bool:
             box.setCurrentIndex(i)
             return True
     return False
+
+
+def group_box(title: str, *parts) -> QGroupBox:
+    """A titled box holding ``parts`` (widgets or layouts) one above the other."""
+    box = QGroupBox(title)
+    layout = QVBoxLayout(box)
+    for part in parts:
+        if isinstance(part, QLayout):
+            layout.addLayout(part)
+        else:
+            layout.addWidget(part)
+    return box
+
+
+def table(headers) -> QTableWidget:
+    """An empty table with these column headers and no row numbers."""
+    widget = QTableWidget(0, len(headers))
+    widget.setHorizontalHeaderLabels(list(headers))
+    widget.verticalHeader().setVisible(False)
+    return widget
