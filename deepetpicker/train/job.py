@@ -478,6 +478,10 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
         f"patches per epoch from {len(trainer.train_entries)} tomogram(s), "
         f"{trainer.steps_per_epoch} steps of {cfg.batch_size} per epoch; validating on "
         f"{len(trainer.val_entries)} tomogram(s).")
+    if dev.type == "cuda" and int(cfg.num_workers) == 0:
+        report.log("Batches are prepared in the training process (num_workers 0); on a GPU "
+                   "set num_workers to 4-8 in the config so that data loading overlaps the "
+                   "network's work.")
     if dev.type == "cuda" and len(cfg.gpu_ids) > 1 and not info.enabled:
         report.log(f"gpu_ids lists {len(cfg.gpu_ids)} GPUs but this run uses {dev}. To train on "
                    f"all of them run: torchrun --nproc_per_node={len(cfg.gpu_ids)} -m "
