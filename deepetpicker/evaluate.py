@@ -603,7 +603,8 @@ def _pool_occupancy(results: list[dict]) -> dict:
     return total
 
 
-def _pool_distance(results: list[dict]) -> dict:
+def pool_distance(results: list[dict]) -> dict:
+    """One distance-rule result from several tomograms' (counts summed, then the ratios)."""
     k = max(r["num_cls"] for r in results)
     first = results[0]
     total = {"rule": "distance", "tomo_name": "all tomograms", "num_cls": k,
@@ -757,7 +758,7 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     if occ_results:
         report.occupancy = _pool_occupancy(occ_results)
     if dist_results:
-        report.distance = _pool_distance(dist_results)
+        report.distance = pool_distance(dist_results)
     out_dir = Path(out) if out is not None else None
     if len(curve_inputs[0]) == len(names):
         report.curve = pr_curve(curve_inputs[0], curve_inputs[1],

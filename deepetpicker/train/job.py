@@ -268,7 +268,7 @@ class Trainer:
     def validate(self, epoch: int) -> dict:
         """Validation loss on particle patches, then pick the validation tomograms and score
         the picks: precision, recall, F1 overall and per class."""
-        from deepetpicker.evaluate import evaluate_distance
+        from deepetpicker.evaluate import evaluate_distance, pool_distance
         from deepetpicker.infer.peaks import find_picks
         from deepetpicker.infer.tiling import scan
         from deepetpicker.io.tomogram import load_tomogram
@@ -286,8 +286,7 @@ class Trainer:
             row["val_loss"] = total / count
         else:
             row["val_loss"] = None
-        counts = np.zeros((k, 3), dtype=np.int64)  # TP, n_pred, n_truth per class
-        n_picks = 0
+        results, n_picks = [], 0
         for entry in self.val_entries:
             volume = load_tomogram(entry.data_path, mmap=True).data
             scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
@@ -298,24 +297,15 @@ class Trainer:
                                tomo_name=entry.stem)
             del scores
             n_picks += len(picks)
-            result = evaluate_distance(picks, entry.picks,
-                                       radii=[d / 2.0 for d in cfg.ocp_diameter],
-                                       fraction=MATCH_FRACTION, num_cls=k)
-            for c in result["per_class"]:
-                counts[c["class"] - 1] += (c["TP"], c["n_pred"], c["n_truth"])
-        f1s = []
-        for c in range(k):
-            tp, n_pred, n_truth = (int(v) for v in counts[c])
-            p = tp / n_pred if n_pred else 0.0
-            r = tp / n_truth if n_truth else 0.0
-            f1 = 2 * p * r / (p + r) if p + r > 0 else 0.0
-            row.update({f"precision_{c + 1}": p, f"recall_{c + 1}": r, f"f1_{c + 1}": f1})
-            if n_truth:
-                f1s.append(f1)
-        tp, n_pred, n_truth = (int(v) for v in counts.sum(axis=0))
-        row["precision"] = tp / n_pred if n_pred else 0.0
-        row["recall"] = tp / n_truth if n_truth else 0.0
-        row["f1"] = float(np.mean(f1s)) if f1s else 0.0
+            results.append(evaluate_distance(picks, entry.picks,
+                                             radii=[d / 2.0 for d in cfg.ocp_diameter],
+                                             fraction=MATCH_FRACTION, num_cls=k))
+        pooled = pool_distance(results)
+        for c in pooled["per_class"]:
+            row.update({f"precision_{c['class']}": c["precision"],
+                        f"recall_{c['class']}": c["recall"], f"f1_{c['class']}": c["F1"]})
+        row["precision"], row["recall"] = pooled["precision"], pooled["recall"]
+        row["f1"] = pooled["macro_F1"] or 0.0    # mean over the classes that have particles
         row["n_picks"] = n_picks
         return row
 
