@@ -240,11 +240,7 @@ class Trainer:
 
     def predict_scores(self, batch: torch.Tensor) -> torch.Tensor:
         """Class scores ``(B, K, N, N, N)`` of a batch of patches (eval mode, no gradients)."""
-        self.net.eval()
-        with torch.no_grad(), torch.autocast(device_type=self.device.type,
-                                             dtype=torch.float16, enabled=self.amp):
-            logits = self.net(batch.to(self.device, non_blocking=True))
-        return probabilities(logits.float())
+        return probabilities(self._eval_logits(batch))
 
     # -- one epoch ----------------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> float:
