@@ -7,7 +7,7 @@ from typing import Optional
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
-                             QHBoxLayout, QHeaderView, QLabel, QListWidget, QPushButton,
+                             QHBoxLayout, QHeaderView, QListWidget, QPushButton,
                              QSplitter, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from deepetpicker.config import TrainConfig, load_train_config
@@ -15,7 +15,8 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import FORMAT_HELP, FORMATS
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
-from gui.widgets.fields import MultipleSpinBox, PathField, combo, dspin, group_box, spin, table
+from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_box, hbox, spin,
+                                table)
 from gui.widgets.job_panel import JobPanel
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
@@ -73,22 +74,12 @@ class InferTab(QWidget):
         form.addRow("Train config", self.config_field)
         form.addRow("Weights", self.weights_field)
         form.addRow("Tomograms", tomo_box)
-        row = QHBoxLayout()
-        for label, w in (("patch", self.patch_size), ("pad", self.pad_size)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        form.addRow("Tiles", row)
-        row = QHBoxLayout()
-        for label, w in (("t_seg", self.t_seg), ("t_lm", self.t_lm), ("t_dist", self.t_dist)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        form.addRow("Thresholds", row)
+        form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size))
+        form.addRow("Thresholds", hbox("t_seg", self.t_seg, "t_lm", self.t_lm,
+                                       "t_dist", self.t_dist))
         form.addRow("Device", self.device)
         form.addRow("Output folder", self.out_dir)
-        row = QHBoxLayout()
-        row.addWidget(self.out_format)
-        row.addWidget(self.save_scores)
-        form.addRow("Output format", row)
+        form.addRow("Output format", hbox(self.out_format, self.save_scores))
         self.run_button = QPushButton("Run")
         buttons = QHBoxLayout()
         buttons.addStretch(1)
@@ -114,16 +105,11 @@ class InferTab(QWidget):
         self.convert_out = PathField("folder", placeholder="output folder")
         self.convert_button = QPushButton("Convert")
         cf = QFormLayout(convert)
-        row = QHBoxLayout()
-        row.addWidget(self.convert_list, 1)
-        row.addWidget(self.convert_add)
-        cf.addRow("Pick files", row)
+        cf.addRow("Pick files", hbox(self.convert_list, self.convert_add, stretch_first=True))
         cf.addRow("To format", self.convert_format)
         cf.addRow("Voxel size (A)", self.convert_voxel)
-        row = QHBoxLayout()
-        row.addWidget(self.convert_out, 1)
-        row.addWidget(self.convert_button)
-        cf.addRow("Output folder", row)
+        cf.addRow("Output folder", hbox(self.convert_out, self.convert_button,
+                                        stretch_first=True))
 
         right = QWidget()
         rl = QVBoxLayout(right)

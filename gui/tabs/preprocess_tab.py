@@ -14,7 +14,7 @@ from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, Q
 from deepetpicker.config import COORD_FORMATS, PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
-from gui.widgets.fields import PathField, combo, group_box, set_combo, spin, table
+from gui.widgets.fields import PathField, combo, group_box, hbox, set_combo, spin, table
 from gui.widgets.job_panel import JobPanel
 
 LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))
@@ -96,19 +96,10 @@ class PreprocessTab(QWidget):
         form = QFormLayout()
         form.addRow("Dataset name", self.dset_name)
         form.addRow("Base path", self.base_path)
-        row = QHBoxLayout()
-        row.addWidget(self.coord_path, 1)
-        row.addWidget(self.coord_format)
-        form.addRow("Coordinates", row)
-        row = QHBoxLayout()
-        row.addWidget(self.tomo_path, 1)
-        row.addWidget(self.tomo_format)
-        form.addRow("Tomograms", row)
+        form.addRow("Coordinates", hbox(self.coord_path, self.coord_format, stretch_first=True))
+        form.addRow("Tomograms", hbox(self.tomo_path, self.tomo_format, stretch_first=True))
         form.addRow("Number of classes", self.num_cls)
-        row = QHBoxLayout()
-        row.addWidget(self.label_type)
-        row.addWidget(self.label_diameter)
-        form.addRow("Label type / diameter", row)
+        form.addRow("Label type / diameter", hbox(self.label_type, self.label_diameter))
         form.addRow("Particle diameters (ocp)", self.ocp_diameter)
         form.addRow("Normalisation", self.norm_type)
 

@@ -18,7 +18,8 @@ from deepetpicker.config import (DEFAULT_AUGMENT, DEFAULT_F_MAPS, LIGHT_F_MAPS, 
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
-from gui.widgets.fields import MultipleSpinBox, combo, dspin, group_box, set_combo, spin, table
+from gui.widgets.fields import (MultipleSpinBox, combo, dspin, group_box, hbox, set_combo, spin,
+                                table)
 from gui.widgets.job_panel import JobPanel
 
 MODELS = (("ResUNet (24, 48, 72, 108)", "default"), ("ResUNet light (8, 16, 24, 36)", "light"))
@@ -85,27 +86,13 @@ class TrainTab(QWidget):
         form.addRow("Classes", self.classes_label)
         form.addRow("Train ids", self.train_ids)
         form.addRow("Val ids", self.val_ids)
-        row = QHBoxLayout()
-        for label, w in (("batch", self.batch_size), ("patch", self.patch_size),
-                         ("pad", self.padding_size)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        form.addRow("Sizes", row)
-        row = QHBoxLayout()
-        for label, w in (("lr", self.lr), ("epochs", self.max_epochs), ("seed", self.seed)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        form.addRow("Schedule", row)
+        form.addRow("Sizes", hbox("batch", self.batch_size, "patch", self.patch_size,
+                                  "pad", self.padding_size))
+        form.addRow("Schedule", hbox("lr", self.lr, "epochs", self.max_epochs,
+                                     "seed", self.seed))
         form.addRow("Loss", self.loss)
-        row = QHBoxLayout()
-        for box in self.augment.values():
-            row.addWidget(box)
-        form.addRow("Augmentation", row)
-        row = QHBoxLayout()
-        row.addWidget(self.device, 1)
-        row.addWidget(QLabel("GPU ids"))
-        row.addWidget(self.gpu_ids)
-        form.addRow("Device", row)
+        form.addRow("Augmentation", hbox(*self.augment.values()))
+        form.addRow("Device", hbox(self.device, "GPU ids", self.gpu_ids, stretch_first=True))
 
         self.load_button = QPushButton("Load configs...")
         self.save_button = QPushButton("Save configs...")

@@ -8,7 +8,7 @@ from typing import Optional
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtGui import QValidator
 from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout,
-                             QLayout, QLineEdit, QPushButton, QSpinBox, QTableWidget,
+                             QLabel, QLayout, QLineEdit, QPushButton, QSpinBox, QTableWidget,
                              QVBoxLayout, QWidget)
 
 
@@ -146,3 +146,13 @@ def table(headers) -> QTableWidget:
     widget.setHorizontalHeaderLabels(list(headers))
     widget.verticalHeader().setVisible(False)
     return widget
+
+
+def hbox(*items, stretch_first: bool = False) -> QHBoxLayout:
+    """A row of widgets, left to right; a string becomes a label. With ``stretch_first`` the
+    first widget takes the spare width."""
+    row = QHBoxLayout()
+    for i, item in enumerate(items):
+        widget = QLabel(item) if isinstance(item, str) else item
+        row.addWidget(widget, 1 if (stretch_first and i == 0) else 0)
+    return row
