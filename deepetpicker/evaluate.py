@@ -573,6 +573,13 @@ def format_report(result: dict, class_names: Optional[Sequence[str]] = None) -> 
     return "\n".join(lines)
 
 
+def _tp_weighted_mean(results: list[dict], key: str) -> Optional[float]:
+    """The mean of ``key`` over results that have it, each weighted by its true positives
+    (a mean distance pooled over tomograms)."""
+    pairs = [(r[key], r["TP"]) for r in results if r[key] is not None]
+    return sum(v * t for v, t in pairs) / sum(t for _, t in pairs) if pairs else None
+
+
 def _pool_occupancy(results: list[dict]) -> dict:
     """Sum the counts of per-tomogram occupancy results and recompute the rates."""
     k = max(r["num_cls"] for r in results)
@@ -580,8 +587,7 @@ def _pool_occupancy(results: list[dict]) -> dict:
              "dilated": results[0]["dilated"]}
     for key in ("n_truth", "RR", "TP", "FP", "FN", "MH", "RO"):
         total[key] = int(sum(r[key] for r in results))
-    ad = [(r["AD"], r["TP"]) for r in results if r["AD"] is not None]
-    total["AD"] = (sum(a * t for a, t in ad) / sum(t for _, t in ad)) if ad else None
+    total["AD"] = _tp_weighted_mean(results, "AD")
     total.update(_prf(total["TP"], total["RR"], total["n_truth"]))
     total["miss_rate"] = 1.0 - total["recall"] if total["n_truth"] else 0.0
     matrix = np.zeros((k, k + 1), dtype=np.int64)
@@ -613,9 +619,7 @@ def pool_distance(results: list[dict]) -> dict:
     for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
         total[key] = int(sum(r[key] for r in results))
     total.update(_prf(total["TP"], total["n_pred"], total["n_truth"], first["beta"]))
-    dist = [(r["mean_distance"], r["TP"]) for r in results if r["mean_distance"] is not None]
-    total["mean_distance"] = (sum(d * t for d, t in dist) / sum(t for _, t in dist)) \
-        if dist else None
+    total["mean_distance"] = _tp_weighted_mean(results, "mean_distance")
     per_class = []
     for c in range(1, k + 1):
         rows = [pc for r in results for pc in r["per_class"] if pc["class"] == c]
@@ -623,9 +627,7 @@ def pool_distance(results: list[dict]) -> dict:
         for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
             entry[key] = int(sum(pc[key] for pc in rows))
         entry.update(_prf(entry["TP"], entry["n_pred"], entry["n_truth"], first["beta"]))
-        md = [(pc["mean_distance"], pc["TP"]) for pc in rows if pc["mean_distance"] is not None]
-        entry["mean_distance"] = (sum(d * t for d, t in md) / sum(t for _, t in md)) \
-            if md else None
+        entry["mean_distance"] = _tp_weighted_mean(rows, "mean_distance")
         per_class.append(entry)
     present = [e["F1"] for e in per_class if e["n_truth"]]
     total["macro_F1"] = float(np.mean(present)) if present else None
