@@ -75,6 +75,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     from deepetpicker.preprocess.job import preprocess
     from deepetpicker.render import render_picks_png
     from deepetpicker.simulate import simulate_dataset
+    from deepetpicker.train.distributed import resolve_device
     from deepetpicker.train.job import train
 
     out_dir = Path(out_dir).expanduser().resolve()
@@ -85,6 +86,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
             raise DeepETPickerError(f"--epochs {epochs}: train for at least one epoch.")
         settings["max_epochs"] = int(epochs)
     settings.update(train_overrides)
+    resolve_device(device)          # a device that cannot work fails now, not after minutes
 
     report.log(f"1/5 simulating 4 tomograms in {out_dir / 'sample_data'}")
     if shape is None and full:

@@ -38,3 +38,12 @@ def test_demo_runs_every_step_and_reports_where_outputs_are(tmp_path):
 def test_demo_rejects_zero_epochs(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) != 0
     assert "at least one epoch" in capsys.readouterr().err
+
+
+def test_demo_checks_the_device_before_any_work(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["demo", "--out", str(tmp_path / "out"), "--device", "cuda"]) != 0
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
