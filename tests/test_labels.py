@@ -16,14 +16,14 @@ TYPES = ("gaussian", "sphere", "cubic")
 
 
 def expected_count(d: int, label_type: str) -> int:
-    """Voxel count from the geometric rules, enumerated one offset at a time."""
-    r = d / 2
-    half = d // 2
+    """Voxel count from the geometric rules (r = (d - 1) / 2), one offset at a time."""
+    r = (d - 1) / 2
+    half = int(r)
     count = 0
     for o in itertools.product(range(-half, half + 1), repeat=3):
         sq = sum(v * v for v in o)
         if label_type == "gaussian":
-            count += sq < 2 * r * r
+            count += sq <= 2 * r * r
         elif label_type == "sphere":
             count += sq <= r * r
         else:
@@ -31,11 +31,20 @@ def expected_count(d: int, label_type: str) -> int:
     return count
 
 
+def original_template(d: int, t_g: float) -> np.ndarray:
+    """The original program's mask for an odd diameter, written out from its definition:
+    a d-sample Gaussian with sigma (d - 1) / 2 on offsets -(d-1)/2 .. (d-1)/2, kept above t_g."""
+    half = (d - 1) / 2.0
+    z, y, x = np.ogrid[-half:half + 1, -half:half + 1, -half:half + 1]
+    sigma = (d - 1) / 2.0
+    return np.exp(-(x * x + y * y + z * z) / (2 * sigma * sigma)) > t_g
+
+
 @pytest.mark.parametrize("d", DIAMETERS)
 @pytest.mark.parametrize("label_type", TYPES)
 def test_mask_voxel_count_matches_formula(d, label_type):
     mask = weak_label_mask(d, label_type)
-    side = d if d % 2 else d + 1
+    side = d if d % 2 else d - 1
     assert mask.shape == (side, side, side)
     assert mask.dtype == bool
     assert int(mask.sum()) == expected_count(d, label_type)
@@ -45,24 +54,37 @@ def test_mask_voxel_count_matches_formula(d, label_type):
     assert np.array_equal(mask, mask.transpose(2, 0, 1))
 
 
-def test_known_counts():
-    assert weak_label_mask(3, "sphere").sum() == 19      # 3x3x3 cube minus 8 corners
-    assert weak_label_mask(3, "gaussian").sum() == 27    # corners: |o|^2 = 3 < 2 * 1.5^2
-    assert weak_label_mask(4, "sphere").sum() == 33      # lattice points with |o| <= 2
-    assert weak_label_mask(4, "gaussian").sum() == 81    # (2, 2, 0) has |o|^2 = 8 = 2 r^2: out
-    assert weak_label_mask(8, "cubic").sum() == 729      # even: d + 1 voxels per axis
+def test_known_counts_of_the_original_program():
+    # The paper's supplement and the original's coords2labels.py: d = 2r + 1, sigma = r.
+    assert weak_label_mask(9, "gaussian").sum() == 625
+    assert weak_label_mask(11, "gaussian").sum() == 1203
+    assert weak_label_mask(5, "gaussian").sum() == 93
+    assert weak_label_mask(11, "sphere").sum() == 515
+    assert weak_label_mask(23, "sphere").sum() == 5575
+    assert weak_label_mask(9, "cubic").sum() == 9 ** 3
+    assert ball_mask(11).sum() == 515                    # occupancy: the same Ball
+    assert weak_label_mask(3, "sphere").sum() == 7       # r = 1: centre and 6 neighbours
+    assert weak_label_mask(1, "gaussian").sum() == 1
 
 
-@pytest.mark.parametrize("d", (3, 5, 7, 9, 11))
-def test_odd_masks_equal_the_gaussian_threshold(d):
-    """With odd d no offset sits on a threshold, so exp(-|o|^2/2r^2) > t_g gives the masks."""
-    r = d / 2
-    o = np.arange(-(d // 2), d // 2 + 1)
-    sq = o[:, None, None] ** 2 + o[None, :, None] ** 2 + o[None, None, :] ** 2
-    g = np.exp(-sq / (2 * r * r))
-    assert np.array_equal(weak_label_mask(d, "gaussian"), g > math.exp(-1))
-    assert np.array_equal(weak_label_mask(d, "sphere"), g > math.exp(-0.5))
-    assert np.array_equal(weak_label_mask(d, "cubic"), g > math.exp(-1.5))
+def test_even_diameters_lie_between_their_odd_neighbours():
+    for label_type in TYPES:
+        for d in (4, 6, 8, 10, 12, 24):
+            below = weak_label_mask(d - 1, label_type)
+            mask = weak_label_mask(d, label_type)
+            above = weak_label_mask(d + 1, label_type)
+            assert mask.shape == below.shape             # d - 1 voxels per axis
+            assert below.sum() <= mask.sum() <= above.sum()
+            assert np.all(mask[below])                   # a superset of the smaller mask
+    assert weak_label_mask(10, "gaussian").sum() == 697  # r = 4.5: |o|^2 <= 40.5 in [-4, 4]^3
+    assert weak_label_mask(2, "sphere").sum() == 1
+
+
+@pytest.mark.parametrize("d", (3, 5, 7, 9, 11, 15, 23, 31))
+def test_odd_masks_equal_the_original_program(d):
+    assert np.array_equal(weak_label_mask(d, "gaussian"), original_template(d, 0.367879))
+    assert np.array_equal(weak_label_mask(d, "sphere"), original_template(d, 0.60653))
+    assert np.array_equal(weak_label_mask(d, "cubic"), original_template(d, 0.223))
 
 
 def test_aliases_and_bad_values():
@@ -138,7 +160,7 @@ def test_equidistant_voxels_go_to_the_earlier_row():
     assert lab[4, 4, 10] == 2
 
 
-@pytest.mark.parametrize("d,label_type", [(7, "gaussian"), (8, "gaussian"), (6, "sphere"),
+@pytest.mark.parametrize("d,label_type", [(7, "gaussian"), (8, "gaussian"), (8, "sphere"),
                                           (5, "cubic")])
 def test_random_crowd_matches_reference(d, label_type):
     rng = np.random.default_rng(3)
@@ -167,7 +189,7 @@ def test_even_diameter_is_centred():
     lab = paint_labels((15, 15, 15), Picks([1], [[7, 7, 7]]), 8, "gaussian")
     assert np.count_nonzero(lab) == expected_count(8, "gaussian")
     xs = np.nonzero(lab[7, 7])[0]
-    assert (xs.min(), xs.max()) == (3, 11)                    # 9 voxels, centred on 7
+    assert (xs.min(), xs.max()) == (4, 10)                    # 7 voxels, centred on 7
 
 
 def test_empty_picks_and_report_and_out():

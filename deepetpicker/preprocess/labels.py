@@ -1,25 +1,30 @@
 """Weak labels and occupancy maps painted from particle centres.
 
-Weak label of one particle (Liu et al. 2024): with label diameter ``d`` and radius
-``r = d / 2``, every integer offset ``o`` from the particle's voxel in the cube
-``[-r, r]^3`` gets the class id when ``exp(-|o|^2 / (2 r^2)) > t_g``. The three label types
-are three thresholds, evaluated here in exact integer arithmetic (``4|o|^2`` against ``d^2``)
-so no voxel flips on a rounding error:
+Weak label of one particle (Liu et al. 2024, and the original program's
+``utils/coords2labels.py``): with label diameter ``d``, ``sigma = r = (d - 1) / 2``; every
+integer offset ``o`` from the particle's voxel in the cube ``[-r, r]^3`` gets the class id when
+``exp(-|o|^2 / (2 sigma^2)) > t_g``. The three label types are three thresholds, the
+original's constants, evaluated in float64 exactly as the original evaluates them:
 
-- TBall, ``"gaussian"`` in configs (the default): ``t_g = e^-1``, kept where
-  ``|o| < sqrt(2) r`` (a ball truncated by the cube);
-- Ball, ``"sphere"``: ``t_g = e^-0.5``, kept where ``|o| <= r``;
-- Cubic, ``"cubic"``: ``t_g = e^-1.5``, the whole cube.
+- TBall, ``"gaussian"`` in configs (the default): ``t_g = 0.367879`` (just below ``e^-1``), so
+  ``|o|^2 <= 2 r^2``: a ball truncated by the cube (d = 5: 93 voxels, 9: 625, 11: 1203);
+- Ball, ``"sphere"``: ``t_g = 0.60653`` (just below ``e^-0.5``), so ``|o| <= r``
+  (d = 11: 515 voxels, 23: 5575); occupancy maps use this mask with each class's diameter;
+- Cubic, ``"cubic"``: ``t_g = 0.223`` (just below ``e^-1.5``), the whole cube, ``d^3`` voxels.
 
-Centring (every diameter works, odd or even): the cube is placed on the integer voxel grid
-around the particle's voxel ``floor(c + 0.5)``, and an axis offset is kept when
-``|o_i| <= r``. An odd diameter therefore spans exactly ``d`` voxels per axis and an even one
-``d + 1`` (offsets ``-d/2 .. d/2``), so the label stays symmetric about the particle's voxel
-instead of being shifted by half a voxel.
+Centring: the cube is placed on the integer voxel grid around the particle's voxel
+``floor(c + 0.5)``. An odd diameter spans exactly ``d`` voxels per axis, the original's set.
+The original program fails on an even diameter (its template has ``d`` samples but it pastes
+``d + 1``); here an even diameter keeps the same rule: ``r = (d - 1) / 2`` is then a half
+integer, the integer offsets ``|o_i| <= r`` span ``d - 1`` voxels per axis, symmetric about the
+particle's voxel, and ``sigma = r`` makes the mask fuller than that of ``d - 1`` (d = 10 lies
+between d = 9 and d = 11). A diameter of 1 labels the particle's voxel only.
 
 Where the masks of two particles overlap, each voxel goes to the particle whose centre is
 nearer (ties: the earlier row of the table), and a particle never removes voxels of another
-outside its own mask. Particles near the border are clipped to the volume, not dropped.
+outside its own mask. (The original lets the later particle take the overlap, and in an
+occupancy map its whole cube.) Particles near the border are clipped to the volume, not
+dropped.
 """
 
 from __future__ import annotations
@@ -50,26 +55,29 @@ def _check_diameter(diameter, what: str = "label diameter") -> int:
     return int(value)
 
 
+# The original program's thresholds t_g on exp(-|o|^2 / (2 sigma^2)), by label type.
+LABEL_THRESHOLDS = {"gaussian": 0.367879, "sphere": 0.60653, "cubic": 0.223}
+
+
 def weak_label_mask(diameter: int, label_type: str = "gaussian") -> np.ndarray:
-    """The label of one particle as a boolean cube of side ``2 * (diameter // 2) + 1``.
+    """The label of one particle as a boolean cube of side ``2 * ((diameter - 1) // 2) + 1``.
 
     The cube's centre voxel is the particle's voxel; see the module docstring for the rule
     of each ``label_type`` (``"gaussian"``/TBall, ``"sphere"``/Ball, ``"cubic"``).
     """
     d = _check_diameter(diameter)
     kind = canonical_label_type(label_type)
-    half = d // 2
-    o = np.arange(-half, half + 1, dtype=np.int64)
-    sq4 = 4 * (o[:, None, None] ** 2 + o[None, :, None] ** 2 + o[None, None, :] ** 2)
-    if kind == "gaussian":       # exp(-|o|^2 / (2 r^2)) > e^-1  <=>  |o|^2 < 2 r^2
-        return sq4 < 2 * d * d
-    if kind == "sphere":         # |o| <= r
-        return sq4 <= d * d
-    return np.ones(sq4.shape, dtype=bool)
+    half = (d - 1) // 2
+    if d <= 2:
+        return np.ones((1, 1, 1), dtype=bool)
+    o = np.arange(-half, half + 1, dtype=np.float64)
+    sq = o[:, None, None] ** 2 + o[None, :, None] ** 2 + o[None, None, :] ** 2
+    sigma = (d - 1) / 2.0
+    return np.exp(-sq / (2.0 * sigma * sigma)) > LABEL_THRESHOLDS[kind]
 
 
 def ball_mask(diameter: int) -> np.ndarray:
-    """A Ball (``|o| <= diameter / 2``) on the same grid as :func:`weak_label_mask`."""
+    """A Ball (``|o| <= (diameter - 1) / 2``) on the same grid as :func:`weak_label_mask`."""
     return weak_label_mask(diameter, "sphere")
 
 
@@ -175,7 +183,7 @@ def paint_occupancy(shape: Sequence[int], picks: Picks, diameters_per_class: Seq
                     out: Optional[np.ndarray] = None) -> np.ndarray:
     """Occupancy volume ``(z, y, x)`` int32: instance ids 1..N (row order of ``picks``).
 
-    Each particle is a Ball (``|o| <= d / 2``) of its class's diameter
+    Each particle is a Ball (``|o| <= (d - 1) / 2``) of its class's diameter
     ``diameters_per_class[class - 1]``; overlaps follow the nearest-centre rule. ``report``
     and ``out`` as in :func:`paint_labels` (a float32 ``out`` holds ids exactly up to 2^24).
     """
