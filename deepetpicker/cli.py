@@ -156,13 +156,14 @@ def cmd_predict(args) -> int:
     from deepetpicker.config import load_train_config
     from deepetpicker.infer.job import predict
 
-    cfg = load_train_config(args.config)
-    thresholds = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
-                                     "t_dist": args.t_dist}.items() if v is not None}
+    cfg = load_train_config(args.config) if args.config else None
+    picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
+                                 "t_dist": args.t_dist}.items() if v is not None}
     result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
-                      batch_size=args.batch_size, **thresholds)
+                      batch_size=args.batch_size, picking=picking,
+                      diameters=args.diameters)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
@@ -218,7 +219,11 @@ def cmd_gui(args) -> int:
         raise DeepETPickerError(
             f"The desktop application could not start ({exc}). Install PyQt5 and pyqtgraph "
             f"(`pip install PyQt5 pyqtgraph`) or reinstall DeepETPicker.") from exc
-    return int(gui_main([args.config] if args.config else []) or 0)
+    argv = [args.config] if args.config else []
+    for option in ("tomogram", "picks"):
+        if getattr(args, option):
+            argv += [f"--{option}", getattr(args, option)]
+    return int(gui_main(argv) or 0)
 
 
 def _summary(result) -> str:
@@ -272,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="pick particles in tomograms with trained weights")
-    p.add_argument("config", help="training config file")
+    p.add_argument("config", nargs="?",
+                   help="training config file (default: the one saved in the checkpoint)")
     p.add_argument("--weights", required=True,
                    help="checkpoint: best.pth or last.pth of a run, or the original's .ckpt")
     p.add_argument("--tomograms", nargs="+", help="tomogram files or folders (default: the "
@@ -282,7 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: the config's)")
     p.add_argument("--t-seg", type=float, help="segmentation threshold (default 0.5)")
     p.add_argument("--t-lm", type=float, help="local-maximum threshold (default 0.1)")
-    p.add_argument("--t-dist", type=float, help="merge picks closer than this (voxels)")
+    p.add_argument("--t-dist", type=float, help="merge picks closer than this (voxels; default "
+                                                "ceil(d / 2) of each class's diameter)")
+    p.add_argument("--diameters", type=float, nargs="+", metavar="D",
+                   help="particle diameter per class in voxels (needed for the original "
+                        "program's .ckpt without a config; overrides the config's)")
     p.add_argument("--save-scores", action="store_true", help="also write score maps as MRC")
     p.add_argument("--batch-size", type=int, help="tiles per forward pass")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
@@ -332,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("gui", help="start the desktop application")
     p.add_argument("config", nargs="?", help="a config file to open")
+    p.add_argument("--tomogram", help="open this tomogram in Particle Visualization")
+    p.add_argument("--picks", help="with --tomogram: picks to show and edit")
     p.set_defaults(func=cmd_gui)
     return parser
 

@@ -580,13 +580,6 @@ class TrainConfig(PreprocessConfig):
         """Overlap-tile stride, ``patch_size - 2 * padding_size``."""
         return self.patch_size - 2 * self.padding_size
 
-    @property
-    def effective_t_dist(self) -> float:
-        """Picks closer than this are one particle: ``t_dist`` or ``ceil(label_diameter / 2)``."""
-        if self.t_dist is not None:
-            return float(self.t_dist)
-        return float(math.ceil(self.label_diameter / 2))
-
     @classmethod
     def from_preprocess(cls, pre: PreprocessConfig, train_ids: Any, val_ids: Any,
                         **overrides) -> "TrainConfig":
@@ -691,7 +684,8 @@ class TrainConfig(PreprocessConfig):
                      hint="the local-maximum threshold, e.g. 0.1")
         if self.t_dist is not None:
             _check_float(self, "t_dist", p, low=0.0, low_open=True,
-                         hint="the merge distance in voxels, or None for ceil(label_diameter/2)")
+                         hint="the merge distance in voxels, or None for ceil(d / 2) of each "
+                              "class's particle diameter")
         _check_float(self, "background_fraction", p, low=0.0, high=1.0,
                      hint="the share of patches drawn away from particles, e.g. 0.0")
         _check_float(self, "weight_decay", p, low=0.0, hint="AdamW weight decay, e.g. 0.01")

@@ -95,3 +95,15 @@ def test_progress_printer_redraws_in_place_on_a_terminal():
     assert stream.text.count("\r") == 2
     assert stream.text.endswith("\n")
     assert "tomo_a" in stream.text
+
+
+def test_gui_command_passes_tomogram_and_picks(monkeypatch):
+    import gui.app
+
+    seen = []
+    monkeypatch.setattr(gui.app, "main", lambda argv: seen.append(argv) or 0)
+    assert main(["gui", "--tomogram", "t.mrc", "--picks", "t.coords"]) == 0
+    assert main(["gui", "cfg.py"]) == 0
+    assert seen == [["--tomogram", "t.mrc", "--picks", "t.coords"], ["cfg.py"]]
+    args = gui.app.build_parser().parse_args(seen[0])
+    assert (args.tomogram, args.picks) == ("t.mrc", "t.coords")

@@ -142,7 +142,7 @@ train_configs = {
     assert cfg.label_path == "/data/hand/gaussian7" and cfg.tomo_path == "/data/hand/data_std"
     assert cfg.ocp_path == "/data/hand/data_ocp" and cfg.coord_path == "/data/hand/coords"
     assert cfg.ocp_diameter == [11, 13] and cfg.train_set_ids == [0, 1] and cfg.val_set_ids == [2]
-    assert cfg.f_maps == LIGHT_F_MAPS and cfg.t_dist is None and cfg.effective_t_dist == 4.0
+    assert cfg.f_maps == LIGHT_F_MAPS and cfg.t_dist is None
     assert cfg.augment == {**DEFAULT_AUGMENT, "elastic": 0.0}
     out = save_config(cfg, tmp_path / "out.py")
     written = original_read(out.read_text(), "train_configs")
@@ -388,8 +388,8 @@ def test_label_type_aliases_and_t_dist():
     with pytest.raises(DeepETPickerError, match="'blob' is not known"):
         canonical_label_type("blob")
     pre = PreprocessConfig.from_dict(pre_dict())
-    assert TrainConfig.from_preprocess(pre, "0", "0").effective_t_dist == 5.0
-    assert TrainConfig.from_preprocess(pre, "0", "0", t_dist=3).effective_t_dist == 3.0
+    assert TrainConfig.from_preprocess(pre, "0", "0").t_dist is None
+    assert TrainConfig.from_preprocess(pre, "0", "0", t_dist=3).t_dist == 3.0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
 def test_tiles_are_normalised_on_the_fly_like_training(trained, tmp_path):
     cfg = make_config(tmp_path, padding_size=2)
     result = predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
-                     save_scores=True, score_dtype="float32", batch_size=3, t_seg=0.6)
+                     save_scores=True, score_dtype="float32", batch_size=3,
+                     picking={"t_seg": 0.6})
     with mrcfile.open(result.score_maps[0]) as mrc:
         saved = mrc.data.copy()
     volume = trained["volume"]
@@ -221,10 +222,83 @@ def test_one_model_load_for_many_tomograms_and_torchrun_split(trained, tmp_path,
 
 def test_bad_options_are_clear_errors(trained, tmp_path):
     cfg = trained["config"]
-    with pytest.raises(DeepETPickerError, match="Unknown prediction setting.*t_sge"):
-        predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path, t_sge=0.4)
+    with pytest.raises(DeepETPickerError, match="Unknown picking setting.*t_sge"):
+        predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
+                picking={"t_sge": 0.4})
     with pytest.raises(DeepETPickerError, match="Unknown pick format 'pdf'"):
         predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
                 formats=("pdf",))
     with pytest.raises(DeepETPickerError, match="Checkpoint not found"):
         predict(cfg, tmp_path / "nope.pth", tomograms=[trained["raw"]], out=tmp_path)
+
+
+def _as_original(state: dict) -> dict:
+    """Our parameter names written back in the original program's Lightning naming."""
+    out = {}
+    for name, value in state.items():
+        name = ("final_conv." + name[len("head."):]) if name.startswith("head.") else name
+        name = name.replace(".block.", ".basic_module.").replace(".up.", ".upsampling.upsample.")
+        out["model." + name.replace(".bn.", ".batchnorm.")] = value
+    return out
+
+
+def test_predict_needs_only_the_weights(trained, tmp_path):
+    import argparse
+
+    cfg = trained["config"]
+    with_config = predict(cfg, trained["weights"], tomograms=[trained["raw"]],
+                          out=tmp_path / "with_config")
+    expected = read_picks(with_config.outputs[0])
+    # our checkpoint holds its training config: no config file needed
+    ours = save_checkpoint(tmp_path / "run" / "best.pth", trained["model"],
+                           config=cfg.to_dict(), class_names=["globule"], diameters=[10])
+    alone = predict(None, ours, tomograms=[trained["raw"]])
+    assert alone.out_dir == tmp_path / "run" / "predictions"
+    got = read_picks(alone.outputs[0])
+    assert np.allclose(got.xyz, expected.xyz) and np.allclose(got.scores, expected.scores)
+    # the original program's .ckpt: sizes from its hyper-parameters, diameters asked for
+    ckpt = tmp_path / "original.ckpt"
+    torch.save({"epoch": 9, "state_dict": _as_original(trained["model"].state_dict()),
+                "hyper_parameters": {"args": argparse.Namespace(block_size=16, pad_size=[4],
+                                                                num_classes=1)}}, ckpt)
+    with pytest.raises(DeepETPickerError, match="--diameters"):
+        predict(None, ckpt, tomograms=[trained["raw"]], out=tmp_path / "o")
+    original = predict(None, ckpt, tomograms=[trained["raw"]], out=tmp_path / "orig",
+                       diameters=[10])
+    got = read_picks(original.outputs[0])
+    assert np.allclose(got.xyz, expected.xyz) and np.allclose(got.scores, expected.scores)
+    # a config given still overrides what the checkpoint holds
+    merged = TrainConfig.from_dict(dict(cfg.to_dict(), t_dist=40.0))
+    wide = predict(merged, ours, tomograms=[trained["raw"]], out=tmp_path / "cfg")
+    assert json.loads(wide.sidecars[0].read_text())["t_dist"] == [40.0]
+    assert len(read_picks(wide.outputs[0])) < len(expected)
+
+
+def test_picking_values_are_refused_before_any_work(trained, tmp_path):
+    events = []
+    for picking, words in (({"t_seg": 2}, "t_seg = 2"), ({"t_lm": -0.1}, "t_lm = -0.1"),
+                           ({"t_dist": -3}, "t_dist = -3"), ({"t_dist": "far"}, "far")):
+        with pytest.raises(DeepETPickerError, match=words):
+            predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=tmp_path / "never", picking=picking, progress=events.append)
+    assert events == [] and not (tmp_path / "never").exists()
+
+
+def test_predict_command_without_a_config(trained, tmp_path, capsys):
+    from deepetpicker.cli import main
+
+    weights = save_checkpoint(tmp_path / "best.pth", trained["model"],
+                              config=trained["config"].to_dict(), diameters=[10])
+    assert main(["predict", "--weights", str(weights), "--tomograms", str(trained["raw"]),
+                 "--out", str(tmp_path / "picks"), "--t-seg", "0.5"]) == 0
+    assert len(read_picks(tmp_path / "picks" / "held_out.coords")) > 0
+    bare = tmp_path / "bare.ckpt"
+    torch.save({"state_dict": _as_original(trained["model"].state_dict())}, bare)
+    capsys.readouterr()
+    assert main(["predict", "--weights", str(bare), "--tomograms", str(trained["raw"]),
+                 "--out", str(tmp_path / "bare")]) == 2
+    err = capsys.readouterr().err
+    assert "--diameters" in err and str(bare) in err and "Traceback" not in err
+    assert main(["predict", "--weights", str(bare), "--tomograms", str(trained["raw"]),
+                 "--out", str(tmp_path / "bare"), "--diameters", "10"]) == 0
+    assert (tmp_path / "bare" / "held_out.coords").is_file()

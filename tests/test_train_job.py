@@ -170,3 +170,35 @@ def test_device_choice():
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(DeepETPickerError, match="'tpu' is not known"):
         resolve_device("tpu")
+
+
+def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
+    """best.pth is chosen on the picks users get: validation and predict turn score maps
+    into picks with one function and the same settings (the label diameter, 6, differs from
+    the particle diameter, 10, that sets the merge distance), and count the same picks."""
+    import deepetpicker.infer.picking as picking
+    from deepetpicker.infer.job import predict
+
+    calls = []
+    original = picking.picks_from_scores
+
+    def recording(scores, diameters, settings=None, **kwargs):
+        picks = original(scores, diameters, settings, **kwargs)
+        calls.append((kwargs.get("tomo_name"), list(diameters), settings, len(picks)))
+        return picks
+
+    monkeypatch.setattr(picking, "picks_from_scores", recording)
+    cfg = train_config(toy, dset_name="same_rule", max_epochs=3, ocp_diameter=[10])
+    result = train(cfg)
+    validated = [c for c in calls if c[0] == "tomo1"]
+    assert len(validated) == 3                             # once per epoch
+    row = result.history[result.best_epoch - 1]
+    assert validated[result.best_epoch - 1][3] == row["n_picks"] > 0
+    calls.clear()
+    raw = toy.tomo_path + "/tomo1.mrc"                     # the validation tomogram, raw
+    picked = predict(cfg, result.best_checkpoint, tomograms=[raw], out=tmp_path)
+    (_, diameters, settings, count), = calls
+    assert (diameters, settings) == validated[0][1:3]
+    assert settings.t_dist is None and picked.counts["tomo1"] == {1: row["n_picks"]}
+    sidecar = json.loads(picked.sidecars[0].read_text())
+    assert sidecar["t_dist"] == [5.0]                      # ceil(10 / 2), not ceil(6 / 2)

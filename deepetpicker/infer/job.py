@@ -183,31 +183,92 @@ def _write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, 
     return paths
 
 
+def config_from_checkpoint(meta: dict, weights: PathLike,
+                           diameters: Optional[Sequence[float]] = None):
+    """The training config a checkpoint was made with, for predicting without a config file.
+
+    Our checkpoints hold their whole training config. The original program's ``.ckpt`` hold
+    the patch and pad sizes but not the particle diameters: those come from ``diameters``, or
+    from the training config file the checkpoint names when that file is still there, or a
+    clear error asks for them. ``diameters`` given also override a checkpoint's own.
+    """
+    from deepetpicker.config import TrainConfig, load_train_config
+
+    weights = Path(weights)
+    saved = meta.get("config") if isinstance(meta.get("config"), dict) else {}
+    num_cls = int(meta["model_args"]["num_classes"])
+    if meta.get("source") == "deepetpicker" and saved:
+        data = dict(saved)
+    else:
+        data = {}
+        for key in ("train_configs", "configs"):
+            named = saved.get(key)
+            if isinstance(named, str) and named and Path(named).is_file():
+                try:
+                    data = load_train_config(named).to_dict()
+                except DeepETPickerError:
+                    data = {}
+                if data:
+                    break
+        if not data:
+            known = diameters if diameters is not None else meta.get("diameters")
+            if not known:
+                raise DeepETPickerError(
+                    f"{weights} does not hold the particle diameters (a checkpoint of the "
+                    f"original DeepETPicker). Give them with --diameters (voxels, one per "
+                    f"class, {num_cls} class(es)) or give the training config the weights "
+                    f"were made with.")
+            data = {"dset_name": weights.stem, "base_path": str(weights.parent),
+                    "num_cls": num_cls, "label_diameter": int(round(min(known))),
+                    "ocp_diameter": [int(round(d)) for d in known],
+                    "train_set_ids": [0], "val_set_ids": [0]}
+        data["f_maps"] = list(meta["model_args"]["f_maps"])
+        data["coord_conv"] = bool(meta["model_args"].get("coord_conv", True))
+        data["pyramid"] = bool(meta["model_args"].get("pyramid", True))
+        for ours in ("patch_size", "pad_size"):
+            if isinstance(meta.get(ours), int):
+                data["patch_size" if ours == "patch_size" else "padding_size"] = meta[ours]
+    if diameters is not None:
+        if len(diameters) not in (1, num_cls):
+            raise DeepETPickerError(
+                f"--diameters has {len(diameters)} value(s) but {weights} picks {num_cls} "
+                f"class(es); give one diameter per class (voxels).")
+        data["ocp_diameter"] = [int(round(d)) for d in diameters] * (
+            num_cls if len(diameters) == 1 else 1)
+    cfg = TrainConfig.from_dict(data, source=str(weights))
+    cfg.validate(check_paths=False)
+    return cfg
+
+
 def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
             out: Optional[PathLike] = None, progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
             save_scores: bool = False, formats: Sequence[str] = (), device=None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
-            **thresholds) -> PredictResult:
+            picking=None, diameters: Optional[Sequence[float]] = None) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
-    (patch size, pad, number of classes, particle diameters, normalisation). ``tomograms``:
-    files and/or folders (default: the config's ``tomo_path``). ``out``: the output folder
-    (default ``base_path/runs/<dset_name>/predictions``). ``pad`` overrides the config's
-    ``padding_size``; ``thresholds`` may set ``t_seg``, ``t_lm``, ``t_dist`` (voxels, one
-    number or one per class) and ``score_radius``. ``save_scores`` writes class score maps
-    (``score_dtype`` float16 or float32); ``formats`` also writes the picks in those formats
-    (see :mod:`deepetpicker.io.formats`). ``device``: ``auto | cpu | cuda | cuda:N``
-    (default: the config's). ``batch_size``: tiles per forward pass (default: the config's
-    batch size on a GPU, :func:`cpu_tiles_per_pass` on the CPU).
+    (patch size, pad, number of classes, particle diameters, normalisation), or None to take
+    it from the checkpoint (:func:`config_from_checkpoint`; ``diameters`` then gives the
+    particle diameters an original checkpoint lacks). ``tomograms``: files and/or folders
+    (default: the config's ``tomo_path``). ``out``: the output folder (default
+    ``base_path/runs/<dset_name>/predictions``, or ``predictions`` beside the weights when no
+    config is given). ``pad`` overrides the config's ``padding_size``. ``picking``: a
+    :class:`~deepetpicker.infer.picking.PickSettings`, or a dict of its fields overriding the
+    config's (``t_seg``, ``t_lm``, ``t_dist``, ...); the same rule chose the checkpoint during
+    training. ``save_scores`` writes class score maps (``score_dtype`` float16 or float32);
+    ``formats`` also writes the picks in those formats (see :mod:`deepetpicker.io.formats`).
+    ``device``: ``auto | cpu | cuda | cuda:N`` (default: the config's). ``batch_size``: tiles
+    per forward pass (default: the config's batch size on a GPU, :func:`cpu_tiles_per_pass`
+    on the CPU). Every setting is checked before any tomogram is read.
 
     Progress: stage ``predict`` per tomogram, ``statistics`` per slab, ``scan`` per tile
     batch, ``peaks`` per slab; cancellable at each of those steps.
     """
     import torch
 
-    from deepetpicker.infer.peaks import find_picks
+    from deepetpicker.infer.picking import PickSettings, picks_from_scores
     from deepetpicker.infer.tiling import count_tiles, tile_starts
     from deepetpicker.io.formats import FORMATS, write_format
     from deepetpicker.io.picks import write_picks
@@ -218,11 +279,11 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
     started = time.monotonic()
     report = Reporter(progress, cancel)
-    unknown = sorted(set(thresholds) - {"t_seg", "t_lm", "t_dist", "score_radius"})
-    if unknown:
-        raise DeepETPickerError(
-            f"Unknown prediction setting(s) {', '.join(unknown)}; known: t_seg, t_lm, t_dist, "
-            f"score_radius.")
+    if picking is None or isinstance(picking, dict):
+        overrides = dict(picking or {})
+        PickSettings.from_config(None, **overrides)      # refuse bad values before any work
+    elif not isinstance(picking, PickSettings):
+        raise TypeError(f"picking must be PickSettings or a dict, not {type(picking).__name__}")
     formats = [f for f in dict.fromkeys(formats or ()) if f != "coords"]
     for fmt in formats:
         if fmt not in FORMATS:
@@ -230,6 +291,26 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                                     f"{', '.join(FORMATS)}.")
     if score_dtype not in SCORE_DTYPES:
         raise DeepETPickerError(f"score_dtype {score_dtype!r}: use float16 or float32.")
+    if batch_size is not None and int(batch_size) < 1:
+        raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
+
+    preloaded = None
+    if config is None:
+        preloaded = load_checkpoint(weights, "cpu")
+        config = config_from_checkpoint(preloaded[1], weights, diameters)
+        if out is None:
+            out = Path(weights).parent / "predictions"
+        if tomograms is None:
+            raise DeepETPickerError(
+                f"Name the tomograms to pick (--tomograms): without a training config the "
+                f"weights {weights} do not say where the dataset is.")
+    elif diameters is not None:
+        data = config.to_dict()
+        data["ocp_diameter"] = [int(round(d)) for d in diameters]
+        config = type(config).from_dict(data, source=getattr(config, "source", None))
+        config.validate(check_paths=False)
+    settings = (picking if isinstance(picking, PickSettings)
+                else PickSettings.from_config(config, **(picking or {})))
 
     rank, world, local_rank = env_world()
     device = resolve_device(device or config.device, config.gpu_ids, local_rank, world > 1)
@@ -239,16 +320,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     if batch_size is None:
         batch_size = (int(config.batch_size) if device.type == "cuda"
                       else cpu_tiles_per_pass(config.f_maps, patch))
-    if int(batch_size) < 1:
-        raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
     batch_size = int(batch_size)
-    t_seg = float(thresholds.get("t_seg") if thresholds.get("t_seg") is not None
-                  else config.seg_thresh)
-    t_lm = float(thresholds.get("t_lm") if thresholds.get("t_lm") is not None
-                 else config.t_lm)
-    t_dist = thresholds.get("t_dist")
-    if t_dist is None:
-        t_dist = config.t_dist                     # None: ceil(d / 2) per class
     diameters = [float(d) for d in config.ocp_diameter]
     paths = _tomogram_paths(config, tomograms)
     paths = paths[rank::world] if world > 1 else paths
@@ -256,16 +328,20 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     out_dir.mkdir(parents=True, exist_ok=True)
 
     report.log(f"loading weights {weights} on {device}")
-    model, meta = load_checkpoint(weights, device)
+    if preloaded is None:
+        model, meta = load_checkpoint(weights, device)
+    else:
+        model, meta = preloaded
+        model.to_device(device)
     _check_weights(model, meta, config, weights)
     model.fuse_for_inference()
     class_names = meta.get("class_names") or None
-    settings = {"weights": str(weights), "config": getattr(config, "source", None),
-                "device": str(device), "patch_size": patch, "pad_size": pad,
-                "batch_size": batch_size, "t_seg": t_seg, "t_lm": t_lm,
-                "norm_type": config.norm_type, "num_cls": int(config.num_cls),
-                "class_names": class_names}
-    result = PredictResult(out_dir=out_dir, settings=settings)
+    record_base = {"weights": str(weights), "config": getattr(config, "source", None),
+                   "device": str(device), "patch_size": patch, "pad_size": pad,
+                   "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
+                   "norm_type": config.norm_type, "num_cls": int(config.num_cls),
+                   "class_names": class_names}
+    result = PredictResult(out_dir=out_dir, settings=record_base)
     all_picks, shapes, voxel_sizes = [], {}, {}
     total = len(paths)
     try:
@@ -281,10 +357,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                                        batch_size, report, stem)
                 shape, voxel_size = tomo.shape, tomo.voxel_size
                 del tomo                   # unmaps the tomogram: its pages leave this process
-                picks = find_picks(scores, t_seg=t_seg, t_lm=t_lm, t_dist=t_dist,
-                                   diameters=diameters, device=device,
-                                   score_radius=thresholds.get("score_radius"),
-                                   tomo_name=stem, voxel_size=voxel_size, report=report)
+                picks = picks_from_scores(scores, diameters, settings, device=device,
+                                          tomo_name=stem, voxel_size=voxel_size, report=report)
             except (DeepETPickerError, OSError) as exc:
                 result.failed[str(path)] = str(exc)
                 report.log(f"skipped {path}: {exc}")
@@ -295,7 +369,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                     f"{patch}^3 per pass. Lower --batch-size (or the patch size).") from exc
             coords = write_picks(out_dir / f"{stem}.coords", picks)
             sidecar = out_dir / f"{stem}.coords.json"
-            record = dict(settings, tomogram=str(path), shape=list(shape),
+            record = dict(record_base, tomogram=str(path), shape=list(shape),
                           voxel_size=voxel_size, picks=coords.name,
                           counts={str(c): n for c, n in picks.counts(int(config.num_cls)).items()},
                           t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],

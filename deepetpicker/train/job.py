@@ -265,7 +265,7 @@ class Trainer:
         """Validation loss on particle patches, then pick the validation tomograms and score
         the picks: precision, recall, F1 overall and per class."""
         from deepetpicker.evaluate import evaluate_distance, pool_distance
-        from deepetpicker.infer.peaks import find_picks
+        from deepetpicker.infer.picking import PickSettings, picks_from_scores
         from deepetpicker.infer.tiling import scan
         from deepetpicker.io.tomogram import load_tomogram
 
@@ -283,14 +283,13 @@ class Trainer:
         else:
             row["val_loss"] = None
         results, n_picks = [], 0
+        settings = PickSettings.from_config(cfg)
         for entry in self.val_entries:
             volume = load_tomogram(entry.data_path, mmap=True).data
             scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
                           cfg.batch_size, report=self.report, num_classes=k, stage="validate",
                           item=entry.stem)
-            picks = find_picks(scores, t_seg=cfg.seg_thresh, t_lm=cfg.t_lm,
-                               t_dist=cfg.effective_t_dist, diameters=list(cfg.ocp_diameter),
-                               tomo_name=entry.stem)
+            picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem)
             del scores
             n_picks += len(picks)
             results.append(evaluate_distance(picks, entry.picks,

@@ -229,13 +229,14 @@ class InferTab(QWidget):
         data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
                     device=self.device.currentText().strip())
         cfg = TrainConfig.from_dict(data, source=self.config.source)
+        picking = {"t_seg": self.t_seg.value(), "t_lm": self.t_lm.value()}
+        if self.t_dist.value() > 0:
+            picking["t_dist"] = self.t_dist.value()
         kwargs = {"weights": weights, "tomograms": self.tomograms() or None,
-                  "out": self.out_dir.text() or None, "t_seg": self.t_seg.value(),
-                  "t_lm": self.t_lm.value(), "save_scores": self.save_scores.isChecked(),
+                  "out": self.out_dir.text() or None, "picking": picking,
+                  "save_scores": self.save_scores.isChecked(),
                   "formats": [self.out_format.currentData()] if self.out_format.currentData()
                   else []}
-        if self.t_dist.value() > 0:
-            kwargs["t_dist"] = self.t_dist.value()
         return cfg, kwargs
 
     def run(self) -> bool:

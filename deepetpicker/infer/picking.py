@@ -1,0 +1,133 @@
+"""Score maps -> picks: the one rule that training validation and prediction share.
+
+:class:`PickSettings` holds the picking thresholds with their defaults and checks them when it
+is made, so a wrong value is refused before any tomogram is scanned. :func:`picks_from_scores`
+turns the class score maps of one tomogram into picks with those settings; the training job
+calls it to choose ``best.pth`` and the inference job calls it to pick, so a checkpoint is
+chosen under the rule users run.
+
+Defaults (the paper's): ``t_seg = 0.5``, ``t_lm = 0.1``, and picks closer than ``t_dist =
+ceil(d / 2)`` voxels are one particle, ``d`` being each class's particle (occupancy)
+diameter; two picks of different classes merge within the smaller of their two distances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Optional, Sequence, Union
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.picks import Picks
+
+PerClass = Union[None, float, tuple]
+
+
+def _per_class_value(name: str, value, *, integer: bool = False, minimum: float = 0.0,
+                     allow_zero: bool = False) -> PerClass:
+    """``value`` (None, one number or one per class) checked and made hashable."""
+    if value is None:
+        return None
+    many = isinstance(value, (list, tuple))
+    items = list(value) if many else [value]
+    if not items:
+        raise DeepETPickerError(f"{name} is empty; give one number, or one per class.")
+    checked = []
+    for item in items:
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            raise DeepETPickerError(f"{name} = {value!r} is not a number; give a number of "
+                                    f"voxels (one, or one per class).") from None
+        if not math.isfinite(number) or number < minimum or (number == minimum
+                                                              and not allow_zero):
+            raise DeepETPickerError(
+                f"{name} = {item!r} is not allowed; it is a distance in voxels and must be "
+                f"{'0 or more' if allow_zero else 'more than 0'} (leave it unset for the "
+                f"default).")
+        if integer and number != int(number):
+            raise DeepETPickerError(f"{name} = {item!r} must be a whole number of voxels.")
+        checked.append(int(number) if integer else number)
+    return tuple(checked) if many else checked[0]
+
+
+@dataclass(frozen=True)
+class PickSettings:
+    """How picks are found in class score maps (all distances in voxels).
+
+    ``t_seg``: a voxel can belong to a particle when its class score exceeds this.
+    ``t_lm``: a local maximum of the smoothed score must exceed this.
+    ``t_dist``: picks closer than this are one particle; one number, one per class, or None
+    for ``ceil(d / 2)`` of each class's particle diameter.
+    ``score_radius``: radius of the ball whose mean score is a pick's score (None: ``d / 4``).
+    ``cross_class``: also merge close picks of different classes.
+    ``refine``: sub-voxel positions (score-weighted centroid around the peak).
+    """
+
+    t_seg: float = 0.5
+    t_lm: float = 0.1
+    t_dist: PerClass = None
+    score_radius: PerClass = None
+    cross_class: bool = True
+    refine: bool = True
+
+    def __post_init__(self) -> None:
+        for name, example in (("t_seg", 0.5), ("t_lm", 0.1)):
+            value = getattr(self, name)
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            if not 0.0 <= number < 1.0:
+                raise DeepETPickerError(
+                    f"{name} = {value!r} is outside [0, 1); scores are probabilities, so use "
+                    f"a threshold such as {example}.")
+            object.__setattr__(self, name, number)
+        object.__setattr__(self, "t_dist", _per_class_value("t_dist", self.t_dist))
+        object.__setattr__(self, "score_radius", _per_class_value(
+            "score_radius", self.score_radius, integer=True, minimum=0, allow_zero=True))
+        for name in ("cross_class", "refine"):
+            if not isinstance(getattr(self, name), bool):
+                raise DeepETPickerError(f"{name} = {getattr(self, name)!r}: expected true or "
+                                        f"false.")
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_config(cls, config=None, **overrides) -> "PickSettings":
+        """The settings of a training config (``seg_thresh``, ``t_lm``, ``t_dist``) with
+        ``overrides`` (None values ignored) on top; an unknown name is refused."""
+        unknown = sorted(set(overrides) - set(cls.names()))
+        if unknown:
+            raise DeepETPickerError(
+                f"Unknown picking setting(s) {', '.join(unknown)}; known: "
+                f"{', '.join(cls.names())}.")
+        values: dict = {}
+        if config is not None:
+            values.update(t_seg=config.seg_thresh, t_lm=config.t_lm, t_dist=config.t_dist)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def picks_from_scores(scores, diameters: Sequence[float], settings: Optional[PickSettings] = None,
+                      *, device=None, tomo_name: str = "", voxel_size: Optional[float] = None,
+                      report=None) -> Picks:
+    """Picks of one tomogram from its class score maps ``(K, z, y, x)``.
+
+    ``diameters``: the particle diameter of each class in voxels (the config's
+    ``ocp_diameter``). ``report(stage, done, total, item=...)`` is called while peaks are
+    searched. The picks' ``meta`` records every setting used.
+    """
+    from deepetpicker.infer.peaks import find_picks
+
+    settings = settings or PickSettings()
+    return find_picks(scores, t_seg=settings.t_seg, t_lm=settings.t_lm, t_dist=settings.t_dist,
+                      diameters=[float(d) for d in diameters], device=device,
+                      score_radius=settings.score_radius, cross_class=settings.cross_class,
+                      refine=settings.refine, tomo_name=tomo_name, voxel_size=voxel_size,
+                      report=report)
