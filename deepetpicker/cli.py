@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave these classes out of the SHREC-rule truth (as the challenge "
                         "left out 4V94 and vesicles)")
     p.add_argument("--diameters", type=float, nargs="+", help="particle diameter per class (voxels)")
-    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight (default 4)")
+    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight, > 0 (default 4)")
     p.add_argument("--out", help="folder for the JSON report, table and PR curve")
     p.set_defaults(func=cmd_evaluate)
 

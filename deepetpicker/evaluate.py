@@ -127,7 +127,43 @@ def _as_occupancy(occupancy, truth: Picks, source: str = "") -> np.ndarray:
                 f"{len(truth)} particle(s) (ids 1..{len(truth)} in file order). The occupancy "
                 f"map and the truth picks do not belong together; regenerate the map from these "
                 f"picks (preprocessing writes data_ocp/).")
-    return occ.astype(dtype, copy=False)
+    occ = occ.astype(dtype, copy=False)
+    _refuse_class_labels(occ, truth, where)
+    return occ
+
+
+def _refuse_class_labels(occ: np.ndarray, truth: Picks, where: str) -> None:
+    """Stop when the map holds class ids (a weak-label volume) instead of particle ids.
+
+    A label map holds only 0..K, and the voxel at each particle's centre holds that particle's
+    class; an occupancy map holds the particle's row number there. Only particles whose class
+    differs from their row number can tell the two apart.
+    """
+    n = len(truth)
+    if n < 2 or not occ.size:
+        return
+    k = int(truth.classes.max())
+    top = int(occ.max())
+    if top == 0 or top > k:
+        return
+    centres = np.rint(truth.xyz[:, ::-1]).astype(np.int64)
+    inside = ((centres >= 0) & (centres < np.asarray(occ.shape))).all(axis=1)
+    values = np.zeros(n, dtype=np.int64)
+    values[inside] = occ[tuple(centres[inside].T)]
+    rows = np.arange(1, n + 1)
+    telling = inside & (values > 0) & (truth.classes != rows)
+    as_class = int(np.sum(telling & (values == truth.classes)))
+    as_row = int(np.sum(telling & (values == rows)))
+    if as_class and as_class > as_row:
+        distinct = int(np.count_nonzero(np.bincount(occ.ravel(), minlength=top + 1)[1:]))
+        raise DeepETPickerError(
+            f"{where}: this looks like a class-label map (a weak-label volume), not an occupancy "
+            f"map of particle ids: it holds {distinct} distinct id(s) (1..{top}) for {n} true "
+            f"particles, and at {as_class} particle centre(s) it holds the particle's class "
+            f"instead of its number. With class ids every particle of a class shares one id, "
+            f"so picks cannot be told apart and F1 would be near 0. Give the occupancy maps "
+            f"preprocessing writes to data_ocp/ (--occupancy <base>/data_ocp), not the label "
+            f"folder.")
 
 
 def dilate_occupancy(occupancy: np.ndarray) -> np.ndarray:
@@ -407,6 +443,7 @@ def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
     recall F1 F_beta`` (counts summed over classes), ``mean_distance`` of matched pairs,
     ``macro_F1`` and ``per_class`` (a list of dicts).
     """
+    _check_beta(beta)
     k = _num_classes(pred, truth, num_cls)
     radius = _radii_per_class(radii, k)
     if not fraction > 0:
@@ -803,6 +840,14 @@ def _pick_files(path: Path, what: str) -> dict[str, Path]:
     return files
 
 
+def _check_beta(beta: float) -> None:
+    if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
+        shown = format(beta, "g") if isinstance(beta, (int, float)) else repr(beta)
+        raise DeepETPickerError(
+            f"beta = {shown}: F-beta needs a positive beta (it weighs recall beta^2 times as much "
+            f"as precision); give e.g. --beta 4 (the CZII benchmark) or --beta 1 (F1).")
+
+
 def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
                     occupancy_dir: Optional[PathLike] = None,
                     diameters: Optional[Sequence[float]] = None,
@@ -821,11 +866,20 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     """
     from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 
+    _check_beta(beta)
+    if not fraction > 0:
+        raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
+                                f"benchmark: within half a radius).")
     skip = _skipped(skip_classes, num_cls)
     if occupancy_dir is None and not diameters:
         raise DeepETPickerError(
             "Nothing to evaluate with: give an occupancy folder (--occupancy, SHREC rule) "
             "and/or particle diameters per class (--diameters, distance rule).")
+    if occupancy_dir is not None and not Path(occupancy_dir).exists():
+        raise DeepETPickerError(
+            f"Occupancy folder not found: {occupancy_dir}. Give the folder of occupancy maps "
+            f"(particle ids) that preprocessing writes under the dataset's base path, "
+            f"<base>/data_ocp/ (--occupancy).")
     preds = _pick_files(Path(pred_dir), "Prediction folder")
     truths = _pick_files(Path(truth_dir), "Truth folder")
     if Path(pred_dir).is_file() and Path(truth_dir).is_file():

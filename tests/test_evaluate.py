@@ -241,6 +241,30 @@ def test_pr_curve_uses_the_official_rule_by_default():
     assert skipped["tp"] == [0, 1, 1, 1] and skipped["n_truth"] == 2
 
 
+def label_map(truth, occ):
+    """The weak-label volume of the same particles: class ids instead of particle ids."""
+    labels = np.zeros_like(occ)
+    for i, c in enumerate(truth.classes, start=1):
+        labels[occ == i] = c
+    return labels
+
+
+def test_a_class_label_map_given_as_occupancy_is_refused():
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS["beside"]])
+    with pytest.raises(DeepETPickerError, match=r"class-label map .* 2 distinct id\(s\) "
+                                                r"\(1..2\) for 4 true particles.*data_ocp"):
+        evaluate_occupancy(pred, truth, label_map(truth, occ))
+    # one class: every particle's label is 1
+    single = Picks.from_array(np.c_[np.ones(4), truth.xyz], tomo_name="t")
+    with pytest.raises(DeepETPickerError, match="class-label map"):
+        evaluate_occupancy(pred, single, (occ > 0).astype(np.int32))
+    # a real occupancy map of as few particles as classes is accepted
+    two = table([[1, 3, 3, 3], [2, 6, 3, 3]])
+    ok = evaluate_occupancy(table([[1, 3, 3, 3]]), two, np.where(occ <= 2, occ, 0))
+    assert ok["TP"] == 1
+
+
 def test_occupancy_rule_errors_name_the_problem():
     pred, truth, occ = shrec_case()
     occ[0, 0, 0] = 7
@@ -435,3 +459,33 @@ def test_cli_evaluate_official_rule_no_dilate_and_skip_classes(tmp_path, capsys)
     assert "left out of the truth: class 2;" in capsys.readouterr().out
     skip = json.loads((tmp_path / "skip" / "evaluation.json").read_text())["occupancy"]
     assert (skip["n_truth"], skip["TP"], skip["skipped_hits"]) == (2, 1, 2)
+
+
+def test_cli_evaluate_refuses_a_beta_that_is_not_positive_before_any_work(tmp_path, capsys):
+    missing = str(tmp_path / "nothing_here")
+    for beta in ("-1", "0"):
+        code = main(["evaluate", "--pred", missing, "--truth", missing, "--diameters", "8",
+                     "--beta", beta])
+        err = capsys.readouterr().err
+        assert code == 2 and f"beta = {beta}:" in err and "--beta 4" in err
+        assert "nothing_here" not in err            # refused before looking at any file
+    with pytest.raises(DeepETPickerError, match=r"beta = -1.*--beta 4"):
+        evaluate_distance(*distance_case(), radii=[4, 6], beta=-1)
+
+
+def test_cli_evaluate_names_a_missing_occupancy_folder(tmp_path, capsys):
+    pred, truth, _ = edge_folders(tmp_path)
+    missing = tmp_path / "data_ocpp"
+    assert main(["evaluate", "--pred", pred, "--truth", truth, "--occupancy",
+                 str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"Occupancy folder not found: {missing}" in err and "data_ocp/" in err
+    assert "Tomogram folder" not in err
+
+
+def test_cli_evaluate_refuses_a_label_map_given_as_occupancy(tmp_path, capsys):
+    pred, truth, ocp = edge_folders(tmp_path, occupancy=label_map)
+    assert main(["evaluate", "--pred", pred, "--truth", truth, "--occupancy", ocp]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "ocp" / "tomo.mrc") in err
+    assert "class-label map" in err and "--occupancy <base>/data_ocp" in err
