@@ -173,7 +173,8 @@ def cmd_evaluate(args) -> int:
     from deepetpicker.evaluate import evaluate_folder
 
     report = evaluate_folder(args.pred, args.truth, occupancy_dir=args.occupancy,
-                             diameters=args.diameters, out=args.out, beta=args.beta)
+                             diameters=args.diameters, out=args.out, beta=args.beta,
+                             dilate=not args.no_dilate, skip_classes=args.skip_classes or ())
     print(_summary(report) or report)
     return 0
 
@@ -302,9 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
                                         "distance rules, precision-recall curve)")
     p.add_argument("--pred", required=True, help="folder or file of predicted picks")
     p.add_argument("--truth", required=True, help="folder or file of true picks")
-    p.add_argument("--occupancy", help="folder of occupancy maps (SHREC rule)")
+    p.add_argument("--occupancy", help="folder of occupancy maps of particle ids, e.g. "
+                                       "<base>/data_ocp (SHREC 2021 rule)")
+    p.add_argument("--no-dilate", action="store_true",
+                   help="look picks up in the occupancy maps as they are (the SHREC 2021 rule, "
+                        "the default, first dilates them by one voxel)")
+    p.add_argument("--skip-classes", type=int, nargs="+", metavar="CLASS",
+                   help="leave these classes out of the SHREC-rule truth (as the challenge "
+                        "left out 4V94 and vesicles)")
     p.add_argument("--diameters", type=float, nargs="+", help="particle diameter per class (voxels)")
-    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight (default 4)")
+    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight, > 0 (default 4)")
     p.add_argument("--out", help="folder for the JSON report, table and PR curve")
     p.set_defaults(func=cmd_evaluate)
 

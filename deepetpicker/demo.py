@@ -123,7 +123,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     truth_path = Path(pre.coord_path) / f"{held_out}{pre.coord_format}"
     eval_dir = out_dir / "evaluation"
     evaluation = evaluate_folder(picks_path, truth_path, occupancy_dir=pre.ocp_dir,
-                                 diameters=list(cfg.ocp_diameter), out=eval_dir)
+                                 diameters=list(cfg.ocp_diameter), out=eval_dir, dilate=True)
     tomo = load_tomogram(raw)
     picks = read_picks(picks_path)
     truth = read_picks(truth_path)

@@ -1,27 +1,46 @@
 """How good are the picks? Two matching rules, precision-recall curves, folder reports.
 
 **Occupancy rule** (:func:`evaluate_occupancy`), as in the SHREC 2021 cryo-ET challenge's
-evaluation script: each pick is rounded to the nearest voxel (clamped into the volume; picks
-that needed clamping are counted as RO, "reported outside") and hits the particle whose id the
-occupancy map holds there (0: background, a false positive). With N true particles and RR picks
-("results reported"):
+evaluation script (``misc/eval.py`` of the challenge data; Gubins et al., "SHREC 2021:
+Classification in cryo-electron tomograms"). By default it is that script's rule exactly:
+
+1. the occupancy map of particle ids is dilated by one voxel: every voxel takes the largest id
+   among itself and its six face neighbours (a maximum filter with the 6-connected cross;
+   voxels beyond the volume add nothing). Where two particles touch or their dilations meet,
+   the larger id wins, even on a voxel of the smaller particle;
+2. each pick is rounded to the nearest voxel (halves to even, as Python's ``round``), then
+   clamped into the volume; picks that needed clamping are counted as RO ("reported
+   outside") and are still looked up, and measured, at the clamped voxel;
+3. the pick hits the particle whose id the dilated map holds there (0: background, a false
+   positive).
+
+``dilate=False`` (``--no-dilate``) looks picks up in the map as it is. ``skip_classes`` leaves
+classes out of the truth as the challenge left out 4V94 and vesicles: picks still land on those
+particles (after the same dilation) but count neither as hits nor as false positives; they do
+count among the picks reported (RR), so they lower the precision, as in the challenge.
+
+With N true particles and RR picks ("results reported"):
 
 - TP: particles hit at least once; FN = N - TP; FP: picks in the background;
 - MH: particles hit more than once ("multiple hits"); the extra picks count neither as TP
   nor as FP, but they lower the precision;
 - precision = TP / RR, recall = TP / N, F1 their harmonic mean, miss rate = 1 - recall;
-- AD: the mean distance (voxels) from each hit particle's first pick (file order) to its
-  centre;
-- classification: each true particle takes the class of its first pick (0 when not found);
+- AD: the mean distance (voxels) from each hit particle's first pick (file order, at its
+  rounded and clamped voxel) to its centre;
+- classification: each true particle takes the class of its first pick (0 when not found, or
+  when that pick's class is a skipped one);
   the confusion matrix counts true class (rows 1..K) against that class (columns 0..K), and
   the per-class precision, recall and F1 come from it, as in the challenge's tables (picks in
   the background do not enter them). Per class we also give ``pick_precision``,
   ``pick_recall`` and ``pick_F1``: the occupancy rule applied to that class's picks and
   particles alone, which does count background picks.
 
-The challenge's script dilated its occupancy masks once (6-connected) before looking picks up;
-``dilate=True`` does the same. Occupancy maps written by the preprocessing step are balls of
-each class's ``ocp_diameter`` and need no dilation.
+Where this differs from the script, on purpose: it clamps into the volume's own shape (the
+script clamps to 0..511, the challenge's 512^3 tomograms); N counts the particles left after
+every skipped class (the script subtracts the 4V94 particles from N but not the vesicles,
+although it drops both from the counts of found and missed particles); and no pick raises an
+error (the script stops on F1 when nothing is found, and on a particle whose first pick is
+labelled "vesicle").
 
 **Distance rule** (:func:`evaluate_distance`), as in the CZII cryo-ET benchmark: a pick matches
 a true particle of the same class within ``fraction * radius`` of its centre, one to one. The
@@ -90,21 +109,106 @@ def _num_classes(pred: Picks, truth: Picks, num_cls: Optional[int], source: str 
 
 
 def _as_occupancy(occupancy, truth: Picks, source: str = "") -> np.ndarray:
+    """The map as integer particle ids, checked against the truth table it belongs to."""
     occ = np.asarray(occupancy)
+    where = source or "occupancy map"
     if occ.ndim != 3:
-        raise DeepETPickerError(f"{source or 'occupancy map'}: shape {occ.shape} is not a 3-D "
-                                f"(z, y, x) occupancy map.")
+        raise DeepETPickerError(f"{where}: shape {occ.shape} is not a 3-D (z, y, x) occupancy "
+                                f"map.")
     if occ.dtype.kind == "f":
         occ = np.rint(occ)
-    occ = occ.astype(np.int64, copy=False)
-    if occ.size and (occ.min() < 0 or occ.max() > len(truth)):
-        bad = int(occ.max()) if occ.max() > len(truth) else int(occ.min())
-        raise DeepETPickerError(
-            f"{source or 'occupancy map'}: holds particle id {bad} but the truth table "
-            f"{truth.tomo_name!r} has {len(truth)} particle(s) (ids 1..{len(truth)} in file "
-            f"order). The occupancy map and the truth picks do not belong together; "
-            f"regenerate the map from these picks (preprocessing writes data_ocp/).")
+    dtype = np.int32 if len(truth) < 2 ** 31 - 1 else np.int64
+    if occ.size:
+        low, top = float(occ.min()), float(occ.max())
+        if low < 0 or top > len(truth):
+            bad = int(top) if top > len(truth) else int(low)
+            raise DeepETPickerError(
+                f"{where}: holds particle id {bad} but the truth table {truth.tomo_name!r} has "
+                f"{len(truth)} particle(s) (ids 1..{len(truth)} in file order). The occupancy "
+                f"map and the truth picks do not belong together; regenerate the map from these "
+                f"picks (preprocessing writes data_ocp/).")
+    occ = occ.astype(dtype, copy=False)
+    _refuse_class_labels(occ, truth, where)
     return occ
+
+
+def _refuse_class_labels(occ: np.ndarray, truth: Picks, where: str) -> None:
+    """Stop when the map holds class ids (a weak-label volume) instead of particle ids.
+
+    A label map holds only 0..K, and the voxel at each particle's centre holds that particle's
+    class; an occupancy map holds the particle's row number there. Only particles whose class
+    differs from their row number can tell the two apart.
+    """
+    n = len(truth)
+    if n < 2 or not occ.size:
+        return
+    k = int(truth.classes.max())
+    top = int(occ.max())
+    if top == 0 or top > k:
+        return
+    centres = np.rint(truth.xyz[:, ::-1]).astype(np.int64)
+    inside = ((centres >= 0) & (centres < np.asarray(occ.shape))).all(axis=1)
+    values = np.zeros(n, dtype=np.int64)
+    values[inside] = occ[tuple(centres[inside].T)]
+    rows = np.arange(1, n + 1)
+    telling = inside & (values > 0) & (truth.classes != rows)
+    as_class = int(np.sum(telling & (values == truth.classes)))
+    as_row = int(np.sum(telling & (values == rows)))
+    if as_class and as_class > as_row:
+        distinct = int(np.count_nonzero(np.bincount(occ.ravel(), minlength=top + 1)[1:]))
+        raise DeepETPickerError(
+            f"{where}: this looks like a class-label map (a weak-label volume), not an occupancy "
+            f"map of particle ids: it holds {distinct} distinct id(s) (1..{top}) for {n} true "
+            f"particles, and at {as_class} particle centre(s) it holds the particle's class "
+            f"instead of its number. With class ids every particle of a class shares one id, "
+            f"so picks cannot be told apart and F1 would be near 0. Give the occupancy maps "
+            f"preprocessing writes to data_ocp/ (--occupancy <base>/data_ocp), not the label "
+            f"folder.")
+
+
+def dilate_occupancy(occupancy: np.ndarray) -> np.ndarray:
+    """The SHREC 2021 script's one-voxel dilation of a map of particle ids.
+
+    Each voxel takes the largest id among itself and its six face neighbours (a grey dilation
+    with the 6-connected cross); voxels beyond the volume contribute nothing. Where two
+    particles touch or their dilations meet the larger id wins, even on a voxel that belonged
+    to the smaller particle. Returns a new array of the same dtype.
+    """
+    occ = np.asarray(occupancy)
+    out = occ.copy()
+    for axis in range(occ.ndim):
+        head = [slice(None)] * occ.ndim
+        tail = [slice(None)] * occ.ndim
+        head[axis] = slice(None, -1)            # voxels 0..n-2 along this axis
+        tail[axis] = slice(1, None)             # voxels 1..n-1
+        head, tail = tuple(head), tuple(tail)
+        np.maximum(out[head], occ[tail], out=out[head])   # the neighbour above
+        np.maximum(out[tail], occ[head], out=out[tail])   # the neighbour below
+    return out
+
+
+def _lookup_map(occupancy, truth: Picks, dilate: bool, source: str = "") -> np.ndarray:
+    occ = _as_occupancy(occupancy, truth, source)
+    return dilate_occupancy(occ) if dilate else occ
+
+
+def _skipped(skip_classes, num_cls: Optional[int] = None) -> tuple[int, ...]:
+    """Validated class ids to leave out of the truth (sorted, unique)."""
+    if skip_classes is None:
+        return ()
+    values = [skip_classes] if np.ndim(skip_classes) == 0 else list(skip_classes)
+    out = []
+    for v in values:
+        if float(v) != int(float(v)) or int(float(v)) < 1:
+            raise DeepETPickerError(
+                f"skip class {v}: class ids are whole numbers from 1 (0 is background); give "
+                f"the ids of the classes to leave out of the truth, e.g. --skip-classes 1 4.")
+        if num_cls is not None and int(float(v)) > num_cls:
+            raise DeepETPickerError(
+                f"skip class {int(float(v))}: the dataset has {num_cls} class(es); give ids in "
+                f"1..{num_cls}.")
+        out.append(int(float(v)))
+    return tuple(sorted(set(out)))
 
 
 def _voxel_lookup(xyz: np.ndarray, shape) -> tuple[np.ndarray, np.ndarray]:
@@ -171,27 +275,39 @@ def _hits(pred: Picks, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 
 def evaluate_occupancy(pred: Picks, truth: Picks, occupancy, num_cls: Optional[int] = None,
-                       dilate: bool = False) -> dict:
+                       dilate: bool = True, skip_classes: Sequence[int] = ()) -> dict:
     """Score picks against an occupancy map of instance ids (SHREC 2021 rule, module doc).
 
     ``occupancy`` is ``(z, y, x)`` with 0 for background and ``i`` inside particle ``i`` (row
-    ``i - 1`` of ``truth``). Returns a JSON-ready dict: ``RR TP FP FN MH RO AD precision recall
-    F1 miss_rate n_truth num_cls``, ``per_class`` (a list of dicts, one per class 1..K) and
+    ``i - 1`` of ``truth``). ``dilate`` (default) applies the challenge script's one-voxel
+    dilation before the lookup; ``skip_classes`` leaves those classes out of the truth.
+    Returns a JSON-ready dict: ``RR TP FP FN MH RO AD precision recall F1 miss_rate n_truth
+    num_cls dilated skipped_classes skipped_hits`` (``skipped_hits``: picks that landed on
+    particles of skipped classes), ``per_class`` (a list of dicts, one per class 1..K) and
     ``confusion`` (rows: true classes 1..K; columns: first-pick class 0..K, 0 = not found).
     """
-    occ = _as_occupancy(occupancy, truth)
-    if dilate:
-        from scipy import ndimage
-
-        occ = ndimage.grey_dilation(occ, footprint=ndimage.generate_binary_structure(3, 1))
     k = _num_classes(pred, truth, num_cls)
-    n = len(truth)
-    ids, voxels, outside = _hits(pred, occ)
-    counts = np.bincount(ids, minlength=n + 1)
+    skip = _skipped(skip_classes, num_cls)
+    lookup = _lookup_map(occupancy, truth, dilate)
+    return _score_occupancy(pred, truth, lookup, k, dilate, skip)
+
+
+def _score_occupancy(pred: Picks, truth: Picks, lookup: np.ndarray, k: int, dilated: bool,
+                     skip: tuple[int, ...]) -> dict:
+    """The occupancy rule on a map that is ready for the lookup (dilated or not)."""
+    n_all = len(truth)
+    ids, voxels, outside = _hits(pred, lookup)
+    kept = np.ones(n_all + 1, dtype=bool)            # index 0: background
+    if skip:
+        kept[1:] = ~np.isin(truth.classes, skip)
+    on_skipped = ~kept[ids]
+    counts = np.bincount(ids, minlength=n_all + 1)
+    counts[1:][~kept[1:]] = 0                      # skipped particles are not in the truth
+    n = int(kept[1:].sum())
     found = counts[1:] >= 1
     tp = int(found.sum())
     # first pick (in table order) on each particle
-    first = np.full(n + 1, -1, dtype=np.int64)
+    first = np.full(n_all + 1, -1, dtype=np.int64)
     hit_ids, first_rows = np.unique(ids, return_index=True)
     first[hit_ids] = first_rows
     first = first[1:]
@@ -205,29 +321,35 @@ def evaluate_occupancy(pred: Picks, truth: Picks, occupancy, num_cls: Optional[i
         "rule": "occupancy", "tomo_name": pred.tomo_name or truth.tomo_name,
         "num_cls": k, "n_truth": n, "RR": len(pred), "TP": tp,
         "FP": int(np.sum(ids == 0)), "FN": n - tp, "MH": int(np.sum(counts[1:] > 1)),
-        "RO": int(outside.sum()), "AD": ad, "dilated": bool(dilate),
+        "RO": int(outside.sum()), "AD": ad, "dilated": bool(dilated),
+        "skipped_classes": list(skip), "skipped_hits": int(on_skipped.sum()),
     }
     result.update(_prf(tp, len(pred), n))
     result["miss_rate"] = 1.0 - result["recall"] if n else 0.0
 
-    # classification from each particle's first pick
+    # classification from each particle's first pick; a skipped class reads as not found
     first_class = np.where(first >= 0, pred.classes[np.maximum(first, 0)] if len(pred)
                            else 0, 0)
+    if skip:
+        first_class = np.where(np.isin(first_class, skip), 0, first_class)
     matrix = np.zeros((k, k + 1), dtype=np.int64)
+    rows = kept[1:]
     if n:
-        np.add.at(matrix, (truth.classes - 1, first_class), 1)
+        np.add.at(matrix, (truth.classes[rows] - 1, first_class[rows]), 1)
     per_class = []
     for c in range(1, k + 1):
         tp_c = int(matrix[c - 1, c])
         fp_c = int(matrix[:, c].sum() - tp_c)
         fn_c = int(matrix[c - 1].sum() - tp_c)
         mine = pred.classes == c
-        true_c = truth.classes == c
-        hit_c = np.zeros(n + 1, dtype=bool)
+        true_c = (truth.classes == c) & rows
+        hit_c = np.zeros(n_all + 1, dtype=bool)
         hit_c[ids[mine]] = True
         pick_tp = int(np.sum(hit_c[1:] & true_c))
-        per_class.append(_class_entry(c, int(true_c.sum()), int(mine.sum()), tp_c, fp_c, fn_c,
-                                      int(np.sum(mine & (ids == 0))), pick_tp))
+        entry = _class_entry(c, int(true_c.sum()), int(mine.sum()), tp_c, fp_c, fn_c,
+                             int(np.sum(mine & (ids == 0))), pick_tp)
+        entry["skipped"] = c in skip
+        per_class.append(entry)
     result["mean_class_F1"] = _mean_f1(per_class)
     result["per_class"] = per_class
     result["confusion"] = {"rows": "true class 1..K",
@@ -321,6 +443,7 @@ def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
     recall F1 F_beta`` (counts summed over classes), ``mean_distance`` of matched pairs,
     ``macro_F1`` and ``per_class`` (a list of dicts).
     """
+    _check_beta(beta)
     k = _num_classes(pred, truth, num_cls)
     radius = _radii_per_class(radii, k)
     if not fraction > 0:
@@ -366,9 +489,14 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def _first_hit_flags(pred: Picks, truth: Picks, occupancy, radii, fraction: float,
-                     class_id: Optional[int], dilate: bool) -> tuple[np.ndarray, np.ndarray, int]:
-    """Per pick (descending score): its score and whether it is the first on its particle."""
+def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], radii,
+                     fraction: float, class_id: Optional[int], skip: tuple[int, ...] = ()
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per pick (descending score): its score and whether it is the first on its particle.
+
+    ``lookup``: the occupancy map ready for the lookup (already dilated when asked), or None
+    for the distance rule; ``skip``: classes left out of the truth (occupancy rule only).
+    """
     if pred.scores is None:
         raise DeepETPickerError(
             f"The picks of {pred.tomo_name or 'a tomogram'} have no scores; a precision-recall "
@@ -377,19 +505,14 @@ def _first_hit_flags(pred: Picks, truth: Picks, occupancy, radii, fraction: floa
         pred = pred.of_class(class_id)
     order = np.argsort(-pred.scores, kind="stable")
     pred = pred.select(order)
-    if occupancy is not None:
-        occ = _as_occupancy(occupancy, truth)
-        if dilate:
-            from scipy import ndimage
-
-            occ = ndimage.grey_dilation(occ, footprint=ndimage.generate_binary_structure(3, 1))
-        ids, _, _ = _hits(pred, occ)
-        n_true = len(truth)
+    if lookup is not None:
+        ids, _, _ = _hits(pred, lookup)
+        counted = np.r_[False, ~np.isin(truth.classes, skip)]
         if class_id is not None:
             # only particles of this class count; picks on other classes are false
-            of_class = np.r_[False, truth.classes == class_id]
-            ids = np.where(of_class[ids], ids, 0)
-            n_true = int(of_class.sum())
+            counted &= np.r_[False, truth.classes == class_id]
+        ids = np.where(counted[ids], ids, 0)
+        n_true = int(counted.sum())
         new = np.zeros(len(ids), dtype=bool)
         _, first = np.unique(ids, return_index=True)
         new[first] = True
@@ -413,18 +536,19 @@ def _first_hit_flags(pred: Picks, truth: Picks, occupancy, radii, fraction: floa
 
 def pr_curve(pred, truth, occupancy=None, radii=None, fraction: float = 0.5,
              out: Optional[PathLike] = None, class_id: Optional[int] = None,
-             dilate: bool = False, title: str = "") -> dict:
+             dilate: bool = True, title: str = "", skip_classes: Sequence[int] = ()) -> dict:
     """Precision and recall of the picks above each score threshold.
 
     ``pred``/``truth`` (and ``occupancy``): one tomogram's tables (and map) or equal-length
     lists of them, pooled into one curve. With occupancy maps a pick is a true positive when
-    it is the first pick (by score) inside its particle (class-agnostic unless ``class_id``);
-    otherwise picks are matched greedily by score to same-class particles within ``fraction *
-    radius`` (``radii`` per class). Returns ``thresholds, precision, recall, f1`` (lists, one
+    it is the first pick (by score) inside its particle (class-agnostic unless ``class_id``),
+    looked up as :func:`evaluate_occupancy` does (``dilate``, ``skip_classes``); otherwise
+    picks are matched greedily by score to same-class particles within ``fraction * radius``
+    (``radii`` per class). Returns ``thresholds, precision, recall, f1`` (lists, one
     point per distinct score, high to low), ``AP`` (average precision: sum of precision times
-    recall gained), ``best`` (the threshold with the highest F1) and, with ``out`` (a path
-    without suffix), the ``csv`` written there and a ``png`` plot when matplotlib is
-    installed (``png`` None otherwise).
+    recall gained), ``best`` (the threshold with the highest F1), ``dilated`` and, with
+    ``out`` (a path without suffix), the ``csv`` written there and a ``png`` plot when
+    matplotlib is installed (``png`` None otherwise).
     """
     preds, truths = _as_list(pred), _as_list(truth)
     occs = _as_list(occupancy) if occupancy is not None else [None] * len(preds)
@@ -435,12 +559,22 @@ def pr_curve(pred, truth, occupancy=None, radii=None, fraction: float = 0.5,
     if occupancy is None and radii is None:
         raise DeepETPickerError("pr_curve needs occupancy maps or particle radii to decide "
                                 "which picks are right.")
-    scores, flags, n_true = [], [], 0
+    skip = _skipped(skip_classes)
+    flags = []
     for p, t, o in zip(preds, truths, occs):
-        s, f, n = _first_hit_flags(p, t, o, radii, fraction, class_id, dilate)
-        scores.append(s)
-        flags.append(f)
-        n_true += n
+        lookup = _lookup_map(o, t, dilate) if o is not None else None
+        flags.append(_first_hit_flags(p, t, lookup, radii, fraction, class_id, skip))
+    if occupancy is None:
+        return _curve_from_flags(flags, "distance", out, title)
+    return _curve_from_flags(flags, "occupancy", out, title, dilated=dilate)
+
+
+def _curve_from_flags(per_tomogram: list, rule: str, out: Optional[PathLike] = None,
+                      title: str = "", dilated: Optional[bool] = None) -> dict:
+    """The curve from each tomogram's ``(scores, first-hit flags, number of true particles)``."""
+    scores = [s for s, _, _ in per_tomogram]
+    flags = [f for _, f, _ in per_tomogram]
+    n_true = sum(n for _, _, n in per_tomogram)
     scores = np.concatenate(scores) if scores else np.zeros(0)
     flags = np.concatenate(flags) if flags else np.zeros(0, bool)
     order = np.argsort(-scores, kind="stable")
@@ -460,8 +594,7 @@ def pr_curve(pred, truth, occupancy=None, radii=None, fraction: float = 0.5,
     curve = {"thresholds": scores[last].tolist(), "precision": precision.tolist(),
              "recall": recall.tolist(), "f1": f1.tolist(), "n_picks": n_picks.tolist(),
              "tp": tp[last].astype(int).tolist(), "n_truth": int(n_true), "AP": ap,
-             "rule": "occupancy" if occupancy is not None else "distance",
-             "csv": None, "png": None}
+             "rule": rule, "dilated": dilated, "csv": None, "png": None}
     if len(last):
         b = int(np.argmax(f1))
         curve["best"] = {"threshold": float(scores[last][b]), "precision": float(precision[b]),
@@ -536,7 +669,16 @@ def format_report(result: dict, class_names: Optional[Sequence[str]] = None) -> 
     lines = []
     label = f" ({result['tomo_name']})" if result.get("tomo_name") else ""
     if result.get("rule") == "occupancy":
-        lines.append(f"Occupancy rule (SHREC 2021){label}")
+        if result.get("dilated", False):
+            how = "SHREC 2021, maps dilated by one voxel (6-connected) before the lookup"
+        else:
+            how = "plain lookup without dilation (--no-dilate; SHREC 2021 dilates first)"
+        lines.append(f"Occupancy rule, {how}{label}")
+        if result.get("skipped_classes"):
+            lines.append(f"  left out of the truth: "
+                         f"{', '.join(name(c) for c in result['skipped_classes'])}; "
+                         f"{result['skipped_hits']} pick(s) on those particles count only in "
+                         f"RR")
         lines.append("  RR     TP     FP     FN     MH    RO    AD     precision recall  F1")
         lines.append(f"  {result['RR']:<6} {result['TP']:<6} {result['FP']:<6} "
                      f"{result['FN']:<6} {result['MH']:<5} {result['RO']:<5} "
@@ -546,6 +688,9 @@ def format_report(result: dict, class_names: Optional[Sequence[str]] = None) -> 
         lines.append(f"  {'class':<14}{'truth':>6}{'picks':>7}{'F1':>8}{'pick P':>9}"
                      f"{'pick R':>8}{'pick F1':>9}")
         for pc in result["per_class"]:
+            if pc.get("skipped"):
+                lines.append(f"  {name(pc['class']):<14}{'-':>6}{pc['n_pred']:>7}  skipped")
+                continue
             lines.append(f"  {name(pc['class']):<14}{pc['n_truth']:>6}{pc['n_pred']:>7}"
                          f"{_fmt(pc['F1']):>8}{_fmt(pc['pick_precision']):>9}"
                          f"{_fmt(pc['pick_recall']):>8}{_fmt(pc['pick_F1']):>9}")
@@ -584,8 +729,9 @@ def _pool_occupancy(results: list[dict]) -> dict:
     """Sum the counts of per-tomogram occupancy results and recompute the rates."""
     k = max(r["num_cls"] for r in results)
     total = {"rule": "occupancy", "tomo_name": "all tomograms", "num_cls": k,
-             "dilated": results[0]["dilated"]}
-    for key in ("n_truth", "RR", "TP", "FP", "FN", "MH", "RO"):
+             "dilated": results[0]["dilated"],
+             "skipped_classes": results[0].get("skipped_classes", [])}
+    for key in ("n_truth", "RR", "TP", "FP", "FN", "MH", "RO", "skipped_hits"):
         total[key] = int(sum(r[key] for r in results))
     total["AD"] = _tp_weighted_mean(results, "AD")
     total.update(_prf(total["TP"], total["RR"], total["n_truth"]))
@@ -600,9 +746,11 @@ def _pool_occupancy(results: list[dict]) -> dict:
         tp_c = int(matrix[c - 1, c])
         fp_c = int(matrix[:, c].sum() - tp_c)
         fn_c = int(matrix[c - 1].sum() - tp_c)
-        per_class.append(_class_entry(
+        entry = _class_entry(
             c, sum(pc["n_truth"] for pc in rows), sum(pc["n_pred"] for pc in rows), tp_c, fp_c,
-            fn_c, sum(pc["FP_background"] for pc in rows), sum(pc["pick_TP"] for pc in rows)))
+            fn_c, sum(pc["FP_background"] for pc in rows), sum(pc["pick_TP"] for pc in rows))
+        entry["skipped"] = c in total["skipped_classes"]
+        per_class.append(entry)
     total["mean_class_F1"] = _mean_f1(per_class)
     total["per_class"] = per_class
     total["confusion"] = dict(results[0]["confusion"], matrix=matrix.tolist())
@@ -692,26 +840,46 @@ def _pick_files(path: Path, what: str) -> dict[str, Path]:
     return files
 
 
+def _check_beta(beta: float) -> None:
+    if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
+        shown = format(beta, "g") if isinstance(beta, (int, float)) else repr(beta)
+        raise DeepETPickerError(
+            f"beta = {shown}: F-beta needs a positive beta (it weighs recall beta^2 times as much "
+            f"as precision); give e.g. --beta 4 (the CZII benchmark) or --beta 1 (F1).")
+
+
 def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
                     occupancy_dir: Optional[PathLike] = None,
                     diameters: Optional[Sequence[float]] = None,
                     out: Optional[PathLike] = None, beta: float = 4.0, fraction: float = 0.5,
-                    dilate: bool = False, num_cls: Optional[int] = None) -> FolderEvaluation:
+                    dilate: bool = True, num_cls: Optional[int] = None,
+                    skip_classes: Sequence[int] = ()) -> FolderEvaluation:
     """Evaluate every prediction file against the truth file with the same stem.
 
     ``pred_dir``/``truth_dir``: folders of ``.coords``/``.txt``/``.csv`` files (or one file
-    each). With ``occupancy_dir`` (MRC maps named by the same stem, as preprocessing writes
-    ``data_ocp/``) the occupancy rule is applied; with ``diameters`` (per class, voxels) the
-    distance rule too. Counts are pooled over tomograms. A precision-recall curve is computed
-    when the predictions have scores. With ``out`` (a folder) writes ``evaluation.json``,
-    ``evaluation.txt`` and ``pr_curve.csv``/``.png``.
+    each). With ``occupancy_dir`` (MRC maps of particle ids named by the same stem, as
+    preprocessing writes ``data_ocp/``) the occupancy rule is applied, by default exactly as the
+    SHREC 2021 script does (``dilate``; ``skip_classes`` leaves classes out of its truth); with
+    ``diameters`` (per class, voxels) the distance rule too. Counts are pooled over tomograms.
+    A precision-recall curve is computed when the predictions have scores. With ``out`` (a
+    folder) writes ``evaluation.json``, ``evaluation.txt`` and ``pr_curve.csv``/``.png``.
     """
     from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 
+    _check_beta(beta)
+    if not fraction > 0:
+        raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
+                                f"benchmark: within half a radius).")
+    skip = _skipped(skip_classes, num_cls)
     if occupancy_dir is None and not diameters:
         raise DeepETPickerError(
             "Nothing to evaluate with: give an occupancy folder (--occupancy, SHREC rule) "
             "and/or particle diameters per class (--diameters, distance rule).")
+    if occupancy_dir is not None and not Path(occupancy_dir).exists():
+        raise DeepETPickerError(
+            f"Occupancy folder not found: {occupancy_dir}. Give the folder of occupancy maps "
+            f"(particle ids) that preprocessing writes under the dataset's base path, "
+            f"<base>/data_ocp/ (--occupancy).")
     preds = _pick_files(Path(pred_dir), "Prediction folder")
     truths = _pick_files(Path(truth_dir), "Truth folder")
     if Path(pred_dir).is_file() and Path(truth_dir).is_file():
@@ -734,16 +902,18 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     radii = [d / 2 for d in diameters] if diameters else None
 
     occ_results, dist_results, per_tomo = [], [], {}
-    curve_inputs = ([], [], [])
+    curve_flags = []             # per tomogram; the maps themselves are not kept
     for stem in names:
         truth = read_picks(truths[stem], num_cls=num_cls, tomo_name=stem)
         pred = read_picks(preds[stem], num_cls=num_cls, tomo_name=stem)
         entry = {"pred": str(preds[stem]), "truth": str(truths[stem])}
-        occ = None
+        lookup = None
         if occupancy_dir is not None:
             occ_path = occ_files[stem]
-            occ = _as_occupancy(load_tomogram(occ_path, mmap=False).data, truth, str(occ_path))
-            r = evaluate_occupancy(pred, truth, occ, num_cls=num_cls, dilate=dilate)
+            k = _num_classes(pred, truth, num_cls, str(preds[stem]))
+            lookup = _lookup_map(load_tomogram(occ_path, mmap=False).data, truth, dilate,
+                                 str(occ_path))
+            r = _score_occupancy(pred, truth, lookup, k, dilate, skip)
             occ_results.append(r)
             entry["occupancy"] = r
         if radii is not None:
@@ -753,20 +923,20 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
             entry["distance"] = r
         per_tomo[stem] = entry
         if pred.scores is not None:
-            curve_inputs[0].append(pred)
-            curve_inputs[1].append(truth)
-            curve_inputs[2].append(occ)
+            curve_flags.append(_first_hit_flags(pred, truth, lookup, radii, fraction, None,
+                                                skip))
+        del lookup
     report = FolderEvaluation(tomograms=names, unmatched=unmatched, per_tomogram=per_tomo)
     if occ_results:
         report.occupancy = _pool_occupancy(occ_results)
     if dist_results:
         report.distance = pool_distance(dist_results)
     out_dir = Path(out) if out is not None else None
-    if len(curve_inputs[0]) == len(names):
-        report.curve = pr_curve(curve_inputs[0], curve_inputs[1],
-                                occupancy=curve_inputs[2] if occupancy_dir else None,
-                                radii=radii, fraction=fraction, dilate=dilate,
-                                out=out_dir / "pr_curve" if out_dir else None)
+    if len(curve_flags) == len(names):
+        report.curve = _curve_from_flags(
+            curve_flags, "occupancy" if occupancy_dir is not None else "distance",
+            out=out_dir / "pr_curve" if out_dir else None,
+            dilated=dilate if occupancy_dir is not None else None)
     if out_dir is not None:
         report.json_path = out_dir / "evaluation.json"
         with atomic_path(report.json_path) as tmp:

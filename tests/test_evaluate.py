@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.evaluate import (evaluate_distance, evaluate_folder, evaluate_occupancy,
-                                   format_report, match_by_distance, pr_curve)
+from deepetpicker.cli import main
+from deepetpicker.evaluate import (dilate_occupancy, evaluate_distance, evaluate_folder,
+                                   evaluate_occupancy, format_report, match_by_distance, pr_curve)
 from deepetpicker.io.picks import Picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
 
@@ -74,15 +75,194 @@ def test_occupancy_rule_confusion_and_per_class_scores():
     assert "Occupancy rule" in text and "0.400" in text and "confusion" in text
 
 
-def test_occupancy_rule_with_dilation_and_edge_cases():
+def test_occupancy_rule_empty_picks_and_default_dilation():
     pred, truth, occ = shrec_case()
     beside = table([[1, 10, 10, 8, 0.5]])          # touches particle 3's cube face
-    assert evaluate_occupancy(beside, truth, occ)["TP"] == 0
-    dilated = evaluate_occupancy(beside, truth, occ, dilate=True)
-    assert dilated["TP"] == 1 and dilated["dilated"]
+    official = evaluate_occupancy(beside, truth, occ)
+    assert official["TP"] == 1 and official["dilated"]
+    plain = evaluate_occupancy(beside, truth, occ, dilate=False)
+    assert plain["TP"] == 0 and not plain["dilated"]
     empty = evaluate_occupancy(Picks.empty(), truth, occ)
     assert (empty["RR"], empty["TP"], empty["FN"], empty["precision"], empty["AD"]) == \
         (0, 0, 3, 0.0, None)
+
+
+# --------------------------------------------------------------------------------------------
+# The SHREC 2021 script's rule on its edge cases
+# --------------------------------------------------------------------------------------------
+def edge_case():
+    """Four particles (cubes of ids) in a (z, y, x) = (8, 10, 16) volume.
+
+    particle 1, class 1: x, y, z in 2..4 (centre 3, 3, 3)
+    particle 2, class 2: x 5..7, y, z 2..4 (centre 6, 3, 3): touches particle 1 at x = 4 | 5
+    particle 3, class 1: x 9..11, y, z 2..4 (centre 10, 3, 3): one background voxel (x = 8)
+        between it and particle 2
+    particle 4, class 2: x 12..14, y 6..8, z 5..7 (centre 13, 7, 6): x = 15, the volume's last
+        column, is background
+    """
+    occ = np.zeros((8, 10, 16), np.int32)
+    occ[2:5, 2:5, 2:5] = 1
+    occ[2:5, 2:5, 5:8] = 2
+    occ[2:5, 2:5, 9:12] = 3
+    occ[5:8, 6:9, 12:15] = 4
+    truth = table([[1, 3, 3, 3], [2, 6, 3, 3], [1, 10, 3, 3], [2, 13, 7, 6]])
+    return truth, occ
+
+
+EDGE_PICKS = {   # (class, x, y, z): where the official rule puts it, where a plain lookup does
+    "touching": [1, 4, 3, 3],        # particle 1's face voxel next to particle 2: 2 | 1
+    "between": [1, 8, 3, 3],         # background next to particles 2 and 3: 3 | 0
+    "beside": [1, 12, 4, 3],         # one voxel outside particle 3's face: 3 | 0
+    "diagonal": [1, 12, 1, 3],       # edge-diagonal to particle 3, not face: 0 | 0
+    "half": [1, 12.5, 2, 3],         # rounds half to even, to x = 12 (beside 3): 3 | 0
+    "outside": [2, 17.2, 7, 6],      # beyond the volume, clamped to x = 15 (beside 4): 4 | 0
+}
+
+
+def hit(name, dilate=True):
+    """The particle (1-based, 0 = background) one edge-case pick lands on, and its result."""
+    truth, occ = edge_case()
+    r = evaluate_occupancy(table([EDGE_PICKS[name]]), truth, occ, dilate=dilate)
+    particle = 0
+    if r["TP"]:
+        # the hit particle's class and the distance to its centre identify it here
+        found = [c for c, row in enumerate(r["confusion"]["matrix"], 1) if sum(row[1:])]
+        centres = {1: [(3, 3, 3), (10, 3, 3)], 2: [(6, 3, 3), (13, 7, 6)]}[found[0]]
+        voxel = np.clip(np.rint(EDGE_PICKS[name][1:]), 0, [15, 9, 7])
+        dist = [np.linalg.norm(voxel - c) for c in centres]
+        assert min(dist) == pytest.approx(r["AD"])
+        particle = {(3, 3, 3): 1, (10, 3, 3): 3, (6, 3, 3): 2, (13, 7, 6): 4}[
+            centres[int(np.argmin(dist))]]
+    return particle, r
+
+
+def test_official_rule_pick_one_voxel_outside_a_particle_hits_it():
+    assert hit("beside")[0] == 3 and hit("beside", dilate=False)[0] == 0
+    # the structuring element is the 6-connected cross: an edge-diagonal neighbour misses
+    assert hit("diagonal")[0] == 0
+    particle, r = hit("beside")
+    assert (r["TP"], r["FP"], r["FN"], r["AD"]) == (1, 0, 3, pytest.approx(math.sqrt(5)))
+
+
+def test_official_rule_where_two_particles_touch_the_larger_id_wins():
+    # on particle 1's own face voxel, particle 2's dilation wins: the pick finds particle 2
+    assert hit("touching")[0] == 2 and hit("touching", dilate=False)[0] == 1
+    # a background voxel between particles 2 and 3 goes to 3
+    assert hit("between")[0] == 3 and hit("between", dilate=False)[0] == 0
+    _, r = hit("touching")
+    assert r["confusion"]["matrix"] == [[2, 0, 0], [1, 1, 0]]    # particle 2 found as class 1
+
+
+def test_official_rule_rounds_half_to_even_into_the_dilated_layer():
+    # x = 12.5 rounds to 12 (as Python's round), beside particle 3; 13 would miss it
+    particle, r = hit("half")
+    assert particle == 3 and r["RO"] == 0
+    assert hit("half", dilate=False)[0] == 0
+    truth, occ = edge_case()
+    up = evaluate_occupancy(table([[1, 13, 2, 3]]), truth, occ)
+    assert up["TP"] == 0 and up["FP"] == 1
+
+
+def test_official_rule_clamps_picks_outside_the_volume_and_counts_them():
+    particle, r = hit("outside")
+    assert particle == 4 and (r["RO"], r["TP"], r["FP"]) == (1, 1, 0)
+    assert r["AD"] == pytest.approx(2.0)            # measured from the clamped voxel x = 15
+    plain = hit("outside", dilate=False)[1]
+    assert (plain["RO"], plain["TP"], plain["FP"]) == (1, 0, 1)
+    truth, occ = edge_case()
+    # -0.5 rounds to 0: inside the volume, not counted as outside; -0.6 rounds to -1: outside
+    r = evaluate_occupancy(table([[1, -0.5, 3, 3], [1, -0.6, 3, 3]]), truth, occ)
+    assert (r["RR"], r["RO"], r["FP"]) == (2, 1, 2)
+
+
+def test_official_rule_figures_on_all_edge_cases_together():
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS[k] for k in ("touching", "between", "beside", "diagonal", "half",
+                                          "outside")])
+    official = evaluate_occupancy(pred, truth, occ)
+    assert (official["RR"], official["TP"], official["FP"], official["FN"], official["MH"],
+            official["RO"]) == (6, 3, 1, 1, 1, 1)
+    assert official["AD"] == pytest.approx(2.0)
+    assert (official["precision"], official["recall"], official["F1"]) == \
+        (pytest.approx(0.5), pytest.approx(0.75), pytest.approx(0.6))
+    assert official["confusion"]["matrix"] == [[1, 1, 0], [0, 1, 1]]
+    plain = evaluate_occupancy(pred, truth, occ, dilate=False)
+    assert (plain["TP"], plain["FP"], plain["FN"], plain["MH"], plain["RO"]) == (1, 5, 3, 0, 1)
+    assert plain["F1"] == pytest.approx(0.2) and plain["AD"] == pytest.approx(1.0)
+    assert "dilated by one voxel" in format_report(official)
+    assert "without dilation" in format_report(plain)
+
+
+def test_skip_classes_leave_particles_out_of_the_truth_but_not_out_of_the_picks():
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS[k] for k in ("touching", "between", "beside", "diagonal", "half",
+                                          "outside")])
+    r = evaluate_occupancy(pred, truth, occ, skip_classes=[2])
+    # "touching" and "outside" land on class-2 particles: neither hits nor false positives,
+    # but they stay among the picks reported
+    assert (r["n_truth"], r["RR"], r["TP"], r["FP"], r["FN"], r["MH"]) == (2, 6, 1, 1, 1, 1)
+    assert r["skipped_hits"] == 2 and r["skipped_classes"] == [2]
+    assert (r["precision"], r["recall"], r["F1"]) == \
+        (pytest.approx(1 / 6), pytest.approx(0.5), pytest.approx(0.25))
+    assert r["confusion"]["matrix"] == [[1, 1, 0], [0, 0, 0]]
+    assert r["per_class"][1]["skipped"] and r["per_class"][1]["n_truth"] == 0
+    text = format_report(r)
+    assert "left out of the truth: class 2;" in text and "skipped" in text
+    # a particle whose first pick carries a skipped class counts as found, classified as 0
+    first_skipped = table([[2, 10, 3, 3], [1, 10, 3, 3]])
+    r = evaluate_occupancy(first_skipped, truth, occ, skip_classes=[2])
+    assert r["TP"] == 1 and r["confusion"]["matrix"][0] == [2, 0, 0]
+    with pytest.raises(DeepETPickerError, match="skip class 0"):
+        evaluate_occupancy(pred, truth, occ, skip_classes=[0])
+    with pytest.raises(DeepETPickerError, match="skip class 3: the dataset has 2"):
+        evaluate_occupancy(pred, truth, occ, skip_classes=[3], num_cls=2)
+
+
+def test_dilation_equals_the_challenge_scripts_skimage_dilation():
+    morphology = pytest.importorskip("skimage.morphology")
+    rng = np.random.default_rng(3)
+    for shape in [(7, 9, 11), (1, 5, 6), (4, 1, 3)]:
+        occ = rng.integers(0, 25, size=shape).astype(np.int32)
+        occ[rng.random(shape) < 0.6] = 0
+        np.testing.assert_array_equal(dilate_occupancy(occ), morphology.dilation(occ))
+    truth, occ = edge_case()
+    np.testing.assert_array_equal(dilate_occupancy(occ), morphology.dilation(occ))
+
+
+def test_pr_curve_uses_the_official_rule_by_default():
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS[k] + [s] for k, s in (("touching", 0.9), ("between", 0.8),
+                                                   ("outside", 0.7), ("diagonal", 0.6))])
+    official = pr_curve(pred, truth, occupancy=occ)
+    assert official["tp"] == [1, 2, 3, 3] and official["dilated"]
+    plain = pr_curve(pred, truth, occupancy=occ, dilate=False)
+    assert plain["tp"] == [1, 1, 1, 1] and not plain["dilated"]
+    skipped = pr_curve(pred, truth, occupancy=occ, skip_classes=[2])
+    assert skipped["tp"] == [0, 1, 1, 1] and skipped["n_truth"] == 2
+
+
+def label_map(truth, occ):
+    """The weak-label volume of the same particles: class ids instead of particle ids."""
+    labels = np.zeros_like(occ)
+    for i, c in enumerate(truth.classes, start=1):
+        labels[occ == i] = c
+    return labels
+
+
+def test_a_class_label_map_given_as_occupancy_is_refused():
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS["beside"]])
+    with pytest.raises(DeepETPickerError, match=r"class-label map .* 2 distinct id\(s\) "
+                                                r"\(1..2\) for 4 true particles.*data_ocp"):
+        evaluate_occupancy(pred, truth, label_map(truth, occ))
+    # one class: every particle's label is 1
+    single = Picks.from_array(np.c_[np.ones(4), truth.xyz], tomo_name="t")
+    with pytest.raises(DeepETPickerError, match="class-label map"):
+        evaluate_occupancy(pred, single, (occ > 0).astype(np.int32))
+    # a real occupancy map of as few particles as classes is accepted
+    two = table([[1, 3, 3, 3], [2, 6, 3, 3]])
+    ok = evaluate_occupancy(table([[1, 3, 3, 3]]), two, np.where(occ <= 2, occ, 0))
+    assert ok["TP"] == 1
 
 
 def test_occupancy_rule_errors_name_the_problem():
@@ -235,3 +415,77 @@ def test_evaluate_folder_clear_errors(tmp_path):
     single = evaluate_folder(tmp_path / "pred" / "a.coords", tmp_path / "truth" / "b.coords",
                              diameters=[8, 12])
     assert single.distance["n_pred"] == 5
+
+
+# --------------------------------------------------------------------------------------------
+# The evaluate command
+# --------------------------------------------------------------------------------------------
+def edge_folders(tmp_path, occupancy=None):
+    truth, occ = edge_case()
+    pred = table([EDGE_PICKS[k] + [0.9 - 0.1 * i] for i, k in enumerate(
+        ("touching", "between", "beside", "diagonal", "half", "outside"))])
+    write_picks(tmp_path / "pred" / "tomo.coords", pred)
+    write_picks(tmp_path / "truth" / "tomo.coords", truth)
+    maps = occ if occupancy is None else occupancy(truth, occ)
+    write_tomogram(tmp_path / "ocp" / "tomo.mrc", maps.astype(np.float32))
+    return [str(tmp_path / n) for n in ("pred", "truth", "ocp")]
+
+
+def test_evaluate_folder_uses_the_official_rule_by_default(tmp_path):
+    pred, truth, ocp = edge_folders(tmp_path)
+    report = evaluate_folder(pred, truth, occupancy_dir=ocp, out=tmp_path / "out")
+    assert (report.occupancy["TP"], report.occupancy["FP"], report.occupancy["F1"]) == \
+        (3, 1, pytest.approx(0.6))
+    assert report.occupancy["dilated"] and report.curve["dilated"]
+    assert report.curve["tp"][-1] == 3
+    assert "dilated by one voxel" in (tmp_path / "out" / "evaluation.txt").read_text()
+    plain = evaluate_folder(pred, truth, occupancy_dir=ocp, dilate=False)
+    assert (plain.occupancy["TP"], plain.curve["tp"][-1]) == (1, 1)
+
+
+def test_cli_evaluate_official_rule_no_dilate_and_skip_classes(tmp_path, capsys):
+    pred, truth, ocp = edge_folders(tmp_path)
+    args = ["evaluate", "--pred", pred, "--truth", truth, "--occupancy", ocp]
+    assert main(args + ["--out", str(tmp_path / "out")]) == 0
+    text = capsys.readouterr().out
+    assert "SHREC 2021, maps dilated by one voxel (6-connected)" in text
+    data = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    assert (data["occupancy"]["TP"], data["occupancy"]["F1"]) == (3, pytest.approx(0.6))
+    assert main(args + ["--no-dilate", "--out", str(tmp_path / "plain")]) == 0
+    assert "plain lookup without dilation (--no-dilate" in capsys.readouterr().out
+    plain = json.loads((tmp_path / "plain" / "evaluation.json").read_text())
+    assert (plain["occupancy"]["TP"], plain["occupancy"]["F1"]) == (1, pytest.approx(0.2))
+    assert main(args + ["--skip-classes", "2", "--out", str(tmp_path / "skip")]) == 0
+    assert "left out of the truth: class 2;" in capsys.readouterr().out
+    skip = json.loads((tmp_path / "skip" / "evaluation.json").read_text())["occupancy"]
+    assert (skip["n_truth"], skip["TP"], skip["skipped_hits"]) == (2, 1, 2)
+
+
+def test_cli_evaluate_refuses_a_beta_that_is_not_positive_before_any_work(tmp_path, capsys):
+    missing = str(tmp_path / "nothing_here")
+    for beta in ("-1", "0"):
+        code = main(["evaluate", "--pred", missing, "--truth", missing, "--diameters", "8",
+                     "--beta", beta])
+        err = capsys.readouterr().err
+        assert code == 2 and f"beta = {beta}:" in err and "--beta 4" in err
+        assert "nothing_here" not in err            # refused before looking at any file
+    with pytest.raises(DeepETPickerError, match=r"beta = -1.*--beta 4"):
+        evaluate_distance(*distance_case(), radii=[4, 6], beta=-1)
+
+
+def test_cli_evaluate_names_a_missing_occupancy_folder(tmp_path, capsys):
+    pred, truth, _ = edge_folders(tmp_path)
+    missing = tmp_path / "data_ocpp"
+    assert main(["evaluate", "--pred", pred, "--truth", truth, "--occupancy",
+                 str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"Occupancy folder not found: {missing}" in err and "data_ocp/" in err
+    assert "Tomogram folder" not in err
+
+
+def test_cli_evaluate_refuses_a_label_map_given_as_occupancy(tmp_path, capsys):
+    pred, truth, ocp = edge_folders(tmp_path, occupancy=label_map)
+    assert main(["evaluate", "--pred", pred, "--truth", truth, "--occupancy", ocp]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "ocp" / "tomo.mrc") in err
+    assert "class-label map" in err and "--occupancy <base>/data_ocp" in err
