@@ -163,7 +163,7 @@ def cmd_predict(args) -> int:
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
                       batch_size=args.batch_size, picking=picking,
-                      diameters=args.diameters)
+                      diameters=args.diameters, overwrite=args.overwrite, force=args.force)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
@@ -295,6 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="particle diameter per class in voxels (needed for the original "
                         "program's .ckpt without a config; overrides the config's)")
     p.add_argument("--save-scores", action="store_true", help="also write score maps as MRC")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace outputs of an earlier run in --out (never your own files or "
+                        "the inputs)")
+    p.add_argument("--force", action="store_true",
+                   help="pick again the tomograms already picked with the same weights and "
+                        "settings (they are skipped otherwise)")
     p.add_argument("--batch-size", type=int, help="tiles per forward pass")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.set_defaults(func=cmd_predict)

@@ -194,7 +194,7 @@ def test_cancel_reports_the_tomograms_finished_before_it(trained, tmp_path):
     partial = stopped.value.partial
     assert [p.name for p in partial.outputs] == ["held_out.coords"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "held_out.coords", "held_out.coords.json"]
+        ".deepetpicker-outputs.json", "held_out.coords", "held_out.coords.json"]
     assert sum(partial.counts["held_out"].values()) == len(
         read_picks(tmp_path / "out" / "held_out.coords"))
 
@@ -302,3 +302,93 @@ def test_predict_command_without_a_config(trained, tmp_path, capsys):
     assert main(["predict", "--weights", str(bare), "--tomograms", str(trained["raw"]),
                  "--out", str(tmp_path / "bare"), "--diameters", "10"]) == 0
     assert (tmp_path / "bare" / "held_out.coords").is_file()
+
+
+def test_predict_never_replaces_a_users_picks_or_an_input(trained, tmp_path):
+    """Tomograms and their hand-made .coords in one folder, picked into the same folder."""
+    import shutil
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    tomo = folder / "held_out.mrc"
+    shutil.copy(trained["raw"], tomo)
+    mine = folder / "held_out.coords"
+    mine.write_text("1\t10\t10\t10\n")
+    events = []
+    for overwrite in (False, True):
+        with pytest.raises(DeepETPickerError) as err:
+            predict(trained["config"], trained["weights"], tomograms=[folder], out=folder,
+                    overwrite=overwrite, progress=events.append)
+        message = str(err.value)
+        assert str(mine) in message and "not written by DeepETPicker" in message
+        assert "another --out" in message
+    assert mine.read_text() == "1\t10\t10\t10\n"
+    assert not [e for e in events if e.stage in ("statistics", "scan")]
+    assert sorted(p.name for p in folder.iterdir()) == ["held_out.coords", "held_out.mrc"]
+    # an export named like an input tomogram is refused too, even with --overwrite
+    with pytest.raises(DeepETPickerError, match="is an input"):
+        predict(trained["config"], trained["weights"], tomograms=[tmp_path / "particles.star"],
+                out=tmp_path, formats=("star",), overwrite=True)
+
+
+def test_predict_outputs_of_an_earlier_run_need_overwrite_and_finished_ones_are_skipped(
+        trained, tmp_path):
+    out = tmp_path / "out"
+    first = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=out, formats=("star",))
+    coords = out / "held_out.coords"
+    before = coords.read_bytes()
+    # the same weights and settings: the finished tomogram is skipped, no scan
+    events = []
+    again = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=out, formats=("star",), progress=events.append)
+    assert again.skipped == [coords] and again.outputs == [coords]
+    assert not [e for e in events if e.stage == "scan"]
+    assert any("skipped" in (e.message or "") for e in events)
+    assert again.counts == first.counts and coords.read_bytes() == before
+    assert (out / "particles.star").is_file()
+    # other settings would replace the earlier picks: refused without --overwrite
+    with pytest.raises(DeepETPickerError, match="earlier DeepETPicker run.*--overwrite"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]], out=out,
+                picking={"t_dist": 40.0})
+    assert coords.read_bytes() == before
+    merged = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                     out=out, picking={"t_dist": 40.0}, overwrite=True)
+    assert merged.skipped == [] and len(read_picks(coords)) < len(read_picks(first.outputs[0])
+                                                                  if False else before.decode()
+                                                                  .splitlines())
+    # --force picks again even with the same settings
+    events.clear()
+    predict(trained["config"], trained["weights"], tomograms=[trained["raw"]], out=out,
+            picking={"t_dist": 40.0}, force=True, progress=events.append)
+    assert [e for e in events if e.stage == "scan"]
+    # picks corrected by hand and saved under the same name are the user's again
+    coords.write_text("1\t5\t5\t5\n")
+    with pytest.raises(DeepETPickerError, match="not written by DeepETPicker"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]], out=out,
+                overwrite=True, force=True)
+    assert coords.read_text() == "1\t5\t5\t5\n"
+
+
+def test_predict_output_folder_is_checked_before_any_work(trained, tmp_path, monkeypatch):
+    import tempfile
+
+    events = []
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(DeepETPickerError, match="is a file, not a folder"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=blocker, progress=events.append)
+    with pytest.raises(DeepETPickerError, match="a_file is a file"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=blocker / "sub", progress=events.append)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(DeepETPickerError, match="Cannot write in the output folder .*"
+                                                "Permission denied"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=tmp_path / "locked", progress=events.append)
+    assert not [e for e in events if e.stage in ("statistics", "scan")]

@@ -22,6 +22,8 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.outputs import OutputGuard
+from deepetpicker.io.picks import Picks
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 
 PathLike = Union[str, os.PathLike]
@@ -48,7 +50,8 @@ def cpu_tiles_per_pass(f_maps: Sequence[int], patch: int) -> int:
 class PredictResult:
     """What :func:`predict` wrote.
 
-    ``outputs``: one ``.coords`` file per processed tomogram (input order). ``counts``: picks
+    ``outputs``: one ``.coords`` file per tomogram picked or found picked (input order);
+    ``skipped``: those found picked before with the same weights and settings. ``counts``: picks
     per class for each tomogram stem. ``score_maps``: MRC files of class scores. ``exports``:
     files in other formats. ``failed``: tomogram path -> the reason it was skipped.
     """
@@ -59,6 +62,7 @@ class PredictResult:
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
     score_maps: list[Path] = field(default_factory=list)
     exports: list[Path] = field(default_factory=list)
+    skipped: list[Path] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
@@ -67,6 +71,10 @@ class PredictResult:
         """A few lines for the command line."""
         lines = [f"Picked particles in {len(self.outputs)} tomogram(s) in "
                  f"{self.seconds:.1f} s; picks under {self.out_dir}"]
+        if self.skipped:
+            lines.append(f"  {len(self.skipped)} tomogram(s) skipped, picked before with the "
+                         f"same weights and settings (--force picks them again): "
+                         + ", ".join(p.name for p in self.skipped))
         for path in self.outputs:
             counts = self.counts.get(path.stem, {})
             per_class = ", ".join(f"class {c}: {n}" for c, n in counts.items())
@@ -160,16 +168,63 @@ def _make_predictor(model, device, offset: float, spread: float):
     return predict_fn
 
 
+def _score_map_names(stem: str, k: int, class_names) -> list[str]:
+    """File names of the class score maps of tomogram ``stem``."""
+    if k == 1:
+        return [f"{stem}_scores.mrc"]
+    return [f"{stem}_scores_{class_names[c] if class_names else f'class{c + 1}'}.mrc"
+            for c in range(k)]
+
+
+def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters) -> dict:
+    """What decides a tomogram's picks: the files (path, size, time) and every setting."""
+    def stamp(path):
+        path = Path(path)
+        try:
+            stat = path.stat()
+            return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            return [str(path), None, None]
+
+    keep = ("patch_size", "pad_size", "norm_type", "num_cls", "class_names")
+    return {"tomogram": stamp(tomogram), "weights": stamp(weights),
+            **{k: record_base[k] for k in keep}, "picking": settings.to_dict(),
+            "diameters": list(diameters)}
+
+
+def _finished(out_dir: Path, tomogram: Path, fingerprint: dict, guard, save_scores: bool,
+              num_cls: int, class_names):
+    """``(picks, sidecar record)`` when ``tomogram`` was picked before into ``out_dir`` with the
+    same fingerprint and its files are unchanged; None when it must be picked."""
+    from deepetpicker.io.picks import read_picks
+
+    coords = out_dir / f"{tomogram.stem}.coords"
+    sidecar = out_dir / f"{tomogram.stem}.coords.json"
+    wanted = [coords, sidecar]
+    if save_scores:
+        wanted += [out_dir / n for n in _score_map_names(tomogram.stem, num_cls, class_names)]
+    if not all(guard.written_by_us(p) for p in wanted):
+        return None
+    try:
+        record = json.loads(sidecar.read_text())
+        if record.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+            return None
+        picks = read_picks(coords, num_cls=num_cls)
+    except (OSError, ValueError, DeepETPickerError):
+        return None
+    picks.tomo_name = tomogram.stem
+    picks.voxel_size = record.get("voxel_size")
+    return picks, record
+
+
 def _write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, dtype,
                       class_names) -> list[Path]:
     """One MRC per class, written slab by slab under a temporary name."""
     from deepetpicker.io.tomogram import create_tomogram
 
     paths = []
-    k = scores.shape[0]
-    for c in range(k):
-        suffix = "" if k == 1 else f"_{class_names[c] if class_names else f'class{c + 1}'}"
-        path = out_dir / f"{stem}_scores{suffix}.mrc"
+    for c, name in enumerate(_score_map_names(stem, scores.shape[0], class_names)):
+        path = out_dir / name
         with atomic_path(path) as tmp:
             mrc = create_tomogram(tmp, scores.shape[1:], voxel_size, dtype)
             try:
@@ -245,7 +300,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
             save_scores: bool = False, formats: Sequence[str] = (), device=None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
-            picking=None, diameters: Optional[Sequence[float]] = None) -> PredictResult:
+            picking=None, diameters: Optional[Sequence[float]] = None,
+            overwrite: bool = False, force: bool = False) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -262,6 +318,11 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     ``device``: ``auto | cpu | cuda | cuda:N`` (default: the config's). ``batch_size``: tiles
     per forward pass (default: the config's batch size on a GPU, :func:`cpu_tiles_per_pass`
     on the CPU). Every setting is checked before any tomogram is read.
+
+    Outputs never replace a user's file or an input (see :mod:`deepetpicker.io.outputs`);
+    ``overwrite`` replaces the outputs of an earlier run. A tomogram whose picks and sidecar
+    were written by the same weights and settings is skipped (its picks still go into the
+    exported formats); ``force`` picks it again.
 
     Progress: stage ``predict`` per tomogram, ``statistics`` per slab, ``scan`` per tile
     batch, ``peaks`` per slab; cancellable at each of those steps.
@@ -325,7 +386,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     paths = _tomogram_paths(config, tomograms)
     paths = paths[rank::world] if world > 1 else paths
     out_dir = Path(out) if out is not None else config.run_dir / "predictions"
-    out_dir.mkdir(parents=True, exist_ok=True)
+    guard = OutputGuard(out_dir, overwrite=overwrite or force, inputs=[*paths, weights])
 
     report.log(f"loading weights {weights} on {device}")
     if preloaded is None:
@@ -343,12 +404,53 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                    "class_names": class_names}
     result = PredictResult(out_dir=out_dir, settings=record_base)
     all_picks, shapes, voxel_sizes = [], {}, {}
+    num_cls = int(config.num_cls)
+    fingerprints = {str(p): _fingerprint(p, weights, record_base, settings, diameters)
+                    for p in paths}
+    finished = {} if force else {str(p): _finished(out_dir, p, fingerprints[str(p)], guard,
+                                                   save_scores, num_cls, class_names)
+                                 for p in paths}
+    finished = {k: v for k, v in finished.items() if v is not None}
+    planned = []
+    for path in paths:
+        if str(path) not in finished:
+            planned += [f"{path.stem}.coords", f"{path.stem}.coords.json"]
+            if save_scores:
+                planned += _score_map_names(path.stem, num_cls, class_names)
+
+    def export(tables, folder, voxel_size, shapes_):
+        return write_format(tables, fmt, folder, voxel_size=voxel_size, shapes=shapes_,
+                            class_names=class_names)
+
+    guard.check(planned)
+    # exports hold every tomogram's picks: written again freely only from the same picks
+    export_tag = json.dumps([sorted(map(json.dumps, fingerprints.values())), class_names])
+    for fmt in formats:
+        stand_in = [Picks(np.arange(1, num_cls + 1), np.zeros((num_cls, 3)),
+                          np.full(num_cls, 0.5), tomo_name=p.stem) for p in paths]
+        guard.check(guard.files_written_by(lambda folder: export(
+            stand_in, folder, {p.stem: 1.0 for p in paths},
+            {p.stem: (1, 1, 1) for p in paths})), tag=f"{fmt} {export_tag}")
     total = len(paths)
     try:
         for index, path in enumerate(paths):
             stem = path.stem
             report("predict", index, total, item=stem,
                    message=f"tomogram {index + 1}/{total}: {path.name}")
+            done = finished.get(str(path))
+            if done is not None:
+                picks, record = done
+                report.log(f"{path.name}: skipped, picked before with the same weights and "
+                           f"settings ({out_dir / (stem + '.coords')}; --force picks it again)")
+                result.skipped.append(out_dir / f"{stem}.coords")
+                result.outputs.append(out_dir / f"{stem}.coords")
+                result.sidecars.append(out_dir / f"{stem}.coords.json")
+                result.counts[stem] = picks.counts(num_cls)
+                all_picks.append(picks)
+                shapes[stem] = tuple(record["shape"])
+                voxel_sizes[stem] = record.get("voxel_size")
+                report("predict", index + 1, total, item=stem)
+                continue
             try:
                 tomo = load_tomogram(path, mmap=True)
                 stats = chunked_stats(tomo.data, report=report, name=str(path))
@@ -377,11 +479,15 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                           cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
                           normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
                                          "std": stats.std, "min": stats.min, "max": stats.max},
-                          tiles=count_tiles(shape, patch, pad))
+                          tiles=count_tiles(shape, patch, pad),
+                          fingerprint=fingerprints[str(path)])
             write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
+            guard.record([coords, sidecar])
             if save_scores:
-                result.score_maps.extend(_write_score_maps(
-                    scores, out_dir, stem, voxel_size, SCORE_DTYPES[score_dtype], class_names))
+                maps = _write_score_maps(scores, out_dir, stem, voxel_size,
+                                         SCORE_DTYPES[score_dtype], class_names)
+                guard.record(maps)
+                result.score_maps.extend(maps)
             del scores
             result.outputs.append(coords)
             result.sidecars.append(sidecar)
@@ -399,9 +505,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         raise DeepETPickerError(f"No tomogram could be processed. {details}")
     for fmt in formats:
         known_vs = {k: v for k, v in voxel_sizes.items() if v}
-        result.exports.extend(write_format(all_picks, fmt, out_dir,
-                                           voxel_size=known_vs or None, shapes=shapes,
-                                           class_names=class_names))
+        written = export(all_picks, out_dir, known_vs or None, shapes)
+        guard.record(written, tag=f"{fmt} {export_tag}")
+        result.exports.extend(written)
     result.seconds = time.monotonic() - started
     return result
 

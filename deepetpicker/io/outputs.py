@@ -1,0 +1,222 @@
+"""Where a command writes: checked before any work, and never over a user's own file.
+
+Every command that writes files opens an :class:`OutputGuard` on its output folder first. The
+guard checks that the folder is a folder and that files can be created in it (a probe file is
+made and removed), and then, for the list of files the command is going to write, that none
+of them is
+
+- an input of the same run (never replaced, even with ``overwrite``);
+- a file DeepETPicker did not write: a user's hand-made picks, a config, anything else
+  (never replaced, even with ``overwrite``);
+- a file an earlier DeepETPicker run wrote (replaced only with ``overwrite``).
+
+A file counts as written by DeepETPicker when the folder's manifest
+(:data:`MANIFEST_NAME`, a small JSON file) lists it with its present size and modification
+time: :meth:`OutputGuard.record` adds each file right after it is written. A file edited
+since (say, picks corrected by hand and saved under the same name) no longer matches and is
+the user's again. Prediction files written before manifests existed are recognised by their
+``.coords.json`` sidecar.
+
+All problems are reported in one :class:`~deepetpicker.errors.DeepETPickerError` that names
+the files and the choices, before the command has done any work.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterable, Optional, Union
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import write_text_atomic
+
+PathLike = Union[str, os.PathLike]
+
+MANIFEST_NAME = ".deepetpicker-outputs.json"
+# Files listed by name in an error; more are counted.
+_LISTED = 5
+
+
+def check_output_folder(folder: PathLike, what: str = "output folder",
+                        option: str = "--out") -> Path:
+    """Make sure ``folder`` is (or can become) a folder this process can write in.
+
+    Creates it (and its parents) when missing and writes and removes a probe file. Raises a
+    :class:`DeepETPickerError` naming the folder, what is wrong and the fix.
+    """
+    path = Path(folder).expanduser()
+    fix = f"Choose another {what} ({option}) or change its permissions."
+    if path.exists() and not path.is_dir():
+        raise DeepETPickerError(f"The {what} {path} is a file, not a folder. Choose a folder "
+                                f"for the outputs ({option}).")
+    ancestor = path
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DeepETPickerError(f"The {what} {path} cannot be made: {ancestor} is a file, not "
+                                f"a folder. Choose a folder for the outputs ({option}).")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".deepetpicker-probe-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        where = path if path.exists() else ancestor
+        raise DeepETPickerError(f"Cannot write in the {what} {path}: {reason} ({where}). "
+                                f"{fix}") from None
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
+
+
+class OutputGuard:
+    """The outputs of one command run in one folder (see the module docstring).
+
+    ``inputs``: files this run reads (never replaced). ``overwrite``: replace files that an
+    earlier DeepETPicker run wrote. ``option``: how the user names the folder (for messages).
+    """
+
+    def __init__(self, folder: PathLike, *, overwrite: bool = False,
+                 inputs: Iterable[PathLike] = (), what: str = "output folder",
+                 option: str = "--out") -> None:
+        self.folder = check_output_folder(folder, what, option)
+        self.overwrite = bool(overwrite)
+        self.inputs = [Path(p) for p in inputs]
+        self.option = option
+        self.claimed: set[Path] = set()
+        self.manifest_path = self.folder / MANIFEST_NAME
+        self._entries = self._read_manifest()
+
+    # -- the manifest ------------------------------------------------------------------------
+    def _read_manifest(self) -> dict:
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        files = data.get("files") if isinstance(data, dict) else None
+        return dict(files) if isinstance(files, dict) else {}
+
+    def _key(self, path: Path) -> str:
+        try:
+            return Path(os.path.abspath(path)).relative_to(
+                os.path.abspath(self.folder)).as_posix()
+        except ValueError:
+            return Path(os.path.abspath(path)).as_posix()
+
+    def written_by_us(self, path: PathLike, tag: Optional[str] = None) -> bool:
+        """Whether ``path`` is, unchanged, a file a DeepETPicker run wrote (and, with ``tag``,
+        one that it recorded with that tag)."""
+        path = Path(path)
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        entry = self._entries.get(self._key(path))
+        if isinstance(entry, dict):
+            return (entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns
+                    and (tag is None or entry.get("tag") == tag))
+        if tag is not None:
+            return False
+        if path.suffix == ".coords":               # predictions written before manifests
+            sidecar = path.with_name(path.name + ".json")
+            try:
+                return json.loads(sidecar.read_text()).get("picks") == path.name
+            except (OSError, ValueError, AttributeError):
+                return False
+        if path.name.endswith(".coords.json"):
+            try:
+                return json.loads(path.read_text()).get("picks") == path.name[:-len(".json")]
+            except (OSError, ValueError, AttributeError):
+                return False
+        return False
+
+    def record(self, paths: Iterable[PathLike], tag: Optional[str] = None) -> None:
+        """Note ``paths`` (just written by this run) as DeepETPicker's in the manifest;
+        ``tag`` says what made them (see :meth:`check`)."""
+        changed = False
+        for path in paths:
+            path = Path(path)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            self._entries[self._key(path)] = {"size": stat.st_size,
+                                              "mtime_ns": stat.st_mtime_ns, "tag": tag}
+            self.claimed.add(Path(os.path.abspath(path)))
+            changed = True
+        if changed:
+            text = json.dumps({"files": self._entries}, indent=1, sort_keys=True) + "\n"
+            write_text_atomic(self.manifest_path, text)
+
+    # -- checks ------------------------------------------------------------------------------
+    def check(self, paths: Iterable[PathLike], tag: Optional[str] = None) -> list[Path]:
+        """Refuse, before any work, when one of ``paths`` may not be written.
+
+        Relative paths are taken inside the folder. A file an earlier run recorded with the
+        same ``tag`` (the same inputs and settings, so the same content) may be written again
+        without ``overwrite``. Returns the absolute paths, now claimed by this run (claiming
+        a path twice is fine).
+        """
+        inputs, theirs, ours, planned = [], [], [], []
+        for path in paths:
+            path = Path(path)
+            path = Path(os.path.abspath(path if path.is_absolute() else self.folder / path))
+            planned.append(path)
+            if any(_same_file(path, p) for p in self.inputs):
+                inputs.append(path)
+            elif path in self.claimed or not (path.exists() or path.is_symlink()):
+                continue
+            elif path.is_dir():
+                theirs.append(path)
+            elif self.written_by_us(path):
+                if not self.overwrite and not (tag is not None
+                                               and self.written_by_us(path, tag)):
+                    ours.append(path)
+            else:
+                theirs.append(path)
+        problems = []
+        if inputs:
+            problems.append(f"{_listed(inputs)} {'is an input' if len(inputs) == 1 else 'are inputs'} "
+                            f"of this run and would be replaced; an input is never replaced. "
+                            f"Choose another {self.option}.")
+        if theirs:
+            problems.append(f"{_listed(theirs)} {'was' if len(theirs) == 1 else 'were'} not "
+                            f"written by DeepETPicker (your own file{'s' if len(theirs) > 1 else ''}"
+                            f"?) and would be replaced; such files are never replaced. Choose "
+                            f"another {self.option}, or move "
+                            f"{'it' if len(theirs) == 1 else 'them'} away.")
+        if ours:
+            problems.append(f"{_listed(ours)} {'holds' if len(ours) == 1 else 'hold'} the "
+                            f"outputs of an earlier DeepETPicker run. Choose another "
+                            f"{self.option}, or add --overwrite to replace "
+                            f"{'it' if len(ours) == 1 else 'them'}.")
+        if problems:
+            raise DeepETPickerError(f"Nothing was written in {self.folder}: "
+                                    + " ".join(problems))
+        self.claimed.update(planned)
+        return planned
+
+    def files_written_by(self, write: Callable[[Path], object]) -> list[Path]:
+        """The files (relative to the folder) that ``write(folder)`` creates: it is run once in
+        an empty scratch folder, e.g. a format writer given stand-in picks."""
+        scratch = Path(tempfile.mkdtemp(prefix=".deepetpicker-plan-"))
+        try:
+            write(scratch)
+            return sorted(p.relative_to(scratch) for p in scratch.rglob("*") if p.is_file())
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _listed(paths: list[Path]) -> str:
+    names = ", ".join(str(p) for p in paths[:_LISTED])
+    more = f" and {len(paths) - _LISTED} more" if len(paths) > _LISTED else ""
+    return names + more
