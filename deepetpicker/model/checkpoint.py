@@ -148,8 +148,8 @@ class _Placeholder:
     """An inert stand-in for a global that a checkpoint names but that is not trusted.
 
     Subclasses (one per name, see :func:`_placeholder_class`) are what the unpickler returns
-    for the global; calling one, building one from a state, filling one with items or
-    elements only keeps the data. ``origin`` is the ``module.name`` the file asked for.
+    for the global; calling one (or an instance), building one from a state, filling one with
+    items or elements only keeps the data. ``origin`` is the ``module.name`` the file asked for.
     """
 
     origin = "?"
@@ -159,6 +159,9 @@ class _Placeholder:
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.__dict__["args"] = args
+
+    def __call__(self, *args: Any, **kwargs: Any) -> "_Placeholder":
+        return type(self)(*args, **kwargs)     # getattr(...)(...) chains stay inert
 
     def __setstate__(self, state: Any) -> None:
         self.__dict__["state"] = state
