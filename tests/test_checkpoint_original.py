@@ -306,6 +306,22 @@ def test_a_bare_malicious_pickle_runs_nothing(tmp_path, payload, protocol):
     assert not target.exists()
 
 
+@pytest.mark.parametrize("payload", [
+    # argparse.Namespace.tampered = 1 (BUILD with slot state on the class)
+    b"\x80\x02cargparse\nNamespace\nN}X\x08\x00\x00\x00tamperedK\x01s\x86b0K\x01.",
+    # torch.serialization._get_layout.__dict__["cache"] = 2 (BUILD with a dict state)
+    b"\x80\x02ctorch.serialization\n_get_layout\n}X\x05\x00\x00\x00cacheK\x02sb0K\x01.",
+], ids=["class", "function"])
+def test_a_file_cannot_change_classes_or_functions(tmp_path, payload):
+    """BUILD on an allowed class or function would change it for the whole program."""
+    path = tmp_path / "tamper.ckpt"
+    path.write_bytes(payload)
+    with pytest.raises(DeepETPickerError, match="tamper.ckpt"):
+        read_checkpoint(path)
+    assert not hasattr(argparse.Namespace, "tampered")
+    assert isinstance(torch.serialization._get_layout.cache, dict)
+
+
 def test_our_checkpoints_take_the_weights_only_path(tmp_path, monkeypatch):
     calls = []
     real = torch.load

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import codecs
 import collections
-import copyreg
 import functools
 import os
 import pickle
@@ -147,9 +146,10 @@ def save_checkpoint(path: PathLike, model: torch.nn.Module, **meta: Any) -> Path
 class _Placeholder:
     """An inert stand-in for a global that a checkpoint names but that is not trusted.
 
-    Subclasses (one per name, see :func:`_placeholder_class`) are what the unpickler returns
-    for the global; calling one (or an instance), building one from a state, filling one with
-    items or elements only keeps the data. ``origin`` is the ``module.name`` the file asked for.
+    Subclasses (one per name and reader, see :class:`_RestrictedUnpickler`) are what the
+    unpickler returns for the global; calling one (or an instance), building one from a
+    state, filling one with items or elements only keeps the data. ``origin`` is the
+    ``module.name`` the file asked for.
     """
 
     origin = "?"
@@ -179,12 +179,6 @@ class _Placeholder:
         return f"<not loaded: {self.origin}>"
 
 
-@functools.lru_cache(maxsize=4096)
-def _placeholder_class(module: str, name: str) -> type:
-    return type("Placeholder", (_Placeholder,), {"origin": f"{module}.{name}",
-                                                 "__module__": __name__})
-
-
 def _torch_globals() -> dict:
     """The torch objects a checkpoint may name: tensor rebuilders, sizes, devices, dtypes."""
     allowed: dict = {}
@@ -195,7 +189,6 @@ def _torch_globals() -> dict:
             allowed[("torch._utils", name)] = function
     allowed[("torch", "Size")] = torch.Size
     allowed[("torch", "device")] = torch.device
-    allowed[("torch", "UntypedStorage")] = torch.UntypedStorage
     allowed[("torch.serialization", "_get_layout")] = torch.serialization._get_layout
     for name, value in vars(torch).items():
         if isinstance(value, (torch.dtype, torch.memory_format, torch.layout)):
@@ -224,39 +217,62 @@ def _allowed_globals() -> dict:
         ("collections", "OrderedDict"): collections.OrderedDict,
         ("collections", "defaultdict"): collections.defaultdict,
         ("argparse", "Namespace"): argparse.Namespace,
-        # Protocol 2 stores bytes as _codecs.encode(text, "latin1"); protocols 0 and 1 store
-        # objects as copyreg._reconstructor(cls, base, state), cls and base from this list.
-        ("_codecs", "encode"): codecs.encode,
-        ("copyreg", "_reconstructor"): copyreg._reconstructor,
+        ("_codecs", "encode"): codecs.encode,   # protocol 2 stores bytes with it
     })
     allowed.update(_torch_globals())
     allowed.update(_numpy_globals())
     return allowed
 
 
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg"}
+# Protocol 2 pickles written by Python 3 name builtins as ``__builtin__``.
+_PY2_MODULES = {"__builtin__": "builtins"}
+
+# Objects whose attributes are shared by the whole program: a file may not change them.
+_SHARED = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+           types.ModuleType)
 
 
-def _restricted_global(module: str, name: str) -> Any:
-    """The object the unpickler gets for the global ``module.name``: allowed or inert."""
-    module = _PY2_MODULES.get(module, module)
-    found = _allowed_globals().get((module, name))
-    if found is not None:
-        return found
-    if module in ("torch", "torch.cuda") and name.endswith("Storage"):
-        # legacy files name storage classes (torch.FloatStorage) in their storage tables
-        try:
-            return torch.serialization.StorageType(name)
-        except (AttributeError, KeyError):
-            pass
-    return _placeholder_class(str(module), str(name))
+class _RestrictedUnpickler(pickle._Unpickler):
+    """A pickle reader whose globals come from an allow-list; all others are placeholders.
 
+    Built on the pure-Python reader so that BUILD (which sets an object's attributes or
+    state) can be refused for classes, functions and modules: a file could otherwise change
+    ``argparse.Namespace`` or one of torch's rebuild functions for the rest of the program.
+    Placeholder classes are made per reader, so one file cannot change them for the next.
+    """
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """A pickle reader whose globals come from :func:`_restricted_global` only."""
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._placeholders: dict = {}
 
     def find_class(self, module: str, name: str) -> Any:
-        return _restricted_global(module, name)
+        module, name = str(module), str(name)
+        module = _PY2_MODULES.get(module, module)
+        found = _allowed_globals().get((module, name))
+        if found is not None:
+            return found
+        if module in ("torch", "torch.cuda") and name.endswith("Storage"):
+            # legacy files name storage classes (torch.FloatStorage) in their storage tables
+            try:
+                return torch.serialization.StorageType(name)
+            except (AttributeError, KeyError):
+                pass
+        key = (module, name)
+        if key not in self._placeholders:
+            self._placeholders[key] = type("Placeholder", (_Placeholder,), {
+                "origin": f"{module}.{name}", "__module__": __name__})
+        return self._placeholders[key]
+
+    def load_build(self) -> None:
+        target = self.stack[-2] if len(self.stack) > 1 else None
+        if isinstance(target, _SHARED):
+            raise pickle.UnpicklingError(
+                f"the file tries to change {getattr(target, '__qualname__', target)!r}")
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def _restricted_load(file: Any, **kwargs: Any) -> Any:
