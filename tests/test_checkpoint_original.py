@@ -347,6 +347,15 @@ def test_our_checkpoints_take_the_weights_only_path(tmp_path, monkeypatch):
     assert calls[1]["pickle_module"].__name__ != "pickle"
 
 
+def test_an_environment_that_forces_safe_loading_is_named(tmp_path, monkeypatch):
+    net, optimizer, scheduler = _trained_network(seed=19)
+    path = tmp_path / "orig.ckpt"
+    with _modules_installed_while_saving(_LIGHTNING):
+        torch.save(_lightning_checkpoint(net, optimizer, scheduler, extras=True), path)
+    monkeypatch.setenv("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "1")
+    assert "Unset that variable" in _message(path)
+
+
 # --- messages for files that are not checkpoints -------------------------------------------
 
 def _message(path) -> str:

@@ -391,6 +391,12 @@ def read_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu",
             data = torch.load(path, map_location=device, pickle_module=_RESTRICTED_PICKLE,
                               weights_only=False)
         except Exception as exc:
+            if "explicit pickle_module" in str(exc):
+                raise DeepETPickerError(
+                    f"Cannot read checkpoint {path}: the environment variable "
+                    f"TORCH_FORCE_WEIGHTS_ONLY_LOAD stops PyTorch from reading it with "
+                    f"DeepETPicker's restricted reader. Unset that variable and load it "
+                    f"again.") from None
             raise DeepETPickerError(
                 f"Cannot read checkpoint {path}: {_diagnose(path, exc)}.") from None
     if not isinstance(data, dict):
