@@ -449,7 +449,7 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     # weights that do not exist
     tab.weights_field.setText(str(tmp_path / "missing.pth"))
     assert not tab.run()
-    assert "Weights file not found" in dialogs.texts("critical")[-1]
+    assert "Checkpoint not found" in dialogs.texts("critical")[-1]
 
 
 def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # noqa: F811
@@ -483,7 +483,8 @@ def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # 
     assert tab.panel.last_outcome == "stopped" and not dialogs.shown
     assert tab.run_button.isEnabled()
     # the finished tomogram's outputs are intact, the stopped one left nothing behind
-    assert sorted(p.name for p in out.iterdir()) == ["sim_00.coords", "sim_00.coords.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".deepetpicker-outputs.json", "sim_00.coords",
+                                                     "sim_00.coords.json"]
     assert len(read_picks(out / "sim_00.coords")) > 0
     # and the results table lists the tomogram finished before the stop
     assert tab.results_table.rowCount() == 1

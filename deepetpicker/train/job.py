@@ -329,7 +329,7 @@ class Trainer:
 
     def resume_from(self, path) -> None:
         """Continue from a checkpoint written by this job (``last.pth``)."""
-        data = read_checkpoint(path, "cpu")
+        data = read_checkpoint(path, "cpu", prefer=LAST)
         if data.get("format") != FORMAT or "optimizer" not in data:
             raise DeepETPickerError(
                 f"Cannot resume from {path}: it holds weights only (no optimiser state, e.g. "

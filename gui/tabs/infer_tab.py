@@ -223,8 +223,9 @@ class InferTab(QWidget):
         weights = self.weights_field.text()
         if not weights:
             raise DeepETPickerError("Choose the trained weights (best.pth of a training run).")
-        if not Path(weights).is_file():
-            raise DeepETPickerError(f"Weights file not found: {weights}")
+        from deepetpicker.model.checkpoint import resolve_checkpoint
+
+        weights = str(resolve_checkpoint(weights, prefer="best.pth"))
         data = self.config.to_dict()
         data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
                     device=self.device.currentText().strip())
