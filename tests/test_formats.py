@@ -570,3 +570,49 @@ def test_convert_relion4_round_trip_with_binning(tmp_path):
     got = F.read_any(back)[0]
     np.testing.assert_allclose(_sorted(got).xyz, _sorted(original).xyz, atol=1e-5)
     np.testing.assert_array_equal(_sorted(got).classes, _sorted(original).classes)
+
+
+# --- the convert command ---------------------------------------------------------------------
+def test_convert_help_says_what_each_format_needs(capsys):
+    from deepetpicker.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "relion5 RELION 5, Angstrom from the tomogram centre --voxel-size and --shape" in text
+    assert "copick Angstrom, 0-based (voxel x voxel size) --voxel-size" in text
+    assert "tbl Dynamo, 1-based voxels" in text and "takes them as 0-based" in text
+    assert "UNBINNED tilt" in text
+    convert_parser = build_parser()._subparsers._group_actions[0].choices["convert"]
+    helps = {a.option_strings[-1]: a.help for a in convert_parser._actions if a.option_strings}
+    for option in ("--voxel-size", "--shape", "--tomogram", "--class", "--class-names",
+                   "--binning", "--tilt-series-pixel-size", "--tomo-name"):
+        assert "default" in helps[option] and "Example: " + option in helps[option], option
+
+
+def test_convert_command_with_the_new_options(tmp_path, capsys):
+    from deepetpicker.cli import build_parser, main
+
+    write_picks(tmp_path / "rec_TS_01.coords",
+                Picks([1, 2], [[10, 20, 5], [1, 2, 3]], [0.9, 0.8], "rec_TS_01"))
+    out = tmp_path / "r4"
+    assert main(["convert", str(tmp_path / "rec_TS_01.coords"), "--to", "relion4", "--out",
+                 str(out), "--voxel-size", "5.4", "--binning", "4", "--tomo-name",
+                 "rec_{name}"]) == 0
+    particles, optics = _relion4_rows(out / "particles_relion4.star")
+    assert particles["rlnTomoName"].tolist() == ["TS_01", "TS_01"]
+    np.testing.assert_allclose(particles["rlnCoordinateX"], [40, 4])
+    assert main(["convert", str(out / "particles_relion4.star"), "--to", "box", "--out",
+                 str(tmp_path / "box"), "--voxel-size", "5.4", "--tomo-name", "rec_{name}",
+                 "--class-names", "ribosome", "proteasome"]) == 0
+    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == [
+        "rec_TS_01_class-1-ribosome.box", "rec_TS_01_class-2-proteasome.box"]
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "box"), "--to", "copick", "--out",
+                 str(tmp_path / "cp"), "--voxel-size", "5.4", "--class-names", "ribosome",
+                 "80S ribosome"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Class name '80S ribosome' (class 2) is not a valid copick")
+    args = build_parser().parse_args(["predict", "c.py", "--weights", "w.pth", "--format",
+                                      "copick", "--class-names", "a", "b", "--binning", "2"])
+    assert (args.class_names, args.binning, args.tomo_name) == (["a", "b"], 2.0, None)

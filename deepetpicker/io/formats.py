@@ -115,12 +115,6 @@ FORMAT_HELP = {
     "copick": "copick picks JSON (Angstrom locations)",
     "ndjson": "CryoET Data Portal point annotations (.ndjson)",
 }
-# What each format needs besides the picks, for help texts and error messages.
-NEEDS = {
-    "relion4": "the binning (--binning, or --voxel-size with --tilt-series-pixel-size)",
-    "relion5": "--voxel-size and --shape (or --tomogram)",
-    "copick": "--voxel-size (or --tomogram)",
-}
 COPICK_USER = "deepetpicker"
 COPICK_SESSION = "0"  # copick's session id for picks made by a tool
 NAMED_FORMATS = ("box", "copick", "ndjson")  # one object per file, named
