@@ -188,7 +188,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
             save_scores: bool = False, formats: Sequence[str] = (), device=None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
-            **thresholds) -> PredictResult:
+            export: Optional[dict] = None, **thresholds) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -198,7 +198,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     ``padding_size``; ``thresholds`` may set ``t_seg``, ``t_lm``, ``t_dist`` (voxels, one
     number or one per class) and ``score_radius``. ``save_scores`` writes class score maps
     (``score_dtype`` float16 or float32); ``formats`` also writes the picks in those formats
-    (see :mod:`deepetpicker.io.formats`). ``device``: ``auto | cpu | cuda | cuda:N``
+    (see :mod:`deepetpicker.io.formats`) with the writer options in ``export`` (class_names,
+    binning, tilt_series_pixel_size, tomo_name; class names default to the checkpoint's).
+    ``device``: ``auto | cpu | cuda | cuda:N``
     (default: the config's). ``batch_size``: tiles per forward pass (default: the config's
     batch size on a GPU, :func:`cpu_tiles_per_pass` on the CPU).
 
@@ -209,7 +211,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
     from deepetpicker.infer.peaks import find_picks
     from deepetpicker.infer.tiling import count_tiles, tile_starts
-    from deepetpicker.io.formats import FORMATS, write_format
+    from deepetpicker.io.formats import FORMATS, check_export, write_format
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
@@ -260,6 +262,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     _check_weights(model, meta, config, weights)
     model.fuse_for_inference()
     class_names = meta.get("class_names") or None
+    export = {"class_names": class_names, **(export or {})}
+    check_export(formats, **export)                 # refused names fail before the scan
     settings = {"weights": str(weights), "config": getattr(config, "source", None),
                 "device": str(device), "patch_size": patch, "pad_size": pad,
                 "batch_size": batch_size, "t_seg": t_seg, "t_lm": t_lm,
@@ -327,7 +331,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         known_vs = {k: v for k, v in voxel_sizes.items() if v}
         result.exports.extend(write_format(all_picks, fmt, out_dir,
                                            voxel_size=known_vs or None, shapes=shapes,
-                                           class_names=class_names))
+                                           **export))
     result.seconds = time.monotonic() - started
     return result
 
