@@ -47,12 +47,15 @@ Where each origin comes from (RELION's own source, 3dem/relion):
   (``src/jaz/tomography/particle_set.cpp``) because its internal tomogram frame is 1-based
   (``ImodImport`` subtracts 1 again, ``toImodOrigin3D``; ``relion_tomo_reconstruct_tomogram``
   puts voxel 0 at origin 1.0). rlnCoordinate is therefore 0-based, in pixels of the unbinned
-  tilt series (``rlnTomoTiltSeriesPixelSize`` of the optics group): a pick at voxel ``v`` of
-  a tomogram binned ``B`` times is ``v * B``.
+  tilt series (``rlnTomoTiltSeriesPixelSize`` of the optics group, which
+  ``relion_tomo_import_particles`` writes): a pick at voxel ``v`` of a tomogram binned ``B``
+  times is ``v * B``. ``rlnImagePixelSize``, added by ``relion_tomo_subtomo``, is the pixel
+  size of the extracted subtomograms, not the unit of the coordinates.
 * RELION 5.0 (``relion5``): ``getPosition`` no longer adds 1 and rlnCenteredCoordinate*Angst
   is ``(pixel - size / 2) * rlnTomoTiltSeriesPixelSize`` (``getParticleCoordDecenteredPixel``;
   ``TomogramSet::loadTomogram`` sets the centre to ``size / 2``); reconstruction puts voxel 0
-  at origin 0.0. In the voxels of a binned tomogram that is ``(v - shape / 2) * voxel_size``.
+  at origin 0.0 and projection (``Tomogram::getProjectionMatrix``) starts from 0-based pixels.
+  In the voxels of a binned tomogram that is ``(v - shape / 2) * voxel_size``.
   There is no RELION 4.1 release; the comment "no longer do this in relion-4.1" in
   ``getPosition`` refers to development that became 5.0.
 * ``rlnClassNumber`` carries the picking class, as RELION's own autopicker writes the
@@ -566,7 +569,9 @@ def _require_voxel(fmt: str, name: str, voxel: Optional[float], source: str = ""
         raise DeepETPickerError(
             f"{where}the {fmt} format stores coordinates in Angstrom, so the voxel size of "
             f"tomogram '{name}' is needed. Give it with --voxel-size A (Angstrom per voxel) or "
-            f"point --tomogram at the tomogram so it is read from the MRC header.{hint}")
+            f"point --tomogram at the tomogram so it is read from the MRC header"
+            f"{' (or give --binning with the tilt-series pixel size)' if fmt == 'relion5' else ''}"
+            f".{hint}")
     return voxel
 
 
