@@ -162,7 +162,7 @@ def cmd_predict(args) -> int:
     result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
-                      batch_size=args.batch_size, picking=picking,
+                      batch_size=args.batch_size, picking=picking, export=_export_options(args),
                       diameters=args.diameters, overwrite=args.overwrite, force=args.force)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
@@ -184,10 +184,17 @@ def cmd_convert(args) -> int:
 
     written = convert(args.picks, args.to, args.out, voxel_size=args.voxel_size,
                       class_id=args.class_id, shapes=args.shape and [tuple(args.shape)],
-                      tomograms=args.tomogram)
+                      tomograms=args.tomogram, **_export_options(args))
     for path in written:
         print(path)
     return 0
+
+
+def _export_options(args) -> dict:
+    """The options of the format writers that were given (predict keeps its defaults)."""
+    return {k: v for k, v in {"class_names": args.class_names, "binning": args.binning,
+                              "tilt_series_pixel_size": args.tilt_series_pixel_size,
+                              "tomo_name": args.tomo_name}.items() if v is not None}
 
 
 def cmd_simulate(args) -> int:
@@ -237,6 +244,55 @@ def _summary(result) -> str:
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
+CONVERT_EPILOG = """\
+formats (x y z in every one):
+  coords   0-based voxels, class x y z [score]              needs nothing
+  box      EMAN2, 0-based voxels, one file per class        needs nothing
+  ndjson   CryoET Data Portal, 0-based voxels, per class    needs nothing
+  star     RELION 3, 0-based pixels of the tomogram         needs nothing
+  relion4  RELION 4, 0-based pixels of the UNBINNED tilt    --binning, or --voxel-size with
+           series (voxel x binning)                         --tilt-series-pixel-size (reading:
+                                                            the optics table); else binning 1
+  relion5  RELION 5, Angstrom from the tomogram centre      --voxel-size and --shape
+                                                            (or --tomogram)
+  tbl      Dynamo, 1-based voxels (Dynamo counts from 1;    needs nothing
+           copick's Dynamo reader takes them as 0-based,
+           one voxel off)
+  copick   Angstrom, 0-based (voxel x voxel size)           --voxel-size (or --tomogram)
+
+examples:
+  deepetpicker convert picks/ --to relion4 --out r4/ --voxel-size 5.4 --binning 4
+  deepetpicker convert picks/ --to relion5 --out r5/ --tomogram tomograms/ \\
+      --tomo-name 'rec_{name}'
+  deepetpicker convert particles.star --to copick --out cp/ --tomogram tomograms/ \\
+      --class-names ribosome proteasome
+"""
+
+
+def _add_export_options(p, class_names_default: str) -> None:
+    """Options of the format writers shared by convert and predict."""
+    p.add_argument("--class-names", nargs="+", metavar="NAME",
+                   help="name of class 1, 2, ... for the objects of box, copick and ndjson "
+                        f"files (default: {class_names_default}). copick refuses spaces, "
+                        "underscores and <>:\"/\\|?*. Example: --class-names ribosome "
+                        "proteasome")
+    p.add_argument("--binning", type=float, metavar="B",
+                   help="relion4: tilt-series pixels per tomogram voxel; coordinates are "
+                        "multiplied by B when written, divided when read (default: voxel size "
+                        "/ tilt-series pixel size when that is a whole number, refused when it "
+                        "is not; 1 without a tilt-series pixel size). Example: --binning 4")
+    p.add_argument("--tilt-series-pixel-size", type=float, metavar="A",
+                   help="relion4/relion5: Angstrom per pixel of the unbinned tilt series "
+                        "(default: the file's rlnTomoTiltSeriesPixelSize when reading; none "
+                        "otherwise). Example: --tilt-series-pixel-size 1.35")
+    p.add_argument("--tomo-name", nargs="+", metavar="SPEC",
+                   help="relion4/relion5 rlnTomoName: a template with {stem} (our tomogram "
+                        "name), e.g. 'TS_{stem}'; a template with {name} for tomograms named "
+                        "after RELION's, e.g. 'rec_{name}' for RELION 5's rec_<rlnTomoName>.mrc; "
+                        "STEM=NAME pairs; or a file of 'STEM NAME' lines (default: rlnTomoName "
+                        "= tomogram name). Example: --tomo-name 'rec_{name}'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="deepetpicker",
@@ -285,7 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tomograms", nargs="+", help="tomogram files or folders (default: the "
                                                   "config's dataset)")
     p.add_argument("--out", help="output folder (default: <base_path>/runs/<name>/predictions)")
-    p.add_argument("--format", nargs="+", choices=FORMAT_NAMES, help="also write these formats")
+    p.add_argument("--format", nargs="+", choices=FORMAT_NAMES,
+                   help="also write these formats (their conventions: deepetpicker convert "
+                        "--help)")
+    _add_export_options(p, "the checkpoint's class names")
     p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: the config's)")
     p.add_argument("--t-seg", type=float, help="segmentation threshold (default 0.5)")
     p.add_argument("--t-lm", type=float, help="local-maximum threshold (default 0.1)")
@@ -322,15 +381,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="folder for the JSON report, table and PR curve")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("convert", help="convert pick files between formats")
-    p.add_argument("picks", nargs="+", help="pick files (format from extension/content)")
-    p.add_argument("--to", required=True, choices=FORMAT_NAMES, help="output format")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--voxel-size", type=float, help="voxel size in Angstrom")
-    p.add_argument("--class", dest="class_id", type=int, help="only this class id")
+    p = sub.add_parser("convert", help="convert pick files between formats",
+                       description="Read pick files of any supported format and write them in "
+                                   "another.\nThe input format comes from the extension; a .star "
+                                   "file's labels tell\nRELION 3, 4 and 5 apart.",
+                       epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("picks", nargs="+", help="pick files or folders of them, e.g. picks/*.coords")
+    p.add_argument("--to", required=True, choices=FORMAT_NAMES, metavar="FORMAT",
+                   help="output format: " + ", ".join(FORMAT_NAMES) + " (required)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (required)")
+    p.add_argument("--voxel-size", type=float, metavar="A",
+                   help="Angstrom per voxel of the picked tomograms; needed by copick and "
+                        "relion5 (default: from --tomogram headers, else from the file, e.g. a "
+                        "copick voxel_spacing; none otherwise). Example: --voxel-size 13.48")
     p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
-                   help="tomogram shape (RELION 5 centred coordinates)")
-    p.add_argument("--tomogram", nargs="+", help="tomograms to take shapes/voxel sizes from")
+                   help="tomogram size in voxels; needed by relion5, read or written, and "
+                        "checks that picks lie inside (default: from --tomogram; none "
+                        "otherwise). Example: --shape 300 928 928")
+    p.add_argument("--tomogram", nargs="+", metavar="PATH",
+                   help="tomogram files or folders named like the picks' tomograms; give "
+                        "--shape and --voxel-size from their headers (default: none). "
+                        "Example: --tomogram tomograms/")
+    p.add_argument("--class", dest="class_id", type=int, metavar="K",
+                   help="keep only class K (default: all classes). Example: --class 2")
+    _add_export_options(p, "class-1, class-2, ...; names found in copick, box and ndjson "
+                           "files are kept")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("simulate", help="make simulated tomograms with known particles")

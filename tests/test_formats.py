@@ -1,6 +1,7 @@
 """Other programs' pick formats: round trips, conventions and failure cases."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -301,3 +302,317 @@ def test_convert_with_cli_style_arguments(tmp_path):
         F.convert([path], "mod", tmp_path / "out")
     with pytest.raises(DeepETPickerError, match="No pick files"):
         F.convert([tmp_path / "out" / "ExperimentRuns" / "TS_01"], "coords", tmp_path / "o2")
+
+
+# --- RELION 4 binning and tilt-series pixel size -------------------------------------------
+def _relion4_rows(path):
+    import starfile
+
+    blocks = starfile.read(path, always_dict=True)
+    return blocks["particles"], blocks.get("optics")
+
+
+def test_relion4_coordinates_are_unbinned_tilt_series_pixels(tmp_path):
+    table = Picks([1, 2], [[10, 20, 5], [1.5, 2, 3]], [0.9, 0.8], "TS_01", 5.4)
+    path, = F.write_format(table, "relion4", tmp_path, binning=4)
+    particles, optics = _relion4_rows(path)
+    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(),
+                               [[40, 80, 20], [6, 8, 12]])
+    assert particles["rlnClassNumber"].tolist() == [1, 2]
+    assert optics["rlnTomoTiltSeriesPixelSize"].tolist() == [1.35]
+    assert particles["rlnOpticsGroup"].tolist() == [1, 1]
+    # particles come first: RELION's importers read the first data block
+    text = path.read_text()
+    assert text.index("data_particles") < text.index("data_optics")
+    # the optics table gives the unit back: voxel size / tilt-series pixel = 4
+    back, = F.read_any(path, voxel_size=5.4)
+    np.testing.assert_allclose(back.xyz, table.xyz)
+    assert back.meta["binning"] == 4 and back.meta["tilt_series_pixel_size"] == 1.35
+    # without a voxel size the picks stay in tilt-series pixels, and say so
+    raw, = F.read_any(path)
+    np.testing.assert_allclose(raw.xyz, table.xyz * 4)
+    assert raw.voxel_size == 1.35
+
+
+def test_relion4_binning_from_the_two_pixel_sizes(tmp_path):
+    table = Picks([1], [[10, 20, 5]], None, "TS_01", 10.8)
+    path, = F.write_format(table, "relion4", tmp_path, tilt_series_pixel_size=1.35)
+    particles, optics = _relion4_rows(path)
+    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(), [[80, 160, 40]])
+    back, = F.read_any(path, voxel_size=10.8)
+    np.testing.assert_allclose(back.xyz, [[10, 20, 5]])
+    # an explicit binning that agrees is fine; the same file read with binning 8 too
+    back, = F.read_any(path, voxel_size=10.8, binning=8)
+    np.testing.assert_allclose(back.xyz, [[10, 20, 5]])
+
+
+def test_relion4_refuses_pixel_sizes_that_disagree(tmp_path):
+    table = Picks([1], [[10, 20, 5]], None, "TS_01", 10.0)
+    # 10 / 1.35 = 7.4: no whole binning, so nothing is guessed
+    with pytest.raises(DeepETPickerError, match=r"'TS_01': voxel size 10 A and tilt-series "
+                                                r"pixel size 1.35 A give no whole binning.*"
+                                                r"--binning"):
+        F.write_format(table, "relion4", tmp_path, tilt_series_pixel_size=1.35)
+    # explicit binning that contradicts both pixel sizes
+    with pytest.raises(DeepETPickerError, match=r"voxel size 10 A is not binning 4 x "
+                                                r"tilt-series pixel size 1.35 A.*disagree"):
+        F.write_format(table, "relion4", tmp_path, binning=4, tilt_series_pixel_size=1.35)
+    # an explicit non-whole binning is the user's to give
+    path, = F.write_format(table, "relion4", tmp_path, binning=10 / 1.35,
+                           tilt_series_pixel_size=1.35)
+    back, = F.read_any(path, voxel_size=10.0, binning=10 / 1.35)
+    np.testing.assert_allclose(back.xyz, [[10, 20, 5]], atol=1e-4)
+    # reading: the file's optics table against a tomogram of another voxel size
+    path, = F.write_format(Picks([1], [[40, 80, 20]], None, "TS_01", 1.35), "relion4",
+                           tmp_path / "b")
+    with pytest.raises(DeepETPickerError, match=r"particles_relion4.star: tomogram 'TS_01': "
+                                                r"voxel size 10 A and tilt-series pixel size "
+                                                r"1.35 A give no whole binning"):
+        F.read_any(path, voxel_size=10.0)
+    with pytest.raises(DeepETPickerError, match=r"--tilt-series-pixel-size 1.7 A disagrees "
+                                                r"with the file's rlnTomoTiltSeriesPixelSize "
+                                                r"1.35 A"):
+        F.read_any(path, tilt_series_pixel_size=1.7)
+    with pytest.raises(DeepETPickerError, match="Binning -2 is not a positive number"):
+        F.read_any(path, binning=-2)
+
+
+def test_relion4_written_by_relion_with_optics_first(tmp_path):
+    # the layout relion_tomo_import_particles writes: optics, then particles
+    text = ("\ndata_optics\n\nloop_\n_rlnOpticsGroup #1\n_rlnOpticsGroupName #2\n"
+            "_rlnTomoTiltSeriesPixelSize #3\n1 opticsGroup1 1.35\n2 opticsGroup2 2.7\n\n"
+            "data_particles\n\nloop_\n_rlnTomoName #1\n_rlnCoordinateX #2\n_rlnCoordinateY #3\n"
+            "_rlnCoordinateZ #4\n_rlnOpticsGroup #5\n01 400 800 200 1\n02 100 200 50 2\n")
+    (tmp_path / "particles.star").write_text(text)
+    tables = {t.tomo_name: t for t in F.read_any(tmp_path / "particles.star",
+                                                 voxel_size={"01": 13.5, "02": 27.0})}
+    assert sorted(tables) == ["01", "02"]  # names stay text, "01" is not the number 1
+    np.testing.assert_allclose(tables["01"].xyz, [[40, 80, 20]])
+    np.testing.assert_allclose(tables["02"].xyz, [[10, 20, 5]])
+    assert tables["01"].meta["binning"] == 10 and tables["02"].meta["binning"] == 10
+
+
+def test_relion4_without_any_pixel_size_is_binning_one(tmp_path):
+    path, = F.write_format(Picks([1], [[4, 5, 6]], None, "TS_01"), "relion4", tmp_path)
+    particles, optics = _relion4_rows(path)
+    assert optics is None and "rlnOpticsGroup" not in particles
+    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(), [[4, 5, 6]])
+    path, = F.write_format(Picks([1], [[4, 5, 6]], None, "TS_01"), "relion4", tmp_path,
+                           binning=2)
+    np.testing.assert_allclose(F.read_any(path, binning=2)[0].xyz, [[4, 5, 6]])
+
+
+def test_relion5_takes_the_voxel_size_from_binning_and_pixel_size(tmp_path):
+    table = Picks([1], [[20, 15, 10]], None, "TS_01", 5.4)
+    path, = F.write_format(table, "relion5", tmp_path, shapes=SHAPE, binning=4)
+    _, optics = _relion4_rows(path)
+    assert optics["rlnTomoTiltSeriesPixelSize"].tolist() == [1.35]
+    back, = F.read_any(path, shape=SHAPE, binning=4)  # voxel = 1.35 A x 4
+    np.testing.assert_allclose(back.xyz, table.xyz)
+    assert back.voxel_size == pytest.approx(5.4)
+    with pytest.raises(DeepETPickerError, match="voxel size 10 A is not binning 4"):
+        F.read_any(path, shape=SHAPE, binning=4, voxel_size=10.0)
+
+
+# --- rlnTomoName ----------------------------------------------------------------------------
+def test_tomo_name_template_for_relion5_reconstructions(tmp_path):
+    # RELION 5 writes tomogram TS_01 as rec_TS_01.mrc; picks made there are 'rec_TS_01'
+    table = Picks([1], [[20, 15, 10]], None, "rec_TS_01", 2.0)
+    for fmt in ("relion4", "relion5"):
+        path, = F.write_format(table, fmt, tmp_path / fmt, shapes=SHAPE,
+                               tomo_name="rec_{name}")
+        particles, _ = _relion4_rows(path)
+        assert particles["rlnTomoName"].tolist() == ["TS_01"]
+        # reading applies the relation backwards: the picks belong to rec_TS_01 again
+        back, = F.read_any(path, shape=SHAPE, voxel_size=2.0, tomo_name="rec_{name}")
+        assert back.tomo_name == "rec_TS_01"
+        np.testing.assert_allclose(back.xyz, table.xyz)
+    with pytest.raises(DeepETPickerError, match=r"Tomogram 'TS_02' does not match --tomo-name "
+                                                r"'rec_\{name\}'"):
+        F.write_format(Picks([1], [[1, 2, 3]], None, "TS_02"), "relion4", tmp_path,
+                       tomo_name="rec_{name}")
+
+
+def test_tomo_name_template_with_stem_and_mappings(tmp_path):
+    tables = [Picks([1], [[1, 2, 3]], None, "01"), Picks([1], [[4, 5, 6]], None, "02")]
+    path, = F.write_format(tables, "relion4", tmp_path, tomo_name="TS_{stem}")
+    assert _relion4_rows(path)[0]["rlnTomoName"].tolist() == ["TS_01", "TS_02"]
+    assert [t.tomo_name for t in F.read_any(path, tomo_name="TS_{stem}")] == ["01", "02"]
+    assert [t.tomo_name for t in F.read_any(path)] == ["TS_01", "TS_02"]
+    with pytest.raises(DeepETPickerError, match=r"rlnTomoName 'TS_01' does not match "
+                                                r"--tomo-name 'x_\{stem\}'"):
+        F.read_any(path, tomo_name="x_{stem}")
+    # STEM=NAME pairs and a mapping file
+    path, = F.write_format(tables, "relion4", tmp_path / "pairs",
+                           tomo_name=["01=lamella_a", "02=lamella_b"])
+    assert _relion4_rows(path)[0]["rlnTomoName"].tolist() == ["lamella_a", "lamella_b"]
+    names = tmp_path / "names.txt"
+    names.write_text("# stem  rlnTomoName\n01 lamella_a\n02\tlamella_b\n")
+    assert [t.tomo_name for t in F.read_any(path, tomo_name=str(names))] == ["01", "02"]
+    with pytest.raises(DeepETPickerError, match=r"Tomogram '03' has no entry in the tomogram "
+                                                r"name mapping.*Add '03=NAME'"):
+        F.write_format(Picks([1], [[1, 2, 3]], None, "03"), "relion4", tmp_path,
+                       tomo_name=str(names))
+    with pytest.raises(DeepETPickerError, match=r"must hold \{stem\}.*or \{name\}"):
+        F.tomo_names("rec_{tomo}")
+    with pytest.raises(DeepETPickerError, match=r"Tomograms '01' and '02' are both mapped to "
+                                                r"rlnTomoName 'same'"):
+        F.write_format(tables, "relion4", tmp_path, tomo_name={"01": "same", "02": "same"})
+
+
+# --- object names ---------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["box", "copick", "ndjson"])
+def test_named_objects_read_back_as_distinct_classes_without_the_names(tmp_path, fmt):
+    table = Picks([1, 2, 2, 3], [[1, 2, 3], [4, 5, 6], [7, 8, 9], [2, 2, 2]], None, "TS_01",
+                  VOXEL)
+    names = ["ribosome", "proteasome", "class-3"]
+    files = F.write_format(table, fmt, tmp_path / "a", class_names=names)
+    found = []
+    ids = {}
+    for path in files:  # without class names
+        table_back, = F.read_any(path, class_names=found)
+        assert len(set(table_back.classes.tolist())) == 1
+        cls = int(table_back.classes[0])
+        ids[table_back.meta.get("object") or F.class_name(cls)] = cls
+    assert sorted(ids) == sorted(names)
+    assert len(set(ids.values())) == 3  # three names, three classes
+    assert set(found) >= {"ribosome", "proteasome"}
+    back = _read_all(files)["TS_01"]
+    # read -> write -> read: the names travel, and the positions of each name are equal
+    again = F.convert(files, fmt, tmp_path / "b")
+    assert sorted(p.name for p in again) == sorted(p.name for p in files)
+    regained = _read_all(again)["TS_01"]
+    np.testing.assert_allclose(_sorted(regained).xyz, _sorted(back).xyz)
+    if fmt != "copick":  # box and ndjson names carry the class id too
+        np.testing.assert_array_equal(_sorted(regained).classes, _sorted(table).classes)
+
+
+def test_box_and_ndjson_object_names_in_file_names(tmp_path):
+    table = Picks([1, 2], [[1, 2, 3], [4, 5, 6]], None, "TS_01")
+    files = F.write_format(table, "box", tmp_path, class_names=["ribosome", "proteasome"])
+    assert [p.name for p in files] == ["TS_01_class-1-ribosome.box",
+                                       "TS_01_class-2-proteasome.box"]
+    # files named <tomo>_<object> by other programs split by the names or the tomograms
+    (tmp_path / "TS_01_fas.box").write_text("1\t2\t3\n")
+    table, = F.read_any(tmp_path / "TS_01_fas.box")
+    assert (table.tomo_name, table.classes.tolist()) == ("TS_01_fas", [1])
+    table, = F.read_any(tmp_path / "TS_01_fas.box", class_names=["ribosome", "fas"])
+    assert (table.tomo_name, table.classes.tolist()) == ("TS_01", [2])
+    table, = F.read_any(tmp_path / "TS_01_fas.box", tomograms={"TS_01": "t/TS_01.mrc"})
+    assert (table.tomo_name, table.meta["object"]) == ("TS_01", "fas")
+    # a given name wins over the id in the file name
+    table, = F.read_any(files[1], class_names=["proteasome"])
+    assert table.classes.tolist() == [1]
+
+
+def test_copick_refuses_names_copick_would_refuse(tmp_path):
+    table = Picks([1, 2], [[1, 2, 3], [4, 5, 6]], None, "TS_01", VOXEL)
+    for bad, problem in [("80S ribosome", "contains space"), ("80S_ribosome", "contains '_'"),
+                         ("a/b", "contains '/'"), ("-ribosome", "starts or ends with '-'")]:
+        with pytest.raises(DeepETPickerError, match=rf"Class name '{re.escape(bad)}' \(class 2\) "
+                                                    rf"is not a valid copick object name: it "
+                                                    rf"{problem}.*not written"):
+            F.write_format(table, "copick", tmp_path, class_names=["ribosome", bad])
+    assert not (tmp_path / "ExperimentRuns").exists()
+    assert F.copick_safe_name("80S_ribosome large") == "80S-ribosome-large"
+    assert F.copick_name_problem("class-1") is None
+    # box keeps such a name (it is a file name there), but not a path separator
+    F.write_format(table, "box", tmp_path, class_names=["ribosome", "80S_ribosome"])
+    with pytest.raises(DeepETPickerError, match=r"'a/b' \(class 2\) holds a path separator"):
+        F.write_format(table, "box", tmp_path, class_names=["ribosome", "a/b"])
+    with pytest.raises(DeepETPickerError, match=r"Class names 1 and 2 are both 'x'"):
+        F.write_format(table, "box", tmp_path, class_names=["x", "x"])
+    # a name read from a file is checked as well before copick is written
+    (tmp_path / "TS_01_class-1-80S_ribosome.box").write_text("1 2 3\n")
+    with pytest.raises(DeepETPickerError, match="'80S_ribosome' .*not a valid copick"):
+        F.convert([tmp_path / "TS_01_class-1-80S_ribosome.box"], "copick", tmp_path / "c",
+                  voxel_size=VOXEL)
+    with pytest.raises(DeepETPickerError, match="'a b'.*not a valid copick"):
+        F.check_export(["coords", "copick"], class_names=["a b"])
+
+
+def test_convert_names_the_pick_files_without_a_matching_tomogram(tmp_path):
+    tomo_dir = tmp_path / "tomos"
+    write_tomogram(tomo_dir / "rec_TS_01.mrc", np.zeros(SHAPE, np.float32), voxel_size=VOXEL)
+    picks = tmp_path / "picks"
+    write_picks(picks / "TS_01.coords", Picks([1], [[1, 2, 3]], None, "TS_01"))
+    write_picks(picks / "TS_02.coords", Picks([1], [[1, 2, 3]], None, "TS_02"))
+    with pytest.raises(DeepETPickerError, match=r"No tomogram given with --tomogram matches the "
+                                                r"picks of 'TS_01' from .*TS_01.coords; 'TS_02' "
+                                                r"from .*TS_02.coords\. Tomograms given: "
+                                                r"rec_TS_01 \(.*rec_TS_01.mrc\)"):
+        F.convert([picks], "copick", tmp_path / "out", tomograms=[tomo_dir])
+    # a RELION 5 file needs the shape while it is read: the message lists the tomograms too
+    star, = F.write_format(Picks([1], [[1, 2, 3]], None, "TS_01", VOXEL), "relion5",
+                           tmp_path / "r5", shapes=SHAPE)
+    with pytest.raises(DeepETPickerError, match=r"shape of tomogram 'TS_01' is needed.*No "
+                                                r"tomogram given with --tomogram is named "
+                                                r"'TS_01' \(given: rec_TS_01"):
+        F.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir])
+    # mapping rlnTomoName TS_01 to the tomogram rec_TS_01 makes it match
+    files = F.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir],
+                      tomo_name="rec_{name}")
+    assert [p.name for p in files] == ["rec_TS_01.coords"]
+    with pytest.raises(DeepETPickerError, match="--tomo-name sets rlnTomoName of RELION 4/5"):
+        F.convert([picks], "coords", tmp_path / "out", tomo_name="rec_{name}")
+
+
+def test_convert_relion4_round_trip_with_binning(tmp_path):
+    original = _tables()[0]
+    write_picks(tmp_path / "TS_01.coords", original)
+    star, = F.convert([tmp_path / "TS_01.coords"], "relion4", tmp_path / "r4", binning=4,
+                      voxel_size=VOXEL)
+    particles, optics = _relion4_rows(star)
+    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(),
+                               original.xyz * 4, atol=1e-5)
+    assert optics["rlnTomoTiltSeriesPixelSize"].tolist() == [VOXEL / 4]
+    back, = F.convert([star], "coords", tmp_path / "c", voxel_size=VOXEL)
+    got = F.read_any(back)[0]
+    np.testing.assert_allclose(_sorted(got).xyz, _sorted(original).xyz, atol=1e-5)
+    np.testing.assert_array_equal(_sorted(got).classes, _sorted(original).classes)
+
+
+# --- the convert command ---------------------------------------------------------------------
+def test_convert_help_says_what_each_format_needs(capsys):
+    from deepetpicker.cli import build_parser, main
+
+    with pytest.raises(SystemExit):
+        main(["convert", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "relion5 RELION 5, Angstrom from the tomogram centre --voxel-size and --shape" in text
+    assert "copick Angstrom, 0-based (voxel x voxel size) --voxel-size" in text
+    assert "tbl Dynamo, 1-based voxels" in text and "takes them as 0-based" in text
+    assert "UNBINNED tilt" in text
+    convert_parser = build_parser()._subparsers._group_actions[0].choices["convert"]
+    helps = {a.option_strings[-1]: a.help for a in convert_parser._actions if a.option_strings}
+    for option in ("--voxel-size", "--shape", "--tomogram", "--class", "--class-names",
+                   "--binning", "--tilt-series-pixel-size", "--tomo-name"):
+        assert "default" in helps[option] and "Example: " + option in helps[option], option
+
+
+def test_convert_command_with_the_new_options(tmp_path, capsys):
+    from deepetpicker.cli import build_parser, main
+
+    write_picks(tmp_path / "rec_TS_01.coords",
+                Picks([1, 2], [[10, 20, 5], [1, 2, 3]], [0.9, 0.8], "rec_TS_01"))
+    out = tmp_path / "r4"
+    assert main(["convert", str(tmp_path / "rec_TS_01.coords"), "--to", "relion4", "--out",
+                 str(out), "--voxel-size", "5.4", "--binning", "4", "--tomo-name",
+                 "rec_{name}"]) == 0
+    particles, optics = _relion4_rows(out / "particles_relion4.star")
+    assert particles["rlnTomoName"].tolist() == ["TS_01", "TS_01"]
+    np.testing.assert_allclose(particles["rlnCoordinateX"], [40, 4])
+    assert main(["convert", str(out / "particles_relion4.star"), "--to", "box", "--out",
+                 str(tmp_path / "box"), "--voxel-size", "5.4", "--tomo-name", "rec_{name}",
+                 "--class-names", "ribosome", "proteasome"]) == 0
+    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == [
+        "rec_TS_01_class-1-ribosome.box", "rec_TS_01_class-2-proteasome.box"]
+    capsys.readouterr()
+    assert main(["convert", str(tmp_path / "box"), "--to", "copick", "--out",
+                 str(tmp_path / "cp"), "--voxel-size", "5.4", "--class-names", "ribosome",
+                 "80S ribosome"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Class name '80S ribosome' (class 2) is not a valid copick")
+    args = build_parser().parse_args(["predict", "c.py", "--weights", "w.pth", "--format",
+                                      "copick", "--class-names", "a", "b", "--binning", "2"])
+    assert (args.class_names, args.binning, args.tomo_name) == (["a", "b"], 2.0, None)

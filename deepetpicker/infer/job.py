@@ -301,7 +301,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             save_scores: bool = False, formats: Sequence[str] = (), device=None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
             picking=None, diameters: Optional[Sequence[float]] = None,
-            overwrite: bool = False, force: bool = False) -> PredictResult:
+            export: Optional[dict] = None, overwrite: bool = False,
+            force: bool = False) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -314,7 +315,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     :class:`~deepetpicker.infer.picking.PickSettings`, or a dict of its fields overriding the
     config's (``t_seg``, ``t_lm``, ``t_dist``, ...); the same rule chose the checkpoint during
     training. ``save_scores`` writes class score maps (``score_dtype`` float16 or float32);
-    ``formats`` also writes the picks in those formats (see :mod:`deepetpicker.io.formats`).
+    ``formats`` also writes the picks in those formats (see :mod:`deepetpicker.io.formats`)
+    with the writer options in ``export`` (class_names, binning, tilt_series_pixel_size,
+    tomo_name; class names default to the checkpoint's).
     ``device``: ``auto | cpu | cuda | cuda:N`` (default: the config's). ``batch_size``: tiles
     per forward pass (default: the config's batch size on a GPU, :func:`cpu_tiles_per_pass`
     on the CPU). Every setting is checked before any tomogram is read.
@@ -331,7 +334,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
     from deepetpicker.infer.picking import PickSettings, picks_from_scores
     from deepetpicker.infer.tiling import count_tiles, tile_starts
-    from deepetpicker.io.formats import FORMATS, write_format
+    from deepetpicker.io.formats import FORMATS, check_export, write_format
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
@@ -399,6 +402,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     _check_weights(model, meta, config, weights)
     model.fuse_for_inference()
     class_names = meta.get("class_names") or None
+    export = {"class_names": class_names, **(export or {})}
+    check_export(formats, **export)                 # refused names fail before the scan
     record_base = {"weights": str(weights), "config": getattr(config, "source", None),
                    "device": str(device), "patch_size": patch, "pad_size": pad,
                    "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
@@ -420,17 +425,18 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             if save_scores:
                 planned += _score_map_names(path.stem, num_cls, class_names)
 
-    def export(tables, folder, voxel_size, shapes_):
+    def write_export(tables, folder, voxel_size, shapes_):
         return write_format(tables, fmt, folder, voxel_size=voxel_size, shapes=shapes_,
-                            class_names=class_names)
+                            **export)
 
     guard.check(planned)
     # exports hold every tomogram's picks: written again freely only from the same picks
-    export_tag = json.dumps([sorted(map(json.dumps, fingerprints.values())), class_names])
+    export_tag = json.dumps([sorted(map(json.dumps, fingerprints.values())), export],
+                            sort_keys=True, default=str)
     for fmt in formats:
         stand_in = [Picks(np.arange(1, num_cls + 1), np.zeros((num_cls, 3)),
                           np.full(num_cls, 0.5), tomo_name=p.stem) for p in paths]
-        guard.check(guard.files_written_by(lambda folder: export(
+        guard.check(guard.files_written_by(lambda folder: write_export(
             stand_in, folder, {p.stem: 1.0 for p in paths},
             {p.stem: (1, 1, 1) for p in paths})), tag=f"{fmt} {export_tag}")
     total = len(paths)
@@ -507,7 +513,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         raise DeepETPickerError(f"No tomogram could be processed. {details}")
     for fmt in formats:
         known_vs = {k: v for k, v in voxel_sizes.items() if v}
-        written = export(all_picks, out_dir, known_vs or None, shapes)
+        written = write_export(all_picks, out_dir, known_vs or None, shapes)
         guard.record(written, tag=f"{fmt} {export_tag}")
         result.exports.extend(written)
     result.seconds = time.monotonic() - started

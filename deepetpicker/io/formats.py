@@ -3,56 +3,93 @@
 Inside DeepETPicker a pick is ``(class, x, y, z, score)`` in 0-based voxels of the tomogram
 it was picked in (:class:`~deepetpicker.io.picks.Picks`). Every other convention is turned
 into that one here, by the small named functions in the "Conventions" section, and nowhere
-else.
+else. Every format stores ``x, y, z`` in that order (our arrays are ``(z, y, x)``; picks are
+not).
 
-=========  ==============================================  ==========================  =====
-format     file(s) written under ``out_dir``               coordinates                 class
-=========  ==============================================  ==========================  =====
-coords     ``<tomo>.coords``: tab-separated                0-based voxels              yes
-           ``class x y z [score]`` (the original program)
-box        ``<tomo>[_<object>].box``: EMAN2 3-D box file,  0-based voxels, particle    name
-           ``x y z`` centres separated by tabs, as         centres
-           e2spt_boxer's "Save Box Coord" writes them
-star       ``particles.star``: RELION 3 particles,         0-based voxels              yes
-           ``rlnMicrographName`` + ``rlnCoordinateX/Y/Z``
-relion4    ``particles_relion4.star``: RELION 4 tomo       0-based voxels of the       yes
-           particles, ``rlnTomoName`` +                    picked tomogram (RELION 4
-           ``rlnCoordinateX/Y/Z``                          wants unbinned tilt-series
-                                                           pixels: multiply by the
-                                                           binning if it differs)
-relion5    ``particles_relion5.star``: RELION 5 tomo       Angstrom from the tomogram  yes
-           particles, ``rlnTomoName`` +                    centre ``size / 2``; needs
-           ``rlnCenteredCoordinateX/Y/ZAngst``             shape and voxel size
-tbl        ``particles.tbl`` + ``particles.doc`` (Dynamo   1-based voxels (MATLAB)     yes
-           table and table map; columns 1 tag, 10 cc =
-           score, 20 tomogram index, 22 class, 24-26
-           x y z)
-copick     ``ExperimentRuns/<run>/Picks/deepetpicker_0_    Angstrom, ``voxel *         name
-           <object>.json`` (a copick overlay tree)         voxel_size``
-ndjson     ``<tomo>[_<object>].ndjson``: CryoET Data       0-based voxels              name
-           Portal point annotations, one JSON object
+=========  ===========================================  ============================  =========
+format     file(s) written under ``out_dir``            coordinates                   class
+=========  ===========================================  ============================  =========
+coords     ``<tomo>.coords``: tab-separated             0-based voxels                id
+           ``class x y z [score]`` (the original
+           program)
+box        ``<tomo>[_class-<k>[-<name>]].box``: EMAN2   0-based voxels, particle      file name
+           3-D box file, ``x y z`` centres separated    centres
+           by tabs, as e2spt_boxer writes them
+star       ``particles.star``: RELION 3 particles,      0-based pixels of the         id
+           ``rlnMicrographName`` +                      tomogram named in
+           ``rlnCoordinateX/Y/Z``                       rlnMicrographName
+relion4    ``particles_relion4.star``: RELION 4 tomo    0-based pixels of the         id
+           particles, ``rlnTomoName`` +                 unbinned tilt series:
+           ``rlnCoordinateX/Y/Z`` (+ ``data_optics``    ``voxel * binning``
+           with ``rlnTomoTiltSeriesPixelSize``)
+relion5    ``particles_relion5.star``: RELION 5 tomo    Angstrom from the tomogram    id
+           particles, ``rlnTomoName`` +                 centre ``size / 2`` (needs
+           ``rlnCenteredCoordinateX/Y/ZAngst``          shape and voxel size)
+tbl        ``particles.tbl`` + ``particles.doc``        1-based voxels (Dynamo;       id
+           (Dynamo table and table map; columns 1       copick reads .tbl as
+           tag, 10 cc = score, 20 tomogram index, 22    0-based)
+           class, 24-26 x y z)
+copick     ``ExperimentRuns/<run>/Picks/                Angstrom, ``voxel *           object
+           deepetpicker_0_<object>.json``               voxel_size`` (0-based)        name
+ndjson     ``<tomo>[_class-<k>[-<name>]].ndjson``:      0-based voxels                file name
+           CryoET Data Portal point annotations,
            ``{"type": "point", "location": {...}}``
            per line
-=========  ==============================================  ==========================  =====
+=========  ===========================================  ============================  =========
 
-RELION writes and reads pixel coordinates 0-based since 4.1 (``ParticleSet::getPosition``
-no longer adds 1; extraction windows start at index 0) and centres tomograms at
-``size / 2`` (``TomogramSet::loadTomogram``). Dynamo is MATLAB, so its positions are
-1-based. EMAN2's boxer writes whole voxels and truncates what it reads to whole voxels; the
-box files written here keep sub-voxel values so that they read back exactly. Scores travel
-in ``rlnAutopickFigureOfMerit`` (STAR), the ``cc`` column (Dynamo) and ``score`` (copick);
-EMAN2 box and Data Portal points have no score. Formats that hold one object per file (box,
-copick, ndjson) name the object ``class-<k>`` or, when ``class_names`` is given,
-``class_names[k - 1]``; reading maps those names back to class ids. RELION origin shifts
+Where each origin comes from (RELION's own source, 3dem/relion):
+
+* RELION 3 (``star``): extraction windows the micrograph or tomogram at
+  ``x0 = (long) rlnCoordinateX + FIRST_XMIPP_INDEX(size)`` with 0-based array indices
+  (``src/preprocessing.cpp``, ``extractParticlesFromOneFrame``), so the coordinate is the
+  0-based index of the box centre.
+* RELION 4.0 (``relion4``): ``ParticleSet::getPosition`` adds 1 to rlnCoordinate
+  (``src/jaz/tomography/particle_set.cpp``) because its internal tomogram frame is 1-based
+  (``ImodImport`` subtracts 1 again, ``toImodOrigin3D``; ``relion_tomo_reconstruct_tomogram``
+  puts voxel 0 at origin 1.0). rlnCoordinate is therefore 0-based, in pixels of the unbinned
+  tilt series (``rlnTomoTiltSeriesPixelSize`` of the optics group, which
+  ``relion_tomo_import_particles`` writes): a pick at voxel ``v`` of a tomogram binned ``B``
+  times is ``v * B``. ``rlnImagePixelSize``, added by ``relion_tomo_subtomo``, is the pixel
+  size of the extracted subtomograms, not the unit of the coordinates.
+* RELION 5.0 (``relion5``): ``getPosition`` no longer adds 1 and rlnCenteredCoordinate*Angst
+  is ``(pixel - size / 2) * rlnTomoTiltSeriesPixelSize`` (``getParticleCoordDecenteredPixel``;
+  ``TomogramSet::loadTomogram`` sets the centre to ``size / 2``); reconstruction puts voxel 0
+  at origin 0.0 and projection (``Tomogram::getProjectionMatrix``) starts from 0-based pixels.
+  In the voxels of a binned tomogram that is ``(v - shape / 2) * voxel_size``.
+  There is no RELION 4.1 release; the comment "no longer do this in relion-4.1" in
+  ``getPosition`` refers to development that became 5.0.
+* ``rlnClassNumber`` carries the picking class, as RELION's own autopicker writes the
+  reference number there. It does not select half-sets (``rlnRandomSubset`` does; RELION 4's
+  particle import fills it alternately) and it is no initial class assignment:
+  Refine3D/Class3D only compare it with the new assignment and overwrite it after the first
+  iteration. Only ``relion_reconstruct --class`` and particle subtraction read it.
+* The tomogram name: RELION 5 writes tomogram ``<rlnTomoName>`` to ``rec_<rlnTomoName>.mrc``,
+  so picks made on ``rec_TS_01.mrc`` need ``tomo_name="rec_{name}"`` to become
+  ``rlnTomoName TS_01`` (see :class:`TomoNames`).
+
+Dynamo is MATLAB and counts voxels from 1; copick's Dynamo reader takes the positions as
+0-based (no shift), so a .tbl read by copick lands one voxel off. EMAN2's boxer writes whole
+voxels and truncates what it reads to whole voxels; the box files written here keep
+sub-voxel values so that they read back exactly. Scores travel in
+``rlnAutopickFigureOfMerit`` (STAR), the ``cc`` column (Dynamo) and ``score`` (copick);
+EMAN2 box and Data Portal points have no score.
+
+Formats that hold one object per file (box, copick, ndjson) name the object
+``class_names[k - 1]`` or, without a name, ``class-<k>``. copick refuses object names with
+spaces, underscores, control characters or ``<>:"/\\|?*`` (``copick.util.escape``); such a
+name is an error, not a file. Reading maps object names back to class ids: a name in
+``class_names`` gets its id, ``class-<k>`` gets ``k``, and any other name gets the next free
+id and is added to the list (pass a list to see the names found). RELION origin shifts
 (``rlnOrigin*Angst``) and orientations are not applied: picks are positions.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
@@ -67,20 +104,24 @@ PathLike = Union[str, os.PathLike]
 Shape = tuple[int, int, int]
 ShapeSpec = Union[None, Sequence[int], Sequence[Sequence[int]], Mapping[str, Sequence[int]]]
 VoxelSpec = Union[None, float, Mapping[str, float]]
+TomoNameSpec = Union[None, str, os.PathLike, Mapping[str, str], Sequence[str], "TomoNames"]
 
 FORMATS = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
 FORMAT_HELP = {
     "coords": "DeepETPicker table (.coords), class x y z [score]",
     "box": "EMAN2 3-D box file (.box), x y z centres",
     "star": "RELION 3 particle STAR (rlnMicrographName, rlnCoordinateX/Y/Z)",
-    "relion4": "RELION 4 tomography particle STAR (rlnTomoName, rlnCoordinateX/Y/Z)",
+    "relion4": "RELION 4 tomography particle STAR (rlnTomoName, rlnCoordinateX/Y/Z in "
+               "unbinned tilt-series pixels)",
     "relion5": "RELION 5 tomography particle STAR (rlnCenteredCoordinateX/Y/ZAngst)",
-    "tbl": "Dynamo table (.tbl) with table map (.doc)",
+    "tbl": "Dynamo table (.tbl, 1-based) with table map (.doc)",
     "copick": "copick picks JSON (Angstrom locations)",
     "ndjson": "CryoET Data Portal point annotations (.ndjson)",
 }
 COPICK_USER = "deepetpicker"
 COPICK_SESSION = "0"  # copick's session id for picks made by a tool
+NAMED_FORMATS = ("box", "copick", "ndjson")  # one object per file, named
+RELION_TOMO_FORMATS = ("relion4", "relion5")
 
 # STAR labels
 _MICROGRAPH = "rlnMicrographName"
@@ -90,6 +131,9 @@ _XYZ_CENTRED = ("rlnCenteredCoordinateXAngst", "rlnCenteredCoordinateYAngst",
                 "rlnCenteredCoordinateZAngst")
 _CLASS = "rlnClassNumber"
 _SCORE = "rlnAutopickFigureOfMerit"
+_OPTICS_GROUP = "rlnOpticsGroup"
+_OPTICS_NAME = "rlnOpticsGroupName"
+_TS_PIXEL = "rlnTomoTiltSeriesPixelSize"  # what RELION 4 and 5 put in the optics table
 
 # Dynamo table columns (1-based, as in the Dynamo table convention)
 _TBL_COLUMNS = 35
@@ -98,6 +142,14 @@ _TBL_SHIFT = (4, 5, 6)
 _TBL_XYZ = (24, 25, 26)
 # The columns read back (others, e.g. a complex-valued daxis, are left alone).
 _TBL_READ = (_TBL_CC, _TBL_TOMO, _TBL_CLASS) + _TBL_SHIFT + _TBL_XYZ
+
+# copick's rule for object names, user ids and session ids (copick.util.escape.sanitize_name):
+# these characters are replaced by '-', and leading/trailing '-' are stripped.
+_COPICK_INVALID = re.compile(r'[<>:"/\\|?*\x00-\x1F\x7F\s_]')
+# Characters that cannot be part of a file name here (box and ndjson object names).
+_FILE_INVALID = re.compile(r"[/\\\x00-\x1F\x7F]")
+# A pixel-size ratio within this relative distance of a whole number is that binning.
+_BINNING_TOLERANCE = 1e-3
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,6 +192,17 @@ def from_centred_angstrom(xyz_a: np.ndarray, shape: Sequence[int],
     return from_angstrom(xyz_a, voxel_size) + tomogram_centre(shape)
 
 
+def to_tilt_series_pixels(xyz: np.ndarray, binning: float) -> np.ndarray:
+    """0-based voxels of a tomogram binned ``binning`` times -> 0-based pixels of the unbinned
+    tilt series (RELION 4 rlnCoordinate)."""
+    return np.asarray(xyz, dtype=np.float64) * float(binning)
+
+
+def from_tilt_series_pixels(xyz: np.ndarray, binning: float) -> np.ndarray:
+    """0-based unbinned tilt-series pixels (RELION 4) -> 0-based voxels of the binned tomogram."""
+    return np.asarray(xyz, dtype=np.float64) / float(binning)
+
+
 def class_name(cls_id: int, class_names: Optional[Sequence[str]] = None) -> str:
     """The object name of class ``cls_id`` in one-object-per-file formats."""
     if class_names and 1 <= cls_id <= len(class_names):
@@ -155,27 +218,288 @@ def class_from_name(name: str, class_names: Optional[Sequence[str]] = None) -> O
     return int(match.group(1)) if match and int(match.group(1)) >= 1 else None
 
 
-def _split_object_stem(stem: str, class_names: Optional[Sequence[str]]) -> tuple[str, int]:
-    """``<tomo>_<object>`` -> (tomo, class); a stem without a known object is class 1."""
-    for name in (class_names or ()):
-        if stem.endswith("_" + name) and len(stem) > len(name) + 1:
-            return stem[: -len(name) - 1], class_from_name(name, class_names) or 1
-    match = re.fullmatch(r"(.+)_class-(\d+)", stem)
+# --------------------------------------------------------------------------------------------
+# Object names
+# --------------------------------------------------------------------------------------------
+def copick_name_problem(name: str) -> Optional[str]:
+    """Why copick would refuse ``name`` as a pickable object name (None when it is valid).
+
+    copick's models check ``name == sanitize_name(name)``, where ``sanitize_name`` replaces
+    ``<>:"/\\|?*``, control characters, whitespace and ``_`` by ``-`` and strips leading and
+    trailing ``-`` (copick ``src/copick/util/escape.py``, ``PickableObject.validate_name``).
+    """
+    if not name:
+        return "is empty"
+    bad = sorted(set(_COPICK_INVALID.findall(name)))
+    if bad:
+        shown = ", ".join("space" if c == " " else repr(c) for c in bad)
+        return f"contains {shown}"
+    if name != name.strip("-"):
+        return "starts or ends with '-'"
+    return None
+
+
+def copick_safe_name(name: str) -> str:
+    """``name`` as copick's ``sanitize_name`` would clean it (invalid characters -> '-')."""
+    return _COPICK_INVALID.sub("-", name).strip("-")
+
+
+def check_class_names(class_names: Optional[Sequence[str]], fmt: Optional[str] = None) -> None:
+    """Raise unless ``class_names`` (one per class id from 1) can name the objects of format
+    ``fmt``: unique non-empty text always; usable in a file name for box, copick and ndjson;
+    a valid copick object name for copick."""
+    if not class_names:
+        return
+    if isinstance(class_names, str):
+        raise DeepETPickerError(
+            f"Class names must be a list with one name per class, not the text "
+            f"{class_names!r}.")
+    seen: dict[str, int] = {}
+    for k, name in enumerate(class_names, start=1):
+        if not isinstance(name, str) or not name.strip():
+            raise DeepETPickerError(
+                f"Class name {k} is {name!r}; give one non-empty name per class, e.g. "
+                f"--class-names ribosome proteasome.")
+        if name in seen:
+            raise DeepETPickerError(
+                f"Class names {seen[name]} and {k} are both {name!r}; each class needs its own "
+                f"name.")
+        seen[name] = k
+        if fmt == "copick":
+            problem = copick_name_problem(name)
+            if problem:
+                safe = copick_safe_name(name) or f"class-{k}"
+                raise DeepETPickerError(
+                    f"Class name {name!r} (class {k}) is not a valid copick object name: it "
+                    f"{problem}. copick refuses spaces, underscores, control characters, "
+                    f"<>:\"/\\|?* and a leading or trailing '-', so the file is not written. "
+                    f"Rename the class, e.g. --class-names ... {safe!r} ...")
+        elif fmt in NAMED_FORMATS and _FILE_INVALID.search(name):
+            raise DeepETPickerError(
+                f"Class name {name!r} (class {k}) holds a path separator or control character, "
+                f"so it cannot be part of a {fmt} file name; rename the class.")
+
+
+class _ClassIds:
+    """Object names -> class ids while reading box, copick and ndjson files.
+
+    ``names`` (the caller's list when one is given) holds the name of class ``k`` at
+    ``k - 1``; slots of classes met only by number hold ``class-<k>``. A name not in the list
+    takes the id its file gives when that slot is free, else the next id, and is added.
+    """
+
+    def __init__(self, names: Optional[Sequence[str]] = None) -> None:
+        self.names: list = names if isinstance(names, list) else list(names or [])
+        self.used: set[int] = set()
+
+    def _pad(self, k: int) -> None:
+        while len(self.names) < k:
+            self.names.append(f"class-{len(self.names) + 1}")
+
+    def _free(self, k: int) -> bool:
+        return k > len(self.names) or (self.names[k - 1] == f"class-{k}" and k not in self.used)
+
+    def id_for(self, name: Optional[str] = None, number: Optional[int] = None) -> int:
+        if name and name in self.names:
+            k = self.names.index(name) + 1
+        elif name and class_from_name(name) is not None:
+            k = class_from_name(name)
+            self._pad(k)
+        elif name:
+            if number is not None and number >= 1 and self._free(number):
+                k = number
+                self._pad(k)
+                self.names[k - 1] = name
+            else:
+                k = len(self.names) + 1
+                while not self._free(k):
+                    k += 1
+                self._pad(k)
+                self.names[k - 1] = name
+        elif number is not None and number >= 1:
+            k = number
+            self._pad(k)
+        else:
+            k = 1
+        self.used.add(k)
+        return k
+
+
+def _object_suffix(cls_id: int, class_names: Optional[Sequence[str]]) -> str:
+    """``_class-<k>`` or ``_class-<k>-<name>``: the id and name of a box/ndjson file's object,
+    unambiguous whatever the tomogram is called."""
+    name = class_name(cls_id, class_names)
+    default = f"class-{int(cls_id)}"
+    return f"_{default}" if name == default else f"_{default}-{name}"
+
+
+def _split_object_stem(stem: str, ids: _ClassIds,
+                       tomo_names: Iterable[str] = ()) -> tuple[str, int, Optional[str]]:
+    """``<tomo>_<object>`` file stem -> (tomogram, class id, object name or None).
+
+    ``_class-<k>[-<name>]`` suffixes are recognised whatever the names; otherwise a known
+    object name or a known tomogram name splits the stem; else it is all tomogram, class 1.
+    """
+    match = re.fullmatch(r"(.+)_class-(\d+)(?:-(.+))?", stem)
     if match and int(match.group(2)) >= 1:
-        return match.group(1), int(match.group(2))
-    return stem, 1
+        name = match.group(3)
+        return match.group(1), ids.id_for(name, int(match.group(2))), name
+    for name in sorted((n for n in ids.names if n), key=len, reverse=True):
+        if stem.endswith("_" + name) and len(stem) > len(name) + 1:
+            return stem[: -len(name) - 1], ids.id_for(name), name
+    for tomo in sorted(set(tomo_names), key=len, reverse=True):
+        if stem.startswith(tomo + "_") and len(stem) > len(tomo) + 1:
+            name = stem[len(tomo) + 1:]
+            return tomo, ids.id_for(name), name
+    return stem, ids.id_for(None, 1), None
 
 
 # --------------------------------------------------------------------------------------------
-# Shapes and voxel sizes per tomogram
+# Tomogram names in RELION 4/5 files
+# --------------------------------------------------------------------------------------------
+class TomoNames:
+    """How RELION's ``rlnTomoName`` relates to DeepETPicker's tomogram names (file stems).
+
+    * a template with ``{stem}`` gives rlnTomoName from our name: ``"TS_{stem}"`` writes
+      tomogram ``01`` as ``TS_01``;
+    * a template with ``{name}`` says what our tomograms are called given rlnTomoName:
+      ``"rec_{name}"`` for RELION 5's own reconstructions ``rec_<rlnTomoName>.mrc``, so picks of
+      ``rec_TS_01`` are written as ``TS_01``;
+    * a mapping from our names to RELION names (``{"rec_TS_01": "TS_01"}``).
+
+    Reading applies the same relation backwards, so a RELION file reads back under our names.
+    """
+
+    def __init__(self, template: Optional[str] = None,
+                 mapping: Optional[Mapping[str, str]] = None, source: str = "") -> None:
+        self.template, self.source = template, source
+        self.mapping = dict(mapping or {})
+        self.field = None
+        if template is not None:
+            fields = re.findall(r"\{([^{}]*)\}", template)
+            if len(fields) != 1 or fields[0] not in ("stem", "name") \
+                    or template.count("{") != 1 or template.count("}") != 1:
+                raise DeepETPickerError(
+                    f"Tomogram name template {template!r} must hold {{stem}} (our tomogram "
+                    f"name, e.g. 'TS_{{stem}}') or {{name}} (rlnTomoName, e.g. 'rec_{{name}}' for "
+                    f"RELION 5 tomograms rec_<rlnTomoName>.mrc) exactly once.")
+            self.field = fields[0]
+            head, tail = template.split("{" + self.field + "}")
+            self._pattern = re.compile(re.escape(head) + "(.+)" + re.escape(tail))
+        inverse: dict[str, str] = {}
+        for stem, name in self.mapping.items():
+            if name in inverse:
+                raise DeepETPickerError(
+                    f"{self._where()}Tomograms {inverse[name]!r} and {stem!r} are both mapped to "
+                    f"rlnTomoName {name!r}; each tomogram needs its own name.")
+            inverse[name] = stem
+        self._inverse = inverse
+
+    def _where(self) -> str:
+        return f"{self.source}: " if self.source else ""
+
+    def describe(self) -> str:
+        if self.template is not None:
+            return f"--tomo-name {self.template!r}"
+        return f"the tomogram name mapping{' in ' + self.source if self.source else ''}"
+
+    def relion(self, stem: str) -> str:
+        """Our tomogram name -> rlnTomoName."""
+        if self.field == "stem":
+            return self.template.replace("{stem}", stem)
+        if self.field == "name":
+            match = self._pattern.fullmatch(stem)
+            if not match:
+                raise DeepETPickerError(
+                    f"Tomogram '{stem}' does not match {self.describe()}, so its rlnTomoName is "
+                    f"unknown. Use a template that fits all tomograms, or STEM=NAME pairs.")
+            return match.group(1)
+        if stem not in self.mapping:
+            raise DeepETPickerError(
+                f"Tomogram '{stem}' has no entry in {self.describe()} (it names "
+                f"{', '.join(sorted(self.mapping)) or 'no tomogram'}). Add '{stem}=NAME'.")
+        return self.mapping[stem]
+
+    def stem(self, name: str, source: str = "") -> str:
+        """rlnTomoName -> our tomogram name."""
+        where = f"{source}: " if source else ""
+        if self.field == "name":
+            return self.template.replace("{name}", name)
+        if self.field == "stem":
+            match = self._pattern.fullmatch(name)
+            if not match:
+                raise DeepETPickerError(
+                    f"{where}rlnTomoName '{name}' does not match {self.describe()}. Use a "
+                    f"template that fits the file's names, or STEM=NAME pairs.")
+            return match.group(1)
+        if name not in self._inverse:
+            raise DeepETPickerError(
+                f"{where}rlnTomoName '{name}' is not among the names of {self.describe()} "
+                f"({', '.join(sorted(self._inverse)) or 'none'}). Add 'STEM={name}'.")
+        return self._inverse[name]
+
+
+def tomo_names(spec: TomoNameSpec) -> Optional[TomoNames]:
+    """A :class:`TomoNames` from a template (``'rec_{name}'``, ``'TS_{stem}'``), a mapping,
+    ``STEM=NAME`` strings, or a text file of ``STEM NAME`` lines (``#`` comments)."""
+    if spec is None or isinstance(spec, TomoNames):
+        return spec
+    if isinstance(spec, Mapping):
+        return TomoNames(mapping={str(k): str(v) for k, v in spec.items()})
+    items = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    if not items:
+        return None
+    if len(items) == 1 and "{" in str(items[0]):
+        return TomoNames(template=str(items[0]))
+    if all("=" in str(item) for item in items):
+        pairs = {}
+        for item in items:
+            stem, name = (part.strip() for part in str(item).split("=", 1))
+            if not stem or not name:
+                raise DeepETPickerError(
+                    f"Tomogram name pair {item!r}: expected STEM=NAME, e.g. rec_TS_01=TS_01.")
+            pairs[stem] = name
+        return TomoNames(mapping=pairs)
+    if len(items) == 1 and Path(items[0]).is_file():
+        return TomoNames(mapping=_read_name_map(Path(items[0])), source=str(items[0]))
+    raise DeepETPickerError(
+        f"Tomogram names {' '.join(map(str, items))!r}: give a template with {{stem}} or "
+        f"{{name}} (e.g. 'rec_{{name}}'), STEM=NAME pairs, or a file of 'STEM NAME' lines.")
+
+
+def _read_name_map(path: Path) -> dict[str, str]:
+    mapping = {}
+    for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        tokens = text.split("=", 1) if "=" in text else text.split()
+        tokens = [t.strip() for t in tokens]
+        if len(tokens) != 2 or not all(tokens):
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: expected 'STEM NAME' (our tomogram name, then its "
+                f"rlnTomoName), got {line.strip()!r}.")
+        mapping[tokens[0]] = tokens[1]
+    if not mapping:
+        raise DeepETPickerError(f"{path} maps no tomogram names; write one 'STEM NAME' per line.")
+    return mapping
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes, voxel sizes and pixel sizes per tomogram
 # --------------------------------------------------------------------------------------------
 @dataclass
 class _Geometry:
     """Where shapes and voxel sizes come from: one value for all tomograms, a list in table
-    order, or a mapping from tomogram name."""
+    order, or a mapping from tomogram name; plus the RELION options and the tomograms given
+    (name -> path, for messages)."""
 
     shapes: ShapeSpec = None
     voxel_size: VoxelSpec = None
+    binning: Optional[float] = None
+    ts_pixel: Optional[float] = None
+    names: Optional[TomoNames] = None
+    tomograms: dict = field(default_factory=dict)
 
     def shape(self, name: str, index: int = 0) -> Optional[Shape]:
         spec = self.shapes
@@ -207,25 +531,102 @@ class _Geometry:
                 f"Voxel size {value!r} for '{name}' is not a positive number of Angstrom.")
         return None if value is None else float(value)
 
+    def known_names(self) -> set[str]:
+        """Tomogram names the shapes, voxel sizes or tomograms are given for."""
+        names = set(self.tomograms)
+        for spec in (self.shapes, self.voxel_size):
+            if isinstance(spec, Mapping):
+                names |= set(spec)
+        return names
 
-def _require_voxel(fmt: str, name: str, voxel: Optional[float], source: str = "") -> float:
+    def tomogram_hint(self, name: str) -> str:
+        """Why no tomogram of ``name`` was found among those given with --tomogram."""
+        if not self.tomograms:
+            return ""
+        given = ", ".join(f"{stem} ({path})" for stem, path in sorted(self.tomograms.items()))
+        return (f" No tomogram given with --tomogram is named '{name}' (given: {given}); a "
+                f"tomogram matches when its file name without extension is the picks' "
+                f"tomogram name.")
+
+
+def _positive(value, what: str) -> Optional[float]:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not (np.isfinite(number) and number > 0):
+        raise DeepETPickerError(f"{what} {value!r} is not a positive number.")
+    return number
+
+
+def _require_voxel(fmt: str, name: str, voxel: Optional[float], source: str = "",
+                   geometry: Optional[_Geometry] = None) -> float:
     if voxel is None:
         where = f"{source}: " if source else ""
+        hint = geometry.tomogram_hint(name) if geometry else ""
         raise DeepETPickerError(
             f"{where}the {fmt} format stores coordinates in Angstrom, so the voxel size of "
             f"tomogram '{name}' is needed. Give it with --voxel-size A (Angstrom per voxel) or "
-            f"point --tomogram at the tomogram so it is read from the MRC header.")
+            f"point --tomogram at the tomogram so it is read from the MRC header"
+            f"{' (or give --binning with the tilt-series pixel size)' if fmt == 'relion5' else ''}"
+            f".{hint}")
     return voxel
 
 
-def _require_shape(name: str, shape: Optional[Shape], source: str = "") -> Shape:
+def _require_shape(name: str, shape: Optional[Shape], source: str = "",
+                   geometry: Optional[_Geometry] = None) -> Shape:
     if shape is None:
         where = f"{source}: " if source else ""
+        hint = geometry.tomogram_hint(name) if geometry else ""
         raise DeepETPickerError(
             f"{where}RELION 5 coordinates are Angstrom from the tomogram centre, so the shape "
             f"of tomogram '{name}' is needed. Give it with --shape Z Y X or point --tomogram "
-            f"at the tomogram.")
+            f"at the tomogram.{hint}")
     return shape
+
+
+def relion4_binning(name: str, voxel: Optional[float], ts_pixel: Optional[float],
+                    binning: Optional[float] = None,
+                    source: str = "") -> tuple[float, Optional[float], Optional[float]]:
+    """``(binning, voxel size, tilt-series pixel size)`` of tomogram ``name`` for RELION 4.
+
+    RELION 4 coordinates are pixels of the unbinned tilt series (``voxel * binning``). An
+    explicit ``binning`` is used, and must agree with the two pixel sizes when both are
+    known; otherwise the binning is ``voxel / ts_pixel`` when that is a whole number. Pixel
+    sizes that are both known but give no whole binning are refused: nothing is guessed.
+    Without a tilt-series pixel size the binning is 1 (the tomogram is the tilt series'
+    size) and the tilt-series pixel size is the voxel size.
+    """
+    where = f"{source}: " if source else ""
+    if binning is not None:
+        if voxel is not None and ts_pixel is not None \
+                and not math.isclose(voxel, ts_pixel * binning, rel_tol=_BINNING_TOLERANCE):
+            raise DeepETPickerError(
+                f"{where}tomogram '{name}': voxel size {voxel:g} A is not binning {binning:g} x "
+                f"tilt-series pixel size {ts_pixel:g} A (= {ts_pixel * binning:g} A). The pixel "
+                f"sizes disagree: check --binning, --voxel-size (or the tomogram header) and "
+                f"--tilt-series-pixel-size (or the file's {_TS_PIXEL}).")
+        if voxel is None and ts_pixel is not None:
+            voxel = ts_pixel * binning
+        if ts_pixel is None and voxel is not None:
+            ts_pixel = voxel / binning
+        return float(binning), voxel, ts_pixel
+    if voxel is not None and ts_pixel is not None:
+        ratio = voxel / ts_pixel
+        whole = round(ratio)
+        if whole < 1 or abs(ratio - whole) > _BINNING_TOLERANCE * ratio:
+            raise DeepETPickerError(
+                f"{where}tomogram '{name}': voxel size {voxel:g} A and tilt-series pixel size "
+                f"{ts_pixel:g} A give no whole binning (ratio {ratio:.4g}), so the RELION 4 "
+                f"coordinates cannot be scaled without guessing. Say which with --binning B "
+                f"(tilt-series pixels per tomogram voxel), or correct --voxel-size / "
+                f"--tilt-series-pixel-size.")
+        return float(whole), voxel, ts_pixel
+    if ts_pixel is not None:
+        return 1.0, ts_pixel, ts_pixel
+    return 1.0, voxel, voxel
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,15 +660,25 @@ def detect_format(path: PathLike) -> str:
 
 
 def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = None,
-             num_cls: Optional[int] = None,
-             class_names: Optional[Sequence[str]] = None) -> list[Picks]:
+             num_cls: Optional[int] = None, class_names: Optional[Sequence[str]] = None, *,
+             binning: Optional[float] = None, tilt_series_pixel_size: Optional[float] = None,
+             tomo_name: TomoNameSpec = None,
+             tomograms: Optional[Mapping[str, PathLike]] = None) -> list[Picks]:
     """Read a pick file of any supported format as one table per tomogram.
 
     ``shape`` is a (z, y, x) shape for every tomogram or a mapping from tomogram name; when
     known, picks outside the tomogram are an error, and RELION 5 files need it. ``voxel_size``
     (Angstrom, or a mapping from tomogram name) is required by copick files without a voxel
-    spacing and by RELION 5, and is attached to the tables. ``class_names`` maps object names
-    (box, copick, ndjson) to class ids. Each table's ``meta`` holds ``format`` and ``source``.
+    spacing and by RELION 5, and is attached to the tables.
+
+    ``class_names`` maps object names (box, copick, ndjson) to class ids; other names get the
+    next free ids, and a list passed here is extended with them. RELION 4 coordinates are
+    divided by the binning: ``binning``, or the tomogram's voxel size over the tilt-series
+    pixel size (``tilt_series_pixel_size`` or the file's optics table), see
+    :func:`relion4_binning`. ``tomo_name`` (see :func:`tomo_names`) turns RELION 4/5
+    rlnTomoName into our tomogram names. ``tomograms`` (name -> path) only improves messages.
+    Each table's ``meta`` holds ``format`` and ``source`` (and ``object``, ``binning``,
+    ``tilt_series_pixel_size`` where the format has them).
     """
     path = Path(path)
     if not path.exists():
@@ -275,7 +686,10 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
     if path.is_dir():
         raise DeepETPickerError(f"{path} is a folder; give the pick files inside it.")
     fmt = detect_format(path)
-    geometry = _Geometry(shape, voxel_size)
+    geometry = _Geometry(shape, voxel_size, _positive(binning, "Binning"),
+                         _positive(tilt_series_pixel_size, "Tilt-series pixel size"),
+                         tomo_names(tomo_name), {k: str(v) for k, v in (tomograms or {}).items()})
+    ids = class_names if isinstance(class_names, _ClassIds) else _ClassIds(class_names)
     if fmt == "coords":
         name = path.stem
         tables = [read_picks(path, shape=geometry.shape(name), num_cls=num_cls,
@@ -284,7 +698,7 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
         reader = {"box": _read_box, "star": _read_star, "relion4": _read_star,
                   "relion5": _read_star, "tbl": _read_tbl, "copick": _read_copick,
                   "ndjson": _read_ndjson}[fmt]
-        tables = reader(path, geometry, class_names)
+        tables = reader(path, geometry, ids)
         for table in tables:
             _check_table(path, table, geometry.shape(table.tomo_name), num_cls)
     for table in tables:
@@ -319,8 +733,7 @@ def _numbers(path: Path, lineno: int, tokens: Sequence[str], what: str,
     return parse_numbers(path, lineno, tokens, [f"{what} column {i}" for i in numbers])
 
 
-def _read_box(path: Path, geometry: _Geometry,
-              class_names: Optional[Sequence[str]]) -> list[Picks]:
+def _read_box(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     rows = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
@@ -333,16 +746,18 @@ def _read_box(path: Path, geometry: _Geometry,
                 f"{path}, line {lineno}: {len(tokens)} columns; an EMAN2 3-D box file has 3 "
                 f"(x y z particle centres).{hint}")
         rows.append(_numbers(path, lineno, tokens, "box"))
-    tomo, cls = _split_object_stem(path.stem, class_names)
+    tomo, cls, name = _split_object_stem(path.stem, ids, geometry.known_names())
     xyz = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo))]
+    meta = {"object": name} if name else {}
+    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
 
 
 def _star_blocks(path: Path) -> dict:
     import starfile
 
     try:
-        blocks = starfile.read(path, always_dict=True)
+        blocks = starfile.read(path, always_dict=True,
+                               parse_as_string=[_TOMO, _MICROGRAPH, _OPTICS_NAME])
     except Exception as exc:  # the parser raises many types on malformed input
         raise DeepETPickerError(f"{path} is not a readable STAR file ({exc}).") from exc
     return blocks
@@ -362,8 +777,52 @@ def _numeric_column(path: Path, block: str, df, label: str) -> np.ndarray:
     return values
 
 
-def _read_star(path: Path, geometry: _Geometry,
-               class_names: Optional[Sequence[str]]) -> list[Picks]:
+def _optics_pixel_sizes(path: Path, blocks: dict, df) -> Optional[np.ndarray]:
+    """rlnTomoTiltSeriesPixelSize of each particle row from the optics table (None without)."""
+    optics = blocks.get("optics")
+    if optics is None or not hasattr(optics, "columns") or _TS_PIXEL not in optics.columns:
+        return None
+    sizes = _numeric_column(path, "optics", optics, _TS_PIXEL)
+    if np.any(sizes <= 0):
+        raise DeepETPickerError(
+            f"{path}, block data_optics: {_TS_PIXEL} {sizes[sizes <= 0][0]:g} is not a positive "
+            f"pixel size in Angstrom.")
+    if _OPTICS_GROUP in optics.columns and _OPTICS_GROUP in df.columns:
+        groups = dict(zip(_numeric_column(path, "optics", optics, _OPTICS_GROUP), sizes))
+        rows = _numeric_column(path, "particles", df, _OPTICS_GROUP)
+        missing = sorted(set(rows) - set(groups))
+        if missing:
+            raise DeepETPickerError(
+                f"{path}: particles of {_OPTICS_GROUP} {missing[0]:g} but data_optics has no "
+                f"such group (it has {', '.join(f'{g:g}' for g in sorted(groups))}).")
+        return np.array([groups[g] for g in rows])
+    if len(sizes) == 1:
+        return np.full(len(df), sizes[0])
+    raise DeepETPickerError(
+        f"{path}: data_optics has {len(sizes)} groups but the particles have no "
+        f"{_OPTICS_GROUP} column, so their tilt-series pixel size is unknown.")
+
+
+def _one_pixel_size(path: Path, name: str, sizes: Optional[np.ndarray],
+                    given: Optional[float]) -> Optional[float]:
+    """The tilt-series pixel size of one tomogram's rows: the file's and/or the given one."""
+    found = None
+    if sizes is not None and len(sizes):
+        values = np.unique(np.round(sizes, 6))
+        if len(values) > 1:
+            raise DeepETPickerError(
+                f"{path}: the particles of tomogram '{name}' lie in optics groups with different "
+                f"{_TS_PIXEL} ({', '.join(f'{v:g}' for v in values)} A).")
+        found = float(sizes[0])
+    if given is not None and found is not None \
+            and not math.isclose(given, found, rel_tol=_BINNING_TOLERANCE):
+        raise DeepETPickerError(
+            f"{path}: --tilt-series-pixel-size {given:g} A disagrees with the file's {_TS_PIXEL} "
+            f"{found:g} A for tomogram '{name}'. Leave the option out to use the file's value.")
+    return given if given is not None else found
+
+
+def _read_star(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     blocks = _star_blocks(path)
     found = None
     for block, df in blocks.items():
@@ -380,8 +839,14 @@ def _read_star(path: Path, geometry: _Geometry,
     centred = all(c in df.columns for c in _XYZ_CENTRED)
     labels = _XYZ_CENTRED if centred else _XYZ_PIXEL
     coords = np.column_stack([_numeric_column(path, block, df, c) for c in labels])
-    if _TOMO in df.columns:
-        names = df[_TOMO].astype(str).to_numpy()
+    tomo_labels = _TOMO in df.columns
+    if tomo_labels:
+        relion_names = df[_TOMO].astype(str).to_numpy()
+        if geometry.names is not None:
+            mapped = {n: geometry.names.stem(n, str(path)) for n in dict.fromkeys(relion_names)}
+            names = np.array([mapped[n] for n in relion_names])
+        else:
+            names = relion_names
     elif _MICROGRAPH in df.columns:
         names = np.array([Path(str(v)).stem for v in df[_MICROGRAPH]])
     else:
@@ -395,22 +860,37 @@ def _read_star(path: Path, geometry: _Geometry,
                 f"{path}, block data_{block}, row {int(bad[0]) + 1}: {_CLASS} is "
                 f"{df[_CLASS].iloc[int(bad[0])]}; class ids are whole numbers from 1.")
     scores = _numeric_column(path, block, df, _SCORE) if _SCORE in df.columns else None
+    pixel_sizes = _optics_pixel_sizes(path, blocks, df) if tomo_labels else None
     tables = []
     for index, name in enumerate(dict.fromkeys(names)):
         rows = names == name
         voxel = geometry.voxel(name)
         xyz = coords[rows]
+        meta: dict = {}
+        if tomo_labels:
+            ts = _one_pixel_size(path, name, None if pixel_sizes is None
+                                 else pixel_sizes[rows], geometry.ts_pixel)
+            if centred:
+                if voxel is None and ts is not None and geometry.binning is not None:
+                    voxel = ts * geometry.binning
+                if ts is not None and voxel is not None and geometry.binning is not None:
+                    relion4_binning(name, voxel, ts, geometry.binning, str(path))  # agree?
+                meta["tilt_series_pixel_size"] = ts
+            else:
+                factor, voxel, ts = relion4_binning(name, voxel, ts, geometry.binning,
+                                                    str(path))
+                xyz = from_tilt_series_pixels(xyz, factor)
+                meta.update(binning=factor, tilt_series_pixel_size=ts)
         if centred:
-            shape = _require_shape(name, geometry.shape(name, index), str(path))
-            voxel = _require_voxel("relion5", name, voxel, str(path))
+            shape = _require_shape(name, geometry.shape(name, index), str(path), geometry)
+            voxel = _require_voxel("relion5", name, voxel, str(path), geometry)
             xyz = from_centred_angstrom(xyz, shape, voxel)
         tables.append(Picks(classes[rows], xyz, None if scores is None else scores[rows],
-                            str(name), voxel))
+                            str(name), voxel, meta))
     return tables
 
 
-def _read_tbl(path: Path, geometry: _Geometry,
-              class_names: Optional[Sequence[str]]) -> list[Picks]:
+def _read_tbl(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     rows = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
@@ -489,8 +969,7 @@ def _location(path: Path, where: str, point) -> list[float]:
     return values
 
 
-def _read_copick(path: Path, geometry: _Geometry,
-                 class_names: Optional[Sequence[str]]) -> list[Picks]:
+def _read_copick(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     data = _load_json(path, _read_text(path))
     if not isinstance(data, dict) or "points" not in data:
         raise DeepETPickerError(
@@ -503,7 +982,8 @@ def _read_copick(path: Path, geometry: _Geometry,
             f"supported.")
     name = str(data.get("run_name") or path.stem)
     file_voxel = data.get("voxel_spacing")
-    voxel = _require_voxel("copick", name, geometry.voxel(name, file_voxel), str(path))
+    voxel = _require_voxel("copick", name, geometry.voxel(name, file_voxel), str(path),
+                           geometry)
     points = data["points"] or []
     if not isinstance(points, list):
         raise DeepETPickerError(f"{path}: field 'points' is not a list.")
@@ -517,15 +997,14 @@ def _read_copick(path: Path, geometry: _Geometry,
         if isinstance(score, bool) or not isinstance(score, (int, float)):
             raise DeepETPickerError(f"{path}, {where}: score is {score!r}, not a number.")
         scores.append(float(score))
-    object_name = str(data.get("pickable_object_name", ""))
-    cls = class_from_name(object_name, class_names) or 1
+    object_name = str(data.get("pickable_object_name") or "")
+    cls = ids.id_for(object_name or None, None if object_name else 1)
     xyz = from_angstrom(np.array(locations).reshape(-1, 3), voxel)
     return [Picks(np.full(len(xyz), cls), xyz, np.array(scores), name, voxel,
                   {"object": object_name})]
 
 
-def _read_ndjson(path: Path, geometry: _Geometry,
-                 class_names: Optional[Sequence[str]]) -> list[Picks]:
+def _read_ndjson(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     locations = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -537,32 +1016,60 @@ def _read_ndjson(path: Path, geometry: _Geometry,
                 f"{path}, line {lineno}: 'type' is {kind!r}; point annotations have type "
                 f"'point' or 'orientedPoint' (segmentations cannot be read as picks).")
         locations.append(_location(path, f"line {lineno}", point))
-    tomo, cls = _split_object_stem(path.stem, class_names)
+    tomo, cls, name = _split_object_stem(path.stem, ids, geometry.known_names())
     xyz = np.array(locations, dtype=np.float64).reshape(-1, 3)
-    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo))]
+    meta = {"object": name} if name else {}
+    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
 
 
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
+def check_export(formats: Union[str, Sequence[str]], class_names: Optional[Sequence[str]] = None,
+                 binning: Optional[float] = None, tilt_series_pixel_size: Optional[float] = None,
+                 tomo_name: TomoNameSpec = None) -> None:
+    """Raise now what :func:`write_format` would refuse later for reasons other than the
+    picks themselves: unknown formats, class names a format cannot hold, bad RELION options.
+    Lets a long job (prediction) fail before it starts rather than after."""
+    formats = [formats] if isinstance(formats, str) else list(formats)
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise DeepETPickerError(
+                f"Unknown pick format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+        check_class_names(class_names, fmt)
+    check_class_names(class_names)
+    _positive(binning, "Binning")
+    _positive(tilt_series_pixel_size, "Tilt-series pixel size")
+    tomo_names(tomo_name)
+
+
 def write_format(picks_list: Union[Picks, Sequence[Picks]], fmt: str, out_dir: PathLike,
                  voxel_size: VoxelSpec = None, shapes: ShapeSpec = None,
-                 class_names: Optional[Sequence[str]] = None) -> list[Path]:
+                 class_names: Optional[Sequence[str]] = None, *,
+                 binning: Optional[float] = None,
+                 tilt_series_pixel_size: Optional[float] = None,
+                 tomo_name: TomoNameSpec = None) -> list[Path]:
     """Write tables (one per tomogram) in format ``fmt`` under ``out_dir``; returns the files.
 
     Tables with the same tomogram name are merged. ``voxel_size`` (Angstrom; or a mapping
     from tomogram name) defaults to each table's own voxel size and is needed by copick and
     RELION 5; ``shapes`` ((z, y, x) for all, a list in table order, or a mapping from name)
-    is needed by RELION 5. ``class_names`` names the objects of box, copick and ndjson files.
-    Every file is written atomically.
+    is needed by RELION 5. ``class_names`` names the objects of box, copick and ndjson files
+    (copick refuses some names, see :func:`copick_name_problem`). RELION 4 coordinates are
+    multiplied by the binning (``binning``, or the voxel size over ``tilt_series_pixel_size``
+    or the table's own, see :func:`relion4_binning`). ``tomo_name`` sets rlnTomoName for
+    RELION 4/5 (see :func:`tomo_names`). Every file is written atomically.
     """
     if fmt not in FORMATS:
         raise DeepETPickerError(
             f"Unknown pick format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    check_class_names(class_names, fmt)
     tables = _merge_by_tomogram([picks_list] if isinstance(picks_list, Picks) else picks_list)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    geometry = _Geometry(shapes, voxel_size)
+    geometry = _Geometry(shapes, voxel_size, _positive(binning, "Binning"),
+                         _positive(tilt_series_pixel_size, "Tilt-series pixel size"),
+                         tomo_names(tomo_name))
     writer = {"coords": _write_coords, "box": _write_box, "star": _write_star3,
               "relion4": _write_relion4, "relion5": _write_relion5, "tbl": _write_tbl,
               "copick": _write_copick, "ndjson": _write_ndjson}[fmt]
@@ -582,11 +1089,11 @@ def _merge_by_tomogram(tables: Iterable[Picks]) -> list[Picks]:
 
 
 def _per_object(table: Picks, class_names: Optional[Sequence[str]]) -> list[tuple[str, Picks]]:
-    """(file-name suffix, rows) per class; a table of class 1 alone needs no suffix."""
+    """(file-name suffix, rows) per class; a table of unnamed class 1 alone needs no suffix."""
     ids = sorted(set(table.classes.tolist())) or [1]
-    if ids == [1] and not class_names:
+    if ids == [1] and class_name(1, class_names) == "class-1":
         return [("", table)]
-    return [("_" + class_name(k, class_names), table.of_class(k)) for k in ids]
+    return [(_object_suffix(k, class_names), table.of_class(k)) for k in ids]
 
 
 def _write_coords(tables, out_dir, geometry, class_names) -> list[Path]:
@@ -604,9 +1111,11 @@ def _write_box(tables, out_dir, geometry, class_names) -> list[Path]:
     return written
 
 
-def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of):
+def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of,
+                optics_group_of=None):
     """One particles table (a pandas DataFrame) for all tomograms; ``coords_of(table, index)``
-    gives the coordinate labels and values, ``name_of(table)`` the tomogram column."""
+    gives the coordinate labels and values, ``name_of(table)`` the tomogram column and
+    ``optics_group_of(table)`` (when given) the rlnOpticsGroup column."""
     import pandas as pd
 
     has_scores = bool(tables) and all(t.scores is not None for t in tables)
@@ -614,6 +1123,8 @@ def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of):
     columns: dict[str, list] = {name_label: [], **{c: [] for c in labels}, _CLASS: []}
     if has_scores:
         columns[_SCORE] = []
+    if optics_group_of is not None:
+        columns[_OPTICS_GROUP] = []
     for index, table in enumerate(tables):
         _, xyz = coords_of(table, index)
         columns[name_label] += [name_of(table)] * len(table)
@@ -622,15 +1133,44 @@ def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of):
         columns[_CLASS] += table.classes.tolist()
         if has_scores:
             columns[_SCORE] += table.scores.tolist()
+        if optics_group_of is not None:
+            columns[_OPTICS_GROUP] += [optics_group_of(table)] * len(table)
     return pd.DataFrame(columns)
 
 
-def _write_star_file(path: Path, frame) -> Path:
+def _write_star_file(path: Path, frame, optics=None) -> Path:
+    """Particles first, so RELION's importers (which read the first data block) find them;
+    ``data_optics`` after, found by name as RELION's ParticleSet reads it."""
     import starfile
 
+    blocks = {"particles": frame}
+    if optics is not None:
+        blocks["optics"] = optics
     with atomic_path(path) as tmp:
-        starfile.write({"particles": frame}, tmp, float_format="%.6f")
+        starfile.write(blocks, tmp, float_format="%.6f")
     return path
+
+
+def _optics_table(pixel_sizes: Mapping[str, float]):
+    """Optics groups, one per distinct tilt-series pixel size: (frame, tomogram -> group)."""
+    import pandas as pd
+
+    groups: dict[float, int] = {}
+    group_of = {}
+    for name, size in pixel_sizes.items():
+        key = round(float(size), 6)
+        groups.setdefault(key, len(groups) + 1)
+        group_of[name] = groups[key]
+    frame = pd.DataFrame({_OPTICS_GROUP: list(groups.values()),
+                          _OPTICS_NAME: [f"opticsGroup{g}" for g in groups.values()],
+                          _TS_PIXEL: list(groups)})
+    return frame, group_of
+
+
+def _relion_names(tables: Sequence[Picks], geometry: _Geometry) -> dict[str, str]:
+    """rlnTomoName of each table's tomogram."""
+    return {t.tomo_name: geometry.names.relion(t.tomo_name) if geometry.names else t.tomo_name
+            for t in tables}
 
 
 def _write_star3(tables, out_dir, geometry, class_names) -> list[Path]:
@@ -640,19 +1180,47 @@ def _write_star3(tables, out_dir, geometry, class_names) -> list[Path]:
 
 
 def _write_relion4(tables, out_dir, geometry, class_names) -> list[Path]:
-    frame = _star_frame(tables, _TOMO, lambda t: t.tomo_name, lambda t, i: (_XYZ_PIXEL, t.xyz))
-    return [_write_star_file(out_dir / "particles_relion4.star", frame)]
+    names = _relion_names(tables, geometry)
+    scale = {}
+    for table in tables:
+        ts = geometry.ts_pixel or table.meta.get("tilt_series_pixel_size")
+        scale[table.tomo_name] = relion4_binning(
+            table.tomo_name, geometry.voxel(table.tomo_name, table.voxel_size), ts,
+            geometry.binning)
+    pixel_sizes = {name: s[2] for name, s in scale.items()}
+    optics, group_of = (None, None)
+    if tables and all(size is not None for size in pixel_sizes.values()):
+        optics, group_of = _optics_table(pixel_sizes)
+    frame = _star_frame(
+        tables, _TOMO, lambda t: names[t.tomo_name],
+        lambda t, i: (_XYZ_PIXEL, to_tilt_series_pixels(t.xyz, scale[t.tomo_name][0])),
+        (lambda t: group_of[t.tomo_name]) if group_of else None)
+    return [_write_star_file(out_dir / "particles_relion4.star", frame, optics)]
 
 
 def _write_relion5(tables, out_dir, geometry, class_names) -> list[Path]:
+    names = _relion_names(tables, geometry)
+    pixel_sizes = {}
+
     def centred(table: Picks, index: int):
-        shape = _require_shape(table.tomo_name, geometry.shape(table.tomo_name, index))
-        voxel = _require_voxel("relion5", table.tomo_name,
-                               geometry.voxel(table.tomo_name, table.voxel_size))
+        shape = _require_shape(table.tomo_name, geometry.shape(table.tomo_name, index),
+                               geometry=geometry)
+        ts = geometry.ts_pixel or table.meta.get("tilt_series_pixel_size")
+        voxel = geometry.voxel(table.tomo_name, table.voxel_size)
+        if geometry.binning is not None:
+            _, voxel, ts = relion4_binning(table.tomo_name, voxel, ts, geometry.binning)
+        voxel = _require_voxel("relion5", table.tomo_name, voxel, geometry=geometry)
+        pixel_sizes[table.tomo_name] = ts
         return _XYZ_CENTRED, to_centred_angstrom(table.xyz, shape, voxel)
 
-    frame = _star_frame(tables, _TOMO, lambda t: t.tomo_name, centred)
-    return [_write_star_file(out_dir / "particles_relion5.star", frame)]
+    for index, table in enumerate(tables):  # check every tomogram before writing anything
+        centred(table, index)
+    optics, group_of = (None, None)
+    if tables and all(size is not None for size in pixel_sizes.values()):
+        optics, group_of = _optics_table(pixel_sizes)
+    frame = _star_frame(tables, _TOMO, lambda t: names[t.tomo_name], centred,
+                        (lambda t: group_of[t.tomo_name]) if group_of else None)
+    return [_write_star_file(out_dir / "particles_relion5.star", frame, optics)]
 
 
 def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
@@ -679,10 +1247,12 @@ def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
 
 
 def _write_copick(tables, out_dir, geometry, class_names) -> list[Path]:
+    voxels = {t.tomo_name: _require_voxel("copick", t.tomo_name,
+                                          geometry.voxel(t.tomo_name, t.voxel_size),
+                                          geometry=geometry) for t in tables}
     written = []
     for table in tables:
-        voxel = _require_voxel("copick", table.tomo_name,
-                               geometry.voxel(table.tomo_name, table.voxel_size))
+        voxel = voxels[table.tomo_name]
         for cls in sorted(set(table.classes.tolist())) or [1]:
             rows = table.of_class(cls)
             object_name = class_name(cls, class_names)
@@ -740,43 +1310,76 @@ def _expand_inputs(paths: Sequence[PathLike]) -> list[Path]:
     return files
 
 
-def _tomogram_geometry(tomograms: Sequence[PathLike]) -> tuple[dict, dict]:
+def _tomogram_geometry(tomograms: Sequence[PathLike]) -> tuple[dict, dict, dict]:
+    """(shapes, voxel sizes, paths) of the tomograms, by file name without extension."""
     from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 
-    shapes, voxels = {}, {}
+    shapes, voxels, paths = {}, {}, {}
     for item in tomograms:
         for path in find_tomograms(item):
             tomo = load_tomogram(path, mmap=True)
             shapes[path.stem] = tomo.shape
+            paths[path.stem] = str(path)
             if tomo.voxel_size:
                 voxels[path.stem] = tomo.voxel_size
-    return shapes, voxels
+    return shapes, voxels, paths
 
 
 def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
             voxel_size: Optional[float] = None, class_id: Optional[int] = None,
             shapes: ShapeSpec = None, tomograms: Optional[Sequence[PathLike]] = None,
-            class_names: Optional[Sequence[str]] = None) -> list[Path]:
+            class_names: Optional[Sequence[str]] = None, *,
+            binning: Optional[float] = None, tilt_series_pixel_size: Optional[float] = None,
+            tomo_name: TomoNameSpec = None) -> list[Path]:
     """Read pick files (any format; folders are searched) and write them as ``fmt``.
 
     ``voxel_size`` (Angstrom) applies to every tomogram; ``tomograms`` (files or folders of
     MRC tomograms named like the picks' tomograms) supply shapes and voxel sizes from their
-    headers. ``shapes`` overrides those shapes ((z, y, x) for all, or a mapping from name).
-    ``class_id`` keeps only that class. Returns the files written.
+    headers, and every pick table must then find its tomogram. ``shapes`` overrides those
+    shapes ((z, y, x) for all, or a mapping from name). ``class_id`` keeps only that class.
+    ``class_names`` names class 1, 2, ...; object names met in the files are kept. ``binning``,
+    ``tilt_series_pixel_size`` and ``tomo_name`` apply to RELION 4/5 files read and written
+    (see :func:`read_any`). Returns the files written.
     """
     if fmt not in FORMATS:
         raise DeepETPickerError(
             f"Unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    check_export(fmt, class_names, binning, tilt_series_pixel_size, tomo_name)
+    names = tomo_names(tomo_name)
     files = _expand_inputs(paths)
     if not files:
         raise DeepETPickerError("No pick files given to convert.")
-    tomo_shapes, tomo_voxels = _tomogram_geometry(tomograms or ())
+    if names is not None and fmt not in RELION_TOMO_FORMATS \
+            and not any(detect_format(f) in RELION_TOMO_FORMATS for f in files if f.exists()):
+        raise DeepETPickerError(
+            f"--tomo-name sets rlnTomoName of RELION 4/5 files, but neither the output format "
+            f"{fmt!r} nor any input file is one. Leave it out, or convert --to relion4/relion5.")
+    tomo_shapes, tomo_voxels, tomo_paths = _tomogram_geometry(tomograms or ())
+    if tomograms and not tomo_paths:
+        raise DeepETPickerError(
+            f"No tomograms (.mrc, .rec, ...) found in --tomogram "
+            f"{' '.join(str(t) for t in tomograms)}.")
     shape_spec: ShapeSpec = shapes if shapes is not None else (tomo_shapes or None)
     voxel_spec: VoxelSpec = voxel_size if voxel_size is not None else (tomo_voxels or None)
+    names_found: list = list(class_names or [])
+    ids = _ClassIds(names_found)
     tables: list[Picks] = []
     for path in files:
-        tables += read_any(path, shape=shape_spec, voxel_size=voxel_spec,
-                           class_names=class_names)
+        tables += read_any(path, shape=shape_spec, voxel_size=voxel_spec, class_names=ids,
+                           binning=binning, tilt_series_pixel_size=tilt_series_pixel_size,
+                           tomo_name=names, tomograms=tomo_paths)
+    if tomo_paths:
+        unmatched = [t for t in tables if t.tomo_name not in tomo_paths]
+        if unmatched:
+            listed = "; ".join(f"'{t.tomo_name}' from {t.meta.get('source')}"
+                               for t in unmatched)
+            given = ", ".join(f"{stem} ({path})" for stem, path in sorted(tomo_paths.items()))
+            raise DeepETPickerError(
+                f"No tomogram given with --tomogram matches the picks of {listed}. Tomograms "
+                f"given: {given}. A tomogram matches when its file name without extension is "
+                f"the picks' tomogram name (the pick file's name, or rlnTomoName/run_name "
+                f"inside it; --tomo-name maps RELION names). Rename the files or give the "
+                f"matching tomograms.")
     for table in tables:
         if table.voxel_size is None:
             table.voxel_size = _Geometry(None, voxel_spec).voxel(table.tomo_name)
@@ -788,4 +1391,5 @@ def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
                 f"No picks of class {class_id} in {', '.join(str(f) for f in files)}; the "
                 f"classes present are {found or 'none'}.")
     return write_format(tables, fmt, out_dir, voxel_size=voxel_spec, shapes=shape_spec,
-                        class_names=class_names)
+                        class_names=names_found or None, binning=binning,
+                        tilt_series_pixel_size=tilt_series_pixel_size, tomo_name=names)
