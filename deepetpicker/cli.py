@@ -184,7 +184,8 @@ def cmd_convert(args) -> int:
 
     written = convert(args.picks, args.to, args.out, voxel_size=args.voxel_size,
                       class_id=args.class_id, shapes=args.shape and [tuple(args.shape)],
-                      tomograms=args.tomogram, **_export_options(args))
+                      tomograms=args.tomogram, overwrite=args.overwrite,
+                      **_export_options(args))
     for path in written:
         print(path)
     return 0
@@ -406,6 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only class K (default: all classes). Example: --class 2")
     _add_export_options(p, "class-1, class-2, ...; names found in copick, box and ndjson "
                            "files are kept")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace files an earlier run wrote in --out from other inputs or "
+                        "settings (never your own files or the inputs)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("simulate", help="make simulated tomograms with known particles")

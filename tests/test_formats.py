@@ -605,7 +605,7 @@ def test_convert_command_with_the_new_options(tmp_path, capsys):
     assert main(["convert", str(out / "particles_relion4.star"), "--to", "box", "--out",
                  str(tmp_path / "box"), "--voxel-size", "5.4", "--tomo-name", "rec_{name}",
                  "--class-names", "ribosome", "proteasome"]) == 0
-    assert sorted(p.name for p in (tmp_path / "box").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "box").glob("*.box")) == [
         "rec_TS_01_class-1-ribosome.box", "rec_TS_01_class-2-proteasome.box"]
     capsys.readouterr()
     assert main(["convert", str(tmp_path / "box"), "--to", "copick", "--out",
@@ -616,3 +616,37 @@ def test_convert_command_with_the_new_options(tmp_path, capsys):
     args = build_parser().parse_args(["predict", "c.py", "--weights", "w.pth", "--format",
                                       "copick", "--class-names", "a", "b", "--binning", "2"])
     assert (args.class_names, args.binning, args.tomo_name) == (["a", "b"], 2.0, None)
+
+
+def test_convert_never_replaces_an_input_or_a_users_file(tmp_path):
+    mix = tmp_path / "mix.coords"
+    write_picks(mix, Picks([1, 2, 2], [[1, 2, 3], [4, 5, 6], [7, 8, 9]]))
+    before = mix.read_bytes()
+    for overwrite in (False, True):
+        with pytest.raises(DeepETPickerError, match="mix.coords is an input"):
+            F.convert([mix], "coords", tmp_path, class_id=1, overwrite=overwrite)
+    assert mix.read_bytes() == before
+    # a file of the user's in the way: refused, even with --overwrite
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "particles.star").write_text("# my own star file\n")
+    for overwrite in (False, True):
+        with pytest.raises(DeepETPickerError, match="not written by DeepETPicker"):
+            F.convert([mix], "star", out, overwrite=overwrite)
+    assert (out / "particles.star").read_text() == "# my own star file\n"
+
+
+def test_convert_again_and_an_earlier_conversion(tmp_path):
+    a, b = tmp_path / "a.coords", tmp_path / "b.coords"
+    write_picks(a, Picks([1], [[1, 2, 3]]))
+    write_picks(b, Picks([1], [[4, 5, 6]]))
+    out = tmp_path / "out"
+    star = out / "particles.star"
+    F.convert([a], "star", out)
+    first = star.read_text()
+    assert F.convert([a], "star", out) == [star] and star.read_text() == first  # same again
+    with pytest.raises(DeepETPickerError, match="earlier DeepETPicker run.*--overwrite"):
+        F.convert([b], "star", out)                                            # other inputs
+    assert star.read_text() == first
+    F.convert([b], "star", out, overwrite=True)
+    assert "4" in star.read_text() and star.read_text() != first

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
-from deepetpicker.io.outputs import OutputGuard
+from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 
@@ -178,16 +178,8 @@ def _score_map_names(stem: str, k: int, class_names) -> list[str]:
 
 def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters) -> dict:
     """What decides a tomogram's picks: the files (path, size, time) and every setting."""
-    def stamp(path):
-        path = Path(path)
-        try:
-            stat = path.stat()
-            return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
-        except OSError:
-            return [str(path), None, None]
-
     keep = ("patch_size", "pad_size", "norm_type", "num_cls", "class_names")
-    return {"tomogram": stamp(tomogram), "weights": stamp(weights),
+    return {"tomogram": file_stamp(tomogram), "weights": file_stamp(weights),
             **{k: record_base[k] for k in keep}, "picking": settings.to_dict(),
             "diameters": list(diameters)}
 

@@ -1330,8 +1330,12 @@ def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
             shapes: ShapeSpec = None, tomograms: Optional[Sequence[PathLike]] = None,
             class_names: Optional[Sequence[str]] = None, *,
             binning: Optional[float] = None, tilt_series_pixel_size: Optional[float] = None,
-            tomo_name: TomoNameSpec = None) -> list[Path]:
+            tomo_name: TomoNameSpec = None, overwrite: bool = False) -> list[Path]:
     """Read pick files (any format; folders are searched) and write them as ``fmt``.
+
+    Nothing is written over an input or a file DeepETPicker did not write, and a file an
+    earlier run wrote from other inputs or settings only with ``overwrite``
+    (:class:`~deepetpicker.io.outputs.OutputGuard`); all of it is checked before writing.
 
     ``voxel_size`` (Angstrom) applies to every tomogram; ``tomograms`` (files or folders of
     MRC tomograms named like the picks' tomograms) supply shapes and voxel sizes from their
@@ -1344,11 +1348,14 @@ def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
     if fmt not in FORMATS:
         raise DeepETPickerError(
             f"Unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    from deepetpicker.io.outputs import OutputGuard, file_stamp
+
     check_export(fmt, class_names, binning, tilt_series_pixel_size, tomo_name)
     names = tomo_names(tomo_name)
     files = _expand_inputs(paths)
     if not files:
         raise DeepETPickerError("No pick files given to convert.")
+    guard = OutputGuard(out_dir, overwrite=overwrite, inputs=[*files, *(tomograms or ())])
     if names is not None and fmt not in RELION_TOMO_FORMATS \
             and not any(detect_format(f) in RELION_TOMO_FORMATS for f in files if f.exists()):
         raise DeepETPickerError(
@@ -1390,6 +1397,17 @@ def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
             raise DeepETPickerError(
                 f"No picks of class {class_id} in {', '.join(str(f) for f in files)}; the "
                 f"classes present are {found or 'none'}.")
-    return write_format(tables, fmt, out_dir, voxel_size=voxel_spec, shapes=shape_spec,
-                        class_names=names_found or None, binning=binning,
-                        tilt_series_pixel_size=tilt_series_pixel_size, tomo_name=names)
+
+    def write(folder):
+        return write_format(tables, fmt, folder, voxel_size=voxel_spec, shapes=shape_spec,
+                            class_names=names_found or None, binning=binning,
+                            tilt_series_pixel_size=tilt_series_pixel_size, tomo_name=names)
+
+    # the same inputs and options give the same files: those may be written again
+    tag = json.dumps(["convert", fmt, [file_stamp(f) for f in files], voxel_size, class_id,
+                      shapes, [str(t) for t in tomograms or ()], names_found, binning,
+                      tilt_series_pixel_size, tomo_name], sort_keys=True, default=str)
+    guard.check(guard.files_written_by(write), tag=tag)
+    written = write(guard.folder)
+    guard.record(written, tag=tag)
+    return written

@@ -71,6 +71,17 @@ def check_output_folder(folder: PathLike, what: str = "output folder",
     return path
 
 
+def file_stamp(path: PathLike) -> list:
+    """``[absolute path, size, modification time]`` of a file (None for a missing one): what
+    tells that an input is the same file as in an earlier run."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
+    except OSError:
+        return [str(path), None, None]
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
