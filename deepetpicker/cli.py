@@ -174,7 +174,8 @@ def cmd_evaluate(args) -> int:
 
     report = evaluate_folder(args.pred, args.truth, occupancy_dir=args.occupancy,
                              diameters=args.diameters, out=args.out, beta=args.beta,
-                             dilate=not args.no_dilate, skip_classes=args.skip_classes or ())
+                             dilate=not args.no_dilate, skip_classes=args.skip_classes or (),
+                             overwrite=args.overwrite)
     print(_summary(report) or report)
     return 0
 
@@ -380,6 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--diameters", type=float, nargs="+", help="particle diameter per class (voxels)")
     p.add_argument("--beta", type=float, default=4.0, help="F-beta weight, > 0 (default 4)")
     p.add_argument("--out", help="folder for the JSON report, table and PR curve")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier evaluation of other picks in --out (never your "
+                        "own files or the inputs)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("convert", help="convert pick files between formats",

@@ -94,7 +94,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     sim_options = {k: v for k, v in {"shape": shape, "n_particles": n_particles}.items()
                    if v is not None}
     pre_path = simulate_dataset(out_dir / "sample_data", n=4, seed=seed, progress=progress,
-                                cancel=cancel, **sim_options)
+                                cancel=cancel, reuse=True, **sim_options)
     pre = load_preprocess_config(pre_path)
 
     report.log("2/5 preprocessing: normalisation, weak labels, occupancy maps")
@@ -116,14 +116,15 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
                f"in training)")
     pred_dir = out_dir / "predictions"
     predicted = predict(cfg, weights, tomograms=[raw], out=pred_dir, formats=("star",),
-                        progress=progress, cancel=cancel, device=device)
+                        progress=progress, cancel=cancel, device=device, overwrite=True)
     picks_path = predicted.outputs[0]
 
     report.log("5/5 evaluating against the simulated ground truth")
     truth_path = Path(pre.coord_path) / f"{held_out}{pre.coord_format}"
     eval_dir = out_dir / "evaluation"
     evaluation = evaluate_folder(picks_path, truth_path, occupancy_dir=pre.ocp_dir,
-                                 diameters=list(cfg.ocp_diameter), out=eval_dir, dilate=True)
+                                 diameters=list(cfg.ocp_diameter), out=eval_dir, dilate=True,
+                                 overwrite=True)
     tomo = load_tomogram(raw)
     picks = read_picks(picks_path)
     truth = read_picks(truth_path)

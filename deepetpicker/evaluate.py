@@ -848,12 +848,17 @@ def _check_beta(beta: float) -> None:
             f"as precision); give e.g. --beta 4 (the CZII benchmark) or --beta 1 (F1).")
 
 
+#: What :func:`evaluate_folder` writes in its ``out`` folder.
+OUTPUT_FILES = ("evaluation.json", "evaluation.txt", "pr_curve.csv", "pr_curve.png")
+
+
 def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
                     occupancy_dir: Optional[PathLike] = None,
                     diameters: Optional[Sequence[float]] = None,
                     out: Optional[PathLike] = None, beta: float = 4.0, fraction: float = 0.5,
                     dilate: bool = True, num_cls: Optional[int] = None,
-                    skip_classes: Sequence[int] = ()) -> FolderEvaluation:
+                    skip_classes: Sequence[int] = (), overwrite: bool = False
+                    ) -> FolderEvaluation:
     """Evaluate every prediction file against the truth file with the same stem.
 
     ``pred_dir``/``truth_dir``: folders of ``.coords``/``.txt``/``.csv`` files (or one file
@@ -862,8 +867,11 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     SHREC 2021 script does (``dilate``; ``skip_classes`` leaves classes out of its truth); with
     ``diameters`` (per class, voxels) the distance rule too. Counts are pooled over tomograms.
     A precision-recall curve is computed when the predictions have scores. With ``out`` (a
-    folder) writes ``evaluation.json``, ``evaluation.txt`` and ``pr_curve.csv``/``.png``.
+    folder) writes ``evaluation.json``, ``evaluation.txt`` and ``pr_curve.csv``/``.png``;
+    they never replace an input or a file DeepETPicker did not write, and replace those of
+    an evaluation of other inputs only with ``overwrite`` (checked before any work).
     """
+    from deepetpicker.io.outputs import OutputGuard, file_stamp
     from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 
     _check_beta(beta)
@@ -900,6 +908,14 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
                 f"No occupancy map for {', '.join(missing)} in {occupancy_dir}; expected "
                 f"{missing[0]}.mrc (run preprocessing, which writes data_ocp/).")
     radii = [d / 2 for d in diameters] if diameters else None
+    guard = tag = None
+    if out is not None:
+        inputs = [*(preds[s] for s in names), *(truths[s] for s in names),
+                  *(occ_files[s] for s in names if s in occ_files)]
+        guard = OutputGuard(out, overwrite=overwrite, inputs=inputs)
+        tag = json.dumps(["evaluate", [file_stamp(p) for p in inputs], diameters, beta,
+                          fraction, dilate, num_cls, sorted(skip)], default=str)
+        guard.check(OUTPUT_FILES, tag=tag)
 
     occ_results, dist_results, per_tomo = [], [], {}
     curve_flags = []             # per tomogram; the maps themselves are not kept
@@ -944,6 +960,9 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
                            encoding="utf-8")
         report.table_path = out_dir / "evaluation.txt"
         write_text_atomic(report.table_path, report.summary() + "\n")
+        curve_files = [(report.curve or {}).get(k) for k in ("csv", "png")]
+        guard.record([report.json_path, report.table_path, *filter(None, curve_files)],
+                     tag=tag)
     return report
 
 

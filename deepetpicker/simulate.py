@@ -618,8 +618,13 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
                      n_particles: Optional[int] = None, snr: float = 0.1,
                      defocus_um: Optional[float] = None, voxel_size: float = 10.0,
                      dset_name: str = "simulated", progress=None, cancel=None,
-                     **options) -> Path:
+                     reuse: bool = False, **options) -> Path:
     """Simulate ``n`` tomograms into ``out_dir`` and return the path of a preprocess config.
+
+    A folder that already holds tomograms, pick files or any of the files to write is
+    refused before anything is simulated (old and new data would mix). With ``reuse``, a
+    folder holding exactly the dataset these arguments make (recorded in ``particles.json``,
+    every file present) is kept as it is and its config returned.
 
     Writes ``raw/sim_<i>.mrc`` (with the voxel size) and ``raw/sim_<i>.coords`` (``class x y
     z``, 0-based voxel centres), ``particles.json`` (classes with names and diameters, and per
@@ -641,16 +646,47 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     classes = DEFAULT_DATASET["classes"] if classes is None else classes
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise DeepETPickerError(f"n={n!r}: give the number of tomograms to simulate (1 or more).")
+    from deepetpicker.io.outputs import check_output_folder
+    from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES
+
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise DeepETPickerError(f"{out} is a file; give a folder for the simulated dataset.")
     specs = resolve_classes(classes)
     raw = out / "raw"
+    recipe = {"n": int(n), "shape": [int(v) for v in shape], "seed": int(seed),
+              "classes": [asdict(c) for c in specs], "n_particles": n_particles,
+              "snr": float(snr), "defocus_um": defocus_um, "voxel_size": float(voxel_size),
+              "dset_name": dset_name, "options": options}
+    recipe = json.loads(json.dumps(recipe, default=str))
+    names = [f"sim_{i:02d}" for i in range(int(n))]
+    planned = [out / "particles.json", out / "configs" / f"{dset_name}.py",
+               *(raw / f"{name}{suffix}" for name in names for suffix in (".mrc", ".coords"))]
+    if reuse and all(p.is_file() for p in planned):
+        try:
+            recorded = json.loads((out / "particles.json").read_text()).get("recipe")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded == recipe:
+            Reporter(progress, cancel).log(f"{out} already holds this simulated dataset; "
+                                           f"kept as it is")
+            return planned[1]
+    found = [p for p in planned if p.exists()]
+    if raw.is_dir():
+        found += [p for p in sorted(raw.iterdir()) if p.suffix.lower() in
+                  (*TOMOGRAM_SUFFIXES, ".coords", ".txt", ".csv") and p not in found]
+    if found:
+        shown = ", ".join(str(p) for p in found[:4]) + (
+            f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise DeepETPickerError(
+            f"{out} already holds a dataset ({shown}); simulating into it would mix old and "
+            f"new tomograms. Choose an empty or new folder, or remove those files first.")
+    check_output_folder(out, "dataset folder", "OUT")
     report = Reporter(progress, cancel)
     rng = np.random.default_rng(seed)
     seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(int(n))]
     summary: dict = {
-        "voxel_size": float(voxel_size), "seed": int(seed),
+        "recipe": recipe, "voxel_size": float(voxel_size), "seed": int(seed),
         "contrast": "negative (dense matter is dark)",
         "classes": [{"id": i + 1, **asdict(s)} for i, s in enumerate(specs)],
         "tomograms": [],

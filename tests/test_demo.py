@@ -34,6 +34,17 @@ def test_demo_runs_every_step_and_reports_where_outputs_are(tmp_path):
     text = result.summary()
     assert "F1" in text and str(result.picks) in text and str(result.slices_png) in text
 
+    # run again in the same folder: the simulation is kept, the demo's own outputs replaced,
+    # a file of the user's beside them is not
+    raw = result.out_dir / "sample_data" / "raw" / "sim_00.mrc"
+    stamp = raw.stat().st_mtime_ns
+    mine = result.out_dir / "predictions" / "notes.txt"
+    mine.write_text("mine")
+    again = run_demo(tmp_path / "demo", epochs=1, device="cpu", shape=(48, 96, 96),
+                     n_particles=8, patch_size=24, padding_size=4, batch_size=4)
+    assert again.picks == result.picks and again.picks.is_file()
+    assert raw.stat().st_mtime_ns == stamp and mine.read_text() == "mine"
+
 
 def test_demo_rejects_zero_epochs(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) != 0

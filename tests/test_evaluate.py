@@ -399,6 +399,38 @@ def test_evaluate_folder_writes_json_and_table(tmp_path):
     assert "tomo_a, tomo_b" in report.summary()
 
 
+def test_evaluate_folder_never_replaces_a_users_file_or_an_input(tmp_path):
+    pred, truth, _ = shrec_case()
+    write_picks(tmp_path / "pred" / "a.coords", pred)
+    write_picks(tmp_path / "truth" / "a.coords", truth)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "evaluation.txt").write_text("my notes\n")
+    for overwrite in (False, True):
+        with pytest.raises(DeepETPickerError, match="evaluation.txt was not written by "
+                                                    "DeepETPicker"):
+            evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12], out=out,
+                            overwrite=overwrite)
+    assert (out / "evaluation.txt").read_text() == "my notes\n"
+    assert not (out / "evaluation.json").exists()
+    # the truth folder as --out: its files are inputs and are never replaced
+    write_picks(tmp_path / "truth" / "evaluation.txt", truth)
+    with pytest.raises(DeepETPickerError, match="not written by DeepETPicker"):
+        evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12],
+                        out=tmp_path / "truth", overwrite=True)
+    # an earlier evaluation: the same again is fine, other picks need --overwrite
+    (out / "evaluation.txt").unlink()
+    evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12], out=out)
+    evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12], out=out)
+    write_picks(tmp_path / "pred" / "a.coords", truth)
+    with pytest.raises(DeepETPickerError, match="earlier DeepETPicker run.*--overwrite"):
+        evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12], out=out)
+    report = evaluate_folder(tmp_path / "pred", tmp_path / "truth", diameters=[8, 12], out=out,
+                             overwrite=True)
+    assert report.distance["F1"] == 1.0
+    assert json.loads((out / "evaluation.json").read_text())["distance"]["F1"] == 1.0
+
+
 def test_evaluate_folder_clear_errors(tmp_path):
     pred, truth, occ = shrec_case()
     write_picks(tmp_path / "pred" / "a.coords", pred)

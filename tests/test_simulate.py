@@ -260,3 +260,25 @@ def test_simulate_dataset_refuses_bad_output(tmp_path):
         simulate_dataset(target, n=1, shape=(40, 64, 64), classes=1, n_particles=2)
     with pytest.raises(DeepETPickerError, match="n=0"):
         simulate_dataset(tmp_path / "x", n=0)
+
+
+def test_simulate_into_a_folder_with_data_refuses_or_reuses_the_same_dataset(tmp_path):
+    settings = dict(n=1, shape=(40, 64, 64), classes=1, n_particles=2, seed=5)
+    mine = tmp_path / "mine"
+    (mine / "raw").mkdir(parents=True)
+    (mine / "raw" / "TS_01.mrc").write_bytes(b"my tomogram")
+    with pytest.raises(DeepETPickerError, match=r"TS_01.mrc.*mix old and new.*empty or new"):
+        simulate_dataset(mine, reuse=True, **settings)
+    assert sorted(p.name for p in (mine / "raw").iterdir()) == ["TS_01.mrc"]
+
+    out = tmp_path / "sim"
+    config = simulate_dataset(out, **settings)
+    stamp = (out / "raw" / "sim_00.mrc").stat().st_mtime_ns
+    with pytest.raises(DeepETPickerError, match="already holds a dataset"):
+        simulate_dataset(out, **settings)
+    events = []
+    assert simulate_dataset(out, reuse=True, progress=events.append, **settings) == config
+    assert (out / "raw" / "sim_00.mrc").stat().st_mtime_ns == stamp
+    assert any("kept as it is" in (e.message or "") for e in events)
+    with pytest.raises(DeepETPickerError, match="already holds a dataset"):
+        simulate_dataset(out, reuse=True, **dict(settings, seed=6))   # another dataset
