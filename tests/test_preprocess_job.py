@@ -210,3 +210,38 @@ def test_num_name_of_the_original_program_is_read(tmp_path):
     path.write_text("12.0 tomo_a\n")
     with pytest.raises(DeepETPickerError, match="line 1"):
         read_num_name(path)
+
+
+def test_preprocessing_never_replaces_files_it_did_not_write(tmp_path):
+    cfg = make_dataset(tmp_path)
+    out = tmp_path / "out"
+    (out / "data_std").mkdir(parents=True)
+    theirs = out / "data_std" / "b.mrc"
+    theirs.write_bytes(b"another program's normalised tomogram")
+    events = []
+    with pytest.raises(DeepETPickerError, match=r"data_std/b.mrc.*did not write.*another "
+                                                r"base_path"):
+        preprocess(cfg, progress=events.append)
+    assert theirs.read_bytes() == b"another program's normalised tomogram"
+    assert all_files(out) == ["data_std/b.mrc"]
+    assert not [e for e in events if e.stage in ("normalise", "labels")]
+
+
+def test_the_config_being_run_is_not_rewritten_and_base_path_must_be_a_folder(tmp_path):
+    from deepetpicker.config import save_config
+
+    cfg = make_dataset(tmp_path)
+    path = tmp_path / "out" / "configs" / "toy.py"
+    save_config(cfg, path)
+    text = "# my notes on this dataset\n" + path.read_text()
+    path.write_text(text)                              # hand-edited, read back as the input
+    result = preprocess(load_preprocess_config(path))
+    assert path.read_text() == text and path in result.skipped
+    # a base_path that is a file
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    (tmp_path / "second").mkdir()
+    cfg = make_dataset(tmp_path / "second")
+    cfg.base_path = str(blocker)
+    with pytest.raises(DeepETPickerError, match=r"base_path folder .*blocker is a file"):
+        preprocess(cfg)

@@ -44,8 +44,9 @@ def check_output_folder(folder: PathLike, what: str = "output folder",
                         option: str = "--out") -> Path:
     """Make sure ``folder`` is (or can become) a folder this process can write in.
 
-    Creates it (and its parents) when missing and writes and removes a probe file. Raises a
-    :class:`DeepETPickerError` naming the folder, what is wrong and the fix.
+    Writes and removes a probe file in it or, when it does not exist yet, in its nearest
+    existing parent (nothing is created). Raises a :class:`DeepETPickerError` naming the
+    folder, what is wrong and the fix.
     """
     path = Path(folder).expanduser()
     fix = f"Choose another {what} ({option}) or change its permissions."
@@ -59,14 +60,12 @@ def check_output_folder(folder: PathLike, what: str = "output folder",
         raise DeepETPickerError(f"The {what} {path} cannot be made: {ancestor} is a file, not "
                                 f"a folder. Choose a folder for the outputs ({option}).")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".deepetpicker-probe-", dir=path)
+        fd, probe = tempfile.mkstemp(prefix=".deepetpicker-probe-", dir=ancestor)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        where = path if path.exists() else ancestor
-        raise DeepETPickerError(f"Cannot write in the {what} {path}: {reason} ({where}). "
+        raise DeepETPickerError(f"Cannot write in the {what} {path}: {reason} ({ancestor}). "
                                 f"{fix}") from None
     return path
 

@@ -35,6 +35,7 @@ from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, f
     save_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.outputs import check_output_folder
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import create_tomogram, load_tomogram
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
@@ -263,6 +264,16 @@ class _Manifest:
         self.entries[self._key(out.path)] = self._record(out)
         write_text_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
 
+    def knows(self, path: Path) -> bool:
+        """Whether ``path`` was written by preprocessing into this base path."""
+        return self._key(path) in self.entries
+
+    def note(self, path: Path) -> None:
+        """Record a list or config file written by preprocessing (no inputs to track)."""
+        if path.is_file() and self._key(path) not in self.entries:
+            self.entries[self._key(path)] = {"settings": {"step": path.name}, "inputs": {}}
+            write_text_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
+
 
 # --------------------------------------------------------------------------------------------
 # Writing
@@ -317,6 +328,56 @@ def _save_config_if_changed(cfg: PreprocessConfig, path: Path) -> bool:
     return True
 
 
+def _is_input_config(cfg: PreprocessConfig, path: Path) -> bool:
+    source = getattr(cfg, "source", None)
+    try:
+        return bool(source) and Path(source).resolve() == path.resolve()
+    except OSError:
+        return False
+
+
+def _written_by_save_config(path: Path) -> bool:
+    """Whether a config file is exactly as DeepETPicker writes it (no hand edits to lose)."""
+    import warnings
+
+    from deepetpicker.config import load_config
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return path.read_text(encoding="utf-8") == format_config(load_config(path))
+    except (OSError, ValueError, DeepETPickerError):
+        return False
+
+
+def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: "_Manifest") -> None:
+    """Refuse, before any work, to replace a file that preprocessing did not write here."""
+    fmt = cfg.tomo_format
+    planned = [cfg.data_dir / f"{t.stem}{fmt}" for t in tomos]
+    for t in tomos:
+        if t.picks is not None:
+            copy = cfg.coords_dir / f"{t.stem}{cfg.coord_format}"
+            if copy.resolve() != t.coord_path.resolve():
+                planned.append(copy)
+            planned += [cfg.label_dir / f"{t.stem}{fmt}", cfg.ocp_dir / f"{t.stem}{fmt}"]
+    planned.append(cfg.coords_dir / NUM_NAME)
+    config_path = cfg.configs_dir / f"{cfg.dset_name}.py"
+    if not _is_input_config(cfg, config_path):
+        planned.append(config_path)
+    inputs = {p.resolve() for t in tomos for p in (t.path, t.coord_path) if p is not None}
+    foreign = [p for p in planned if p.exists() and (p.resolve() in inputs
+                                                     or not manifest.knows(p))]
+    if config_path in foreign and _written_by_save_config(config_path):
+        foreign.remove(config_path)             # no hand edits in it to lose
+    if foreign:
+        shown = ", ".join(str(p) for p in foreign[:5])
+        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        raise DeepETPickerError(
+            f"Nothing was written: preprocessing would replace {shown}{more}, which it did not "
+            f"write under {cfg.base_path} (an input, your own file, or another program's "
+            f"output). Choose another base_path in the config, or move those files away.")
+
+
 def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = None,
                cancel: Optional[CancelToken] = None) -> PreprocessResult:
     """Run preprocessing for ``config``; see the module docstring for inputs and outputs.
@@ -332,8 +393,10 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     cfg.validate(check_paths=True)
     base = Path(cfg.base_path)
     tomos = _find_inputs(cfg, report)
+    check_output_folder(base, "base_path folder", "base_path in the config")
     manifest = _Manifest(base)
     fmt = cfg.tomo_format
+    _check_outputs_are_ours(cfg, tomos, manifest)
 
     norm_out = {t.stem: _Output(cfg.data_dir / f"{t.stem}{fmt}", [t.path],
                                 {"step": "normalise", "norm_type": cfg.norm_type})
@@ -390,8 +453,13 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     num_name = "".join(f"{len(t.picks)}\t{t.stem}\t{i}\n" for i, t in enumerate(labelled))
     path = cfg.coords_dir / NUM_NAME
     (result.written if _write_if_changed(path, num_name) else result.skipped).append(path)
+    manifest.note(path)
     path = result.config_path
-    (result.written if _save_config_if_changed(cfg, path) else result.skipped).append(path)
+    if _is_input_config(cfg, path):
+        result.skipped.append(path)             # the config being run is never rewritten
+    else:
+        (result.written if _save_config_if_changed(cfg, path) else result.skipped).append(path)
+        manifest.note(path)
     report.log(f"Preprocessing finished: {n} tomogram(s), {len(labelled)} with picks; "
                f"{len(result.written)} file(s) written, {len(result.skipped)} up to date.")
     return result
