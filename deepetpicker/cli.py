@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Optional, Sequence
 
 from deepetpicker import __version__
@@ -119,7 +120,10 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_train_config(args) -> int:
-    from deepetpicker.config import TrainConfig, load_preprocess_config, save_config
+    from deepetpicker.config import (TrainConfig, load_preprocess_config, save_config,
+                                     written_by_save_config)
+    from deepetpicker.io.outputs import check_output_folder
+    from deepetpicker.train.dataset import check_dataset_ids
 
     pre = load_preprocess_config(args.pre_config)
     overrides = {k: v for k, v in {
@@ -135,7 +139,22 @@ def cmd_train_config(args) -> int:
         overrides["gpu_ids"] = args.gpu_ids
     cfg = TrainConfig.from_preprocess(pre, args.train_ids, args.val_ids, **overrides)
     cfg.validate(check_paths=False)
-    save_config(cfg, args.output)
+    if not check_dataset_ids(cfg):
+        print(f"note: {cfg.coord_path} holds no preprocessed dataset yet, so the tomogram ids "
+              f"were not checked; preprocess before training.", file=sys.stderr)
+    output = Path(args.output)
+    if output.exists():
+        if output.resolve() == Path(args.pre_config).resolve():
+            why = "is the preprocess config given, an input"
+        elif not written_by_save_config(output):
+            why = "holds settings DeepETPicker did not write (edited by hand?)"
+        else:
+            why = ""
+        if why:
+            raise DeepETPickerError(f"{output} exists and {why}; it is never replaced. Choose "
+                                    f"another -o/--output file name.")
+    check_output_folder(output.parent, "folder of the training config", "-o/--output")
+    save_config(cfg, output)
     print(f"Training config written to {args.output}")
     return 0
 

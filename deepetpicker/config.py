@@ -992,6 +992,17 @@ def load_train_config(path: PathLike, check_paths: bool = False) -> TrainConfig:
     return cfg
 
 
+def written_by_save_config(path: PathLike) -> bool:
+    """Whether a config file is exactly as :func:`save_config` writes it, so replacing it
+    loses no hand edits (comments, layout)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return Path(path).read_text(encoding="utf-8") == format_config(load_config(path))
+    except (OSError, ValueError, DeepETPickerError):
+        return False
+
+
 def format_config(cfg: PreprocessConfig) -> str:
     """The file text: ``pre_config=``/``train_configs=`` and the dict as JSON, one key per line,
     exactly as the original program lays it out."""

@@ -245,3 +245,14 @@ def test_the_config_being_run_is_not_rewritten_and_base_path_must_be_a_folder(tm
     cfg.base_path = str(blocker)
     with pytest.raises(DeepETPickerError, match=r"base_path folder .*blocker is a file"):
         preprocess(cfg)
+
+
+def test_an_empty_coordinate_file_is_not_counted_as_picks(tmp_path):
+    cfg = make_dataset(tmp_path)
+    (tmp_path / "raw" / "b.txt").write_text("")
+    events = []
+    result = preprocess(cfg, progress=events.append)
+    assert result.counts == {"a": 3, "b": 0}
+    assert "3 tomograms normalised, 1 with picks, 1 with an empty coordinate file" in \
+        result.summary()
+    assert any("1 with picks, 1 with an empty" in (e.message or "") for e in events)

@@ -202,3 +202,41 @@ def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
     assert settings.t_dist is None and picked.counts["tomo1"] == {1: row["n_picks"]}
     sidecar = json.loads(picked.sidecars[0].read_text())
     assert sidecar["t_dist"] == [5.0]                      # ceil(10 / 2), not ceil(6 / 2)
+
+
+def test_train_config_command_checks_ids_and_keeps_hand_edited_configs(toy, tmp_path, capsys):
+    from deepetpicker.cli import main
+    from deepetpicker.config import save_config
+
+    pre_path = save_config(toy, tmp_path / "pre.py")
+    out = tmp_path / "train.py"
+    assert main(["train-config", str(pre_path), "--train-ids", "0", "--val-ids", "99",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "val_set_ids = [99]: id 99 is not in the dataset" in err and "0: tomo0" in err
+    assert not out.exists()
+    assert main(["train-config", str(pre_path), "--train-ids", "0", "--val-ids", "1",
+                 "-o", str(out)]) == 0
+    assert main(["train-config", str(pre_path), "--train-ids", "1", "--val-ids", "0",
+                 "-o", str(out)]) == 0                     # our own file: replaced
+    out.write_text("# tuned by hand\n" + out.read_text())
+    for target in (out, pre_path):
+        before = target.read_text()
+        assert main(["train-config", str(pre_path), "--train-ids", "0", "--val-ids", "1",
+                     "-o", str(target)]) == 2
+        assert "never replaced" in capsys.readouterr().err and target.read_text() == before
+
+
+def test_training_checks_the_run_folder_and_tiny_tomograms_first(toy, tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("x")
+    cfg = train_config(toy, dset_name="blocked")
+    cfg.base_path = str(tmp_path)                        # base/runs is a file
+    with pytest.raises(DeepETPickerError, match=r"run folder .*runs is a file"):
+        train(cfg)
+    from deepetpicker.train.dataset import TomoEntry, check_patch_fits
+
+    tiny = TomoEntry(0, "tiny", None, None, None, (12, 40, 40), None)
+    with pytest.raises(DeepETPickerError) as err:
+        check_patch_fits([tiny], 16)
+    assert "smaller than 16 voxels" in str(err.value) and "patch_size 8" not in str(err.value)

@@ -32,7 +32,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, format_config, \
-    save_config
+    save_config, written_by_save_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.outputs import check_output_folder
@@ -66,9 +66,15 @@ class PreprocessResult:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
 
+    def described_labelled(self) -> str:
+        """``"2 with picks"``, or ``"1 with picks, 1 with an empty coordinate file"``."""
+        empty = sum(1 for stem in self.labelled if not self.counts.get(stem))
+        text = f"{len(self.labelled) - empty} with picks"
+        return text + (f", {empty} with an empty coordinate file" if empty else "")
+
     def summary(self) -> str:
         """A few lines for the command line: what was found and where it went."""
-        lines = [f"{len(self.tomograms)} tomograms normalised, {len(self.labelled)} with picks "
+        lines = [f"{len(self.tomograms)} tomograms normalised, {self.described_labelled()} "
                  f"({len(self.written)} files written, {len(self.skipped)} up to date)"]
         for index, stem in enumerate(self.labelled):
             lines.append(f"  id {index:>3}  {stem}  {self.counts.get(stem, 0)} particles")
@@ -336,20 +342,6 @@ def _is_input_config(cfg: PreprocessConfig, path: Path) -> bool:
         return False
 
 
-def _written_by_save_config(path: Path) -> bool:
-    """Whether a config file is exactly as DeepETPicker writes it (no hand edits to lose)."""
-    import warnings
-
-    from deepetpicker.config import load_config
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return path.read_text(encoding="utf-8") == format_config(load_config(path))
-    except (OSError, ValueError, DeepETPickerError):
-        return False
-
-
 def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: "_Manifest") -> None:
     """Refuse, before any work, to replace a file that preprocessing did not write here."""
     fmt = cfg.tomo_format
@@ -367,7 +359,7 @@ def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: "_Mani
     inputs = {p.resolve() for t in tomos for p in (t.path, t.coord_path) if p is not None}
     foreign = [p for p in planned if p.exists() and (p.resolve() in inputs
                                                      or not manifest.knows(p))]
-    if config_path in foreign and _written_by_save_config(config_path):
+    if config_path in foreign and written_by_save_config(config_path):
         foreign.remove(config_path)             # no hand edits in it to lose
     if foreign:
         shown = ", ".join(str(p) for p in foreign[:5])
@@ -460,7 +452,7 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     else:
         (result.written if _save_config_if_changed(cfg, path) else result.skipped).append(path)
         manifest.note(path)
-    report.log(f"Preprocessing finished: {n} tomogram(s), {len(labelled)} with picks; "
+    report.log(f"Preprocessing finished: {n} tomogram(s), {result.described_labelled()}; "
                f"{len(result.written)} file(s) written, {len(result.skipped)} up to date.")
     return result
 

@@ -60,6 +60,29 @@ def dataset_index(cfg) -> list[tuple[int, str]]:
     return [(idx, stem) for _, stem, idx in read_num_name(path)]
 
 
+def _check_ids(cfg, ids: Sequence[int], key: str, index: dict) -> None:
+    missing = [i for i in ids if i not in index]
+    if missing:
+        listing = ", ".join(f"{i}: {s}" for i, s in sorted(index.items())[:12])
+        raise DeepETPickerError(
+            f"{key} = {list(ids)}: id {missing[0]} is not in the dataset "
+            f"({Path(cfg.coord_path) / 'num_name.csv'} lists {len(index)} tomogram(s): "
+            f"{listing}). Use ids from that list.")
+
+
+def check_dataset_ids(cfg) -> bool:
+    """Check ``train_set_ids`` and ``val_set_ids`` against the preprocessed dataset's list;
+    False (nothing checked) when the dataset is not preprocessed yet."""
+    from deepetpicker.preprocess.job import NUM_NAME
+
+    if not (Path(cfg.coord_path) / NUM_NAME).is_file():
+        return False
+    index = dict(dataset_index(cfg))
+    _check_ids(cfg, cfg.train_set_ids, "train_set_ids", index)
+    _check_ids(cfg, cfg.val_set_ids, "val_set_ids", index)
+    return True
+
+
 def load_entries(cfg, ids: Sequence[int], key: str) -> list[TomoEntry]:
     """The tomograms with the given ids, checked: files present, shapes equal, picks valid.
 
@@ -76,13 +99,7 @@ def load_entries(cfg, ids: Sequence[int], key: str) -> list[TomoEntry]:
             f"Tomogram folder {data_dir} not found (tomo_path): the normalised tomograms are "
             f"made by preprocessing; {_preprocess_hint(None)}.")
     index = dict(dataset_index(cfg))
-    missing = [i for i in ids if i not in index]
-    if missing:
-        listing = ", ".join(f"{i}: {s}" for i, s in sorted(index.items())[:12])
-        raise DeepETPickerError(
-            f"{key} = {list(ids)}: id {missing[0]} is not in the dataset "
-            f"({Path(cfg.coord_path) / 'num_name.csv'} lists {len(index)} tomogram(s): "
-            f"{listing}). Use ids from that list.")
+    _check_ids(cfg, ids, key, index)
     entries = []
     for i in ids:
         stem = index[i]
@@ -111,9 +128,15 @@ def check_patch_fits(entries: Sequence[TomoEntry], patch: int) -> None:
     for e in entries:
         if min(e.shape) < patch:
             fit = (min(e.shape) // 8) * 8
+            if fit < 16:
+                raise DeepETPickerError(
+                    f"Tomogram {e.index} ({e.stem}, shape z, y, x = {e.shape}) is smaller than "
+                    f"16 voxels along an axis, the smallest patch the network takes. Train on "
+                    f"larger tomograms (or bin less), and leave this one out of "
+                    f"train_set_ids/val_set_ids.")
             raise DeepETPickerError(
                 f"patch_size {patch} is larger than tomogram {e.index} ({e.stem}, shape z, y, x "
-                f"= {e.shape}). Use patch_size {fit} or less (a multiple of 8).")
+                f"= {e.shape}). Use patch_size {fit} or less (a multiple of 8, at least 16).")
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -413,8 +413,11 @@ def train(config, progress: Optional[ProgressCallback] = None,
     ``metrics``). Raises :class:`deepetpicker.jobs.Cancelled` when cancelled and
     :class:`DeepETPickerError` for problems with the data or settings.
     """
+    from deepetpicker.io.outputs import check_output_folder
+
     cfg = config
     cfg.validate(check_paths=False)
+    check_output_folder(cfg.run_dir, "run folder", "base_path and dset_name in the config")
     rank, world, local = env_world()
     dev = resolve_device(device or cfg.device, cfg.gpu_ids, local, world > 1)
     info = setup_distributed(dev)
