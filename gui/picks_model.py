@@ -220,7 +220,8 @@ class PicksModel(QObject):
                     f"Cannot save picks as {target.name}: unknown suffix {target.suffix!r}. "
                     f"Use .coords, .txt, .csv, .box, .star, .tbl, .json or .ndjson.")
         if fmt is not None and fmt != "coords":
-            return export_picks(self.to_picks(), fmt, target.parent, self.shape)
+            return export_picks(self.to_picks(), fmt, target.parent, self.shape,
+                                chosen=target)
         if target.suffix.lower() not in PICK_SUFFIXES:
             target = target.with_suffix(".coords")
         written = write_picks(target, self.to_picks())
@@ -327,14 +328,31 @@ def read_pick_file(path: PathLike, shape: Optional[Sequence[int]] = None,
 
 
 def export_picks(picks: Picks, fmt: str, out_dir: PathLike,
-                 shape: Optional[Sequence[int]] = None) -> list[Path]:
+                 shape: Optional[Sequence[int]] = None,
+                 chosen: Optional[PathLike] = None) -> list[Path]:
     """Write one tomogram's picks in another program's format ``fmt`` under ``out_dir``
-    (file names as :func:`deepetpicker.io.formats.write_format` gives them)."""
-    from deepetpicker.io.formats import write_format
+    (file names as :func:`deepetpicker.io.formats.write_format` gives them).
 
-    written = write_format([picks], fmt, out_dir, voxel_size=picks.voxel_size,
-                           shapes=tuple(shape) if shape is not None else None)
-    return [Path(p) for p in written]
+    Earlier exports are replaced; any other file in the way (one the user made, or an
+    export edited since) is refused before anything is written, except ``chosen``, the file
+    the user picked in the save dialog (which asked before replacing it).
+    """
+    from deepetpicker.io.formats import write_format
+    from deepetpicker.io.outputs import OutputGuard
+
+    guard = OutputGuard(out_dir, overwrite=True, option="folder (Save As)")
+
+    def write(folder):
+        return write_format([picks], fmt, folder, voxel_size=picks.voxel_size,
+                            shapes=tuple(shape) if shape is not None else None)
+
+    planned = [guard.folder / p for p in guard.files_written_by(write)]
+    if chosen is not None:
+        guard.claimed.add(Path(os.path.abspath(chosen)))
+    guard.check(planned)
+    written = [Path(p) for p in write(guard.folder)]
+    guard.record(written)
+    return written
 
 
 def remove_autosave(picks_path: PathLike) -> None:

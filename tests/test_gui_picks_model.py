@@ -109,6 +109,15 @@ def test_save_as_other_formats_exports_without_changing_the_file(model, tmp_path
     assert {p.name for p in box} == {"tomo_class-1.box", "tomo_class-2.box"}
     with pytest.raises(DeepETPickerError, match=r"unknown suffix '\.xyz'"):
         model.save(tmp_path / "picks.xyz")
+    # exporting again replaces the earlier export; a file of the user's in the way is kept
+    # unless it is the file chosen in the dialog (which asked before replacing it)
+    assert model.save(tmp_path / "out" / "whatever.star", fmt="relion4") == written
+    mine = tmp_path / "tomo_class-1.box"
+    mine.write_text("my box file\n")
+    with pytest.raises(DeepETPickerError, match="tomo_class-1.box was not written by"):
+        model.save(tmp_path / "other.box")
+    assert mine.read_text() == "my box file\n" and (tmp_path / "tomo_class-2.box").is_file()
+    assert model.save(mine)[0] == mine and mine.read_text() != "my box file\n"
     with pytest.raises(DeepETPickerError, match="use Save As"):
         model.save()
 
