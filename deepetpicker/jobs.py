@@ -87,8 +87,8 @@ class StageClock:
     :attr:`SETTLED` intervals, an interval longer than :attr:`PAUSE` times the pace is a pause
     (training stops for validation and checkpoints, say). Pauses that recur are part of the
     work: from the second pause on, the time they added beyond the pace is spread over the
-    units since the first one and expected again at that rate, so a run that validates every
-    epoch counts its validations. A single delay changes nothing.
+    units between the first and the last pause and expected again at that rate, so a run that
+    validates every epoch counts its validations. A single delay changes nothing.
     """
 
     WINDOW = 15
@@ -100,6 +100,7 @@ class StageClock:
         self.last_t, self.last_done = now, done
         self.per_unit: deque = deque(maxlen=self.WINDOW)
         self.first_pause_at: Optional[int] = None   # units done when the first pause ended
+        self.last_pause_at: Optional[int] = None     # ... and the last one
         self.pause_s = 0.0                           # extra seconds of the later pauses
 
     def pace(self) -> Optional[float]:
@@ -119,6 +120,7 @@ class StageClock:
                     self.first_pause_at = done
                 else:
                     self.pause_s += dt - typical * dn
+                self.last_pause_at = done
             self.per_unit.append(dt / dn)
             self.last_t, self.last_done = now, done
         left = max(self.total - done, 0)
@@ -128,7 +130,7 @@ class StageClock:
             return None
         per_unit = self.pace()
         if self.pause_s:
-            per_unit += self.pause_s / max(self.last_done - self.first_pause_at, 1)
+            per_unit += self.pause_s / max(self.last_pause_at - self.first_pause_at, 1)
         return left * per_unit
 
 
