@@ -100,7 +100,9 @@ class ProgressPrinter:
             columns = os.get_terminal_size(self.stream.fileno()).columns
         except (AttributeError, OSError, ValueError):
             return text
-        return text if len(text) < columns else text[:max(columns - 1, 1)]
+        if columns < 20:            # unknown (a terminal that reports no size)
+            return text
+        return text if len(text) < columns else text[:columns - 1]
 
     def _line(self, text: str) -> None:
         """A permanent line; on a terminal it takes the place of an open bar."""
