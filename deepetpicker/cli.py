@@ -2,14 +2,25 @@
 
 Each subcommand imports what it needs (torch, the jobs, Qt) only when it runs, so ``--help``
 answers at once. User-facing failures (:class:`DeepETPickerError`) are printed without a
-traceback and the command exits with status 2; Ctrl+C cancels the running job cleanly.
+traceback. Ctrl+C asks the running job to stop at its next check (within about a second),
+which keeps every finished output; a second Ctrl+C stops at once, which still leaves no
+half-written file. Config warnings are printed as one line each.
+
+Exit status: 0 done, 1 some tomograms failed (predict), 2 bad input or settings, 130
+interrupted (Ctrl+C), 141 the output pipe was closed (e.g. ``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import textwrap
+import threading
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,6 +29,11 @@ from deepetpicker.errors import DeepETPickerError
 
 FORMAT_NAMES = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
 
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130     # 128 + SIGINT, as shells report a command stopped by Ctrl+C
+EXIT_BROKEN_PIPE = 141     # 128 + SIGPIPE, as for any command whose reader went away
+INTERRUPTED = "Interrupted; finished outputs were kept, nothing half-written."
+
 
 # --------------------------------------------------------------------------------------------
 # Progress display
@@ -25,19 +41,31 @@ FORMAT_NAMES = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", 
 class ProgressPrinter:
     """Shows job progress events as one updating bar per stage (a terminal) or as log lines.
 
-    On a terminal the current stage's bar is redrawn in place; elsewhere (CI, a pipe) a line is
-    printed when a stage completes and at most every ``interval`` seconds in between.
+    On a terminal the current stage's bar is redrawn in place (at most every ``redraw``
+    seconds, cut to the terminal's width) and a finished stage leaves its bar; elsewhere (CI,
+    a pipe, a log file) a line is printed when a stage completes and at most every
+    ``interval`` seconds in between. Events marked ``keep`` (a finished epoch) and messages
+    without a count always get a line of their own that no bar overwrites. Writing never
+    fails a job: when the stream is gone (a closed pipe) the printer falls silent.
     """
 
-    def __init__(self, stream=None, interval: float = 10.0, width: int = 28) -> None:
+    def __init__(self, stream=None, interval: float = 10.0, width: int = 28,
+                 redraw: float = 0.1) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = interval
         self.width = width
+        self.redraw = redraw
         self._last_print = float("-inf")   # the first event is always shown
+        self._last_draw = float("-inf")
+        self._drawn = None                 # (stage, item) of the bar on screen
         self._open_line = False
+        self._silent = False
 
     def __call__(self, event) -> None:
+        if event.keep and event.message:
+            self._line(event.message)
+            return
         if not event.total:
             if event.message:
                 self._line(event.message)
@@ -45,8 +73,13 @@ class ProgressPrinter:
         now = time.monotonic()
         finished = event.done >= event.total
         if self.tty:
-            self._draw(event, end="\n" if finished else "")
-            self._open_line = not finished
+            key = (event.stage, event.item)
+            if finished or key != self._drawn or now - self._last_draw >= self.redraw:
+                self._write("\r\033[K" + self._fit(self._bar_text(event))
+                            + ("\n" if finished else ""))
+                self._open_line = not finished
+                self._drawn = None if finished else key
+                self._last_draw = now
         elif finished or now - self._last_print >= self.interval:
             self._write(self._bar_text(event) + "\n")
             self._last_print = now
@@ -62,18 +95,51 @@ class ProgressPrinter:
         text = f"{event.stage:<10}[{bar}] {event.done}/{event.total}{eta}{item}"
         return f"{text} {metrics}".rstrip()
 
-    def _draw(self, event, end: str) -> None:
-        self._write("\r\033[K" + self._bar_text(event) + end)
+    def _fit(self, text: str) -> str:
+        """Cut a bar to the terminal's width (a wrapped bar could not be redrawn in place)."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            return text
+        if columns < 20:            # unknown (a terminal that reports no size)
+            return text
+        return text if len(text) < columns else text[:columns - 1]
 
     def _line(self, text: str) -> None:
+        """A permanent line; on a terminal it takes the place of an open bar."""
+        if self._open_line and self.tty:
+            self._write("\r\033[K" + text + "\n")
+        else:
+            self._write(text + "\n")
+        self._open_line = False
+        self._drawn = None
+
+    def close(self) -> None:
+        """End an open bar line, so that what follows starts on a line of its own."""
         if self._open_line:
             self._write("\n")
             self._open_line = False
-        self._write(text + "\n")
+            self._drawn = None
+
+    def notice(self, text: str) -> None:
+        """A line written from a signal handler: straight to the file descriptor, since the
+        handler may run while the stream's own buffer is in the middle of a write."""
+        data = ("\n" if self._open_line else "") + text + "\n"
+        self._open_line = False
+        self._drawn = None
+        try:
+            os.write(self.stream.fileno(), data.encode("utf-8", "replace"))
+        except (AttributeError, OSError, ValueError):
+            self._write(data)
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        if self._silent:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):   # the reader went away; the job goes on
+            self._silent = True
 
 
 def _fmt_seconds(seconds: float) -> str:
@@ -91,19 +157,92 @@ def _fmt_num(value) -> str:
     return str(value)
 
 
+# --------------------------------------------------------------------------------------------
+# Running a job: Ctrl+C, config warnings
+# --------------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """The user stopped a job (Ctrl+C); ``partial`` is what it had finished, when it says."""
+
+    def __init__(self, partial=None) -> None:
+        super().__init__(INTERRUPTED)
+        self.partial = partial
+
+
+@contextmanager
+def _ctrl_c_cancels(token, printer):
+    """While the block runs, the first Ctrl+C sets ``token`` (the job stops at its next check
+    and keeps what it finished) and the second raises KeyboardInterrupt (stops at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        printer.notice("Stopping after the current step; press Ctrl+C again to stop at once.")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_job(job, *args, **kwargs):
-    """Run a job function with a progress printer; Ctrl+C cancels it through its token."""
+    """Run a job function with a progress printer; Ctrl+C cancels it through its token.
+
+    Raises :class:`Interrupted` (with the job's partial result, when it gives one) when the
+    user stopped it.
+    """
     from deepetpicker.jobs import CancelToken, Cancelled
 
     token = CancelToken()
     printer = ProgressPrinter()
     try:
-        return job(*args, progress=printer, cancel=token, **kwargs)
+        with _ctrl_c_cancels(token, printer):
+            return job(*args, progress=printer, cancel=token, **kwargs)
     except KeyboardInterrupt:
         token.cancel()
-        raise DeepETPickerError("Interrupted; finished outputs were kept, nothing half-written.")
-    except Cancelled:
-        raise DeepETPickerError("Cancelled; finished outputs were kept, nothing half-written.")
+        raise Interrupted() from None
+    except Cancelled as exc:
+        raise Interrupted(exc.partial) from None
+    except Exception:
+        if token.cancelled:     # a failure caused by the interruption, e.g. a data-loader
+            raise Interrupted() from None   # worker that the terminal's Ctrl+C also hit
+        raise
+    finally:
+        printer.close()
+
+
+@contextmanager
+def _config_warnings_as_lines():
+    """Show each ConfigWarning as its one readable line on stderr (not Python's format with
+    a source file and line of ours); other warnings are shown as before."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        from deepetpicker.config import ConfigWarning, warning_line
+
+        if issubclass(category, ConfigWarning):
+            _say(warning_line(message))
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        if warnings.showwarning is show:
+            warnings.showwarning = original
+
+
+def _say(text: str) -> None:
+    """A line on stderr that never raises (stderr may be a closed pipe)."""
+    try:
+        print(text, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,6 +404,38 @@ def _summary(result) -> str:
 # --------------------------------------------------------------------------------------------
 # Parser
 # --------------------------------------------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks and ends each option's help with its default.
+
+    A default that argparse holds is added as ``(default: X)``; an option whose default comes
+    from elsewhere (the config, the checkpoint) says so in its own help text; flags and
+    options with nothing to add show no "default: None".
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or action.required
+                or "default" in text or "%(default)" in text
+                or (not action.option_strings and action.nargs != "?")):
+            return text
+        return f"{text} (default: %(default)s)".strip()
+
+
+def _examples(*lines: str) -> str:
+    """An epilog of example command lines; a long one continues on the next line with a
+    backslash, so that it can still be pasted into a shell."""
+    text = ["examples:"]
+    for line in lines:
+        parts = textwrap.wrap(line, width=76, break_long_words=False, break_on_hyphens=False)
+        text.append("  " + " \\\n      ".join(parts))
+    return "\n".join(text)
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(text, width=78)
+
+
 CONVERT_EPILOG = """\
 formats (x y z in every one):
   coords   0-based voxels, class x y z [score]              needs nothing
@@ -316,18 +487,41 @@ def _add_export_options(p, class_names_default: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="deepetpicker",
-        description="Pick particles in cryo-electron tomograms with weakly supervised 3D deep "
-                    "learning: preprocess -> train -> predict -> evaluate.")
+        prog="deepetpicker", formatter_class=HelpFormatter,
+        description=_paragraph("Pick particles in cryo-electron tomograms with weakly "
+                               "supervised 3D deep learning: preprocess -> train -> predict "
+                               "-> evaluate."),
+        epilog=_examples(
+            "deepetpicker simulate sample_data",
+            "deepetpicker preprocess sample_data/configs/simulated.py",
+            "deepetpicker train-config sample_data/configs/simulated.py --train-ids 0-1 "
+            "--val-ids 2 -o train.py",
+            "deepetpicker train train.py",
+            "deepetpicker predict train.py --weights sample_data/runs/simulated/best.pth",
+            "deepetpicker demo            # the whole workflow on simulated data",
+        ) + "\n\n" + _paragraph("`deepetpicker COMMAND --help` shows the options of each "
+                                 "command. Ctrl+C stops a command and keeps every finished "
+                                 "file."))
     parser.add_argument("--version", action="version", version=f"deepetpicker {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("preprocess", help="normalise tomograms and write weak labels and "
-                                          "occupancy maps from a preprocess config")
+    def command(name: str, help: str, examples: Sequence[str], **kwargs):
+        return sub.add_parser(name, help=help, description=_paragraph(help),
+                              formatter_class=HelpFormatter, epilog=_examples(*examples),
+                              **kwargs)
+
+    p = command("preprocess", "normalise tomograms and write weak labels and occupancy maps "
+                              "from a preprocess config",
+                ["deepetpicker preprocess sample_data/configs/simulated.py",
+                 "deepetpicker preprocess /data/ribosomes/configs/ribosomes.py"])
     p.add_argument("config", help="preprocess config file (pre_config=...)")
     p.set_defaults(func=cmd_preprocess)
 
-    p = sub.add_parser("train-config", help="write a training config from a preprocess config")
+    p = command("train-config", "write a training config from a preprocess config",
+                ["deepetpicker train-config sample_data/configs/simulated.py --train-ids 0-1 "
+                 "--val-ids 2 -o sample_data/configs/train.py",
+                 "deepetpicker train-config pre.py --train-ids 0,2,4 --val-ids 5 --light "
+                 "--epochs 100 -o train.py"])
     p.add_argument("pre_config", help="preprocess config file")
     p.add_argument("--train-ids", required=True, help='training tomogram ids, e.g. "0-7" or "0,2"')
     p.add_argument("--val-ids", required=True, help='validation tomogram ids, e.g. "8"')
@@ -335,26 +529,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="dataset/run name (default: from the preprocess config)")
     p.add_argument("--light", action="store_true",
                    help="the light network (channels 8,16,24,36), almost as accurate")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 (default 72)")
-    p.add_argument("--pad-size", type=int, help="overlap-tile pad (default 12)")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--loss", choices=["dice", "mse", "focal", "iou"])
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--gpu-ids", help='GPU ids, e.g. "0,1"')
-    p.add_argument("--seed", type=int)
-    p.add_argument("--num-workers", type=int)
+    p.add_argument("--batch-size", type=int, help="patches per training step (default: 8)")
+    p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 (default: 72)")
+    p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: 12)")
+    p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule "
+                                            "(default: 0.001)")
+    p.add_argument("--epochs", type=int, help="training epochs, max_epochs (default: 60)")
+    p.add_argument("--loss", choices=["dice", "mse", "focal", "iou"],
+                   help="training loss (default: dice)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto, a GPU when "
+                                    "there is one)")
+    p.add_argument("--gpu-ids", help='GPU ids, e.g. "0,1" (default: 0)')
+    p.add_argument("--seed", type=int, help="random seed; the same seed repeats a CPU run "
+                                            "(default: 0)")
+    p.add_argument("--num-workers", type=int, help="processes preparing batches, 4-8 on a GPU "
+                                                   "(default: 0, the training process itself)")
     p.set_defaults(func=cmd_train_config)
 
-    p = sub.add_parser("train", help="train the 3D-ResUNet from a training config")
+    p = command("train", "train the 3D-ResUNet from a training config",
+                ["deepetpicker train sample_data/configs/train.py",
+                 "deepetpicker train train.py --resume sample_data/runs/simulated/last.pth "
+                 "--epochs 80",
+                 "torchrun --nproc_per_node=2 -m deepetpicker train train.py   # two GPUs"])
     p.add_argument("config", help="training config file (train_configs=...)")
-    p.add_argument("--resume", help="checkpoint to resume from")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (overrides the config)")
-    p.add_argument("--epochs", type=int, help="override max_epochs")
+    p.add_argument("--resume", help="last.pth of an earlier run to continue (default: start a "
+                                    "new run)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
+    p.add_argument("--epochs", type=int, help="override max_epochs (default: the config's)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("predict", help="pick particles in tomograms with trained weights")
+    p = command("predict", "pick particles in tomograms with trained weights",
+                ["deepetpicker predict train.py --weights sample_data/runs/simulated/best.pth",
+                 "deepetpicker predict --weights best.pth --tomograms /data/tomos --out picks "
+                 "--format star"])
     p.add_argument("config", nargs="?",
                    help="training config file (default: the one saved in the checkpoint)")
     p.add_argument("--weights", required=True,
@@ -363,17 +570,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "config's dataset)")
     p.add_argument("--out", help="output folder (default: <base_path>/runs/<name>/predictions)")
     p.add_argument("--format", nargs="+", choices=FORMAT_NAMES,
-                   help="also write these formats (their conventions: deepetpicker convert "
-                        "--help)")
+                   help="also write these formats (default: .coords only; their conventions: "
+                        "deepetpicker convert --help)")
     _add_export_options(p, "the checkpoint's class names")
     p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: the config's)")
-    p.add_argument("--t-seg", type=float, help="segmentation threshold (default 0.5)")
-    p.add_argument("--t-lm", type=float, help="local-maximum threshold (default 0.1)")
-    p.add_argument("--t-dist", type=float, help="merge picks closer than this (voxels; default "
-                                                "ceil(d / 2) of each class's diameter)")
+    p.add_argument("--t-seg", type=float, help="segmentation threshold (default: the config's "
+                                               "seg_thresh, 0.5 unless set)")
+    p.add_argument("--t-lm", type=float, help="local-maximum threshold (default: the config's "
+                                              "t_lm, 0.1 unless set)")
+    p.add_argument("--t-dist", type=float, help="merge picks closer than this in voxels "
+                                                "(default: ceil(d / 2) of each class's "
+                                                "diameter)")
     p.add_argument("--diameters", type=float, nargs="+", metavar="D",
                    help="particle diameter per class in voxels (needed for the original "
-                        "program's .ckpt without a config; overrides the config's)")
+                        "program's .ckpt without a config; overrides the config's; default: "
+                        "the config's ocp_diameter)")
     p.add_argument("--save-scores", action="store_true", help="also write score maps as MRC")
     p.add_argument("--overwrite", action="store_true",
                    help="replace outputs of an earlier run in --out (never your own files or "
@@ -381,35 +592,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="pick again the tomograms already picked with the same weights and "
                         "settings (they are skipped otherwise)")
-    p.add_argument("--batch-size", type=int, help="tiles per forward pass")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--batch-size", type=int, help="tiles per forward pass (default: the "
+                                                  "config's batch_size on a GPU, 1-8 by "
+                                                  "memory on the CPU)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("evaluate", help="compare picks with ground truth (SHREC-2021 and "
-                                        "distance rules, precision-recall curve)")
+    p = command("evaluate", "compare picks with ground truth (SHREC-2021 and distance rules, "
+                            "precision-recall curve)",
+                ["deepetpicker evaluate --pred sample_data/runs/simulated/predictions "
+                 "--truth sample_data/raw --occupancy sample_data/data_ocp --out evaluation",
+                 "deepetpicker evaluate --pred picks --truth truth --diameters 24 16"])
     p.add_argument("--pred", required=True, help="folder or file of predicted picks")
     p.add_argument("--truth", required=True, help="folder or file of true picks")
     p.add_argument("--occupancy", help="folder of occupancy maps of particle ids, e.g. "
-                                       "<base>/data_ocp (SHREC 2021 rule)")
+                                       "<base>/data_ocp (SHREC 2021 rule; needs this or "
+                                       "--diameters; default: none)")
     p.add_argument("--no-dilate", action="store_true",
                    help="look picks up in the occupancy maps as they are (the SHREC 2021 rule, "
                         "the default, first dilates them by one voxel)")
     p.add_argument("--skip-classes", type=int, nargs="+", metavar="CLASS",
                    help="leave these classes out of the SHREC-rule truth (as the challenge "
-                        "left out 4V94 and vesicles)")
-    p.add_argument("--diameters", type=float, nargs="+", help="particle diameter per class (voxels)")
-    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight, > 0 (default 4)")
-    p.add_argument("--out", help="folder for the JSON report, table and PR curve")
+                        "left out 4V94 and vesicles; default: none)")
+    p.add_argument("--diameters", type=float, nargs="+",
+                   help="particle diameter per class (voxels) for the distance rule (default: "
+                        "that rule is not applied)")
+    p.add_argument("--beta", type=float, default=4.0, help="F-beta weight, > 0 (default: 4)")
+    p.add_argument("--out", help="folder for the JSON report, table and PR curve (default: "
+                                 "print the report only)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an earlier evaluation of other picks in --out (never your "
                         "own files or the inputs)")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("convert", help="convert pick files between formats",
-                       description="Read pick files of any supported format and write them in "
-                                   "another.\nThe input format comes from the extension; a .star "
-                                   "file's labels tell\nRELION 3, 4 and 5 apart.",
-                       epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = command("convert", "convert pick files between formats",
+                ["deepetpicker convert picks/ --to relion4 --out r4/ --voxel-size 5.4 "
+                 "--binning 4",
+                 "deepetpicker convert picks/ --to relion5 --out r5/ --tomogram tomograms/ "
+                 "--tomo-name 'rec_{name}'",
+                 "deepetpicker convert particles.star --to copick --out cp/ --tomogram "
+                 "tomograms/ --class-names ribosome proteasome"])
+    p.description = ("Read pick files of any supported format and write them in another.\n"
+                     "The input format comes from the extension; a .star file's labels tell\n"
+                     "RELION 3, 4 and 5 apart.")
+    p.epilog = CONVERT_EPILOG.split("\nexamples:")[0] + "\n\n" + p.epilog
     p.add_argument("picks", nargs="+", help="pick files or folders of them, e.g. picks/*.coords")
     p.add_argument("--to", required=True, choices=FORMAT_NAMES, metavar="FORMAT",
                    help="output format: " + ", ".join(FORMAT_NAMES) + " (required)")
@@ -435,36 +661,66 @@ def build_parser() -> argparse.ArgumentParser:
                         "settings (never your own files or the inputs)")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("simulate", help="make simulated tomograms with known particles")
-    p.add_argument("out", nargs="?", default="sample_data", help="output folder (default "
+    p = command("simulate", "make simulated tomograms with known particles",
+                ["deepetpicker simulate sample_data",
+                 "deepetpicker simulate small --n 2 --shape 48 96 96 --classes 1"])
+    p.add_argument("out", nargs="?", default="sample_data", help="output folder (default: "
                                                                  "sample_data)")
-    p.add_argument("--n", type=int, help="number of tomograms")
-    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"))
-    p.add_argument("--classes", type=int, help="number of particle classes (1-4)")
-    p.add_argument("--n-particles", type=int, help="particles per tomogram")
+    p.add_argument("--n", type=int, help="number of tomograms (default: 4)")
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="tomogram shape in voxels (default: 64 192 192)")
+    p.add_argument("--classes", type=int, help="number of particle classes, 1-4 (default: 3)")
+    p.add_argument("--n-particles", type=int, help="particles per tomogram (default: one per "
+                                                   "1100 voxels of the x-y area)")
     p.add_argument("--snr", type=float, help="signal-to-noise ratio of the tilt images "
-                                             "(default 0.1)")
-    p.add_argument("--seed", type=int, default=0)
+                                             "(default: 0.1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the "
+                                                       "same files")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("demo", help="simulate -> preprocess -> train -> predict -> evaluate "
-                                    "on built-in sample data")
-    p.add_argument("--out", default="demo_output", help="work folder (default demo_output)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: a few minutes' worth)")
+    p = command("demo", "simulate -> preprocess -> train -> predict -> evaluate on built-in "
+                        "sample data",
+                ["deepetpicker demo",
+                 "deepetpicker demo --full --device cuda --out demo_gpu"])
+    p.add_argument("--out", default="demo_output", help="work folder (default: demo_output)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: 40, or 60 with "
+                                              "--full)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--full", action="store_true", help="the full network and more epochs (GPU)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("gui", help="start the desktop application")
+    p = command("gui", "start the desktop application",
+                ["deepetpicker gui",
+                 "deepetpicker gui sample_data/configs/train.py",
+                 "deepetpicker gui --tomogram sample_data/raw/sim_00.mrc "
+                 "--picks sample_data/raw/sim_00.coords"])
     p.add_argument("config", nargs="?", help="a config file to open")
-    p.add_argument("--tomogram", help="open this tomogram in Particle Visualization")
-    p.add_argument("--picks", help="with --tomogram: picks to show and edit")
+    p.add_argument("--tomogram", help="open this tomogram in Particle Visualization "
+                                      "(default: none)")
+    p.add_argument("--picks", help="with --tomogram: picks to show and edit (default: none)")
     p.set_defaults(func=cmd_gui)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        try:
+            with _config_warnings_as_lines():
+                return _main(argv)
+        finally:
+            sys.stdout.flush()      # a closed pipe shows here, not at interpreter exit
+    except BrokenPipeError:
+        # the reader (e.g. `head`) has what it wanted; say nothing more on that pipe
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -473,11 +729,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DeepETPickerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        _say(f"error: {exc}")
+        return EXIT_USER_ERROR
+    except Interrupted as exc:
+        _say(INTERRUPTED)
+        finished = _summary(exc.partial) if exc.partial is not None else ""
+        if finished:
+            print("Finished before the interruption:")
+            print(finished)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        _say(INTERRUPTED)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

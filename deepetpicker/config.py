@@ -94,7 +94,22 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class ConfigWarning(UserWarning):
-    """A config file holds something we keep but do not use (an unknown key, a repeated key)."""
+    """A config file holds something we keep but do not use (an unknown key, a repeated key).
+
+    The message names the file, the key and its value, and what happens to it.
+    """
+
+
+def warning_line(message: Any) -> str:
+    """The line a person reads for a :class:`ConfigWarning`; the CLI prints it and the GUI
+    shows it: ``warning: <file>: unknown key 'x' = 1 is kept ...``."""
+    return "warning: " + " ".join(str(message).split())
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -363,8 +378,9 @@ class PreprocessConfig:
                 values[key] = value
             else:
                 extra[key] = value
-                warnings.warn(f"{where}: unknown key '{key}' is kept and written back but not "
-                              f"used; check its spelling against configs/README.md.",
+                warnings.warn(f"{where}: unknown key '{key}' = {_short(value)} is kept and "
+                              f"written back but not used; check its spelling against "
+                              f"configs/README.md.",
                               ConfigWarning, stacklevel=3)
         cfg = cls(**values, extra=extra, source=source)
         cfg._order = list(data)
@@ -744,7 +760,7 @@ class TrainConfig(PreprocessConfig):
             elif key not in self._warned:
                 self._warned.add(key)
                 warnings.warn(f"{_where(self.source)}: unknown augmentation setting "
-                              f"'{key}' is kept but not used; known ones are "
+                              f"'{key}' = {_short(value)} is kept but not used; known ones are "
                               f"{', '.join(DEFAULT_AUGMENT)}.", ConfigWarning, stacklevel=4)
         self.augment = merged
 
@@ -844,13 +860,13 @@ def _read_text(path: Path) -> str:
 
 
 def _warn_duplicates(pairs: list, where: str) -> dict:
-    seen = set()
+    seen, result = set(), dict(pairs)
     for key, _ in pairs:
         if key in seen:
-            warnings.warn(f"{where}: key '{key}' appears more than once; the last value is "
-                          f"used.", ConfigWarning, stacklevel=5)
+            warnings.warn(f"{where}: key '{key}' appears more than once; the last value "
+                          f"({_short(result[key])}) is used.", ConfigWarning, stacklevel=5)
         seen.add(key)
-    return dict(pairs)
+    return result
 
 
 def _describe(node: ast.AST, text: str) -> str:
@@ -930,7 +946,7 @@ def _parse_python(path: Path, text: str) -> tuple[str, dict]:
                     raise _refuse(path, key, text, "the key")
     keys = [k.value for k in value.keys]
     literal = ast.literal_eval(ast.fix_missing_locations(_JsonNames().visit(value)))
-    _warn_duplicates([(k, None) for k in keys], where)
+    _warn_duplicates([(k, literal.get(k)) for k in keys], where)
     return assignment.targets[0].id, _lists(literal)
 
 

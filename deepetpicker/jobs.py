@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
@@ -36,6 +37,10 @@ class Progress:
     ``stage`` names the step ("normalise", "train", "validate", ...), ``done``/``total`` count
     its units (``total`` 0 when unknown), ``message`` is a line for a log, ``metrics`` holds
     numbers worth plotting (loss, F1, ...), ``item`` names the file or epoch being worked on.
+    ``eta_s`` is the estimated time left for the stage (None until it can be estimated).
+    ``keep`` marks an event whose ``message`` is a record to keep, such as the summary of a
+    finished epoch: a terminal prints it as a permanent line, not in a progress bar that the
+    next event redraws.
     """
 
     stage: str
@@ -45,6 +50,7 @@ class Progress:
     metrics: dict = field(default_factory=dict)
     item: str = ""
     eta_s: Optional[float] = None
+    keep: bool = False
 
     @property
     def fraction(self) -> float:
@@ -72,6 +78,62 @@ class CancelToken:
             raise Cancelled("cancelled by the user")
 
 
+class StageClock:
+    """Estimates the time left in one stage from its recent pace.
+
+    The pace is the (lower) median time per unit over the last :attr:`WINDOW` intervals
+    between events (at least two), so neither a slow first step (warm-up, caches,
+    compilation) nor an occasional long interval moves it. Once the pace rests on
+    :attr:`SETTLED` intervals, an interval longer than :attr:`PAUSE` times the pace is a pause
+    (training stops for validation and checkpoints, say). Pauses that recur are part of the
+    work: from the second pause on, the time they added beyond the pace is spread over the
+    units between the first and the last pause and expected again at that rate, so a run that
+    validates every epoch counts its validations. A single delay changes nothing.
+    """
+
+    WINDOW = 15
+    SETTLED = 3
+    PAUSE = 3.0
+
+    def __init__(self, now: float, done: int, total: int) -> None:
+        self.total = total
+        self.last_t, self.last_done = now, done
+        self.per_unit: deque = deque(maxlen=self.WINDOW)
+        self.first_pause_at: Optional[int] = None   # units done when the first pause ended
+        self.last_pause_at: Optional[int] = None     # ... and the last one
+        self.pause_s = 0.0                           # extra seconds of the later pauses
+
+    def pace(self) -> Optional[float]:
+        """Typical seconds per unit (None before the first interval)."""
+        if not self.per_unit:
+            return None
+        ordered = sorted(self.per_unit)
+        return ordered[(len(ordered) - 1) // 2]
+
+    def update(self, now: float, done: int) -> Optional[float]:
+        """Record an event at ``now`` with ``done`` units; return the seconds left."""
+        if done > self.last_done:
+            dt, dn = now - self.last_t, done - self.last_done
+            typical = self.pace()
+            if len(self.per_unit) >= self.SETTLED and dt > self.PAUSE * typical * dn:
+                if self.first_pause_at is None:
+                    self.first_pause_at = done
+                else:
+                    self.pause_s += dt - typical * dn
+                self.last_pause_at = done
+            self.per_unit.append(dt / dn)
+            self.last_t, self.last_done = now, done
+        left = max(self.total - done, 0)
+        if not left:
+            return 0.0
+        if len(self.per_unit) < 2:      # one interval may be a warm-up: no guess yet
+            return None
+        per_unit = self.pace()
+        if self.pause_s:
+            per_unit += self.pause_s / max(self.last_pause_at - self.first_pause_at, 1)
+        return left * per_unit
+
+
 class Reporter:
     """What a job holds: sends events, checks the token, estimates time left per stage."""
 
@@ -79,25 +141,28 @@ class Reporter:
                  cancel: Optional[CancelToken] = None) -> None:
         self._progress = progress
         self.token = cancel if cancel is not None else CancelToken()
-        self._stage_start: dict[str, tuple[float, int]] = {}
+        self._clocks: dict[str, StageClock] = {}
 
     def check(self) -> None:
         self.token.check()
 
     def __call__(self, stage: str, done: int = 0, total: int = 0, message: str = "",
-                 item: str = "", **metrics: Any) -> None:
-        """Report progress of ``stage`` and check for cancellation."""
-        now = time.monotonic()
-        start = self._stage_start.get(stage)
-        if start is None or done < start[1]:
-            self._stage_start[stage] = start = (now, done)
+                 item: str = "", keep: bool = False, **metrics: Any) -> None:
+        """Report progress of ``stage`` and check for cancellation.
+
+        A stage starts again (its clock too) when ``done`` goes back or ``total`` changes,
+        e.g. the tile scan of the next tomogram. ``keep``: see :class:`Progress`.
+        """
         eta = None
-        if total and done > start[1]:
-            rate = (now - start[0]) / (done - start[1])
-            eta = rate * (total - done)
+        if total:
+            now = time.monotonic()
+            clock = self._clocks.get(stage)
+            if clock is None or done < clock.last_done or total != clock.total:
+                self._clocks[stage] = clock = StageClock(now, done, total)
+            eta = clock.update(now, done)
         if self._progress is not None:
             self._progress(Progress(stage=stage, done=done, total=total, message=message,
-                                    metrics=dict(metrics), item=item, eta_s=eta))
+                                    metrics=dict(metrics), item=item, eta_s=eta, keep=keep))
         self.token.check()
 
     def log(self, message: str, stage: str = "log") -> None:

@@ -68,11 +68,32 @@ def install_excepthook(window) -> Callable:
     return hook
 
 
+def log_config_warnings() -> Callable:
+    """Write each ConfigWarning to the log as the line the command line prints (``warning:
+    <file>: ...``), not in Python's format; other warnings as before. Returns the hook."""
+    import warnings
+
+    from deepetpicker.config import ConfigWarning, warning_line
+
+    original = warnings.showwarning
+    log = logging.getLogger("deepetpicker.gui")
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ConfigWarning):
+            log.warning("%s", warning_line(message))
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return show
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the application until its window closes; returns the exit status."""
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_config_warnings()
     from PyQt5.QtCore import QSettings, Qt
     from PyQt5.QtWidgets import QApplication
 

@@ -6,12 +6,14 @@ modal box ever blocks.
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
 from typing import Callable, Optional
 
 from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from deepetpicker.config import save_config
+from deepetpicker.config import ConfigWarning, save_config, warning_line
 from deepetpicker.errors import DeepETPickerError
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
@@ -21,6 +23,33 @@ CONFIG_FILTER = "Config files (*.py);;All files (*)"
 def show_error(parent: Optional[QWidget], title: str, message: str) -> None:
     """An error the user can act on; ``message`` comes from the core and says what to do."""
     QMessageBox.critical(parent, title, message)
+
+
+def show_warning(parent: Optional[QWidget], title: str, message: str) -> None:
+    QMessageBox.warning(parent, title, message)
+
+
+_last_warnings: tuple = ("", 0.0)   # (text, time) of the last config-warning box
+
+
+def show_config_warnings(parent: Optional[QWidget], caught) -> list[str]:
+    """Show the ConfigWarnings among ``caught`` (recorded warnings) in one box, each as the
+    line the command line prints; other warnings go on as usual. Returns the lines. The same
+    box is not shown twice in a row within a few seconds (one file loaded into two tabs)."""
+    global _last_warnings
+    lines = []
+    for w in caught:
+        if issubclass(w.category, ConfigWarning):
+            lines.append(warning_line(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if lines:
+        text = "\n".join(dict.fromkeys(lines))
+        now = time.monotonic()
+        if _last_warnings[0] != text or now - _last_warnings[1] > 5.0:
+            show_warning(parent, "Config warnings", text)
+        _last_warnings = (text, now)
+    return lines
 
 
 def show_info(parent: Optional[QWidget], title: str, message: str) -> None:
@@ -52,17 +81,21 @@ def load_config_file(parent: Optional[QWidget], loader: Callable, title: str, pa
     """Read a config with ``loader`` (a file dialog asks without ``path``).
 
     Returns ``(config, path)``, or ``(None, None)`` when cancelled or unreadable (the error
-    shown in a dialog).
+    shown in a dialog). Config warnings (unknown or repeated keys) are shown in a box.
     """
     if path is None:
         path, _ = QFileDialog.getOpenFileName(parent, title, "", CONFIG_FILTER)
         if not path:
             return None, None
     try:
-        return loader(path), Path(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            cfg = loader(path)
     except DeepETPickerError as exc:
         show_error(parent, "Cannot load the config", str(exc))
         return None, None
+    show_config_warnings(parent, caught)
+    return cfg, Path(path)
 
 
 def save_config_file(parent: Optional[QWidget], to_config: Callable, title: str,

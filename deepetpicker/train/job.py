@@ -94,8 +94,36 @@ class TrainResult:
         return "\n".join(lines)
 
 
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _fmt(value: Any, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
+    """The one line that records a finished epoch (terminal, logs, the GUI's log), e.g.
+    ``epoch 3/60: train loss 0.4123, val loss 0.3921, precision 0.812, recall 0.774,
+    F1 0.792 (best), 14.4 s (validation 2.1 s)``."""
+    parts = [f"epoch {row['epoch']}/{max_epochs}: train loss {_fmt(row.get('train_loss'))}"]
+    if row.get("f1") is not None:
+        parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
+                     f"{_fmt(row.get('precision'), 3)}, recall {_fmt(row.get('recall'), 3)}, "
+                     f"F1 {_fmt(row['f1'], 3)}{' (best)' if best else ''}")
+    seconds = float(row.get("epoch_time_s") or 0.0)
+    if row.get("val_time_s") is not None:
+        seconds += float(row["val_time_s"])
+        parts.append(f"{_duration(seconds)} (validation {_duration(row['val_time_s'])})")
+    else:
+        parts.append(_duration(seconds))
+    return ", ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def seed_everything(seed: int) -> None:
@@ -288,7 +316,7 @@ class Trainer:
             volume = load_tomogram(entry.data_path, mmap=True).data
             scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
                           cfg.batch_size, report=self.report, num_classes=k, stage="validate",
-                          item=entry.stem)
+                          item=f"epoch {epoch + 1} {entry.stem}")
             picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem)
             del scores
             n_picks += len(picks)
@@ -501,15 +529,10 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
                 best_path = save_checkpoint(run_dir / BEST, trainer.net, **meta)
             csv_path, json_path = trainer.write_logs(run_dir)
         barrier(info)
-        parts = [f"epoch {epoch + 1}/{cfg.max_epochs}: train loss {train_loss:.4f}"]
-        if row.get("f1") is not None:
-            parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
-                         f"{row['precision']:.3f}, recall {row['recall']:.3f}, F1 "
-                         f"{row['f1']:.3f}")
-        parts.append(f"{epoch_time:.1f} s")
-        metrics = {key: value for key, value in row.items() if isinstance(value, (int, float))}
-        report("epoch", epoch + 1, cfg.max_epochs, message=", ".join(parts),
-               item=f"epoch {epoch + 1}", **metrics)
+        report("epoch", epoch + 1, cfg.max_epochs, message=epoch_line(row, cfg.max_epochs,
+                                                                      improved),
+               item=f"epoch {epoch + 1}", keep=True,
+               **{key: value for key, value in row.items() if isinstance(value, (int, float))})
     if info.is_main and csv_path is None and trainer.history:
         csv_path, json_path = trainer.write_logs(run_dir)
     trainer.net.eval()
