@@ -12,3 +12,15 @@ try:
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover - torch is a hard dependency
     pass
+
+
+def config_with_unknown_key(folder):
+    """A preprocess config file in ``folder`` with one misspelt key (``lr_rate`` = 0.1)."""
+    path = folder / "pre.py"
+    path.write_text(
+        'pre_config={"dset_name": "toy", "base_path": "%s", "coord_path": "%s", '
+        '"coord_format": ".coords", "tomo_path": "%s", "tomo_format": ".mrc", "num_cls": 1, '
+        '"label_type": "gaussian", "label_diameter": 7, "ocp_type": "sphere", '
+        '"ocp_diameter": "7", "norm_type": "standardization", "lr_rate": 0.1}\n'
+        % (folder / "ds", folder, folder))
+    return path

@@ -17,6 +17,7 @@ import pytest
 import deepetpicker.cli as cli
 from deepetpicker.cli import INTERRUPTED, HelpFormatter, ProgressPrinter, build_parser, main
 from deepetpicker.jobs import Progress
+from conftest import config_with_unknown_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -384,19 +385,8 @@ def test_help_shows_defaults_that_match_the_library(capsys):
 # --------------------------------------------------------------------------------------------
 # Config warnings
 # --------------------------------------------------------------------------------------------
-def _config_with_unknown_key(tmp_path):
-    path = tmp_path / "pre.py"
-    path.write_text(
-        'pre_config={"dset_name": "toy", "base_path": "%s", "coord_path": "%s", '
-        '"coord_format": ".coords", "tomo_path": "%s", "tomo_format": ".mrc", "num_cls": 1, '
-        '"label_type": "gaussian", "label_diameter": 7, "ocp_type": "sphere", '
-        '"ocp_diameter": "7", "norm_type": "standardization", "lr_rate": 0.1}\n'
-        % (tmp_path / "ds", tmp_path, tmp_path))
-    return path
-
-
 def test_config_warning_is_one_readable_line(tmp_path):
-    path = _config_with_unknown_key(tmp_path)
+    path = config_with_unknown_key(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "deepetpicker", "train-config", str(path),
                            "--train-ids", "0", "--val-ids", "0", "-o",
                            str(tmp_path / "train.py")],
@@ -412,7 +402,7 @@ def test_the_warning_display_is_restored_after_main(tmp_path, capsys):
     import warnings
 
     before = warnings.showwarning
-    assert main(["train-config", str(_config_with_unknown_key(tmp_path)), "--train-ids", "0",
+    assert main(["train-config", str(config_with_unknown_key(tmp_path)), "--train-ids", "0",
                  "--val-ids", "0", "-o", str(tmp_path / "train.py")]) == 0
     assert warnings.showwarning is before
     assert "warning: " in capsys.readouterr().err

@@ -8,21 +8,11 @@ from gui_fixtures import dialogs  # noqa: F401  (fixture)
 import gui.app
 from deepetpicker.config import ConfigWarning, load_preprocess_config
 from gui import dialogs as gui_dialogs
-
-
-def write_config(tmp_path):
-    path = tmp_path / "pre.py"
-    path.write_text(
-        'pre_config={"dset_name": "toy", "base_path": "%s", "coord_path": "%s", '
-        '"coord_format": ".coords", "tomo_path": "%s", "tomo_format": ".mrc", "num_cls": 1, '
-        '"label_type": "gaussian", "label_diameter": 7, "ocp_type": "sphere", '
-        '"ocp_diameter": "7", "norm_type": "standardization", "lr_rate": 0.1}\n'
-        % (tmp_path / "ds", tmp_path, tmp_path))
-    return path
+from conftest import config_with_unknown_key
 
 
 def test_loading_a_config_shows_its_warnings_in_one_box(tmp_path, dialogs):  # noqa: F811
-    path = write_config(tmp_path)
+    path = config_with_unknown_key(tmp_path)
     cfg, loaded = gui_dialogs.load_config_file(None, load_preprocess_config, "Load", str(path))
     assert cfg is not None and loaded == path and cfg.extra == {"lr_rate": 0.1}
     assert dialogs.shown == [(
