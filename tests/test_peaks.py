@@ -171,3 +171,52 @@ def test_deduplicate_scales_to_many_picks():
     for xyz_d, s in zip(dropped.xyz[:200], dropped.scores[:200]):
         near = tree.query_ball_point(xyz_d, 5 - 1e-9)
         assert near and max(kept.scores[near]) >= s
+
+
+def split_scores():
+    """Three classes: particles A and B are sure of their class (0.9); particle C's
+    probability is split 0.40 / 0.35 / 0.15 over the three classes (foreground 0.9), so no
+    class map alone crosses t_seg = 0.5."""
+    shape = (32, 40, 40)
+    a, b, c = (8, 10, 10), (24, 30, 12), (16, 20, 30)
+    blob = {k: gaussian_map(shape, [k], sigma=2.5, amplitude=1.0) for k in (a, b, c)}
+    scores = np.zeros((3,) + shape, np.float32)
+    scores[0] += 0.9 * blob[a] + 0.40 * blob[c]
+    scores[1] += 0.9 * blob[b] + 0.35 * blob[c]
+    scores[2] += 0.15 * blob[c]
+    return scores, a, b, c
+
+
+def test_foreground_localisation_finds_a_particle_split_over_classes():
+    scores, a, b, c = split_scores()
+    per_class = find_picks(scores, diameters=[8, 8, 8])
+    assert_matches(per_class, [a, b])                    # the split particle is lost
+    picks = find_picks(scores, diameters=[8, 8, 8], localize="foreground")
+    assert_matches(picks, [a, b, c])
+    by_position = {tuple(np.rint(z).astype(int)): k for z, k in zip(picks.zyx, picks.classes)}
+    assert by_position == {a: 1, b: 2, c: 1}            # C: the most probable class
+    share = dict(zip(map(tuple, np.rint(picks.zyx).astype(int)), picks.meta["class_share"]))
+    assert share[a] == pytest.approx(1.0) and share[c] == pytest.approx(0.40 / 0.90, abs=0.02)
+    assert picks.meta["localize"] == "foreground"
+    # torch input, one class, and a bad mode
+    again = find_picks(torch.from_numpy(scores), diameters=[8, 8, 8], localize="foreground")
+    assert np.allclose(again.zyx, picks.zyx) and (again.classes == picks.classes).all()
+    one = find_picks(scores[:1], diameters=[8], localize="foreground")
+    assert np.allclose(one.zyx, find_picks(scores[:1], diameters=[8]).zyx)
+    with pytest.raises(DeepETPickerError, match="localize = 'blob'"):
+        find_picks(scores, diameters=[8, 8, 8], localize="blob")
+
+
+def test_foreground_localisation_gives_one_pick_per_particle_of_a_large_class():
+    """Peaks are searched with the smallest class's kernels; a large particle that yields
+    several peaks is merged by its own class's distance, ceil(d / 2)."""
+    shape = (40, 48, 48)
+    small, large = (10, 10, 10), (24, 28, 28)
+    scores = np.zeros((2,) + shape, np.float32)
+    scores[0] = gaussian_map(shape, [small], sigma=1.5)
+    zz, yy, xx = np.indices(shape)
+    r = np.sqrt((zz - 24) ** 2 + (yy - 28) ** 2 + (xx - 28) ** 2)
+    scores[1] = np.where(r <= 9, 0.9 - 0.2 * np.cos(r), 0.0)  # a flat-topped, bumpy blob
+    picks = find_picks(scores, diameters=[5, 20], localize="foreground")
+    assert sorted(picks.classes.tolist()) == [1, 2]
+    assert_matches(picks, [small, large], tol=3.0)

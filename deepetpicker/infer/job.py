@@ -477,6 +477,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                           t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],
                           score_radius=picks.meta["score_radius"],
                           cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
+                          localize=picks.meta["localize"],
                           normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
                                          "std": stats.std, "min": stats.min, "max": stats.max},
                           tiles=count_tiles(shape, patch, pad),

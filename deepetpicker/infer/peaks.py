@@ -8,6 +8,13 @@ pooling run in torch on the device of the scores (or the one asked for), slab by
 so a large tomogram needs only a few slabs' worth of extra memory; the slabs overlap by enough
 that the result equals a whole-volume computation.
 
+With ``localize="foreground"`` finding a particle and naming its class are two steps: peaks
+are searched on the foreground map (the sum of the class maps, i.e. one minus the background
+probability) with the smallest class diameter, and each peak takes the class whose mean
+probability in a small ball around it is highest. A particle whose probability is split over
+several similar classes, none above ``t_seg`` alone, is then still found. With the default
+``localize="class"`` each class map is searched on its own, as in the paper.
+
 Each pick's score is the network's mean probability in a small ball around the peak. Picks
 closer than ``t_dist`` (default ``ceil(d / 2)`` of the class) are one particle: the one with
 the higher score is kept, within a class and, with the smaller of the two classes' distances,
@@ -177,13 +184,57 @@ def _ball_stats(slab, peaks, offsets, t_seg: float, refine: bool):
     return scores, centres
 
 
+LOCALIZE = ("class", "foreground")
+
+
+class _Foreground:
+    """The sum of the class maps ``(K, z, y, x)``, computed slab by slab when sliced."""
+
+    def __init__(self, scores) -> None:
+        self.scores = scores
+        self.shape = tuple(scores.shape[1:])
+
+    def __getitem__(self, index):
+        import torch
+
+        part = self.scores[:, index]
+        if isinstance(part, torch.Tensor):
+            return part.float().sum(dim=0)
+        return np.asarray(part, dtype=np.float32).sum(axis=0)
+
+
+def _classify(scores, zyx: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pick: the class (1-based) with the highest mean probability in a ball of
+    ``radius`` around the pick's voxel, and that class's share of the summed means."""
+    import torch
+
+    if len(zyx) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    offsets = _ball_offsets(radius)
+    shape = np.array(scores.shape[1:])
+    idx = np.rint(zyx).astype(np.int64)[:, None, :] + offsets[None]
+    inside = np.all((idx >= 0) & (idx < shape), axis=2)
+    idx = np.clip(idx, 0, shape - 1)
+    if isinstance(scores, torch.Tensor):
+        t = torch.as_tensor(idx, device=scores.device)
+        values = scores[:, t[..., 0], t[..., 1], t[..., 2]].float().cpu().numpy()
+    else:
+        values = np.asarray(scores[:, idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.float64)
+    means = (values * inside).sum(axis=2) / inside.sum(axis=1)     # (K, P)
+    best = means.argmax(axis=0)
+    total = means.sum(axis=0)
+    share = np.where(total > 0, means[best, np.arange(len(best))] / np.maximum(total, 1e-12),
+                     0.0)
+    return best + 1, share
+
+
 def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
                t_dist: Union[None, Number, Sequence[Number]] = None,
                diameters: Union[None, Number, Sequence[Number]] = None,
                device=None, score_radius: Union[None, int, Sequence[int]] = None,
                cross_class: bool = True, refine: bool = True, chunk: Optional[int] = None,
                tomo_name: str = "", voxel_size: Optional[float] = None,
-               report=None) -> Picks:
+               report=None, localize: str = "class") -> Picks:
     """Particle picks from class score maps ``(K, z, y, x)`` (numpy or torch, values in [0, 1]).
 
     ``diameters``: particle diameter per class in voxels (one number serves all classes); it
@@ -198,6 +249,9 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
     scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab). Returns picks sorted by class, then by
     descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
     (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
+    ``localize="foreground"`` finds peaks on the summed class maps and classifies each (see
+    the module docstring); the picks' ``meta["class_share"]`` then holds each pick's class
+    confidence, its class's share of the probability around it.
     """
     import torch
 
@@ -229,35 +283,54 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
     plane = int(scores.shape[2]) * int(scores.shape[3])
     chunk = max(1, int(chunk)) if chunk else max(4, SLAB_VOXELS // max(plane, 1))
 
+    if localize not in LOCALIZE:
+        raise DeepETPickerError(f"localize = {localize!r}: choose 'class' (each class map on "
+                                f"its own) or 'foreground' (peaks on all classes together).")
+    foreground = localize == "foreground" and num_cls > 1
     tables = []
     slabs = (int(scores.shape[1]) + chunk - 1) // chunk
     done = [0]
+    maps = 1 if foreground else num_cls
 
     def tick():
         done[0] += 1
         if report is not None:
-            report("peaks", done[0], num_cls * slabs, item=tomo_name)
+            report("peaks", done[0], maps * slabs, item=tomo_name)
 
     with torch.no_grad():
-        for k in range(num_cls):
-            zyx, values = _class_peaks(scores[k], float(t_seg), float(t_lm), diam[k],
-                                       radii[k], device, chunk, refine, tick)
-            xyz = zyx[:, ::-1]
-            tables.append(Picks(np.full(len(xyz), k + 1), xyz, values))
+        if foreground:
+            smallest = int(np.argmin(diam))
+            zyx, values = _class_peaks(_Foreground(scores), float(t_seg), float(t_lm),
+                                       diam[smallest], radii[smallest], device, chunk, refine,
+                                       tick)
+            classes, share = _classify(scores, zyx, radii[smallest])
+            tables.append(Picks(classes, zyx[:, ::-1], values, meta={"class_share": share}))
+        else:
+            for k in range(num_cls):
+                zyx, values = _class_peaks(scores[k], float(t_seg), float(t_lm), diam[k],
+                                           radii[k], device, chunk, refine, tick)
+                xyz = zyx[:, ::-1]
+                tables.append(Picks(np.full(len(xyz), k + 1), xyz, values))
     picks = Picks.concat(tables) if tables else Picks.empty(with_scores=True)
-    picks = deduplicate(picks, dist, cross_class=cross_class)
+    share = tables[0].meta["class_share"] if foreground else None
+    if share is not None:
+        picks = Picks(picks.classes, picks.xyz, picks.scores, meta={"class_share": share})
+    picks, kept = deduplicate(picks, dist, cross_class=cross_class, return_index=True)
     order = np.lexsort((-picks.scores, picks.classes))
     picks = picks.select(order)
+    class_share = share[kept][order] if share is not None else None
     picks.tomo_name = tomo_name
     picks.voxel_size = voxel_size
     picks.meta = {"t_seg": float(t_seg), "t_lm": float(t_lm), "t_dist": dist,
                   "diameters": diam, "score_radius": radii, "cross_class": bool(cross_class),
-                  "refine": bool(refine)}
+                  "refine": bool(refine), "localize": localize}
+    if class_share is not None:
+        picks.meta["class_share"] = class_share
     return picks
 
 
 def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
-                cross_class: bool = True) -> Picks:
+                cross_class: bool = True, return_index: bool = False):
     """Merge picks closer than ``t_dist`` voxels, keeping the one with the higher score.
 
     ``t_dist`` is one number or one per class (a sequence indexed by class - 1, or a dict by
@@ -265,13 +338,14 @@ def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
     ``min(t_dist[a], t_dist[b])``; with ``cross_class=False`` only picks of the same class do.
     Greedy by score (ties: earlier row first): the best pick is kept and its conflicting
     neighbours dropped, then the best remaining one, and so on. Row order is preserved.
+    With ``return_index`` also returns the indices of the rows kept.
     """
     from scipy.sparse import coo_matrix
     from scipy.spatial import cKDTree
 
     n = len(picks)
     if n < 2:
-        return picks.copy()
+        return (picks.copy(), np.arange(n)) if return_index else picks.copy()
     num_cls = int(picks.classes.max())
     if isinstance(t_dist, dict):
         per_class = {int(c): float(v) for c, v in t_dist.items()}
@@ -290,7 +364,7 @@ def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
         thresholds = values[picks.classes - 1]
     reach = float(thresholds.max())
     if reach <= 0:
-        return picks.copy()
+        return (picks.copy(), np.arange(n)) if return_index else picks.copy()
     tree = cKDTree(picks.xyz)
     pairs = tree.query_pairs(r=reach, output_type="ndarray")
     if len(pairs):
@@ -315,4 +389,6 @@ def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
             continue
         keep[idx] = True
         dropped[indices[indptr[idx]:indptr[idx + 1]]] = True
+    if return_index:
+        return picks.select(keep), np.flatnonzero(keep)
     return picks.select(keep)

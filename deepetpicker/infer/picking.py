@@ -62,6 +62,10 @@ class PickSettings:
     ``score_radius``: radius of the ball whose mean score is a pick's score (None: ``d / 4``).
     ``cross_class``: also merge close picks of different classes.
     ``refine``: sub-voxel positions (score-weighted centroid around the peak).
+    ``localize``: ``"class"`` searches each class map on its own (the paper's rule);
+    ``"foreground"`` finds peaks on the summed class maps and gives each the class most
+    probable around it, so a particle whose probability is split over similar classes is
+    still found.
     """
 
     t_seg: float = 0.5
@@ -70,6 +74,7 @@ class PickSettings:
     score_radius: PerClass = None
     cross_class: bool = True
     refine: bool = True
+    localize: str = "class"
 
     def __post_init__(self) -> None:
         for name, example in (("t_seg", 0.5), ("t_lm", 0.1)):
@@ -86,6 +91,13 @@ class PickSettings:
         object.__setattr__(self, "t_dist", _per_class_value("t_dist", self.t_dist))
         object.__setattr__(self, "score_radius", _per_class_value(
             "score_radius", self.score_radius, integer=True, minimum=0, allow_zero=True))
+        from deepetpicker.infer.peaks import LOCALIZE
+
+        if self.localize not in LOCALIZE:
+            raise DeepETPickerError(
+                f"localize = {self.localize!r}: choose 'class' (each class map on its own, the "
+                f"paper's rule) or 'foreground' (find particles on all classes together, then "
+                f"name their class).")
         for name in ("cross_class", "refine"):
             if not isinstance(getattr(self, name), bool):
                 raise DeepETPickerError(f"{name} = {getattr(self, name)!r}: expected true or "
@@ -130,4 +142,4 @@ def picks_from_scores(scores, diameters: Sequence[float], settings: Optional[Pic
                       diameters=[float(d) for d in diameters], device=device,
                       score_radius=settings.score_radius, cross_class=settings.cross_class,
                       refine=settings.refine, tomo_name=tomo_name, voxel_size=voxel_size,
-                      report=report)
+                      report=report, localize=settings.localize)
