@@ -55,7 +55,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 #: Training keys of our own (the original ignores them); written when set or not default.
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
-                    "weight_decay")
+                    "weight_decay", "ema_decay")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -569,6 +569,7 @@ class TrainConfig(PreprocessConfig):
     background_fraction: float = 0.0
     val_every: int = 1
     weight_decay: float = 0.01
+    ema_decay: float = 0.0
 
     # -- derived paths: the explicit keys of a training config ----------------------------
     @property
@@ -705,6 +706,9 @@ class TrainConfig(PreprocessConfig):
         _check_float(self, "background_fraction", p, low=0.0, high=1.0,
                      hint="the share of patches drawn away from particles, e.g. 0.0")
         _check_float(self, "weight_decay", p, low=0.0, hint="AdamW weight decay, e.g. 0.01")
+        _check_float(self, "ema_decay", p, low=0.0, high=1.0, high_open=True,
+                     hint="the decay of the moving average of the weights, e.g. 0.999; "
+                          "0 turns it off")
         for key in ("coord_conv", "pyramid"):
             if not isinstance(getattr(self, key), bool):
                 p.add(key, getattr(self, key), "expected true or false")

@@ -243,6 +243,10 @@ BAD_TRAIN_VALUES = [
     ("gpu_ids", "0;1", ["'0;1' is not a whole number"]),
     ("dset_name", "a/b", ["may not contain '/'"]),
     ("coord_conv", "yes", ["expected true or false"]),
+    ("ema_decay", 1.5, ["must be >= 0 and < 1", "0 turns it off"]),
+    ("ema_decay", 1, ["must be >= 0 and < 1"]),
+    ("ema_decay", -0.1, ["must be >= 0 and < 1"]),
+    ("ema_decay", "x", ["expected a number", "e.g. 0.999"]),
 ]
 
 
@@ -259,6 +263,15 @@ def test_each_bad_value_names_file_key_value_and_fix(tmp_path, key, value, fragm
     assert f"= {shown!r}" in msg
     for fragment in fragments:
         assert fragment in msg, msg
+
+
+def test_ema_decay_is_read_and_written_back_only_when_given(tmp_path):
+    path = write(tmp_path, original_text("train_configs", train_dict(ema_decay=0.999)))
+    cfg = load_train_config(path)
+    assert cfg.ema_decay == 0.999 and cfg.to_dict()["ema_decay"] == 0.999
+    plain = load_train_config(write(tmp_path, original_text("train_configs", train_dict()),
+                                    name="plain.py"))
+    assert plain.ema_decay == TrainConfig.ema_decay and "ema_decay" not in plain.to_dict()
 
 
 def test_missing_keys_are_named(tmp_path):

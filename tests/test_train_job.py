@@ -41,7 +41,10 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
     rows = list(csv.DictReader(result.log_csv.open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert float(rows[1]["train_loss"]) == pytest.approx(second["train_loss"])
-    assert {"val_loss", "precision", "recall", "f1", "f1_1", "lr", "epoch_time_s"} <= set(rows[0])
+    assert {"val_loss", "precision", "recall", "f1", "f1_1", "lr", "epoch_time_s", "f1_1_min",
+            "f1_1_std"} <= set(rows[0])
+    for row in result.history:       # one validation tomogram: no spread
+        assert row["f1_1_min"] == row["f1_1"] and row["f1_1_std"] == 0.0
     assert json.loads(result.log_json.read_text()) == result.history
 
     # 6 particle patches, batch 4: 2 steps per epoch; one train event per step
@@ -64,9 +67,13 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
     assert best_meta["epoch"] == result.best_epoch
 
 
-def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy):
-    cfg = train_config(toy, dset_name="resume", max_epochs=3, background_fraction=0.25)
-    straight = train(cfg).history
+@pytest.mark.parametrize("ema_decay", [0.0, 0.999])
+def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy, ema_decay):
+    name = f"resume_{ema_decay}"
+    cfg = train_config(toy, dset_name=name, max_epochs=3, background_fraction=0.25,
+                       ema_decay=ema_decay)
+    first = train(cfg)
+    straight = first.history
 
     token = CancelToken()
 
@@ -80,16 +87,22 @@ def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy):
     assert len(list((run / "old").iterdir())) == 1  # the first run's files were kept aside
     _, meta = load_checkpoint(run / "last.pth")
     assert meta["epoch"] == 1 and len(meta["history"]) == 1
+    assert ("ema_state_dict" in meta) == (ema_decay > 0)
     assert len(list(csv.DictReader((run / "metrics.csv").open()))) == 1
 
-    resumed = train(cfg, resume=run / "last.pth").history
+    again = train(cfg, resume=run / "last.pth")
+    resumed = again.history
     assert [r["epoch"] for r in resumed] == [1, 2, 3]
     for a, b in zip(straight, resumed):
         assert a["train_loss"] == b["train_loss"]  # exactly: same data, same arithmetic
-        assert a["f1"] == b["f1"]
+        assert a["val_loss"] == b["val_loss"] and a["f1"] == b["f1"]
+    # the validated weights (the moving average, if any) are the same to the last bit
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[key]), key
 
     # more epochs than the run was planned for: the schedule is stretched, training goes on
-    longer = train_config(toy, dset_name="resume", max_epochs=4, background_fraction=0.25)
+    longer = train_config(toy, dset_name=name, max_epochs=4, background_fraction=0.25,
+                          ema_decay=ema_decay)
     events = []
     extended = train(longer, resume=run / "last.pth", progress=events.append).history
     assert [r["epoch"] for r in extended] == [1, 2, 3, 4]
@@ -97,6 +110,103 @@ def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy):
     lrs = [e.metrics["lr"] for e in events if e.stage == "train"]
     assert len(lrs) == 2 and lrs[0] > 10 * extended[2]["lr"]
     assert any("stretched" in e.message for e in events)
+
+
+def _differs(a: dict, b: dict) -> bool:
+    return any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_best_checkpoint_holds_the_moving_average_and_last_holds_both(toy, tmp_path):
+    # validated once, after epoch 2: best.pth and last.pth describe the same moment
+    cfg = train_config(toy, dset_name="ema", max_epochs=2, val_every=2, ema_decay=0.999)
+    result = train(cfg)
+    assert result.best_epoch == 2
+    last = torch.load(result.last_checkpoint, weights_only=True)
+    best = torch.load(result.best_checkpoint, weights_only=True)
+    trained, average = last["state_dict"], last["ema_state_dict"]
+    assert _differs(trained, average)                       # 4 steps: the average lags
+    assert last["weights"] == "trained" and best["weights"] == "moving average"
+    assert _same(best["state_dict"], average) and _same(best["raw_state_dict"], trained)
+    assert _same(result.model.state_dict(), average)
+    # BatchNorm statistics are averaged too; the batch counter is copied
+    bn = "encoders.0.block.conv1.bn.running_mean"
+    assert bn in average and not torch.equal(average[bn], trained[bn])
+    counters = [k for k in average if k.endswith("num_batches_tracked")]
+    assert counters and all(int(average[k]) == int(trained[k]) == 4 for k in counters)
+
+    # predict reads best.pth's state_dict: the average, and the picks validation counted
+    from deepetpicker.infer.job import predict
+
+    model, meta = load_checkpoint(result.best_checkpoint)
+    assert meta["ema_decay"] == 0.999 and _same(model.state_dict(), average)
+    picked = predict(cfg, result.best_checkpoint, tomograms=[toy.tomo_path + "/tomo1.mrc"],
+                     out=tmp_path)
+    assert picked.counts["tomo1"] == {1: result.history[-1]["n_picks"]}
+
+    # ema_decay 0 is the plain run: best.pth holds the trained weights, nothing else
+    plain = train(train_config(toy, dset_name="no_ema", max_epochs=2, val_every=2))
+    last = torch.load(plain.last_checkpoint, weights_only=True)
+    best = torch.load(plain.best_checkpoint, weights_only=True)
+    assert "ema_state_dict" not in last and "raw_state_dict" not in best
+    assert _same(best["state_dict"], last["state_dict"])
+    assert _same(plain.model.state_dict(), last["state_dict"])
+    # the average does not change training itself, only what is validated and kept
+    assert _same(last["state_dict"], trained)
+    assert [r["train_loss"] for r in plain.history] == [r["train_loss"] for r in result.history]
+
+
+def test_moving_average_update_validation_and_layout(toy):
+    from deepetpicker.train.job import Trainer
+
+    cfg = train_config(toy, dset_name="ema_unit", ema_decay=0.9)
+    cfg.validate()
+    trainer = Trainer(cfg, torch.device("cpu"))
+    assert [trainer.ema_decay_at(s) for s in (0, 1, 10, 1000)] == pytest.approx(
+        [0.1, 2 / 11, 11 / 20, 0.9])
+    ema = trainer.ema_net
+    assert ema is not trainer.net and ema.channels_last
+    conv = "encoders.0.block.conv1.conv.weight"
+    assert ema.state_dict()[conv].is_contiguous(memory_format=torch.channels_last_3d)
+    assert all(not p.requires_grad for p in ema.parameters())
+
+    before = {k: v.clone() for k, v in ema.state_dict().items()}
+    images, targets = next(iter(trainer.loader(trainer.train_set, 0, True)))
+    trainer.global_step = 3                       # decay min(0.9, 4 / 13)
+    trainer.train_step(images, targets)
+    trained, average = trainer.net.state_dict(), ema.state_dict()
+    d = 4 / 13
+    for key in (conv, "encoders.0.block.conv1.bn.running_var"):
+        assert torch.allclose(average[key], d * before[key] + (1 - d) * trained[key],
+                              atol=1e-6)
+    assert average[conv].is_contiguous(memory_format=torch.channels_last_3d)
+
+    # validation runs on the average: its loss is that of the average's weights
+    on_average = trainer.validate(0)
+    trainer.ema_net = None                        # now validate the trained weights
+    on_trained = trainer.validate(0)
+    assert on_average["val_loss"] != on_trained["val_loss"]
+    trainer.net.load_state_dict(average)
+    assert trainer.validate(0)["val_loss"] == pytest.approx(on_average["val_loss"], abs=1e-6)
+
+
+def test_f1_spread_over_validation_tomograms():
+    from deepetpicker.train.job import _spread_over_tomograms
+
+    def result(*f1s):
+        return {"per_class": [{"class": c, "F1": f, "n_truth": 0 if f is None else 5}
+                              for c, f in enumerate(f1s, start=1)]}
+
+    results = [result(0.5, 1.0, None), result(1.0, 1.0, None), result(0.9, None, None)]
+    assert _spread_over_tomograms(results, 1) == pytest.approx(
+        {"f1_1_min": 0.5, "f1_1_std": float(torch.tensor([0.5, 1.0, 0.9]).std(
+            unbiased=False))})
+    # tomograms without particles of a class do not count for it
+    assert _spread_over_tomograms(results, 2) == {"f1_2_min": 1.0, "f1_2_std": 0.0}
+    assert _spread_over_tomograms(results, 3) == {"f1_3_min": None, "f1_3_std": None}
 
 
 def test_cancel_stops_inside_a_long_step(toy, tmp_path):

@@ -6,13 +6,22 @@ the inference pipeline on the validation tomograms - overlap-tile scan, peak pic
 de-duplication - and scores the picks against the validation particles (one-to-one matching
 within a particle radius), so the best checkpoint is the one that picks best.
 
+With ``ema_decay`` > 0 the job keeps an exponential moving average of the weights (BatchNorm
+running statistics included), updated after every optimiser step with the decay
+``min(ema_decay, (1 + step) / (10 + step))``. Validation (loss, picks, F1) runs on the average,
+so the checkpoint is chosen on weights that one lucky or unlucky step does not swing.
+
 Files under ``config.run_dir`` (``base_path/runs/<dset_name>``), each written atomically:
 
-- ``last.pth``: the state after the last complete epoch (weights, optimiser, schedule,
-  history); ``best.pth``: the epoch with the best validation F1 so far. Both hold the
-  config, class names and diameters, so inference needs no other file.
+- ``last.pth``: the state after the last complete epoch (trained weights as ``state_dict``,
+  their average as ``ema_state_dict``, optimiser, schedule, history); ``best.pth``: the
+  validated weights (the average, if any) of the epoch with the best validation F1 so far as
+  ``state_dict``, the trained ones as ``raw_state_dict``. Both hold the config, class names
+  and diameters, so inference needs no other file.
 - ``metrics.csv`` and ``metrics.json``: one row per epoch (train loss, val loss, precision,
-  recall and F1 overall and per class, learning rate, epoch and validation time).
+  recall and F1 overall and per class, the lowest per-class F1 of a validation tomogram and
+  the standard deviation over them (``f1_<k>_min``, ``f1_<k>_std``), learning rate, epoch and
+  validation time).
 
 A fresh run moves earlier files of the same run folder into ``old/<time>/``. ``resume``
 continues from a ``last.pth``. With a fixed ``seed`` two CPU runs give the same loss curve,
@@ -27,6 +36,7 @@ DistributedDataParallel; rank 0 alone validates and writes files.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -68,7 +78,8 @@ MATCH_FRACTION = 1.0
 @dataclass
 class TrainResult:
     """What a training run produced. ``history`` holds one dict per epoch (as in the logs);
-    ``model`` is the trained network (eval mode, on the training device)."""
+    ``model`` is the network after the last epoch as validated (the moving average of the
+    weights when ``ema_decay`` > 0; eval mode, on the training device)."""
 
     run_dir: Path
     last_checkpoint: Optional[Path]
@@ -185,6 +196,11 @@ class Trainer:
 
         self.net = ResUNet3D(in_channels=1, num_classes=cfg.num_cls, f_maps=cfg.f_maps,
                              coord_conv=cfg.coord_conv, pyramid=cfg.pyramid).to_device(device)
+        #: The moving average of the weights (same device and memory layout), or None.
+        self.ema_decay = float(cfg.ema_decay)
+        self.ema_net: Optional[ResUNet3D] = None
+        if self.ema_decay > 0:
+            self.ema_net = copy.deepcopy(self.net).eval().requires_grad_(False)
         self.model: torch.nn.Module = self.net
         if info.enabled:
             if device.type == "cuda":
@@ -192,7 +208,10 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(
                 self.net, device_ids=[device.index] if device.type == "cuda" else None)
         else:
-            self._install_cancel_hooks()
+            self._install_cancel_hooks(self.net)
+            if self.ema_net is not None:
+                self._install_cancel_hooks(self.ema_net)
+        self._ema_pairs = self._pair_ema_tensors()
         self.loss_fn = get_loss(cfg.loss)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
                                            betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
@@ -208,8 +227,8 @@ class Trainer:
         self.best_epoch: Optional[int] = None
 
     # -- building blocks --------------------------------------------------------------------
-    def _install_cancel_hooks(self) -> None:
-        """Check the cancel token before each network level runs, forwards and backwards."""
+    def _install_cancel_hooks(self, net: ResUNet3D) -> None:
+        """Check the cancel token after each network level runs, forwards and backwards."""
         token = self.report.token
 
         def on_grad(grad):
@@ -220,8 +239,48 @@ class Trainer:
             if output.requires_grad:
                 output.register_hook(on_grad)
 
-        for level in list(self.net.encoders) + list(self.net.decoders):
+        for level in list(net.encoders) + list(net.decoders):
             level.register_forward_hook(on_forward)
+
+    def _pair_ema_tensors(self) -> tuple[list, list, list, list]:
+        """The averaged network's tensors and the trained one's, matched by name: floating
+        parameters and buffers (BatchNorm running statistics) are averaged, the others (the
+        BatchNorm batch counters) copied."""
+        if self.ema_net is None:
+            return [], [], [], []
+        raw = self.net.state_dict()
+        avg_to, avg_from, copy_to, copy_from = [], [], [], []
+        for name, target in self.ema_net.state_dict().items():
+            if target.is_floating_point():
+                avg_to.append(target)
+                avg_from.append(raw[name])
+            else:
+                copy_to.append(target)
+                copy_from.append(raw[name])
+        return avg_to, avg_from, copy_to, copy_from
+
+    def ema_decay_at(self, step: int) -> float:
+        """The decay of the moving average at optimisation step ``step`` (counted from 0):
+        ``min(ema_decay, (1 + step) / (10 + step))``, so that the average follows the fast
+        early changes instead of remembering the random initial weights."""
+        return min(self.ema_decay, (1.0 + step) / (10.0 + step))
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the averaged weights towards the trained ones (after an optimiser step)."""
+        if self.ema_net is None:
+            return
+        avg_to, avg_from, copy_to, copy_from = self._ema_pairs
+        weight = 1.0 - self.ema_decay_at(self.global_step)
+        torch._foreach_lerp_(avg_to, avg_from, weight)
+        for target, source in zip(copy_to, copy_from):
+            target.copy_(source)
+
+    @property
+    def eval_net(self) -> ResUNet3D:
+        """The network that is validated and saved as ``best.pth``: the moving average of the
+        weights when ``ema_decay`` > 0, else the trained network itself."""
+        return self.net if self.ema_net is None else self.ema_net
 
     def loader(self, dataset: PatchDataset, epoch: int, shuffle: bool) -> DataLoader:
         """The DataLoader of ``dataset`` for ``epoch`` (its shard in a multi-process run)."""
@@ -258,6 +317,7 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        self.update_ema()
         value = float(loss.detach())
         if not math.isfinite(value) and not self.amp:
             raise DeepETPickerError(
@@ -327,16 +387,18 @@ class Trainer:
         for c in pooled["per_class"]:
             row.update({f"precision_{c['class']}": c["precision"],
                         f"recall_{c['class']}": c["recall"], f"f1_{c['class']}": c["F1"]})
+            row.update(_spread_over_tomograms(results, c["class"]))
         row["precision"], row["recall"] = pooled["precision"], pooled["recall"]
         row["f1"] = pooled["macro_F1"] or 0.0    # mean over the classes that have particles
         row["n_picks"] = n_picks
         return row
 
     def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
-        self.net.eval()
+        net = self.eval_net
+        net.eval()
         with torch.no_grad(), torch.autocast(device_type=self.device.type,
                                              dtype=torch.float16, enabled=self.amp):
-            return self.net(images.to(self.device, non_blocking=True)).float()
+            return net(images.to(self.device, non_blocking=True)).float()
 
     # -- checkpoints and logs ---------------------------------------------------------------
     def checkpoint_meta(self, epochs_done: int) -> dict:
@@ -353,7 +415,29 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.amp else None,
-                "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch}
+                "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
+                "ema_decay": self.ema_decay}
+
+    def save_last(self, path: Path, epochs_done: int) -> Path:
+        """``last.pth``: the trained weights as ``state_dict`` and, with ``ema_decay`` > 0,
+        their moving average as ``ema_state_dict``, with the optimiser and schedule: all a
+        resume needs to continue on the same curve."""
+        meta = self.checkpoint_meta(epochs_done)
+        meta["weights"] = "trained"
+        if self.ema_net is not None:
+            meta["ema_state_dict"] = _cpu_state(self.ema_net)
+        return save_checkpoint(path, self.net, **meta)
+
+    def save_best(self, path: Path, epochs_done: int) -> Path:
+        """``best.pth``: the validated weights (the moving average when ``ema_decay`` > 0) as
+        ``state_dict``, so inference reads them like any checkpoint; the trained weights go
+        along as ``raw_state_dict`` so that a run can resume from this file too."""
+        meta = self.checkpoint_meta(epochs_done)
+        meta["weights"] = "trained"
+        if self.ema_net is not None:
+            meta["weights"] = "moving average"
+            meta["raw_state_dict"] = _cpu_state(self.net)
+        return save_checkpoint(path, self.eval_net, **meta)
 
     def resume_from(self, path) -> None:
         """Continue from a checkpoint written by this job (``last.pth``)."""
@@ -371,7 +455,14 @@ class Trainer:
             raise DeepETPickerError(
                 f"Cannot resume from {path}: its network differs from this config ({diff}). "
                 f"Use the config the run was started with.")
-        self.net.load_state_dict(data["state_dict"])
+        raw = data.get("raw_state_dict") or data["state_dict"]
+        self.net.load_state_dict(raw)
+        if self.ema_net is not None:
+            # last.pth keeps the average apart; best.pth holds it as its state_dict; a run
+            # that had no average starts one from the trained weights
+            average = data.get("ema_state_dict") or (
+                data["state_dict"] if data.get("raw_state_dict") else raw)
+            self.ema_net.load_state_dict(average)
         self.optimizer.load_state_dict(data["optimizer"])
         self.global_step = int(data.get("global_step", 0))
         saved = data.get("scheduler") or {}
@@ -410,6 +501,21 @@ class Trainer:
         write_text_atomic(csv_path, buffer.getvalue())
         write_text_atomic(json_path, json.dumps(self.history, indent=1))
         return csv_path, json_path
+
+
+def _cpu_state(net: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
+def _spread_over_tomograms(results: list[dict], class_id: int) -> dict:
+    """How class ``class_id``'s F1 varies over the validation tomograms that hold particles
+    of it: ``f1_<k>_min`` and ``f1_<k>_std`` (0 with one tomogram; None with none)."""
+    scores = [pc["F1"] for r in results for pc in r["per_class"]
+              if pc["class"] == class_id and pc["n_truth"]]
+    if not scores:
+        return {f"f1_{class_id}_min": None, f"f1_{class_id}_std": None}
+    return {f"f1_{class_id}_min": float(min(scores)),
+            f"f1_{class_id}_std": float(np.std(scores))}
 
 
 def _archive_previous(run_dir: Path, report: Reporter) -> None:
@@ -493,7 +599,9 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
         f"parameters, {n_part} particles + {trainer.train_set.n_background} background "
         f"patches per epoch from {len(trainer.train_entries)} tomogram(s), "
         f"{trainer.steps_per_epoch} steps of {cfg.batch_size} per epoch; validating on "
-        f"{len(trainer.val_entries)} tomogram(s).")
+        f"{len(trainer.val_entries)} tomogram(s)"
+        + (f" with the moving average of the weights (ema_decay {trainer.ema_decay:g})."
+           if trainer.ema_net is not None else "."))
     if dev.type == "cuda" and int(cfg.num_workers) == 0:
         report.log("Batches are prepared in the training process (num_workers 0); on a GPU "
                    "set num_workers to 4-8 in the config so that data loading overlaps the "
@@ -523,10 +631,9 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
         if improved:
             trainer.best_f1, trainer.best_epoch = float(row["f1"]), epoch + 1
         if info.is_main:
-            meta = trainer.checkpoint_meta(epoch + 1)
-            last_path = save_checkpoint(run_dir / LAST, trainer.net, **meta)
+            last_path = trainer.save_last(run_dir / LAST, epoch + 1)
             if improved:
-                best_path = save_checkpoint(run_dir / BEST, trainer.net, **meta)
+                best_path = trainer.save_best(run_dir / BEST, epoch + 1)
             csv_path, json_path = trainer.write_logs(run_dir)
         barrier(info)
         report("epoch", epoch + 1, cfg.max_epochs, message=epoch_line(row, cfg.max_epochs,
@@ -536,9 +643,10 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
     if info.is_main and csv_path is None and trainer.history:
         csv_path, json_path = trainer.write_logs(run_dir)
     trainer.net.eval()
+    trainer.eval_net.eval()
     return TrainResult(run_dir=run_dir, last_checkpoint=last_path, best_checkpoint=best_path,
                        best_f1=trainer.best_f1, best_epoch=trainer.best_epoch,
                        epochs=len(trainer.history), history=trainer.history, device=str(dev),
                        log_csv=csv_path or (run_dir / LOG_CSV if info.is_main else None),
                        log_json=json_path or (run_dir / LOG_JSON if info.is_main else None),
-                       model=trainer.net)
+                       model=trainer.eval_net)
