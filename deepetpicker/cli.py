@@ -321,7 +321,8 @@ def cmd_predict(args) -> int:
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
                       batch_size=args.batch_size, picking=picking, export=_export_options(args),
-                      diameters=args.diameters, overwrite=args.overwrite, force=args.force)
+                      diameters=args.diameters, overwrite=args.overwrite, force=args.force,
+                      tta=args.tta_set or args.tta)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
@@ -586,6 +587,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "program's .ckpt without a config; overrides the config's; default: "
                         "the config's ocp_diameter)")
     p.add_argument("--save-scores", action="store_true", help="also write score maps as MRC")
+    p.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: average the score maps over the 8 mirrorings "
+                        "of z, y and x of every tile (as in training) before picking; 8 times "
+                        "the scan time")
+    p.add_argument("--tta-set", choices=["flips", "full"],
+                   help="the transforms of --tta (and turns it on): flips, the 8 above; full, "
+                        "those and their 90-degree turns in the XY plane, 16 transforms, 16 "
+                        "times the scan time (a quarter turn moves a single-axis missing wedge "
+                        "from x to y, which training does not show the network) (default: "
+                        "flips)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace outputs of an earlier run in --out (never your own files or "
                         "the inputs)")

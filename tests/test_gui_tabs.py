@@ -440,6 +440,11 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     bad.write_bytes(b"not a tomogram")
     tab.add_tomograms([str(Path(sim).parent.parent / "raw" / "sim_00.mrc"), str(bad)])
     type_into(qtbot, tab.out_dir.edit, str(tmp_path / "out"))
+    # the test-time augmentation checkbox reaches the job
+    assert tab.job_arguments()[1]["tta"] is False
+    tab.tta.setChecked(True)
+    assert tab.job_arguments()[1]["tta"] is True
+    tab.tta.setChecked(False)
     assert tab.run()
     wait_done(qtbot, tab.panel)
     assert [r[0] for r in table_text(tab.results_table)] == ["sim_00"]

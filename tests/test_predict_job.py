@@ -392,3 +392,60 @@ def test_predict_output_folder_is_checked_before_any_work(trained, tmp_path, mon
         predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
                 out=tmp_path / "locked", progress=events.append)
     assert not [e for e in events if e.stage in ("statistics", "scan")]
+
+
+def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained, tmp_path):
+    from deepetpicker.infer.tiling import TTA_SETS, with_tta
+
+    cfg, weights, raw = trained["config"], trained["weights"], trained["raw"]
+    out = tmp_path / "out"
+    plain = predict(cfg, weights, tomograms=[raw], out=out)
+    assert json.loads(plain.sidecars[0].read_text())["tta"] == []
+    # TTA switched on: not the same picks, so picked again (with --overwrite) and recorded
+    events = []
+    tta = predict(cfg, weights, tomograms=[raw], out=out, tta=True, overwrite=True,
+                  save_scores=True, score_dtype="float32", progress=events.append)
+    assert tta.skipped == [] and [e for e in events if e.stage == "scan"]
+    sidecar = json.loads(tta.sidecars[0].read_text())
+    names = [t.name for t in TTA_SETS["flips"]]
+    assert sidecar["tta"] == names and len(names) == 8
+    assert sidecar["fingerprint"]["tta"] == names
+    picks = read_picks(tta.outputs[0])
+    assert evaluate_occupancy(picks, trained["truth"], trained["occupancy"])["F1"] >= F1_FLOOR
+    # the score map is the mean of the network's flipped-scored-flipped-back tiles
+    with mrcfile.open(tta.score_maps[0]) as mrc:
+        saved = mrc.data.copy()
+    volume = trained["volume"]
+    normalised = (volume - volume.mean()) / volume.std()
+    with torch.no_grad():
+        direct = scan(normalised, lambda b: probabilities(trained["model"](b)), 16, 4)
+        averaged = scan(normalised, with_tta(lambda b: probabilities(trained["model"](b)),
+                                             TTA_SETS["flips"]), 16, 4)
+    np.testing.assert_allclose(saved, averaged[0], atol=2e-4)
+    assert np.abs(saved - direct[0]).max() > 1e-3          # TTA did change the scores
+    # the same TTA again: skipped; TTA toggled off or another set: picked again
+    again = predict(cfg, weights, tomograms=[raw], out=out, tta="flips", save_scores=True)
+    assert again.skipped == [tta.outputs[0]]
+    off = predict(cfg, weights, tomograms=[raw], out=out, overwrite=True)
+    assert off.skipped == [] and json.loads(off.sidecars[0].read_text())["tta"] == []
+    assert read_picks(off.outputs[0]).xyz.tolist() == read_picks(plain.outputs[0]).xyz.tolist()
+    with pytest.raises(DeepETPickerError, match="'spin' is not known"):
+        predict(cfg, weights, tomograms=[raw], out=tmp_path / "never", tta="spin")
+    assert not (tmp_path / "never").exists()
+
+
+def test_predict_command_passes_the_tta_options(monkeypatch, tmp_path):
+    import deepetpicker.infer.job as job_module
+    from deepetpicker.cli import main
+
+    calls = []
+
+    def fake_predict(*args, **kwargs):
+        calls.append(kwargs["tta"])
+        return job_module.PredictResult(out_dir=tmp_path)
+
+    monkeypatch.setattr(job_module, "predict", fake_predict)
+    base = ["predict", "--weights", "w.pth", "--tomograms", "t.mrc"]
+    for extra in ([], ["--tta"], ["--tta-set", "full"], ["--tta", "--tta-set", "flips"]):
+        assert main(base + extra) == 0
+    assert calls == [False, True, "full", "flips"]

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.tiling import (count_tiles, kept_ranges, plan_tiles, read_tile, scan,
-                                       tile_starts)
+from deepetpicker.infer.tiling import (TTA_SETS, TileTransform, count_tiles, kept_ranges,
+                                       plan_tiles, read_tile, scan, tile_starts, tta_transforms,
+                                       with_tta)
 from deepetpicker.jobs import CancelToken, Cancelled, Reporter
 
 
@@ -151,3 +152,142 @@ def test_read_tile_mirrors_outside_the_volume():
     tile = read_tile(volume, (-1, -1, -2), 6)
     assert tile.shape == (6, 6, 6)
     np.testing.assert_array_equal(tile[1, 1], [2, 1, 0, 1, 2, 3])
+
+
+# --------------------------------------------------------------------------------------------
+# Test-time augmentation
+# --------------------------------------------------------------------------------------------
+def _box_sigmoid_predictor(batch):
+    """Equivariant under every flip and XY quarter turn: a symmetric 3x3x3 box filter (zero
+    padding) and pointwise functions of its result."""
+    box = torch.nn.functional.conv3d(batch, torch.ones(1, 1, 3, 3, 3) / 27.0, padding=1)
+    return torch.cat([torch.sigmoid(box), batch * batch], dim=1)
+
+
+def _skewed_predictor(batch):
+    """Not equivariant: a position ramp inside the tile, a shift along x, a one-sided filter."""
+    n = batch.shape[-1]
+    idx = torch.arange(n, dtype=torch.float32)
+    ramp = 1.0 + 0.01 * (idx[:, None, None] + 2 * idx[None, :, None] + 3 * idx[None, None, :])
+    kernel = torch.arange(27, dtype=torch.float32).reshape(1, 1, 3, 3, 3) / 100.0
+    return torch.cat([batch * ramp, torch.roll(batch, 1, dims=-1),
+                      torch.nn.functional.conv3d(batch, kernel, padding=1)], dim=1)
+
+
+def _skewed_numpy(tile):
+    """``_skewed_predictor`` of one (n, n, n) tile in numpy."""
+    n = tile.shape[-1]
+    idx = np.arange(n, dtype=np.float32)
+    ramp = 1.0 + 0.01 * (idx[:, None, None] + 2 * idx[None, :, None] + 3 * idx[None, None, :])
+    kernel = np.arange(27, dtype=np.float32).reshape(3, 3, 3) / 100.0
+    padded = np.pad(tile, 1)
+    corr = sum(kernel[a, b, c] * padded[a:a + n, b:b + n, c:c + n]
+               for a in range(3) for b in range(3) for c in range(3))
+    return np.stack([tile * ramp, np.roll(tile, 1, axis=-1), corr])
+
+
+def _hand_forward(tile, flips, turns):
+    """The transform by hand: mirror the named axes of (z, y, x), then turn y towards x."""
+    axes = tuple("zyx".index(a) for a in flips)
+    out = np.flip(tile, axes) if axes else tile
+    return np.rot90(out, turns, axes=(1, 2))
+
+
+def _hand_inverse(scores, flips, turns):
+    """Inverse of :func:`_hand_forward` on (K, z, y, x) scores."""
+    out = np.rot90(scores, -turns, axes=(2, 3))
+    axes = tuple(1 + "zyx".index(a) for a in flips)
+    return np.flip(out, axes) if axes else out
+
+
+def _hand_tta(tile, transforms):
+    outs = [_hand_inverse(_skewed_numpy(np.ascontiguousarray(_hand_forward(tile, f, k))), f, k)
+            for f, k in transforms]
+    return np.mean(outs, axis=0)
+
+
+def test_tta_sets_are_distinct_symmetries_that_keep_z_and_invert_exactly():
+    flips, full = TTA_SETS["flips"], TTA_SETS["full"]
+    assert len(flips) == 8 and len(full) == 16 and tta_transforms(True) == flips
+    assert tta_transforms(False) == tta_transforms(None) == tta_transforms("off") == ()
+    assert tta_transforms("FULL") == full and flips[0].name == "identity"
+    assert {t.name for t in flips} >= {"flip z", "flip y", "flip x", "flip zyx"}
+    assert {"rot90", "rot270", "flip zx rot90"} <= {t.name for t in full}
+    cube = torch.arange(2 * 4 ** 3, dtype=torch.float32).reshape(1, 2, 4, 4, 4)
+    images = set()
+    for t in full:
+        moved = t.apply(cube)
+        assert torch.equal(t.invert(moved), cube)
+        # z stays the z axis: each z-plane goes to one z-plane
+        assert {tuple(sorted(moved[0, 0, z].flatten().tolist())) for z in range(4)} == {
+            tuple(sorted(cube[0, 0, z].flatten().tolist())) for z in range(4)}
+        images.add(tuple(moved.flatten().tolist()))
+    assert len(images) == 16                                     # all different maps
+    assert {tuple(t.apply(cube).flatten().tolist()) for t in flips} <= images
+    with pytest.raises(DeepETPickerError, match="'rotate' is not known.*'flips' or 'full'"):
+        tta_transforms("rotate")
+
+
+@pytest.mark.parametrize("tta", ["flips", "full"])
+@pytest.mark.parametrize("shape,pad", [((37, 50, 29), 3), ((16, 16, 16), 0), ((5, 40, 9), 6)])
+def test_tta_of_an_equivariant_predictor_equals_no_tta(tta, shape, pad):
+    rng = np.random.default_rng(3)
+    volume = rng.normal(size=shape).astype(np.float32)
+    plain = scan(volume, _box_sigmoid_predictor, 16, pad, batch_size=3)
+    averaged = scan(volume, with_tta(_box_sigmoid_predictor, tta_transforms(tta)), 16, pad,
+                    batch_size=3)
+    np.testing.assert_allclose(averaged, plain, rtol=1e-6, atol=1e-6)
+    # the one-sided predictor is not equivariant: there TTA does change the scores
+    skewed = scan(volume, _skewed_predictor, 16, pad, batch_size=3)
+    assert not np.allclose(scan(volume, with_tta(_skewed_predictor, tta_transforms(tta)), 16,
+                                pad, batch_size=3), skewed, atol=1e-3)
+
+
+@pytest.mark.parametrize("tta", ["flips", "full"])
+def test_tta_equals_the_average_of_transformed_predictions_computed_by_hand(tta):
+    transforms = tta_transforms(tta)
+    by_hand = [(t.flips, t.quarter_turns) for t in transforms]
+    rng = np.random.default_rng(4)
+    # one tile: the transform of the tile is the transform of the volume
+    tile = rng.normal(size=(16, 16, 16)).astype(np.float32)
+    got = scan(tile, with_tta(_skewed_predictor, transforms), 16, 0)
+    np.testing.assert_allclose(got, _hand_tta(tile, by_hand), rtol=1e-5, atol=1e-5)
+    # many tiles, a batch at a time: every tile's kept region is its own hand-made average
+    volume = rng.normal(size=(30, 41, 23)).astype(np.float32)
+    calls = []
+
+    def counted(batch):
+        calls.append(batch.shape[0])
+        return _skewed_predictor(batch)
+
+    got = scan(volume, with_tta(counted, transforms), 16, 4, batch_size=3)
+    tiles = plan_tiles(volume.shape, 16, 4)
+    assert len(calls) == len(transforms) * ((len(tiles) + 2) // 3)   # one pass per transform
+    for t in tiles:
+        expected = _hand_tta(read_tile(volume, t.start, 16), by_hand)
+        local = tuple(slice(k.start - s, k.stop - s) for k, s in zip(t.keep, t.start))
+        np.testing.assert_allclose(got[(slice(None),) + t.keep],
+                                   expected[(slice(None),) + local], rtol=1e-5, atol=1e-5)
+
+
+def test_tta_leaves_the_tile_buffer_alone_and_checks_between_passes():
+    passes = []
+
+    def identity(batch):                       # returns the tensor it was given
+        passes.append(1)
+        if len(passes) == 3:
+            token.cancel()
+        return batch
+
+    volume = np.random.default_rng(5).normal(size=(16, 16, 16)).astype(np.float32)
+    token = CancelToken()
+    out = scan(volume, with_tta(identity, TTA_SETS["flips"]), 16, 0)
+    np.testing.assert_allclose(out[0], volume, rtol=1e-6, atol=1e-6)
+    passes.clear()
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        scan(volume, with_tta(identity, TTA_SETS["flips"], check=token.check), 16, 0)
+    assert len(passes) == 3                    # stopped within the batch, not after 8 passes
+    assert with_tta(identity, ()) is identity
+    with pytest.raises(ValueError, match="square tiles"):
+        with_tta(identity, [TileTransform(quarter_turns=1)])(torch.zeros(1, 1, 4, 4, 5))

@@ -149,21 +149,32 @@ def _check_weights(model, meta: dict, config, weights) -> None:
             f"use e.g. 72.")
 
 
-def _make_predictor(model, device, offset: float, spread: float):
-    """Normalise a raw tile batch, run the network, return class probabilities."""
+def _make_predictor(model, device, offset: float, spread: float, tta=(), check=None):
+    """Normalise a raw tile batch, run the network, return class probabilities.
+
+    ``tta``: :class:`~deepetpicker.infer.tiling.TileTransform` s whose probabilities are
+    averaged (each one a pass of the network over the batch, transformed on ``device``);
+    ``check`` is called between those passes.
+    """
     import torch
 
+    from deepetpicker.infer.tiling import with_tta
     from deepetpicker.model import probabilities
 
     use_amp = device.type == "cuda"
+
+    def network(x):
+        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+            logits = model(x)
+        return probabilities(logits.float())
+
+    averaged = with_tta(network, tta, check=check)
 
     def predict_fn(batch):
         x = batch.to(device, non_blocking=True)
         x = (x - offset) / spread
         with torch.inference_mode():
-            with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
-                logits = model(x)
-            return probabilities(logits.float())
+            return averaged(x)
 
     return predict_fn
 
@@ -179,9 +190,12 @@ def _score_map_names(stem: str, k: int, class_names) -> list[str]:
 def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters) -> dict:
     """What decides a tomogram's picks: the files (path, size, time) and every setting."""
     keep = ("patch_size", "pad_size", "norm_type", "num_cls", "class_names")
-    return {"tomogram": file_stamp(tomogram), "weights": file_stamp(weights),
-            **{k: record_base[k] for k in keep}, "picking": settings.to_dict(),
-            "diameters": list(diameters)}
+    fingerprint = {"tomogram": file_stamp(tomogram), "weights": file_stamp(weights),
+                   **{k: record_base[k] for k in keep}, "picking": settings.to_dict(),
+                   "diameters": list(diameters)}
+    if record_base.get("tta"):      # only when on: picks made before the option still match
+        fingerprint["tta"] = list(record_base["tta"])
+    return fingerprint
 
 
 def _finished(out_dir: Path, tomogram: Path, fingerprint: dict, guard, save_scores: bool,
@@ -294,7 +308,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             batch_size: Optional[int] = None, score_dtype: str = "float16",
             picking=None, diameters: Optional[Sequence[float]] = None,
             export: Optional[dict] = None, overwrite: bool = False,
-            force: bool = False) -> PredictResult:
+            force: bool = False, tta=False) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -312,7 +326,11 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     tomo_name; class names default to the checkpoint's).
     ``device``: ``auto | cpu | cuda | cuda:N`` (default: the config's). ``batch_size``: tiles
     per forward pass (default: the config's batch size on a GPU, :func:`cpu_tiles_per_pass`
-    on the CPU). Every setting is checked before any tomogram is read.
+    on the CPU). ``tta``: test-time augmentation, the class scores averaged over transforms of
+    each tile before picking: False (off), True (the 8 mirrorings of z, y and x) or a set name
+    of :data:`~deepetpicker.infer.tiling.TTA_SETS` (``flips``, ``full``); the scan takes as
+    many times longer as there are transforms. Every setting is checked before any tomogram
+    is read.
 
     Outputs never replace a user's file or an input (see :mod:`deepetpicker.io.outputs`);
     ``overwrite`` replaces the outputs of an earlier run. A tomogram whose picks and sidecar
@@ -325,7 +343,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     import torch
 
     from deepetpicker.infer.picking import PickSettings, picks_from_scores
-    from deepetpicker.infer.tiling import count_tiles, tile_starts
+    from deepetpicker.infer.tiling import count_tiles, tile_starts, tta_transforms
     from deepetpicker.io.formats import FORMATS, check_export, write_format
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
@@ -351,6 +369,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         raise DeepETPickerError(f"score_dtype {score_dtype!r}: use float16 or float32.")
     if batch_size is not None and int(batch_size) < 1:
         raise DeepETPickerError(f"batch_size {batch_size}: use 1 or more tiles per pass.")
+    transforms = tta_transforms(tta)
 
     preloaded = None
     if config is None:
@@ -400,7 +419,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                    "device": str(device), "patch_size": patch, "pad_size": pad,
                    "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
                    "norm_type": config.norm_type, "num_cls": int(config.num_cls),
-                   "class_names": class_names}
+                   "class_names": class_names, "tta": [t.name for t in transforms]}
     result = PredictResult(out_dir=out_dir, settings=record_base)
     all_picks, shapes, voxel_sizes = [], {}, {}
     num_cls = int(config.num_cls)
@@ -456,7 +475,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                 stats = chunked_stats(tomo.data, report=report, name=str(path))
                 offset, spread = normalization_scale(stats, config.norm_type, str(path))
                 scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
-                                       batch_size, report, stem)
+                                       batch_size, report, stem, tta=transforms)
                 shape, voxel_size = tomo.shape, tomo.voxel_size
                 del tomo                   # unmaps the tomogram: its pages leave this process
                 picks = picks_from_scores(scores, diameters, settings, device=device,
@@ -514,10 +533,16 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
 
 def scan_tomogram(data, model, device, offset: float, spread: float, patch: int, pad: int,
-                  batch_size: int, report=None, name: str = "") -> np.ndarray:
-    """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile)."""
-    from deepetpicker.infer.tiling import scan
+                  batch_size: int, report=None, name: str = "", tta=()) -> np.ndarray:
+    """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
-    predict_fn = _make_predictor(model, device, offset, spread)
+    ``tta``: transforms (see :func:`deepetpicker.infer.tiling.tta_transforms`) whose scores
+    are averaged per tile batch; each costs one more pass of the network.
+    """
+    from deepetpicker.infer.tiling import scan, tta_transforms
+
+    check = getattr(report, "check", None)
+    predict_fn = _make_predictor(model, device, offset, spread, tta=tta_transforms(tta),
+                                 check=check)
     return scan(data, predict_fn, patch, pad, batch_size=batch_size, report=report,
                 num_classes=model.num_classes, stage="scan", item=name)

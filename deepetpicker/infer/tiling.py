@@ -175,3 +175,128 @@ def count_tiles(shape: Sequence[int], patch: int, pad: int) -> int:
     for length in shape:
         n *= len(tile_starts(length, patch, pad))
     return n
+
+
+# --------------------------------------------------------------------------------------------
+# Test-time augmentation
+# --------------------------------------------------------------------------------------------
+_AXES = "zyx"
+
+
+@dataclass(frozen=True)
+class TileTransform:
+    """A symmetry of a cubic tile: mirror some axes, then turn the XY plane by quarter turns.
+
+    ``flips``: axes mirrored, a string of ``z``, ``y``, ``x``; ``quarter_turns``: 0-3 turns of
+    90 degrees from y towards x (``torch.rot90`` over the (y, x) axes). Both keep the z axis,
+    along which the missing wedge lies. :meth:`apply` maps a ``(..., z, y, x)`` tensor,
+    :meth:`invert` maps it back.
+    """
+
+    flips: str = ""
+    quarter_turns: int = 0
+
+    @property
+    def name(self) -> str:
+        """``identity``, ``flip z``, ``flip zyx``, ``rot90``, ``flip x rot270``, ..."""
+        parts = []
+        if self.flips:
+            parts.append(f"flip {self.flips}")
+        if self.quarter_turns % 4:
+            parts.append(f"rot{90 * (self.quarter_turns % 4)}")
+        return " ".join(parts) or "identity"
+
+    def _dims(self, ndim: int) -> list[int]:
+        return [ndim - 3 + _AXES.index(a) for a in self.flips]
+
+    def apply(self, tensor):
+        import torch
+
+        if self.flips:
+            tensor = torch.flip(tensor, self._dims(tensor.ndim))
+        if self.quarter_turns % 4:
+            tensor = torch.rot90(tensor, self.quarter_turns % 4, dims=(-2, -1))
+        return tensor.contiguous()
+
+    def invert(self, tensor):
+        import torch
+
+        if self.quarter_turns % 4:
+            tensor = torch.rot90(tensor, -(self.quarter_turns % 4), dims=(-2, -1))
+        if self.flips:
+            tensor = torch.flip(tensor, self._dims(tensor.ndim))
+        return tensor
+
+
+#: The transform sets of test-time augmentation. ``flips``: every combination of mirroring
+#: z, y and x (8), the mirrors training applies, which keep a single-axis missing wedge where
+#: it is; ``full``: the 16 maps of the cube onto itself that keep the z axis (mirroring z
+#: times the 8 symmetries of the square in XY: quarter turns, with and without mirroring x).
+TTA_SETS = {
+    "flips": tuple(TileTransform(flips="".join(a for a, on in zip(_AXES, bits) if on))
+                   for bits in product((False, True), repeat=3)),
+    "full": tuple(TileTransform(flips=fz + fx, quarter_turns=k)
+                  for fz in ("", "z") for fx in ("", "x") for k in range(4)),
+}
+#: The set that ``tta=True`` (``--tta`` without a value) means.
+DEFAULT_TTA = "flips"
+
+
+def tta_transforms(tta) -> tuple[TileTransform, ...]:
+    """The transforms of a test-time augmentation choice: ``False``/``None``/``"off"`` none,
+    ``True`` the :data:`DEFAULT_TTA` set, a name of :data:`TTA_SETS`, or a sequence of
+    :class:`TileTransform`."""
+    if tta is None or tta is False or (isinstance(tta, str) and tta.lower() in ("off", "none",
+                                                                               "")):
+        return ()
+    if tta is True:
+        return TTA_SETS[DEFAULT_TTA]
+    if isinstance(tta, str):
+        key = tta.lower()
+        if key not in TTA_SETS:
+            raise DeepETPickerError(
+                f"Test-time augmentation {tta!r} is not known; use "
+                f"{' or '.join(repr(k) for k in TTA_SETS)} ({len(TTA_SETS['flips'])} and "
+                f"{len(TTA_SETS['full'])} transforms), True for {DEFAULT_TTA!r}, or False.")
+        return TTA_SETS[key]
+    transforms = tuple(tta)
+    if not all(isinstance(t, TileTransform) for t in transforms):
+        raise DeepETPickerError(
+            f"Test-time augmentation {tta!r}: give True, False, a set name "
+            f"({', '.join(TTA_SETS)}) or a list of TileTransform.")
+    return transforms
+
+
+def with_tta(predict_fn: PredictFn, transforms: Sequence[TileTransform],
+             check: Optional[Callable[[], None]] = None) -> PredictFn:
+    """A predictor averaging ``predict_fn`` over ``transforms`` of each tile batch.
+
+    Each transform maps the ``(B, 1, N, N, N)`` batch, ``predict_fn`` scores it and the
+    inverse transform maps the scores back; the result is their mean, so the scan's memory is
+    one extra score batch and its time one pass per transform. No transforms: ``predict_fn``
+    itself. ``check`` is called between passes (e.g. to stop on a cancel request).
+    """
+    import torch
+
+    transforms = tuple(transforms)
+    if not transforms:
+        return predict_fn
+
+    def averaged(batch):
+        if any(t.quarter_turns % 2 for t in transforms) and batch.shape[-1] != batch.shape[-2]:
+            raise ValueError(f"Quarter turns in XY need square tiles, got {tuple(batch.shape)}")
+        total = None
+        for i, transform in enumerate(transforms):
+            if i and check is not None:
+                check()
+            scores = predict_fn(transform.apply(batch))
+            if isinstance(scores, np.ndarray):
+                scores = torch.from_numpy(np.ascontiguousarray(scores))
+            scores = transform.invert(scores).to(torch.float32)
+            if total is None:
+                total = scores.clone()     # never add into a tensor the predictor owns
+            else:
+                total += scores
+        return total.div_(len(transforms))
+
+    return averaged

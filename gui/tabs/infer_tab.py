@@ -62,6 +62,9 @@ class InferTab(QWidget):
                                 [(f"coords + {f}", f) for f in FORMATS if f != "coords"],
                                 "", "Also write the picks in this format")
         self.save_scores = QCheckBox("save score maps (MRC)")
+        self.tta = QCheckBox("Test-time augmentation")
+        self.tta.setToolTip("Average the scores over the 8 mirrorings of z, y and x of every "
+                            "tile before picking; the scan takes 8 times longer")
 
         tomo_buttons = QHBoxLayout()
         for b in (self.add_files, self.add_folder, self.remove_tomos):
@@ -74,7 +77,7 @@ class InferTab(QWidget):
         form.addRow("Train config", self.config_field)
         form.addRow("Weights", self.weights_field)
         form.addRow("Tomograms", tomo_box)
-        form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size))
+        form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size, self.tta))
         form.addRow("Thresholds", hbox("t_seg", self.t_seg, "t_lm", self.t_lm,
                                        "t_dist", self.t_dist))
         form.addRow("Device", self.device)
@@ -235,7 +238,7 @@ class InferTab(QWidget):
             picking["t_dist"] = self.t_dist.value()
         kwargs = {"weights": weights, "tomograms": self.tomograms() or None,
                   "out": self.out_dir.text() or None, "picking": picking,
-                  "save_scores": self.save_scores.isChecked(),
+                  "save_scores": self.save_scores.isChecked(), "tta": self.tta.isChecked(),
                   "formats": [self.out_format.currentData()] if self.out_format.currentData()
                   else []}
         return cfg, kwargs
