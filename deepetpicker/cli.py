@@ -316,7 +316,8 @@ def cmd_predict(args) -> int:
 
     cfg = load_train_config(args.config) if args.config else None
     picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
-                                 "t_dist": args.t_dist}.items() if v is not None}
+                                 "t_dist": args.t_dist,
+                                 "localize": args.localize}.items() if v is not None}
     result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
@@ -582,6 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t-dist", type=float, help="merge picks closer than this in voxels "
                                                 "(default: ceil(d / 2) of each class's "
                                                 "diameter)")
+    p.add_argument("--localize", choices=["class", "foreground"],
+                   help="class: search each class map on its own (the paper's rule); "
+                        "foreground: find particles on all classes together, then give each "
+                        "the most probable class (finds particles whose probability is split "
+                        "over similar classes) (default: the config's localize, class unless "
+                        "set)")
     p.add_argument("--diameters", type=float, nargs="+", metavar="D",
                    help="particle diameter per class in voxels (needed for the original "
                         "program's .ckpt without a config; overrides the config's; default: "

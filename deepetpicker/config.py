@@ -55,7 +55,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 #: Training keys of our own (the original ignores them); written when set or not default.
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
-                    "weight_decay", "ema_decay")
+                    "weight_decay", "ema_decay", "localize")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -570,6 +570,7 @@ class TrainConfig(PreprocessConfig):
     val_every: int = 1
     weight_decay: float = 0.01
     ema_decay: float = 0.0
+    localize: str = "class"
 
     # -- derived paths: the explicit keys of a training config ----------------------------
     @property
@@ -712,6 +713,10 @@ class TrainConfig(PreprocessConfig):
         for key in ("coord_conv", "pyramid"):
             if not isinstance(getattr(self, key), bool):
                 p.add(key, getattr(self, key), "expected true or false")
+        if self.localize not in ("class", "foreground"):
+            p.add("localize", self.localize, "expected 'class' (each class map searched on its "
+                  "own) or 'foreground' (particles found on all classes together, then "
+                  "classified)")
         self._check_augment(p)
 
     def _fill_derived_paths(self) -> None:

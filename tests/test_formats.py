@@ -643,10 +643,14 @@ def test_convert_again_and_an_earlier_conversion(tmp_path):
     out = tmp_path / "out"
     star = out / "particles.star"
     F.convert([a], "star", out)
-    first = star.read_text()
-    assert F.convert([a], "star", out) == [star] and star.read_text() == first  # same again
+
+    def body():          # the header holds the time of writing
+        return [line for line in star.read_text().splitlines() if not line.startswith("#")]
+
+    first = body()
+    assert F.convert([a], "star", out) == [star] and body() == first      # same again
     with pytest.raises(DeepETPickerError, match="earlier DeepETPicker run.*--overwrite"):
         F.convert([b], "star", out)                                            # other inputs
-    assert star.read_text() == first
+    assert body() == first
     F.convert([b], "star", out, overwrite=True)
-    assert "4" in star.read_text() and star.read_text() != first
+    assert "4" in star.read_text() and body() != first

@@ -449,3 +449,18 @@ def test_predict_command_passes_the_tta_options(monkeypatch, tmp_path):
     for extra in ([], ["--tta"], ["--tta-set", "full"], ["--tta", "--tta-set", "flips"]):
         assert main(base + extra) == 0
     assert calls == [False, True, "full", "flips"]
+
+
+def test_localize_comes_from_the_config_and_the_option(trained, tmp_path):
+    from deepetpicker.infer.picking import PickSettings
+
+    cfg = TrainConfig.from_dict(dict(trained["config"].to_dict(), localize="foreground"))
+    assert PickSettings.from_config(cfg).localize == "foreground"
+    assert PickSettings.from_config(cfg, localize="class").localize == "class"
+    result = predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path)
+    assert json.loads(result.sidecars[0].read_text())["localize"] == "foreground"
+    with pytest.raises(DeepETPickerError, match="localize"):
+        TrainConfig.from_dict(dict(trained["config"].to_dict(), localize="both")).validate()
+    with pytest.raises(DeepETPickerError, match="localize = 'both'"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=tmp_path / "x", picking={"localize": "both"})

@@ -118,7 +118,8 @@ class PickSettings:
                 f"{', '.join(cls.names())}.")
         values: dict = {}
         if config is not None:
-            values.update(t_seg=config.seg_thresh, t_lm=config.t_lm, t_dist=config.t_dist)
+            values.update(t_seg=config.seg_thresh, t_lm=config.t_lm, t_dist=config.t_dist,
+                          localize=getattr(config, "localize", "class"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

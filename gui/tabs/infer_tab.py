@@ -15,8 +15,8 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import FORMAT_HELP, FORMATS
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
-from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_box, hbox, spin,
-                                table)
+from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_box, hbox,
+                                set_combo, spin, table)
 from gui.widgets.job_panel import JobPanel
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
@@ -52,7 +52,14 @@ class InferTab(QWidget):
         self.t_seg = dspin(0.0, 1.0, 0.5, 2, 0.05, "Score threshold of the segmentation")
         self.t_lm = dspin(0.0, 1.0, 0.1, 2, 0.05, "Minimum score of a local maximum")
         self.t_dist = dspin(0.0, 500.0, 0.0, 1, 1.0, "Picks closer than this (voxels) are one "
-                                                     "particle; 0 = half the label diameter")
+                                                     "particle; auto = half of each class's "
+                                                     "particle diameter")
+        self.localize = combo([("each class on its own", "class"),
+                               ("all classes, then classify", "foreground")], "class",
+                              "How particles are found: in each class's score map on its own "
+                              "(the paper's rule), or in the summed class maps and then given "
+                              "the most probable class (finds particles whose probability is "
+                              "split over similar classes)")
         self.t_dist.setSpecialValueText("auto")
         self.device = combo(DEVICES, "auto", "Where to run the network")
         self.device.setEditable(True)
@@ -80,6 +87,7 @@ class InferTab(QWidget):
         form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size, self.tta))
         form.addRow("Thresholds", hbox("t_seg", self.t_seg, "t_lm", self.t_lm,
                                        "t_dist", self.t_dist))
+        form.addRow("Find particles", self.localize)
         form.addRow("Device", self.device)
         form.addRow("Output folder", self.out_dir)
         form.addRow("Output format", hbox(self.out_format, self.save_scores))
@@ -171,6 +179,7 @@ class InferTab(QWidget):
         self.t_seg.setValue(cfg.seg_thresh)
         self.t_lm.setValue(cfg.t_lm)
         self.t_dist.setValue(cfg.t_dist or 0.0)
+        set_combo(self.localize, cfg.localize)
         if not self.weights_field.text():
             best = Path(cfg.run_dir) / "best.pth"
             if best.is_file():
@@ -233,7 +242,8 @@ class InferTab(QWidget):
         data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
                     device=self.device.currentText().strip())
         cfg = TrainConfig.from_dict(data, source=self.config.source)
-        picking = {"t_seg": self.t_seg.value(), "t_lm": self.t_lm.value()}
+        picking = {"t_seg": self.t_seg.value(), "t_lm": self.t_lm.value(),
+                   "localize": self.localize.currentData()}
         if self.t_dist.value() > 0:
             picking["t_dist"] = self.t_dist.value()
         kwargs = {"weights": weights, "tomograms": self.tomograms() or None,
