@@ -75,7 +75,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     from deepetpicker.preprocess.job import preprocess
     from deepetpicker.render import render_picks_png
     from deepetpicker.simulate import simulate_dataset
-    from deepetpicker.train.distributed import resolve_device
+    from deepetpicker.runtime import resolve_device
     from deepetpicker.train.job import train
 
     out_dir = Path(out_dir).expanduser().resolve()

@@ -174,7 +174,7 @@ def rss_child(config_json: str, tomogram: str) -> int:
     args = parse_args(spec["argv"])
     work = Path(spec["work"])
     cfg, weights = make_setup(work, args)
-    from deepetpicker.train.distributed import resolve_device
+    from deepetpicker.runtime import resolve_device
 
     model, _ = load_checkpoint(weights, resolve_device(args.device))
     model_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2 ** 20
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
     import torch
 
     from deepetpicker.infer.tiling import count_tiles
-    from deepetpicker.train.distributed import resolve_device
+    from deepetpicker.runtime import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)

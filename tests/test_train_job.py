@@ -11,7 +11,7 @@ import torch
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import Cancelled, CancelToken
 from deepetpicker.model import ResUNet3D, load_checkpoint
-from deepetpicker.train.distributed import resolve_device
+from deepetpicker.runtime import resolve_device
 from deepetpicker.train.job import train
 from train_fixtures import make_preprocessed, train_config
 

@@ -60,7 +60,7 @@ from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoi
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.train.augment import AugmentSettings
 from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries
-from deepetpicker.train.distributed import (DistInfo, barrier, env_world, mean_over_processes,
+from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
                                             resolve_device, setup_distributed,
                                             teardown_distributed)
 from deepetpicker.train.losses import get_loss

@@ -1,4 +1,4 @@
-"""Devices and multi-process training.
+"""Where the work runs: devices and the torchrun processes (training and prediction alike).
 
 One process per GPU (or several CPU processes) is started by ``torchrun``, which sets
 ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK``; :func:`setup_distributed` then joins the process
