@@ -196,7 +196,7 @@ def main(argv=None) -> int:
         return rss_child(*args.rss_child)
     import torch
 
-    from deepetpicker.infer.tiling import count_tiles
+    from deepetpicker.picking.tiling import count_tiles
     from deepetpicker.runtime import resolve_device
 
     if args.threads:

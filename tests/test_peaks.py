@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.peaks import deduplicate, find_picks
+from deepetpicker.picking.peaks import deduplicate, find_picks
 from deepetpicker.io.picks import Picks
 
 

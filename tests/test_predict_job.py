@@ -11,7 +11,7 @@ from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate import evaluate_occupancy
 from deepetpicker.infer.job import cpu_tiles_per_pass, predict
-from deepetpicker.infer.tiling import scan
+from deepetpicker.picking.tiling import scan
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import write_tomogram
 from deepetpicker.jobs import CancelToken, Cancelled
@@ -395,7 +395,7 @@ def test_predict_output_folder_is_checked_before_any_work(trained, tmp_path, mon
 
 
 def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained, tmp_path):
-    from deepetpicker.infer.tiling import TTA_SETS, with_tta
+    from deepetpicker.picking.tiling import TTA_SETS, with_tta
 
     cfg, weights, raw = trained["config"], trained["weights"], trained["raw"]
     out = tmp_path / "out"
@@ -452,7 +452,7 @@ def test_predict_command_passes_the_tta_options(monkeypatch, tmp_path):
 
 
 def test_localize_comes_from_the_config_and_the_option(trained, tmp_path):
-    from deepetpicker.infer.picking import PickSettings
+    from deepetpicker.picking.settings import PickSettings
 
     cfg = TrainConfig.from_dict(dict(trained["config"].to_dict(), localize="foreground"))
     assert PickSettings.from_config(cfg).localize == "foreground"

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.tiling import (TTA_SETS, TileTransform, count_tiles, kept_ranges,
+from deepetpicker.picking.tiling import (TTA_SETS, TileTransform, count_tiles, kept_ranges,
                                        plan_tiles, read_tile, scan, tile_starts, tta_transforms,
                                        with_tta)
 from deepetpicker.jobs import CancelToken, Cancelled, Reporter

@@ -286,7 +286,7 @@ def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
     """best.pth is chosen on the picks users get: validation and predict turn score maps
     into picks with one function and the same settings (the label diameter, 6, differs from
     the particle diameter, 10, that sets the merge distance), and count the same picks."""
-    import deepetpicker.infer.picking as picking
+    import deepetpicker.picking.settings as picking
     from deepetpicker.infer.job import predict
 
     calls = []

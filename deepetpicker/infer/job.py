@@ -152,13 +152,13 @@ def _check_weights(model, meta: dict, config, weights) -> None:
 def _make_predictor(model, device, offset: float, spread: float, tta=(), check=None):
     """Normalise a raw tile batch, run the network, return class probabilities.
 
-    ``tta``: :class:`~deepetpicker.infer.tiling.TileTransform` s whose probabilities are
+    ``tta``: :class:`~deepetpicker.picking.tiling.TileTransform` s whose probabilities are
     averaged (each one a pass of the network over the batch, transformed on ``device``);
     ``check`` is called between those passes.
     """
     import torch
 
-    from deepetpicker.infer.tiling import with_tta
+    from deepetpicker.picking.tiling import with_tta
     from deepetpicker.model import probabilities
 
     use_amp = device.type == "cuda"
@@ -318,7 +318,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     (default: the config's ``tomo_path``). ``out``: the output folder (default
     ``base_path/runs/<dset_name>/predictions``, or ``predictions`` beside the weights when no
     config is given). ``pad`` overrides the config's ``padding_size``. ``picking``: a
-    :class:`~deepetpicker.infer.picking.PickSettings`, or a dict of its fields overriding the
+    :class:`~deepetpicker.picking.settings.PickSettings`, or a dict of its fields overriding the
     config's (``t_seg``, ``t_lm``, ``t_dist``, ...); the same rule chose the checkpoint during
     training. ``save_scores`` writes class score maps (``score_dtype`` float16 or float32);
     ``formats`` also writes the picks in those formats (see :mod:`deepetpicker.io.formats`)
@@ -328,7 +328,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     per forward pass (default: the config's batch size on a GPU, :func:`cpu_tiles_per_pass`
     on the CPU). ``tta``: test-time augmentation, the class scores averaged over transforms of
     each tile before picking: False (off), True (the 8 mirrorings of z, y and x) or a set name
-    of :data:`~deepetpicker.infer.tiling.TTA_SETS` (``flips``, ``full``); the scan takes as
+    of :data:`~deepetpicker.picking.tiling.TTA_SETS` (``flips``, ``full``); the scan takes as
     many times longer as there are transforms. Every setting is checked before any tomogram
     is read.
 
@@ -342,8 +342,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     """
     import torch
 
-    from deepetpicker.infer.picking import PickSettings, picks_from_scores
-    from deepetpicker.infer.tiling import count_tiles, tile_starts, tta_transforms
+    from deepetpicker.picking.settings import PickSettings, picks_from_scores
+    from deepetpicker.picking.tiling import count_tiles, tile_starts, tta_transforms
     from deepetpicker.io.formats import FORMATS, check_export, write_format
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
@@ -536,10 +536,10 @@ def scan_tomogram(data, model, device, offset: float, spread: float, patch: int,
                   batch_size: int, report=None, name: str = "", tta=()) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
-    ``tta``: transforms (see :func:`deepetpicker.infer.tiling.tta_transforms`) whose scores
+    ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores
     are averaged per tile batch; each costs one more pass of the network.
     """
-    from deepetpicker.infer.tiling import scan, tta_transforms
+    from deepetpicker.picking.tiling import scan, tta_transforms
 
     check = getattr(report, "check", None)
     predict_fn = _make_predictor(model, device, offset, spread, tta=tta_transforms(tta),

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.tiling import read_tile
+from deepetpicker.picking.tiling import read_tile
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import load_tomogram, tomogram_shape
 from deepetpicker.train.augment import (AugmentSettings, context_margin, draw_transform, mirror,

@@ -91,7 +91,7 @@ class PickSettings:
         object.__setattr__(self, "t_dist", _per_class_value("t_dist", self.t_dist))
         object.__setattr__(self, "score_radius", _per_class_value(
             "score_radius", self.score_radius, integer=True, minimum=0, allow_zero=True))
-        from deepetpicker.infer.peaks import LOCALIZE
+        from deepetpicker.picking.peaks import LOCALIZE
 
         if self.localize not in LOCALIZE:
             raise DeepETPickerError(
@@ -136,7 +136,7 @@ def picks_from_scores(scores, diameters: Sequence[float], settings: Optional[Pic
     ``ocp_diameter``). ``report(stage, done, total, item=...)`` is called while peaks are
     searched. The picks' ``meta`` records every setting used.
     """
-    from deepetpicker.infer.peaks import find_picks
+    from deepetpicker.picking.peaks import find_picks
 
     settings = settings or PickSettings()
     return find_picks(scores, t_seg=settings.t_seg, t_lm=settings.t_lm, t_dist=settings.t_dist,
