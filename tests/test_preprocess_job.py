@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-import deepetpicker.preprocess.normalize as normalize_module
+import deepetpicker.normalize as normalize_module
 from deepetpicker.config import PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import read_picks

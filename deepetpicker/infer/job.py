@@ -349,7 +349,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
     from deepetpicker.model.checkpoint import resolve_checkpoint
-    from deepetpicker.preprocess.normalize import chunked_stats, normalization_scale
+    from deepetpicker.normalize import chunked_stats, normalization_scale
     from deepetpicker.runtime import env_world, resolve_device
 
     started = time.monotonic()

@@ -35,15 +35,15 @@ from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, f
     save_config, written_by_save_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.dataset import NUM_NAME, read_num_name
 from deepetpicker.io.outputs import check_output_folder
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import create_tomogram, load_tomogram
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
-from deepetpicker.preprocess.normalize import VolumeStats, chunked_stats, normalization_scale, \
+from deepetpicker.normalize import VolumeStats, chunked_stats, normalization_scale, \
     normalize_to_file
 
-NUM_NAME = "num_name.csv"
 MANIFEST = ".preprocess_manifest.json"
 # Problems listed in full in one error; more are counted.
 _MAX_LISTED = 20
@@ -107,31 +107,6 @@ class _Output:
 # --------------------------------------------------------------------------------------------
 # Reading num_name.csv
 # --------------------------------------------------------------------------------------------
-def read_num_name(path) -> list[tuple[int, str, int]]:
-    """``(count, stem, id)`` rows of a ``num_name.csv`` (ours or the original's).
-
-    The original writes the count as a float (``12.0``); both forms are read.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DeepETPickerError(
-            f"{path} not found. It is written by preprocessing; run `deepetpicker preprocess` "
-            f"on the dataset's preprocessing config first.")
-    rows = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split("\t")
-        try:
-            count, stem, idx = int(float(parts[0])), parts[1], int(float(parts[2]))
-        except (IndexError, ValueError):
-            raise DeepETPickerError(
-                f"{path}, line {lineno}: {line!r} is not 'count<TAB>name<TAB>id'. Run "
-                f"preprocessing again to rewrite this file.") from None
-        rows.append((count, stem, idx))
-    return rows
-
-
 # --------------------------------------------------------------------------------------------
 # Finding and checking the inputs
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def _preprocess_hint(config_source: Optional[str]) -> str:
 
 def dataset_index(cfg) -> list[tuple[int, str]]:
     """``(id, stem)`` of every tomogram listed in ``coord_path/num_name.csv``."""
-    from deepetpicker.preprocess.job import NUM_NAME, read_num_name
+    from deepetpicker.io.dataset import NUM_NAME, read_num_name
 
     path = Path(cfg.coord_path) / NUM_NAME
     if not path.is_file():
@@ -73,7 +73,7 @@ def _check_ids(cfg, ids: Sequence[int], key: str, index: dict) -> None:
 def check_dataset_ids(cfg) -> bool:
     """Check ``train_set_ids`` and ``val_set_ids`` against the preprocessed dataset's list;
     False (nothing checked) when the dataset is not preprocessed yet."""
-    from deepetpicker.preprocess.job import NUM_NAME
+    from deepetpicker.io.dataset import NUM_NAME
 
     if not (Path(cfg.coord_path) / NUM_NAME).is_file():
         return False

@@ -352,7 +352,7 @@ class Trainer:
     def validate(self, epoch: int) -> dict:
         """Validation loss on particle patches, then pick the validation tomograms and score
         the picks: precision, recall, F1 overall and per class."""
-        from deepetpicker.evaluate import evaluate_distance, pool_distance
+        from deepetpicker.matching import evaluate_distance, pool_distance
         from deepetpicker.picking.settings import PickSettings, picks_from_scores
         from deepetpicker.picking.tiling import scan
         from deepetpicker.io.tomogram import load_tomogram

@@ -28,7 +28,7 @@ def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int
     """``(id, tomogram, picks per class)`` of a preprocessed dataset, from
     ``coords/num_name.csv`` and the coordinate copies beside it."""
     from deepetpicker.io.picks import read_picks
-    from deepetpicker.preprocess.job import NUM_NAME, read_num_name
+    from deepetpicker.io.dataset import NUM_NAME, read_num_name
 
     rows = []
     for count, stem, index in read_num_name(Path(coords_dir) / NUM_NAME):

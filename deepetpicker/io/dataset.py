@@ -1,0 +1,39 @@
+"""The list of a preprocessed dataset's tomograms, ``coords/num_name.csv``.
+
+One tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
+layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
+GUI and ``train-config`` read it through :func:`read_num_name`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepetpicker.errors import DeepETPickerError
+
+NUM_NAME = "num_name.csv"
+
+
+def read_num_name(path) -> list[tuple[int, str, int]]:
+    """``(count, stem, id)`` rows of a ``num_name.csv`` (ours or the original's).
+
+    The original writes the count as a float (``12.0``); both forms are read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DeepETPickerError(
+            f"{path} not found. It is written by preprocessing; run `deepetpicker preprocess` "
+            f"on the dataset's preprocessing config first.")
+    rows = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        try:
+            count, stem, idx = int(float(parts[0])), parts[1], int(float(parts[2]))
+        except (IndexError, ValueError):
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: {line!r} is not 'count<TAB>name<TAB>id'. Run "
+                f"preprocessing again to rewrite this file.") from None
+        rows.append((count, stem, idx))
+    return rows
