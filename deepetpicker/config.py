@@ -35,6 +35,7 @@ from typing import Any, Optional, Union
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.io.dataset import PICK_SUFFIXES, VOLUME_SUFFIXES
 
 PathLike = Union[str, os.PathLike]
 
@@ -86,8 +87,8 @@ NORM_TYPES = {
 OCP_TYPES = {"sphere": ("sphere", "ball")}
 LOSSES = {"dice": ("dice",), "mse": ("mse",), "focal": ("focal",), "iou": ("iou",)}
 MODEL_NAMES = {"ResUNet": ("resunet", "resunet3d", "res_unet")}
-COORD_FORMATS = (".coords", ".txt", ".csv")
-TOMO_FORMATS = (".mrc", ".rec", ".map")
+COORD_FORMATS = PICK_SUFFIXES
+TOMO_FORMATS = VOLUME_SUFFIXES
 
 _MAX_FILE_BYTES = 1_000_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")

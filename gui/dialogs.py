@@ -15,8 +15,10 @@ from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from deepetpicker.config import ConfigWarning, save_config, warning_line
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
+TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
 CONFIG_FILTER = "Config files (*.py);;All files (*)"
 
 

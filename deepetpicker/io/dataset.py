@@ -1,6 +1,11 @@
-"""The list of a preprocessed dataset's tomograms, ``coords/num_name.csv``.
+"""The file names and suffixes of a dataset: one place for them.
 
-One tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
+- :data:`VOLUME_SUFFIXES`: the suffixes a dataset's tomograms may have (a config's
+  ``tomo_format``); :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks
+  named ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's
+  ``coord_format``).
+- ``coords/num_name.csv`` (:data:`NUM_NAME`), the list of a preprocessed dataset's tomograms:
+  one tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
 layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
 GUI and ``train-config`` read it through :func:`read_num_name`.
 """
@@ -11,6 +16,9 @@ from pathlib import Path
 
 from deepetpicker.errors import DeepETPickerError
 
+VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
+TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs")
+PICK_SUFFIXES = (".coords", ".txt", ".csv")
 NUM_NAME = "num_name.csv"
 
 

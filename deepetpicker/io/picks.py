@@ -23,6 +23,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.io.dataset import PICK_SUFFIXES
 
 PathLike = Union[str, os.PathLike]
 
@@ -125,8 +126,6 @@ class Picks:
 # --------------------------------------------------------------------------------------------
 # Plain text tables: .coords, .txt, .csv
 # --------------------------------------------------------------------------------------------
-PICK_SUFFIXES = (".coords", ".txt", ".csv")
-
 _COLUMN_ALIASES = {
     "class": "class", "cls": "class", "class_id": "class", "classid": "class", "label": "class",
     "x": "x", "y": "y", "z": "z",

@@ -18,7 +18,7 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
 
-TOMOGRAM_SUFFIXES = (".mrc", ".rec", ".map", ".st", ".mrcs")
+from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
 PathLike = Union[str, os.PathLike]
 
 

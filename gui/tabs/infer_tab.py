@@ -20,7 +20,6 @@ from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_
 from gui.widgets.job_panel import JobPanel
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
-TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
 
 
 class InferTab(QWidget):
@@ -197,7 +196,7 @@ class InferTab(QWidget):
         return [self.tomo_list.item(i).text() for i in range(self.tomo_list.count())]
 
     def _choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add tomograms", "", TOMO_FILTER)
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add tomograms", "", dialogs.TOMO_FILTER)
         self.add_tomograms(paths)
 
     def _choose_folder(self) -> None:

@@ -11,7 +11,7 @@ from PyQt5.QtGui import QRegularExpressionValidator
 from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from deepetpicker.config import COORD_FORMATS, PreprocessConfig, load_preprocess_config
+from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.widgets.fields import PathField, combo, group_box, hbox, set_combo, spin, table
@@ -20,7 +20,6 @@ from gui.widgets.job_panel import JobPanel
 LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))
 NORM_TYPES = (("z-score (standardization)", "standardization"),
               ("min-max (normalization)", "normalization"))
-TOMO_FORMATS = (".mrc", ".rec")
 
 
 def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int

@@ -21,7 +21,7 @@ from PyQt5.QtWidgets import (QAction, QCheckBox, QFileDialog, QFormLayout, QGrid
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import read_picks
-from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, Tomogram, load_tomogram
+from deepetpicker.io.tomogram import Tomogram, load_tomogram
 from gui import dialogs
 from gui.display import ClassStyles, percentile_limits, sample_volume
 from gui.picks_model import SAVE_FILTERS, PicksModel, autosave_path, remove_autosave
@@ -32,7 +32,6 @@ from gui.widgets.picks_table import PicksTable
 
 log = logging.getLogger("deepetpicker.gui")
 
-TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
 PICKS_FILTER = ("Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;"
                 "All files (*)")
 
@@ -323,7 +322,7 @@ class ViewerTab(QWidget):
     # ------------------------------------------------------------------------------------------
     def choose_tomogram(self) -> None:
         start = str(self.tomogram.path.parent) if self.tomogram is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open tomogram", start, TOMO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open tomogram", start, dialogs.TOMO_FILTER)
         if path:
             self.open_tomogram(path)
 
@@ -418,7 +417,7 @@ class ViewerTab(QWidget):
 
     def choose_mask(self, kind: str) -> None:
         start = str(self.tomogram.path.parent) if self.tomogram is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", start, TOMO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", start, dialogs.TOMO_FILTER)
         if path:
             self.open_mask(kind, path)
 
