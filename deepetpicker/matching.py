@@ -13,6 +13,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
+from deepetpicker.values import per_class
 
 
 def _ratio(num: float, den: float) -> Optional[float]:
@@ -51,26 +52,8 @@ def _radii_per_class(radii, num_cls: int) -> np.ndarray:
     if radii is None:
         raise DeepETPickerError("The distance rule needs a particle radius (or diameter) per "
                                 "class; give --diameters or an occupancy folder.")
-    if isinstance(radii, dict):
-        try:
-            values = [float(radii[c]) for c in range(1, num_cls + 1)]
-        except KeyError as exc:
-            raise DeepETPickerError(f"No radius for class {exc.args[0]}; give one per class "
-                                    f"1..{num_cls}.") from None
-    elif np.ndim(radii) == 0:
-        values = [float(radii)] * num_cls
-    else:
-        values = [float(r) for r in radii]
-        if len(values) == 1:
-            values *= num_cls
-        if len(values) < num_cls:
-            raise DeepETPickerError(
-                f"{len(values)} radius/diameter value(s) ({', '.join(f'{v:g}' for v in values)})"
-                f" for {num_cls} classes; give one per class.")
-    if any(not v > 0 for v in values):
-        raise DeepETPickerError(f"Particle radii must be positive; got "
-                                f"{', '.join(f'{v:g}' for v in values)}.")
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray(per_class(radii, num_cls, "radius/diameter", positive=True),
+                      dtype=np.float64)
 
 
 def match_by_distance(pred_xyz: np.ndarray, true_xyz: np.ndarray, max_distance: float,

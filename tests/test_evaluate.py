@@ -322,7 +322,7 @@ def test_optimal_matching_beats_greedy_when_a_pick_could_take_either_particle():
 
 def test_distance_rule_needs_radii_per_class():
     pred, truth = distance_case()
-    with pytest.raises(DeepETPickerError, match=r"2 radius/diameter value\(s\) \(4, 6\) for 3"):
+    with pytest.raises(DeepETPickerError, match=r"radius/diameter has 2 value\(s\) \(4, 6\) for 3"):
         evaluate_distance(pred, truth, radii=[4, 6], num_cls=3)
     one_for_all = evaluate_distance(pred, truth, radii=4)      # one number serves every class
     assert [c["max_distance"] for c in one_for_all["per_class"]] == [2.0, 2.0]

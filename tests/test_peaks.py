@@ -115,11 +115,11 @@ def test_bad_settings_are_clear_errors():
     scores = np.zeros((2, 8, 8, 8), np.float32)
     with pytest.raises(DeepETPickerError, match="diameters is required"):
         find_picks(scores)
-    with pytest.raises(DeepETPickerError, match=r"diameters has 3 values \(5, 6, 7\).*2 class"):
+    with pytest.raises(DeepETPickerError, match=r"diameters has 3 value\(s\) \(5, 6, 7\).*2 class"):
         find_picks(scores, diameters=[5, 6, 7])
     with pytest.raises(DeepETPickerError, match="t_seg = 1.5"):
         find_picks(scores, diameters=5, t_seg=1.5)
-    with pytest.raises(DeepETPickerError, match="class 2 has diameter 0"):
+    with pytest.raises(DeepETPickerError, match="diameters: class 2 has 0"):
         find_picks(scores, diameters=[5, 0])
     with pytest.raises(DeepETPickerError, match=r"got shape \(8, 8\)"):
         find_picks(np.zeros((8, 8)), diameters=5)
@@ -152,8 +152,12 @@ def test_deduplicate_across_classes_uses_the_smaller_distance():
     apart = _table([[1, 0, 0, 0, 0.6], [2, 3.5, 0, 0, 0.8]])
     assert len(deduplicate(apart, [4, 3])) == 2               # 3.5 >= min(4, 3)
     assert len(deduplicate(apart, {1: 4, 2: 4})) == 1
-    with pytest.raises(DeepETPickerError, match="t_dist has 1 value"):
-        deduplicate(apart, np.array([4.0]))
+    # one value serves every class, as everywhere a per-class value is taken
+    assert len(deduplicate(apart, np.array([4.0]))) == len(deduplicate(apart, 4.0)) == 1
+    with pytest.raises(DeepETPickerError, match=r"t_dist has 2 value\(s\) \(4, 4\) for 3"):
+        deduplicate(_table([[3, 0, 0, 0, 0.6], [1, 9, 0, 0, 0.8]]), [4, 4])
+    with pytest.raises(DeepETPickerError, match="t_dist has no value for class 2"):
+        deduplicate(apart, {1: 4})
 
 
 def test_deduplicate_scales_to_many_picks():

@@ -30,6 +30,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
+from deepetpicker.values import per_class
 
 Number = Union[int, float]
 
@@ -60,31 +61,6 @@ def default_t_dist(diameter: float) -> float:
 def default_score_radius(diameter: float) -> int:
     """Radius of the ball whose mean probability is a pick's score."""
     return max(1, int(round(diameter / 4)))
-
-
-def _per_class(value, num_cls: int, name: str, default=None) -> list[float]:
-    if value is None:
-        if default is None:
-            raise DeepETPickerError(
-                f"{name} is required: give one value per class ({num_cls} class(es)), in "
-                f"voxels.")
-        return list(default)
-    if isinstance(value, dict):
-        try:
-            return [float(value[c]) for c in range(1, num_cls + 1)]
-        except KeyError as exc:
-            raise DeepETPickerError(f"{name} has no value for class {exc.args[0]}; give one "
-                                    f"per class 1..{num_cls}.") from None
-    if np.ndim(value) == 0:
-        return [float(value)] * num_cls
-    values = [float(v) for v in value]
-    if len(values) == 1:
-        return values * num_cls
-    if len(values) != num_cls:
-        raise DeepETPickerError(
-            f"{name} has {len(values)} values ({', '.join(f'{v:g}' for v in values)}) but the "
-            f"scores have {num_cls} class(es); give one value per class.")
-    return values
 
 
 def _resolve_device(scores, device):
@@ -271,14 +247,11 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
             raise DeepETPickerError(
                 f"{name} = {value} is outside [0, 1); scores are probabilities, so use a "
                 f"threshold such as {0.5 if name == 't_seg' else 0.1}.")
-    diam = _per_class(diameters, num_cls, "diameters")
-    for c, d in enumerate(diam, start=1):
-        if not d > 0:
-            raise DeepETPickerError(f"diameters: class {c} has diameter {d:g}; diameters are "
-                                    f"positive numbers of voxels.")
-    dist = _per_class(t_dist, num_cls, "t_dist", default=[default_t_dist(d) for d in diam])
-    radii = [int(r) for r in _per_class(score_radius, num_cls, "score_radius",
-                                        default=[default_score_radius(d) for d in diam])]
+    diam = per_class(diameters, num_cls, "diameters", exact=True, positive=True)
+    dist = per_class(t_dist, num_cls, "t_dist", default=[default_t_dist(d) for d in diam],
+                     exact=True)
+    radii = [int(r) for r in per_class(score_radius, num_cls, "score_radius", exact=True,
+                                       default=[default_score_radius(d) for d in diam])]
     device = _resolve_device(scores, device)
     plane = int(scores.shape[2]) * int(scores.shape[3])
     chunk = max(1, int(chunk)) if chunk else max(4, SLAB_VOXELS // max(plane, 1))
@@ -347,21 +320,13 @@ def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
     if n < 2:
         return (picks.copy(), np.arange(n)) if return_index else picks.copy()
     num_cls = int(picks.classes.max())
-    if isinstance(t_dist, dict):
-        per_class = {int(c): float(v) for c, v in t_dist.items()}
-        missing = sorted(set(picks.classes.tolist()) - set(per_class))
+    if isinstance(t_dist, dict):        # only the classes present need a distance
+        given = {int(c): float(v) for c, v in t_dist.items()}
+        missing = sorted(set(picks.classes.tolist()) - set(given))
         if missing:
             raise DeepETPickerError(f"t_dist has no value for class {missing[0]}.")
-        thresholds = np.array([per_class[int(c)] for c in picks.classes])
-    elif np.ndim(t_dist) == 0:
-        thresholds = np.full(n, float(t_dist))
-    else:
-        values = np.asarray(t_dist, dtype=np.float64).reshape(-1)
-        if len(values) < num_cls:
-            raise DeepETPickerError(
-                f"t_dist has {len(values)} value(s) but the picks have class {num_cls}; give "
-                f"one distance per class.")
-        thresholds = values[picks.classes - 1]
+        t_dist = {c: given.get(c, np.nan) for c in range(1, num_cls + 1)}
+    thresholds = np.asarray(per_class(t_dist, num_cls, "t_dist"))[picks.classes - 1]
     reach = float(thresholds.max())
     if reach <= 0:
         return (picks.copy(), np.arange(n)) if return_index else picks.copy()
