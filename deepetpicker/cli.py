@@ -26,6 +26,7 @@ from typing import Optional, Sequence
 
 from deepetpicker import __version__
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.jobs import describe_progress
 
 FORMAT_NAMES = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
 
@@ -85,15 +86,7 @@ class ProgressPrinter:
             self._last_print = now
 
     def _bar_text(self, event) -> str:
-        frac = min(1.0, event.done / event.total)
-        filled = int(round(frac * self.width))
-        bar = "#" * filled + "-" * (self.width - filled)
-        eta = f" ETA {_fmt_seconds(event.eta_s)}" if event.eta_s is not None and frac < 1 else ""
-        metrics = " ".join(f"{k}={_fmt_num(v)}" for k, v in event.metrics.items()
-                           if isinstance(v, (int, float)))
-        item = f" {event.item}" if event.item else ""
-        text = f"{event.stage:<10}[{bar}] {event.done}/{event.total}{eta}{item}"
-        return f"{text} {metrics}".rstrip()
+        return describe_progress(event, bar_width=self.width)
 
     def _fit(self, text: str) -> str:
         """Cut a bar to the terminal's width (a wrapped bar could not be redrawn in place)."""
@@ -140,21 +133,6 @@ class ProgressPrinter:
             self.stream.flush()
         except (OSError, ValueError):   # the reader went away; the job goes on
             self._silent = True
-
-
-def _fmt_seconds(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
-def _fmt_num(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 # --------------------------------------------------------------------------------------------

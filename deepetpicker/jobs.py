@@ -60,6 +60,38 @@ class Progress:
 ProgressCallback = Callable[[Progress], Any]
 
 
+def format_seconds(seconds: Optional[float]) -> str:
+    """``'0:42'``, ``'1:05'``, ``'2:03:04'``; empty for None (or a negative or NaN value)."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return ""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def describe_progress(event: Progress, bar_width: int = 0, max_metrics: int = 4) -> str:
+    """One status line for an event, as the command line and the GUI show it:
+    ``'train  3/10  ETA 0:42  tomo_01  loss=0.31'``; with ``bar_width`` the count is preceded
+    by a text bar of that many characters (``[#####-----] 3/10``)."""
+    parts = [event.stage]
+    if event.total:
+        count = f"{event.done}/{event.total}"
+        if bar_width:
+            filled = int(round(min(1.0, event.done / event.total) * bar_width))
+            count = f"[{'#' * filled}{'-' * (bar_width - filled)}] {count}"
+        parts.append(count)
+    eta = format_seconds(event.eta_s) if event.total and event.done < event.total else ""
+    if eta:
+        parts.append(f"ETA {eta}")
+    if event.item:
+        parts.append(event.item)
+    numbers = [f"{k}={v:.4g}" for k, v in event.metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    parts.extend(numbers[:max_metrics])
+    return "  ".join(parts)
+
+
 class CancelToken:
     """A thread-safe flag a job polls; set it from any thread to stop the job."""
 

@@ -149,9 +149,9 @@ def test_finished_epochs_stay_on_screen_between_redrawn_bars():
     printer(Progress("train", 5, 6, item="epoch 3"))
     lines = screen(stream.text)
     assert lines[0] == "epoch 1/3: train loss 0.9000, 1.0 s"
-    assert lines[1].startswith("validate  [") and lines[1].endswith("2/2 epoch 2 tomo1")
+    assert lines[1].startswith("validate  [") and lines[1].endswith("2/2  epoch 2 tomo1")
     assert lines[2] == "epoch 2/3: train loss 0.8000, 1.0 s"
-    assert lines[3].startswith("train     [") and "5/6" in lines[3] and len(lines) == 4
+    assert lines[3].startswith("train  [") and "5/6" in lines[3] and len(lines) == 4
 
     stream = _Stream(tty=False)       # a log: the same permanent lines, bars now and then
     printer = ProgressPrinter(stream=stream, interval=3600)

@@ -10,7 +10,8 @@ from gui_fixtures import dialogs  # noqa: F401  (fixture)
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import Reporter
-from gui.widgets.job_panel import JobPanel, describe_progress, format_seconds
+from deepetpicker.jobs import describe_progress, format_seconds
+from gui.widgets.job_panel import JobPanel
 from gui.worker import JobWorker
 
 

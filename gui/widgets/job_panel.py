@@ -15,37 +15,11 @@ from PyQt5.QtGui import QFont
 from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
                              QVBoxLayout, QWidget)
 
-from deepetpicker.jobs import Progress
+from deepetpicker.jobs import Progress, describe_progress, format_seconds
 from gui.dialogs import show_error
 from gui.worker import JobWorker
 
 log = logging.getLogger("deepetpicker.gui")
-
-
-def format_seconds(seconds: Optional[float]) -> str:
-    """``'1:05'``, ``'2:03:04'``; empty for None."""
-    if seconds is None or seconds != seconds or seconds < 0:
-        return ""
-    seconds = int(round(seconds))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def describe_progress(event: Progress) -> str:
-    """One status line for an event: ``'train 3/10  ETA 0:42  tomo_01  loss=0.31'``."""
-    parts = [event.stage]
-    if event.total:
-        parts.append(f"{event.done}/{event.total}")
-    eta = format_seconds(event.eta_s) if event.total and event.done < event.total else ""
-    if eta:
-        parts.append(f"ETA {eta}")
-    if event.item:
-        parts.append(event.item)
-    numbers = [f"{k}={v:.4g}" for k, v in event.metrics.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    parts.extend(numbers[:4])
-    return "  ".join(parts)
 
 
 class JobPanel(QWidget):
