@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from deepetpicker import __version__
+from deepetpicker.config import LOSS_NAMES, NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import describe_progress
 
@@ -237,8 +238,8 @@ def cmd_preprocess(args) -> int:
 
 
 def cmd_train_config(args) -> int:
-    from deepetpicker.config import (TrainConfig, load_preprocess_config, save_config,
-                                     written_by_save_config)
+    from deepetpicker.config import (NETWORK_PRESETS, TrainConfig, load_preprocess_config,
+                                     save_config, written_by_save_config)
     from deepetpicker.io.outputs import check_output_folder
     from deepetpicker.train.dataset import check_dataset_ids
 
@@ -250,7 +251,7 @@ def cmd_train_config(args) -> int:
         "num_workers": args.num_workers,
     }.items() if v is not None}
     if args.light:
-        overrides["f_maps"] = [8, 16, 24, 36]
+        overrides["f_maps"] = list(NETWORK_PRESETS["light"])
         overrides.setdefault("model_name", "ResUNet")
     if args.gpu_ids is not None:
         overrides["gpu_ids"] = args.gpu_ids
@@ -508,14 +509,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="training config file to write")
     p.add_argument("--name", help="dataset/run name (default: from the preprocess config)")
     p.add_argument("--light", action="store_true",
-                   help="the light network (channels 8,16,24,36), almost as accurate")
+                   help="the light network (channels "
+                        + ",".join(map(str, NETWORK_PRESETS["light"])) + "), almost as accurate")
     p.add_argument("--batch-size", type=int, help="patches per training step (default: 8)")
     p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 (default: 72)")
     p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: 12)")
     p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule "
                                             "(default: 0.001)")
     p.add_argument("--epochs", type=int, help="training epochs, max_epochs (default: 60)")
-    p.add_argument("--loss", choices=["dice", "mse", "focal", "iou"],
+    p.add_argument("--loss", choices=list(LOSS_NAMES),
                    help="training loss (default: dice)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto, a GPU when "
                                     "there is one)")

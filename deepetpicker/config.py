@@ -63,9 +63,11 @@ PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
 TRAIN_REQUIRED = ("dset_name", "base_path", "num_cls", "label_diameter", "ocp_diameter",
                   "train_set_ids", "val_set_ids")
 
-DEFAULT_F_MAPS = [24, 48, 72, 108]
-#: Channels of the light model (3.4 MB, almost as accurate as the default).
-LIGHT_F_MAPS = [8, 16, 24, 36]
+#: The network sizes: channels per level of the 3D-ResUNet. "light" (3.4 MB) is almost as
+#: accurate as the paper's default.
+NETWORK_PRESETS = {"default": (24, 48, 72, 108), "light": (8, 16, 24, 36)}
+DEFAULT_F_MAPS = list(NETWORK_PRESETS["default"])
+LIGHT_F_MAPS = list(NETWORK_PRESETS["light"])
 
 #: Augmentation switches (mirror, random crop) and per-sample probabilities (elastic
 #: deformation, rotation, scaling), with the rotation range in degrees and the scale range.
@@ -85,7 +87,10 @@ NORM_TYPES = {
                       "norm"),
 }
 OCP_TYPES = {"sphere": ("sphere", "ball")}
-LOSSES = {"dice": ("dice",), "mse": ("mse",), "focal": ("focal",), "iou": ("iou",)}
+#: Training losses: config name -> (label shown in the GUI, other spellings accepted).
+LOSS_NAMES = {"dice": ("Dice", ()), "mse": ("MSE", ()), "focal": ("Focal", ()),
+              "iou": ("IoU", ())}
+LOSSES = {name: (name, *aliases) for name, (_, aliases) in LOSS_NAMES.items()}
 MODEL_NAMES = {"ResUNet": ("resunet", "resunet3d", "res_unet")}
 COORD_FORMATS = PICK_SUFFIXES
 TOMO_FORMATS = VOLUME_SUFFIXES

@@ -74,3 +74,11 @@ def test_get_loss_by_name():
     assert get_loss(" focal ") is focal_loss
     with pytest.raises(DeepETPickerError, match="'hinge'.*dice, mse, focal, iou"):
         get_loss("hinge")
+
+
+def test_every_loss_the_config_accepts_has_a_function_and_a_label():
+    from deepetpicker.config import LOSS_NAMES
+    from deepetpicker.train.losses import LOSSES
+
+    assert set(LOSSES) == set(LOSS_NAMES)
+    assert all(label for label, _ in LOSS_NAMES.values())

@@ -249,3 +249,11 @@ def test_fusing_batch_norm_for_inference_keeps_the_scores():
         after = probabilities(net(x))
     assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules())
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_network_presets_are_defined_once():
+    from deepetpicker.config import DEFAULT_F_MAPS, LIGHT_F_MAPS, NETWORK_PRESETS
+    from deepetpicker.model import resunet
+
+    assert list(resunet.DEFAULT_F_MAPS) == DEFAULT_F_MAPS == list(NETWORK_PRESETS["default"])
+    assert list(resunet.LIGHT_F_MAPS) == LIGHT_F_MAPS == list(NETWORK_PRESETS["light"])

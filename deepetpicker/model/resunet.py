@@ -27,10 +27,11 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from deepetpicker.config import NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
 
-DEFAULT_F_MAPS = (24, 48, 72, 108)
-LIGHT_F_MAPS = (8, 16, 24, 36)
+DEFAULT_F_MAPS = NETWORK_PRESETS["default"]
+LIGHT_F_MAPS = NETWORK_PRESETS["light"]
 
 
 def append_coordinates(x: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLay
                              QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
                              QWidget)
 
-from deepetpicker.config import (DEFAULT_AUGMENT, DEFAULT_F_MAPS, LIGHT_F_MAPS, PreprocessConfig,
+from deepetpicker.config import (DEFAULT_AUGMENT, LOSS_NAMES, NETWORK_PRESETS, PreprocessConfig,
                                  TrainConfig, format_ids, load_config, parse_ids, save_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
@@ -22,8 +22,10 @@ from gui.widgets.fields import (MultipleSpinBox, combo, dspin, group_box, hbox, 
                                 table)
 from gui.widgets.job_panel import JobPanel
 
-MODELS = (("ResUNet (24, 48, 72, 108)", "default"), ("ResUNet light (8, 16, 24, 36)", "light"))
-LOSSES = (("Dice", "dice"), ("MSE", "mse"), ("Focal", "focal"), ("IoU", "iou"))
+MODELS = tuple((f"ResUNet{' ' + name if name != 'default' else ''} "
+                f"({', '.join(map(str, f_maps))})", name)
+               for name, f_maps in NETWORK_PRESETS.items())
+LOSSES = tuple((label, name) for name, (label, _) in LOSS_NAMES.items())
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
 IDS_PATTERN = r"\s*(\d+(\s*-\s*\d+)?)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*,?\s*"
 #: probabilities used when a switch of a random augmentation is turned on
@@ -183,7 +185,8 @@ class TrainTab(QWidget):
         self.classes_label.setText(f"{cfg.num_cls} (particle diameters {diam} voxels)")
         if isinstance(cfg, TrainConfig):
             self.dset_name.setText(cfg.dset_name)
-            set_combo(self.model_box, "light" if list(cfg.f_maps) == LIGHT_F_MAPS else "default")
+            preset = [n for n, f in NETWORK_PRESETS.items() if list(f) == list(cfg.f_maps)]
+            set_combo(self.model_box, preset[0] if preset else "default")
             self.train_ids.setText(format_ids(cfg.train_set_ids))
             self.val_ids.setText(format_ids(cfg.val_set_ids))
             self.batch_size.setValue(cfg.batch_size)
@@ -238,8 +241,7 @@ class TrainTab(QWidget):
         values = {
             "dset_name": self.dset_name.text().strip(),
             "model_name": "ResUNet",
-            "f_maps": list(LIGHT_F_MAPS if self.model_box.currentData() == "light"
-                           else DEFAULT_F_MAPS),
+            "f_maps": list(NETWORK_PRESETS[self.model_box.currentData()]),
             "batch_size": self.batch_size.value(),
             "patch_size": self.patch_size.value(),
             "padding_size": self.padding_size.value(),
