@@ -35,7 +35,8 @@ from typing import Any, Optional, Union
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
-from deepetpicker.io.dataset import PICK_SUFFIXES, VOLUME_SUFFIXES
+from deepetpicker.io.dataset import (COORDS_DIR, CONFIGS_DIR, NORMALIZED_DIR, OCCUPANCY_DIR,
+                                     PICK_SUFFIXES, RUNS_DIR, STANDARDIZED_DIR, VOLUME_SUFFIXES)
 
 PathLike = Union[str, os.PathLike]
 
@@ -331,13 +332,13 @@ class PreprocessConfig:
     @property
     def data_dir(self) -> Path:
         """Normalised tomograms: ``base_path/data_std`` (z-score) or ``base_path/data_norm``."""
-        name = "data_std" if self.norm_type == "standardization" else "data_norm"
+        name = STANDARDIZED_DIR if self.norm_type == "standardization" else NORMALIZED_DIR
         return Path(self.base_path) / name
 
     @property
     def coords_dir(self) -> Path:
         """Cleaned coordinate files (and ``num_name.csv``): ``base_path/coords``."""
-        return Path(self.base_path) / "coords"
+        return Path(self.base_path) / COORDS_DIR
 
     @property
     def label_dir(self) -> Path:
@@ -347,17 +348,17 @@ class PreprocessConfig:
     @property
     def ocp_dir(self) -> Path:
         """Occupancy maps: ``base_path/data_ocp``."""
-        return Path(self.base_path) / "data_ocp"
+        return Path(self.base_path) / OCCUPANCY_DIR
 
     @property
     def configs_dir(self) -> Path:
         """Where config files are saved: ``base_path/configs``."""
-        return Path(self.base_path) / "configs"
+        return Path(self.base_path) / CONFIGS_DIR
 
     @property
     def run_dir(self) -> Path:
         """Training runs of this dataset name: ``base_path/runs/<dset_name>``."""
-        return Path(self.base_path) / "runs" / self.dset_name
+        return Path(self.base_path) / RUNS_DIR / self.dset_name
 
     # -- conversion -----------------------------------------------------------------------
     @classmethod
@@ -549,7 +550,7 @@ class TrainConfig(PreprocessConfig):
     tomo_path: str = ""
     label_name: str = ""
     label_path: str = ""
-    ocp_name: str = "data_ocp"
+    ocp_name: str = OCCUPANCY_DIR
     ocp_path: str = ""
     model_name: str = "ResUNet"
     train_set_ids: list
@@ -639,8 +640,8 @@ class TrainConfig(PreprocessConfig):
             "label_diameter": pre._written_form("label_diameter", pre.label_diameter),
             "ocp_type": pre.ocp_type,
             "ocp_diameter": pre._written_form("ocp_diameter", pre.ocp_diameter),
-            "ocp_name": "data_ocp",
-            "ocp_path": os.path.join(base, "data_ocp"),
+            "ocp_name": OCCUPANCY_DIR,
+            "ocp_path": os.path.join(base, OCCUPANCY_DIR),
             "norm_type": pre.norm_type,
             "train_set_ids": train_ids,
             "val_set_ids": val_ids,
@@ -731,10 +732,10 @@ class TrainConfig(PreprocessConfig):
             return
         base = self.base_path
         if not self.coord_path:
-            self.coord_path = os.path.join(base, "coords")
+            self.coord_path = os.path.join(base, COORDS_DIR)
         if not self.tomo_path:
             norm = self.norm_type if isinstance(self.norm_type, str) else ""
-            folder = "data_norm" if norm.strip().lower().startswith("norm") else "data_std"
+            folder = NORMALIZED_DIR if norm.strip().lower().startswith("norm") else STANDARDIZED_DIR
             self.tomo_path = os.path.join(base, folder)
         if not self.label_name:
             try:

@@ -646,6 +646,7 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     classes = DEFAULT_DATASET["classes"] if classes is None else classes
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise DeepETPickerError(f"n={n!r}: give the number of tomograms to simulate (1 or more).")
+    from deepetpicker.io.dataset import CONFIGS_DIR
     from deepetpicker.io.outputs import check_output_folder
     from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES
 
@@ -660,7 +661,7 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
               "dset_name": dset_name, "options": options}
     recipe = json.loads(json.dumps(recipe, default=str))
     names = [f"sim_{i:02d}" for i in range(int(n))]
-    planned = [out / "particles.json", out / "configs" / f"{dset_name}.py",
+    planned = [out / "particles.json", out / CONFIGS_DIR / f"{dset_name}.py",
                *(raw / f"{name}{suffix}" for name in names for suffix in (".mrc", ".coords"))]
     if reuse and all(p.is_file() for p in planned):
         try:
@@ -713,6 +714,6 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(specs), label_type="gaussian",
         label_diameter=label_diameter_for(specs), ocp_type="sphere",
         ocp_diameter=[int(round(s.diameter)) for s in specs], norm_type="standardization")
-    path = save_config(cfg, out / "configs" / f"{dset_name}.py")
+    path = save_config(cfg, planned[1])
     report("simulate", int(n), int(n), message=f"simulated {n} tomograms in {out}")
     return path

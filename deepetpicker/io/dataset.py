@@ -4,6 +4,10 @@
   ``tomo_format``); :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks
   named ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's
   ``coord_format``).
+- The folders under a dataset's ``base_path``, named as the original program names them:
+  :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
+  tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
+  to ``<label_type><label_diameter>``.
 - ``coords/num_name.csv`` (:data:`NUM_NAME`), the list of a preprocessed dataset's tomograms:
   one tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
 layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
@@ -20,6 +24,12 @@ VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
 TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs")
 PICK_SUFFIXES = (".coords", ".txt", ".csv")
 NUM_NAME = "num_name.csv"
+COORDS_DIR = "coords"
+STANDARDIZED_DIR = "data_std"
+NORMALIZED_DIR = "data_norm"
+OCCUPANCY_DIR = "data_ocp"
+CONFIGS_DIR = "configs"
+RUNS_DIR = "runs"
 
 
 def read_num_name(path) -> list[tuple[int, str, int]]:
