@@ -23,10 +23,46 @@ def class_colour(class_id: int) -> str:
     return PALETTE[(int(class_id) - 1) % len(PALETTE)]
 
 
-def display_range(image: np.ndarray, low: float = 1.0, high: float = 99.0) -> tuple[float, float]:
-    """Contrast limits from percentiles of ``image``."""
-    lo, hi = np.percentile(image, [low, high])
-    return float(lo), float(hi if hi > lo else lo + 1.0)
+VIEWS = ("xy", "zy", "xz")
+#: (horizontal, vertical, slice) axis names of each view.
+VIEW_AXES = {"xy": ("x", "y", "z"), "zy": ("z", "y", "x"), "xz": ("x", "z", "y")}
+_XYZ = {"x": 0, "y": 1, "z": 2}
+
+
+def view_axes(view: str) -> tuple[int, int, int]:
+    """Indices into an ``(x, y, z)`` triple of the view's horizontal, vertical and slice axes."""
+    return tuple(_XYZ[a] for a in VIEW_AXES[view])  # type: ignore[return-value]
+
+
+def percentile_limits(values: np.ndarray, low: float = 1.0,
+                      high: float = 99.0) -> tuple[float, float]:
+    """Display limits from two percentiles of ``values`` (a flat subsample)."""
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(values, [low, high])
+    lo, hi = float(lo), float(hi)
+    if not hi > lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def circle_sections(xyz: np.ndarray, radii: np.ndarray, view: str, index: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cross-sections of spheres with the slice ``index`` of a view.
+
+    ``xyz``: (N, 3) sphere centres (0-based voxels), ``radii``: (N,) radii. Returns the indices
+    of the spheres that cut the slice, their centres in the view's (horizontal, vertical)
+    voxel coordinates, and the radii of their circles ``sqrt(r^2 - d^2)``, ``d`` being the
+    distance of the centre from the slice.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    radii = np.asarray(radii, dtype=np.float64).reshape(-1)
+    h, v, s = view_axes(view)
+    dist = np.abs(xyz[:, s] - float(index))
+    cut = np.nonzero(dist < radii)[0]
+    centres = xyz[cut][:, [h, v]]
+    section = np.sqrt(radii[cut] ** 2 - dist[cut] ** 2)
+    return cut, centres, section
 
 
 def draw_circles(ax, picks: Picks, axis: int, index: int, diameters, style: str = "-",
@@ -37,19 +73,12 @@ def draw_circles(ax, picks: Picks, axis: int, index: int, diameters, style: str 
     circle for a legend."""
     from matplotlib.patches import Circle
 
-    coord = picks.zyx[:, axis]
-    drawn = False
-    for cls, zyx, c in zip(picks.classes, picks.zyx, coord):
-        radius = _diameter(diameters, cls) / 2.0
-        half = radius ** 2 - (c - index) ** 2
-        if half <= 0:
-            continue
-        r = float(np.sqrt(half))
+    radii = np.array([_diameter(diameters, cls) / 2.0 for cls in picks.classes])
+    cut, centres, sections = circle_sections(picks.xyz, radii, ("xy", "xz")[axis], index)
+    for n, (k, (h, v), r) in enumerate(zip(cut, centres, sections)):
         # image columns are x; rows are y (XY view) or z (XZ view)
-        row = zyx[1] if axis == 0 else zyx[0]
-        ax.add_patch(Circle((zyx[2], row), r, fill=False, lw=lw, ls=style,
-                            ec=class_colour(cls), label=None if drawn else label))
-        drawn = True
+        ax.add_patch(Circle((h, v), float(r), fill=False, lw=lw, ls=style,
+                            ec=class_colour(picks.classes[k]), label=label if n == 0 else None))
 
 
 def _diameter(diameters, cls) -> float:
@@ -83,7 +112,7 @@ def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Pic
         from scipy.ndimage import gaussian_filter
 
         xy, xz = gaussian_filter(xy, sigma), gaussian_filter(xz, sigma)
-    lo, hi = display_range(xy)
+    lo, hi = percentile_limits(np.asarray(xy).ravel())
     fig, axes = plt.subplots(2, 1, figsize=(6, 6 * (ny + nz) / nx * 0.9 + 0.6),
                              gridspec_kw={"height_ratios": [ny, nz]})
     for ax, image, axis, index, name in ((axes[0], xy, 0, z, f"XY slice z={z}"),

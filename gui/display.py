@@ -3,7 +3,9 @@
 Nothing here changes data; these functions turn a slice of a (possibly memory-mapped)
 ``(z, y, x)`` volume into the picture on screen, and picks into circles on it.
 
-Views and their image axes (image rows are the vertical axis on screen)::
+Views and their image axes (image rows are the vertical axis on screen; the view names, their
+axes, contrast limits and sphere sections are :mod:`deepetpicker.render`'s, shared with the
+pictures the library draws)::
 
     view  horizontal  vertical  slice axis   image
     xy    x           y         z            data[z]          (y, x)
@@ -20,16 +22,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-VIEWS = ("xy", "zy", "xz")
-#: (horizontal, vertical, slice) axis names of each view.
-VIEW_AXES = {"xy": ("x", "y", "z"), "zy": ("z", "y", "x"), "xz": ("x", "z", "y")}
-_XYZ = {"x": 0, "y": 1, "z": 2}
-
-
-def view_axes(view: str) -> tuple[int, int, int]:
-    """Indices into an ``(x, y, z)`` triple of the view's horizontal, vertical and slice axes."""
-    return tuple(_XYZ[a] for a in VIEW_AXES[view])  # type: ignore[return-value]
-
+from deepetpicker.render import VIEWS
 
 def slice_image(data, view: str, index: int) -> np.ndarray:
     """The 2-D float32 image a view shows at slice ``index`` (rows = vertical axis).
@@ -60,18 +53,6 @@ def sample_volume(data, max_values: int = 262_144, max_slices: int = 9) -> np.nd
     parts = [np.asarray(data[int(z), ::step, ::step], dtype=np.float32).ravel() for z in zs]
     values = np.concatenate(parts)
     return values[np.isfinite(values)]
-
-
-def percentile_limits(values: np.ndarray, low: float = 1.0,
-                      high: float = 99.0) -> tuple[float, float]:
-    """Display limits from two percentiles of ``values`` (a flat subsample)."""
-    if values.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(values, [low, high])
-    lo, hi = float(lo), float(hi)
-    if not hi > lo:
-        hi = lo + 1.0
-    return lo, hi
 
 
 def render_slice(image: np.ndarray, vmin: float, vmax: float, sigma: float = 0.0,
@@ -114,25 +95,6 @@ def mask_rgba(mask: np.ndarray, colours: Sequence[tuple[int, int, int]]) -> np.n
     table[1:, 3] = 255
     lookup = np.where(ids > 0, (ids.astype(np.int64) - 1) % len(colours) + 1, 0)
     return table[lookup]
-
-
-def circle_sections(xyz: np.ndarray, radii: np.ndarray, view: str, index: float
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cross-sections of spheres with the slice ``index`` of a view.
-
-    ``xyz``: (N, 3) sphere centres (0-based voxels), ``radii``: (N,) radii. Returns the indices
-    of the spheres that cut the slice, their centres in the view's (horizontal, vertical)
-    voxel coordinates, and the radii of their circles ``sqrt(r^2 - d^2)``, ``d`` being the
-    distance of the centre from the slice.
-    """
-    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
-    radii = np.asarray(radii, dtype=np.float64).reshape(-1)
-    h, v, s = view_axes(view)
-    dist = np.abs(xyz[:, s] - float(index))
-    cut = np.nonzero(dist < radii)[0]
-    centres = xyz[cut][:, [h, v]]
-    section = np.sqrt(radii[cut] ** 2 - dist[cut] ** 2)
-    return cut, centres, section
 
 
 def pick_at(point: Sequence[float], centres: np.ndarray, radii: np.ndarray,

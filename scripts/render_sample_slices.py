@@ -43,7 +43,7 @@ def render(volume, picks, info, out_dir: Path, dpi: int = 100) -> list[Path]:
     from matplotlib.lines import Line2D
 
     from deepetpicker.io.atomic import atomic_path
-    from deepetpicker.render import class_colour, display_range, draw_circles
+    from deepetpicker.render import class_colour, draw_circles, percentile_limits
 
     phantom = info["phantom"]
     nz, ny, nx = volume.shape
@@ -67,7 +67,7 @@ def render(volume, picks, info, out_dir: Path, dpi: int = 100) -> list[Path]:
         for ax, vol, title in ((axes[0], phantom, "phantom (dense = bright)"),
                                (axes[1], volume, "reconstructed tomogram (dense = dark)")):
             image = cut(vol)
-            lo, hi = display_range(image, 1.0, 99.0)
+            lo, hi = percentile_limits(np.asarray(image).ravel(), 1.0, 99.0)
             ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
             draw_circles(ax, picks, axis, index, diameters, lw=1.0)
             ax.set_title(f"{title}, {label}", fontsize=9)

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from gui.display import (circle_sections, hex_to_rgb, mask_rgba, percentile_limits, pick_at,
-                         render_slice, sample_volume, slice_image, view_axes)
+from deepetpicker.render import circle_sections, percentile_limits, view_axes
+from gui.display import (hex_to_rgb, mask_rgba, pick_at, render_slice, sample_volume,
+                         slice_image)
 
 
 class RecordingVolume:

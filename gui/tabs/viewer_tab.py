@@ -23,7 +23,8 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import Tomogram, load_tomogram
 from gui import dialogs
-from gui.display import ClassStyles, percentile_limits, sample_volume
+from deepetpicker.render import percentile_limits
+from gui.display import ClassStyles, sample_volume
 from gui.picks_model import SAVE_FILTERS, PicksModel, autosave_path, remove_autosave
 from gui.widgets.class_table import ClassTable
 from gui.widgets.fields import dspin, spin

@@ -28,8 +28,8 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
 
-from gui.display import (VIEW_AXES, VIEWS, ClassStyles, circle_sections, mask_rgba, pick_at,
-                         render_slice, slice_image, view_axes)
+from deepetpicker.render import VIEW_AXES, VIEWS, circle_sections, view_axes
+from gui.display import ClassStyles, mask_rgba, pick_at, render_slice, slice_image
 from gui.picks_model import PicksModel, new_drag_id
 
 MASK_KINDS = ("labels", "occupancy")
