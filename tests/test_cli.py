@@ -287,8 +287,14 @@ def test_ctrl_c_during_predict_lists_the_finished_tomograms(tmp_path, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(ProgressPrinter, "__call__", press_ctrl_c_after_the_first)
-    status = main(["predict", "--weights", str(weights), "--out", str(tmp_path / "picks"),
-                   "--tomograms", *map(str, tomograms)])
+    # as in a terminal, whatever the test runner inherited (a background job ignores SIGINT)
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        status = main(["predict", "--weights", str(weights), "--out", str(tmp_path / "picks"),
+                       "--tomograms", *map(str, tomograms)])
+        restored = signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     out, err = capfd.readouterr()
     assert status == 130
     assert "Stopping after the current step" in err and INTERRUPTED in err
@@ -297,7 +303,7 @@ def test_ctrl_c_during_predict_lists_the_finished_tomograms(tmp_path, monkeypatc
     assert "first.coords" in out and "second" not in out
     assert sorted(p.name for p in (tmp_path / "picks").iterdir()) == [
         ".deepetpicker-outputs.json", "first.coords", "first.coords.json"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert restored is signal.default_int_handler
 
 
 @pytest.mark.parametrize("buffered", [True, False])
