@@ -19,8 +19,8 @@ from deepetpicker.jobs import Reporter
 
 #: The quick CPU demo (light network, a few minutes on two cores) and ``--full`` (the paper's
 #: network and schedule, for a GPU workstation).
-QUICK = dict(max_epochs=40, f_maps=list(NETWORK_PRESETS["light"]), patch_size=40, padding_size=6, batch_size=8,
-             lr=3e-3)
+QUICK = dict(max_epochs=40, f_maps=list(NETWORK_PRESETS["light"]), patch_size=40,
+             padding_size=6, batch_size=8, lr=3e-3)
 FULL = dict(max_epochs=60, f_maps=list(NETWORK_PRESETS["default"]), patch_size=72, padding_size=12,
             batch_size=16, lr=1e-3)
 #: ``--full`` simulates tomograms deep enough for its 72-voxel patches.

@@ -436,7 +436,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             if save_scores:
                 planned += _score_map_names(path.stem, num_cls, class_names)
 
-    def write_export(tables, folder, voxel_size, shapes_):
+    def write_export(fmt, tables, folder, voxel_size, shapes_):
         return write_format(tables, fmt, folder, voxel_size=voxel_size, shapes=shapes_,
                             **export)
 
@@ -444,11 +444,11 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     # exports hold every tomogram's picks: written again freely only from the same picks
     export_tag = json.dumps([sorted(map(json.dumps, fingerprints.values())), export],
                             sort_keys=True, default=str)
-    for fmt in formats:
-        stand_in = [Picks(np.arange(1, num_cls + 1), np.zeros((num_cls, 3)),
-                          np.full(num_cls, 0.5), tomo_name=p.stem) for p in paths]
+    stand_in = [Picks(np.arange(1, num_cls + 1), np.zeros((num_cls, 3)), np.full(num_cls, 0.5),
+                      tomo_name=p.stem) for p in paths]
+    for fmt in formats:          # the file names each format would write, found on stand-ins
         guard.check(guard.files_written_by(lambda folder: write_export(
-            stand_in, folder, {p.stem: 1.0 for p in paths},
+            fmt, stand_in, folder, {p.stem: 1.0 for p in paths},
             {p.stem: (1, 1, 1) for p in paths})), tag=f"{fmt} {export_tag}")
     total = len(paths)
     try:
@@ -492,7 +492,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             sidecar = out_dir / f"{stem}.coords.json"
             record = dict(record_base, tomogram=str(path), shape=list(shape),
                           voxel_size=voxel_size, picks=coords.name,
-                          counts={str(c): n for c, n in picks.counts(int(config.num_cls)).items()},
+                          counts={str(c): n for c, n in picks.counts(num_cls).items()},
                           t_dist=picks.meta["t_dist"], diameters=picks.meta["diameters"],
                           score_radius=picks.meta["score_radius"],
                           cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
@@ -525,7 +525,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         raise DeepETPickerError(f"No tomogram could be processed. {details}")
     for fmt in formats:
         known_vs = {k: v for k, v in voxel_sizes.items() if v}
-        written = write_export(all_picks, out_dir, known_vs or None, shapes)
+        written = write_export(fmt, all_picks, out_dir, known_vs or None, shapes)
         guard.record(written, tag=f"{fmt} {export_tag}")
         result.exports.extend(written)
     result.seconds = time.monotonic() - started

@@ -136,18 +136,17 @@ class OutputGuard:
                     and (tag is None or entry.get("tag") == tag))
         if tag is not None:
             return False
-        if path.suffix == ".coords":               # predictions written before manifests
-            sidecar = path.with_name(path.name + ".json")
-            try:
-                return json.loads(sidecar.read_text()).get("picks") == path.name
-            except (OSError, ValueError, AttributeError):
-                return False
+        # predictions written before manifests: a .coords and the sidecar that names it
         if path.name.endswith(".coords.json"):
-            try:
-                return json.loads(path.read_text()).get("picks") == path.name[:-len(".json")]
-            except (OSError, ValueError, AttributeError):
-                return False
-        return False
+            sidecar, picks_name = path, path.name[:-len(".json")]
+        elif path.suffix == ".coords":
+            sidecar, picks_name = path.with_name(path.name + ".json"), path.name
+        else:
+            return False
+        try:
+            return json.loads(sidecar.read_text()).get("picks") == picks_name
+        except (OSError, ValueError, AttributeError):
+            return False
 
     def record(self, paths: Iterable[PathLike], tag: Optional[str] = None) -> None:
         """Note ``paths`` (just written by this run) as DeepETPicker's in the manifest;
@@ -195,15 +194,16 @@ class OutputGuard:
                 theirs.append(path)
         problems = []
         if inputs:
-            problems.append(f"{_listed(inputs)} {'is an input' if len(inputs) == 1 else 'are inputs'} "
-                            f"of this run and would be replaced; an input is never replaced. "
-                            f"Choose another {self.option}.")
+            problems.append(f"{_listed(inputs)} "
+                            f"{'is an input' if len(inputs) == 1 else 'are inputs'} of this "
+                            f"run and would be replaced; an input is never replaced. Choose "
+                            f"another {self.option}.")
         if theirs:
-            problems.append(f"{_listed(theirs)} {'was' if len(theirs) == 1 else 'were'} not "
-                            f"written by DeepETPicker (your own file{'s' if len(theirs) > 1 else ''}"
-                            f"?) and would be replaced; such files are never replaced. Choose "
-                            f"another {self.option}, or move "
-                            f"{'it' if len(theirs) == 1 else 'them'} away.")
+            one = len(theirs) == 1
+            problems.append(f"{_listed(theirs)} {'was' if one else 'were'} not written by "
+                            f"DeepETPicker (your own file{'' if one else 's'}?) and would be "
+                            f"replaced; such files are never replaced. Choose another "
+                            f"{self.option}, or move {'it' if one else 'them'} away.")
         if ours:
             problems.append(f"{_listed(ours)} {'holds' if len(ours) == 1 else 'hold'} the "
                             f"outputs of an earlier DeepETPicker run. Choose another "

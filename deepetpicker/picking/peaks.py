@@ -261,6 +261,7 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
                                 f"its own) or 'foreground' (peaks on all classes together).")
     foreground = localize == "foreground" and num_cls > 1
     tables = []
+    share = None                         # foreground: each pick's class confidence
     slabs = (int(scores.shape[1]) + chunk - 1) // chunk
     done = [0]
     maps = 1 if foreground else num_cls
@@ -277,7 +278,7 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
                                        diam[smallest], radii[smallest], device, chunk, refine,
                                        tick)
             classes, share = _classify(scores, zyx, radii[smallest])
-            tables.append(Picks(classes, zyx[:, ::-1], values, meta={"class_share": share}))
+            tables.append(Picks(classes, zyx[:, ::-1], values))
         else:
             for k in range(num_cls):
                 zyx, values = _class_peaks(scores[k], float(t_seg), float(t_lm), diam[k],
@@ -285,20 +286,16 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
                 xyz = zyx[:, ::-1]
                 tables.append(Picks(np.full(len(xyz), k + 1), xyz, values))
     picks = Picks.concat(tables) if tables else Picks.empty(with_scores=True)
-    share = tables[0].meta["class_share"] if foreground else None
-    if share is not None:
-        picks = Picks(picks.classes, picks.xyz, picks.scores, meta={"class_share": share})
     picks, kept = deduplicate(picks, dist, cross_class=cross_class, return_index=True)
     order = np.lexsort((-picks.scores, picks.classes))
     picks = picks.select(order)
-    class_share = share[kept][order] if share is not None else None
     picks.tomo_name = tomo_name
     picks.voxel_size = voxel_size
     picks.meta = {"t_seg": float(t_seg), "t_lm": float(t_lm), "t_dist": dist,
                   "diameters": diam, "score_radius": radii, "cross_class": bool(cross_class),
                   "refine": bool(refine), "localize": localize}
-    if class_share is not None:
-        picks.meta["class_share"] = class_share
+    if share is not None:
+        picks.meta["class_share"] = share[kept][order]
     return picks
 
 

@@ -11,7 +11,8 @@ from PyQt5.QtGui import QRegularExpressionValidator
 from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, load_preprocess_config
+from deepetpicker.config import (COORD_FORMATS, TOMO_FORMATS, PreprocessConfig,
+                                 load_preprocess_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.widgets.fields import PathField, combo, group_box, hbox, set_combo, spin, table
