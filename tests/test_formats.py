@@ -373,7 +373,8 @@ def test_relion4_refuses_pixel_sizes_that_disagree(tmp_path):
                                                 r"with the file's rlnTomoTiltSeriesPixelSize "
                                                 r"1.35 A"):
         F.read_any(path, tilt_series_pixel_size=1.7)
-    with pytest.raises(DeepETPickerError, match="Binning -2 is not a positive number"):
+    with pytest.raises(DeepETPickerError, match="Binning -2 is not a positive number; give "
+                                                "the tilt-series pixels per tomogram voxel"):
         F.read_any(path, binning=-2)
 
 

@@ -549,6 +549,13 @@ class _Geometry:
                 f"tomogram name.")
 
 
+_POSITIVE_HINTS = {
+    "Binning": "give the tilt-series pixels per tomogram voxel, e.g. --binning 4",
+    "Tilt-series pixel size": "give the Angstrom per pixel of the unbinned tilt series, e.g. "
+                              "--tilt-series-pixel-size 1.35",
+}
+
+
 def _positive(value, what: str) -> Optional[float]:
     if value is None:
         return None
@@ -557,7 +564,8 @@ def _positive(value, what: str) -> Optional[float]:
     except (TypeError, ValueError):
         number = float("nan")
     if not (np.isfinite(number) and number > 0):
-        raise DeepETPickerError(f"{what} {value!r} is not a positive number.")
+        raise DeepETPickerError(
+            f"{what} {value!r} is not a positive number; {_POSITIVE_HINTS[what]}.")
     return number
 
 
