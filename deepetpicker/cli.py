@@ -295,8 +295,8 @@ def cmd_predict(args) -> int:
 
     cfg = load_train_config(args.config) if args.config else None
     picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
-                                 "t_dist": args.t_dist,
-                                 "localize": args.localize}.items() if v is not None}
+                                 "t_dist": args.t_dist, "localize": args.localize,
+                                 "min_score": args.min_score}.items() if v is not None}
     result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
                       pad=args.pad_size, save_scores=args.save_scores,
                       formats=tuple(args.format or ()), device=args.device,
@@ -563,6 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--t-dist", type=float, help="merge picks closer than this in voxels "
                                                 "(default: ceil(d / 2) of each class's "
                                                 "diameter)")
+    p.add_argument("--min-score", type=float, nargs="+", metavar="S",
+                   help="drop picks scoring below this, one value or one per class (default: "
+                        "the thresholds tuned per class on the validation tomograms during "
+                        "training, stored in the checkpoint; 0 keeps every pick)")
     p.add_argument("--localize", choices=["class", "foreground"],
                    help="class: search each class map on its own (the paper's rule); "
                         "foreground: find particles on all classes together, then give each "

@@ -7,6 +7,7 @@ the SHREC occupancy rule; the rule itself is described there.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -212,3 +213,68 @@ def _check_beta(beta: float) -> None:
         raise DeepETPickerError(
             f"beta = {shown}: F-beta needs a positive beta (it weighs recall beta^2 times as much "
             f"as precision); give e.g. --beta 4 (the CZII benchmark) or --beta 1 (F1).")
+
+
+def ranked_hits(pred: Picks, truth: Picks, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The scores of one class's picks from high to low and, for each, whether it found a
+    particle: picks take the nearest free particle within ``max_distance`` in descending score
+    order, so the picks above any threshold are matched exactly as if they were all there were.
+    """
+    scores = (np.zeros(len(pred)) if pred.scores is None
+              else np.asarray(pred.scores, np.float64))
+    order = np.argsort(-scores, kind="stable")
+    hits = np.zeros(len(pred), dtype=bool)
+    for p, _, _ in match_by_distance(pred.xyz, truth.xyz, max_distance, scores, "greedy"):
+        hits[p] = True
+    return scores[order], hits[order]
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The score threshold chosen for one class and what it gave (see
+    :func:`best_score_thresholds`)."""
+
+    cls: int
+    threshold: float
+    f1: float
+    f1_all: float
+    n_pred: int
+    n_truth: int
+
+
+def best_score_thresholds(preds: list[Picks], truths: list[Picks], radii, num_cls: int,
+                          fraction: float = 0.5) -> list[ThresholdChoice]:
+    """Per class, the score threshold that gives the best F1 over the given tomograms.
+
+    ``preds``/``truths``: one table per tomogram, matched within ``fraction * radius`` of each
+    class (``radii`` as in :func:`evaluate_distance`). Returns one dict per class: ``class``,
+    ``threshold`` (picks scoring at least this are kept; halfway between the lowest kept and
+    the highest dropped score; 0.0 when keeping every pick is best, or when the class has no
+    picks or no particles), ``f1`` at that threshold, ``f1_all`` with every pick kept, and the
+    counts ``n_pred`` (kept) and ``n_truth``, as :class:`ThresholdChoice` s.
+    """
+    radius = _radii_per_class(radii, num_cls)
+    choices = []
+    for c in range(1, num_cls + 1):
+        ranked = [ranked_hits(p.of_class(c), t.of_class(c), fraction * radius[c - 1])
+                  for p, t in zip(preds, truths)]
+        n_truth = int(sum(len(t.of_class(c)) for t in truths))
+        scores = np.concatenate([s for s, _ in ranked]) if ranked else np.zeros(0)
+        hits = np.concatenate([h for _, h in ranked]) if ranked else np.zeros(0, bool)
+        order = np.argsort(-scores, kind="stable")
+        scores, hits = scores[order], hits[order]
+        threshold, f1_best, f1_all, n_kept = 0.0, 0.0, 0.0, len(scores)
+        if len(scores) and n_truth:
+            tp = np.cumsum(hits)
+            kept = np.arange(1, len(scores) + 1)
+            f1 = 2.0 * tp / (kept + n_truth)
+            # a cut can only fall between two different scores: the last of each run of ties
+            last = np.r_[scores[1:] != scores[:-1], True]
+            top = f1[last].max()
+            # on equal F1 the lowest threshold (more picks, better recall) wins
+            best = int(np.flatnonzero(last & (f1 >= top - 1e-12))[-1])
+            f1_best, f1_all, n_kept = float(f1[best]), float(f1[-1]), best + 1
+            if best + 1 < len(scores):
+                threshold = float((scores[best] + scores[best + 1]) / 2.0)
+        choices.append(ThresholdChoice(c, threshold, f1_best, f1_all, n_kept, n_truth))
+    return choices

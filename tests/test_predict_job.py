@@ -464,3 +464,42 @@ def test_localize_comes_from_the_config_and_the_option(trained, tmp_path):
     with pytest.raises(DeepETPickerError, match="localize = 'both'"):
         predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
                 out=tmp_path / "x", picking={"localize": "both"})
+
+
+def test_tuned_score_thresholds_are_used_printed_recorded_and_overridden(trained, tmp_path,
+                                                                          capsys):
+    from deepetpicker.cli import main
+
+    plain = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=tmp_path / "plain")
+    scores = read_picks(plain.outputs[0]).scores
+    cut = float(np.median(scores))                         # a threshold that drops about half
+    tuned = save_checkpoint(tmp_path / "tuned.pth", trained["model"], class_names=["globule"],
+                            diameters=[10], score_thresholds=[cut])
+    events = []
+    kept = predict(trained["config"], tuned, tomograms=[trained["raw"]], out=tmp_path / "kept",
+                   progress=events.append)
+    picks = read_picks(kept.outputs[0])
+    assert len(picks) == int((scores >= cut).sum()) < len(scores)
+    assert (picks.scores >= cut).all()
+    assert any(f"class 1 >= {cut:.2f}" in (e.message or "") for e in events)
+    sidecar = json.loads(kept.sidecars[0].read_text())
+    assert sidecar["min_score"] == [pytest.approx(cut)]
+    assert sidecar["fingerprint"]["picking"]["min_score"] == [pytest.approx(cut)]
+    # an explicit threshold wins over the tuned one: in the library and on the command line
+    everything = predict(trained["config"], tuned, tomograms=[trained["raw"]],
+                         out=tmp_path / "all", picking={"min_score": 0})
+    assert len(read_picks(everything.outputs[0])) == len(scores)
+    def cli(name, value):
+        assert main(["predict", "--weights", str(tuned), "--tomograms", str(trained["raw"]),
+                     "--out", str(tmp_path / name), "--min-score", value]) == 0
+        return read_picks(tmp_path / name / "held_out.coords").scores
+
+    every = cli("cli_all", "0")
+    middle = float(np.median(every))
+    strict = cli("cli_strict", f"{middle:.6f}")
+    assert 0 < len(strict) == int((every >= round(middle, 6)).sum()) < len(every)
+    capsys.readouterr()
+    assert main(["predict", "--weights", str(tuned), "--tomograms", str(trained["raw"]),
+                 "--out", str(tmp_path / "bad"), "--min-score", "1.5"]) == 2
+    assert "min_score = 1.5 is outside [0, 1)" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import csv
 import json
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -36,7 +37,10 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
     for row in result.history:
         assert 0.0 <= row["f1"] <= 1.0 and row["val_loss"] > 0 and row["lr"] > 0
         assert row["f1"] == row["f1_1"] and row["n_picks"] >= 0
-    assert result.best_f1 == max(row["f1"] for row in result.history)
+    # best.pth is chosen on the F1 with the score thresholds tuned on validation
+    assert result.best_f1 == max(row["f1_tuned"] for row in result.history)
+    best_row = result.history[result.best_epoch - 1]
+    assert result.score_thresholds == [best_row["min_score_1"]]
 
     rows = list(csv.DictReader(result.log_csv.open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
@@ -145,7 +149,7 @@ def test_best_checkpoint_holds_the_moving_average_and_last_holds_both(toy, tmp_p
     assert meta["ema_decay"] == 0.999 and _same(model.state_dict(), average)
     picked = predict(cfg, result.best_checkpoint, tomograms=[toy.tomo_path + "/tomo1.mrc"],
                      out=tmp_path)
-    assert picked.counts["tomo1"] == {1: result.history[-1]["n_picks"]}
+    assert picked.counts["tomo1"] == {1: result.history[-1]["n_picks_tuned"]}
 
     # ema_decay 0 is the plain run: best.pth holds the trained weights, nothing else
     plain = train(train_config(toy, dset_name="no_ema", max_epochs=2, val_every=2))
@@ -306,12 +310,25 @@ def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
     assert validated[result.best_epoch - 1][3] == row["n_picks"] > 0
     calls.clear()
     raw = toy.tomo_path + "/tomo1.mrc"                     # the validation tomogram, raw
-    picked = predict(cfg, result.best_checkpoint, tomograms=[raw], out=tmp_path)
+    everything = predict(cfg, result.best_checkpoint, tomograms=[raw], out=tmp_path / "all",
+                         picking={"min_score": 0})
     (_, diameters, settings, count), = calls
-    assert (diameters, settings) == validated[0][1:3]
-    assert settings.t_dist is None and picked.counts["tomo1"] == {1: row["n_picks"]}
-    sidecar = json.loads(picked.sidecars[0].read_text())
+    assert (diameters, replace(settings, min_score=None)) == validated[0][1:3]
+    assert settings.t_dist is None and everything.counts["tomo1"] == {1: row["n_picks"]}
+    sidecar = json.loads(everything.sidecars[0].read_text())
     assert sidecar["t_dist"] == [5.0]                      # ceil(10 / 2), not ceil(6 / 2)
+
+    # by default predict keeps the picks above the score threshold tuned at the best epoch
+    tuned = [row["min_score_1"]]
+    assert result.score_thresholds == tuned
+    assert torch.load(result.best_checkpoint, weights_only=True)["score_thresholds"] == tuned
+    calls.clear()
+    picked = predict(cfg, result.best_checkpoint, tomograms=[raw], out=tmp_path / "tuned")
+    (_, _, settings, count), = calls
+    assert settings.min_score == pytest.approx(tuple(tuned))
+    assert picked.counts["tomo1"] == {1: row["n_picks_tuned"]} and count == row["n_picks_tuned"]
+    assert json.loads(picked.sidecars[0].read_text())["min_score"] == \
+        pytest.approx(tuned)
 
 
 def test_train_config_command_checks_ids_and_keeps_hand_edited_configs(toy, tmp_path, capsys):

@@ -187,6 +187,25 @@ def _score_map_names(stem: str, k: int, class_names) -> list[str]:
             for c in range(k)]
 
 
+def _tuned_settings(settings, picking, meta: dict, num_cls: int, report) -> "PickSettings":
+    """``settings`` with the checkpoint's score thresholds (tuned per class on the validation
+    tomograms during training) when the caller gave none."""
+    from dataclasses import replace
+
+    from deepetpicker.picking.settings import format_thresholds
+
+    given = (picking.min_score is not None if not isinstance(picking, (dict, type(None)))
+             else (picking or {}).get("min_score") is not None)
+    tuned = meta.get("score_thresholds")
+    if given or not isinstance(tuned, (list, tuple)) or len(tuned) != num_cls:
+        return settings
+    settings = replace(settings, min_score=tuple(float(v) for v in tuned))
+    report.log(f"score thresholds tuned on the validation tomograms: "
+               f"{format_thresholds(settings.min_score)} (--min-score overrides; 0 keeps "
+               f"every pick)")
+    return settings
+
+
 def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters) -> dict:
     """What decides a tomogram's picks: the files (path, size, time) and every setting."""
     keep = ("patch_size", "pad_size", "norm_type", "num_cls", "class_names")
@@ -412,6 +431,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         model.to_device(device)
     _check_weights(model, meta, config, weights)
     model.fuse_for_inference()
+    settings = _tuned_settings(settings, picking, meta, int(config.num_cls), report)
     class_names = meta.get("class_names") or None
     export = {"class_names": class_names, **(export or {})}
     check_export(formats, **export)                 # refused names fail before the scan
@@ -497,6 +517,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                           score_radius=picks.meta["score_radius"],
                           cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
                           localize=picks.meta["localize"],
+                          min_score=picks.meta.get("min_score"),
                           normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
                                          "std": stats.std, "min": stats.min, "max": stats.max},
                           tiles=count_tiles(shape, patch, pad),

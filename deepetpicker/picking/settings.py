@@ -17,6 +17,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Optional, Sequence, Union
 
+import numpy as np
+
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
 
@@ -51,6 +53,55 @@ def _per_class_value(name: str, value, *, integer: bool = False, minimum: float 
     return tuple(checked) if many else checked[0]
 
 
+def _score_values(value) -> PerClass:
+    """``min_score`` (None, one score or one per class) checked and made hashable."""
+    if value is None:
+        return None
+    many = isinstance(value, (list, tuple))
+    items = list(value) if many else [value]
+    if not items:
+        raise DeepETPickerError("min_score is empty; give one score, or one per class.")
+    checked = []
+    for item in items:
+        try:
+            number = float(item)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not 0.0 <= number < 1.0:
+            raise DeepETPickerError(
+                f"min_score = {item!r} is outside [0, 1); a pick's score is a probability, so "
+                f"give e.g. 0.6 (or 0 to keep every pick).")
+        checked.append(number)
+    return tuple(checked) if many else checked[0]
+
+
+def format_thresholds(values: Sequence[float]) -> str:
+    """``class 1 >= 0.61, class 2 >= 0.43`` (0 keeps every pick of its class)."""
+    return ", ".join(f"class {c} >= {float(v):.2f}" for c, v in enumerate(values, 1))
+
+
+def apply_min_score(picks: Picks, min_score: PerClass, num_cls: int) -> Picks:
+    """``picks`` without those scoring below their class's ``min_score``; the threshold of
+    each class is recorded in ``meta["min_score"]``."""
+    from deepetpicker.values import per_class
+
+    if min_score is None:
+        return picks
+    limits = per_class(list(min_score) if isinstance(min_score, tuple) else min_score,
+                       num_cls, "min_score", exact=True)
+    if picks.scores is None or not len(picks):
+        kept = picks
+    else:
+        floor = np.asarray(limits, np.float64)[np.clip(picks.classes, 1, num_cls) - 1]
+        keep = picks.scores >= floor
+        kept = picks.select(keep)
+        for key, value in picks.meta.items():
+            if isinstance(value, np.ndarray) and len(value) == len(picks):
+                kept.meta[key] = value[keep]
+    kept.meta["min_score"] = [float(v) for v in limits]
+    return kept
+
+
 @dataclass(frozen=True)
 class PickSettings:
     """How picks are found in class score maps (all distances in voxels).
@@ -66,6 +117,9 @@ class PickSettings:
     ``"foreground"`` finds peaks on the summed class maps and gives each the class most
     probable around it, so a particle whose probability is split over similar classes is
     still found.
+    ``min_score``: picks of a class scoring below this are dropped; one number, one per class,
+    or None (keep all). Training tunes one per class on the validation tomograms and stores it
+    in the checkpoint, where prediction takes it from unless it is given.
     """
 
     t_seg: float = 0.5
@@ -75,6 +129,7 @@ class PickSettings:
     cross_class: bool = True
     refine: bool = True
     localize: str = "class"
+    min_score: PerClass = None
 
     def __post_init__(self) -> None:
         for name, example in (("t_seg", 0.5), ("t_lm", 0.1)):
@@ -98,6 +153,7 @@ class PickSettings:
                 f"localize = {self.localize!r}: choose 'class' (each class map on its own, the "
                 f"paper's rule) or 'foreground' (find particles on all classes together, then "
                 f"name their class).")
+        object.__setattr__(self, "min_score", _score_values(self.min_score))
         for name in ("cross_class", "refine"):
             if not isinstance(getattr(self, name), bool):
                 raise DeepETPickerError(f"{name} = {getattr(self, name)!r}: expected true or "
@@ -139,8 +195,9 @@ def picks_from_scores(scores, diameters: Sequence[float], settings: Optional[Pic
     from deepetpicker.picking.peaks import find_picks
 
     settings = settings or PickSettings()
-    return find_picks(scores, t_seg=settings.t_seg, t_lm=settings.t_lm, t_dist=settings.t_dist,
+    picks = find_picks(scores, t_seg=settings.t_seg, t_lm=settings.t_lm, t_dist=settings.t_dist,
                       diameters=[float(d) for d in diameters], device=device,
                       score_radius=settings.score_radius, cross_class=settings.cross_class,
                       refine=settings.refine, tomo_name=tomo_name, voxel_size=voxel_size,
                       report=report, localize=settings.localize)
+    return apply_min_score(picks, settings.min_score, len(diameters))

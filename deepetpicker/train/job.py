@@ -58,6 +58,7 @@ from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoint
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
+from deepetpicker.picking.settings import format_thresholds
 from deepetpicker.train.augment import AugmentSettings
 from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries
 from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
@@ -92,6 +93,7 @@ class TrainResult:
     log_csv: Optional[Path] = None
     log_json: Optional[Path] = None
     model: Optional[torch.nn.Module] = field(default=None, repr=False)
+    score_thresholds: Optional[list[float]] = None
 
     def summary(self) -> str:
         """A few lines for the CLI."""
@@ -100,6 +102,9 @@ class TrainResult:
         lines = [f"Training finished after {self.epochs} epoch(s) on {self.device}.",
                  f"  last train loss {_fmt(last.get('train_loss'))}, best val F1 {best}",
                  f"  best weights: {self.best_checkpoint}",
+                 *([f"  score thresholds tuned on validation (predict uses them): "
+                    f"{format_thresholds(self.score_thresholds)}"]
+                   if self.score_thresholds else []),
                  f"  last state:   {self.last_checkpoint}",
                  f"  metrics:      {self.log_csv}"]
         return "\n".join(lines)
@@ -107,6 +112,14 @@ class TrainResult:
 
 def _fmt(value: Any, digits: int = 4) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def selection_f1(row: dict) -> Optional[float]:
+    """The validation score that chooses ``best.pth``: the F1 with the score thresholds tuned
+    on the validation tomograms (what prediction will use), or the plain F1 in rows written
+    before thresholds were tuned; None for an epoch that was not validated."""
+    value = row.get("f1_tuned", row.get("f1"))
+    return None if value is None else float(value)
 
 
 def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
@@ -117,7 +130,10 @@ def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
     if row.get("f1") is not None:
         parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
                      f"{_fmt(row.get('precision'), 3)}, recall {_fmt(row.get('recall'), 3)}, "
-                     f"F1 {_fmt(row['f1'], 3)}{' (best)' if best else ''}")
+                     f"F1 {_fmt(row['f1'], 3)}"
+                     + (f" ({_fmt(row['f1_tuned'], 3)} with tuned score thresholds)"
+                        if row.get("f1_tuned") is not None else "")
+                     + (" (best)" if best else ""))
     seconds = float(row.get("epoch_time_s") or 0.0)
     if row.get("val_time_s") is not None:
         seconds += float(row["val_time_s"])
@@ -225,6 +241,8 @@ class Trainer:
         self.global_step = 0
         self.best_f1: Optional[float] = None
         self.best_epoch: Optional[int] = None
+        # per class: the score threshold tuned at the best epoch (see validate)
+        self.best_thresholds: Optional[list[float]] = None
 
     # -- building blocks --------------------------------------------------------------------
     def _install_cancel_hooks(self, net: ResUNet3D) -> None:
@@ -352,7 +370,7 @@ class Trainer:
     def validate(self, epoch: int) -> dict:
         """Validation loss on particle patches, then pick the validation tomograms and score
         the picks: precision, recall, F1 overall and per class."""
-        from deepetpicker.matching import evaluate_distance, pool_distance
+        from deepetpicker.matching import best_score_thresholds, evaluate_distance, pool_distance
         from deepetpicker.picking.settings import PickSettings, picks_from_scores
         from deepetpicker.picking.tiling import scan
         from deepetpicker.io.tomogram import load_tomogram
@@ -370,7 +388,7 @@ class Trainer:
             row["val_loss"] = total / count
         else:
             row["val_loss"] = None
-        results, n_picks = [], 0
+        results, n_picks, tables = [], 0, []
         settings = PickSettings.from_config(cfg)
         for entry in self.val_entries:
             volume = load_tomogram(entry.data_path, mmap=True).data
@@ -380,6 +398,7 @@ class Trainer:
             picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem)
             del scores
             n_picks += len(picks)
+            tables.append((picks, entry.picks))
             results.append(evaluate_distance(picks, entry.picks,
                                              radii=[d / 2.0 for d in cfg.ocp_diameter],
                                              fraction=MATCH_FRACTION, num_cls=k))
@@ -391,6 +410,17 @@ class Trainer:
         row["precision"], row["recall"] = pooled["precision"], pooled["recall"]
         row["f1"] = pooled["macro_F1"] or 0.0    # mean over the classes that have particles
         row["n_picks"] = n_picks
+        # the score threshold per class that picks best on these tomograms; predict uses the
+        # ones of the best epoch unless told otherwise
+        choices = best_score_thresholds([p for p, _ in tables], [t for _, t in tables],
+                                        radii=[d / 2.0 for d in cfg.ocp_diameter],
+                                        num_cls=k, fraction=MATCH_FRACTION)
+        for choice in choices:
+            row[f"min_score_{choice.cls}"] = choice.threshold
+            row[f"f1_tuned_{choice.cls}"] = choice.f1
+        present = [choice.f1 for choice in choices if choice.n_truth]
+        row["f1_tuned"] = float(np.mean(present)) if present else 0.0
+        row["n_picks_tuned"] = sum(choice.n_pred for choice in choices)
         return row
 
     def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -416,7 +446,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.amp else None,
                 "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
-                "ema_decay": self.ema_decay}
+                "ema_decay": self.ema_decay, "score_thresholds": self.best_thresholds}
 
     def save_last(self, path: Path, epochs_done: int) -> Path:
         """``last.pth``: the trained weights as ``state_dict`` and, with ``ema_decay`` > 0,
@@ -484,6 +514,7 @@ class Trainer:
         self.history = list(data.get("history") or [])
         self.best_f1 = data.get("best_f1")
         self.best_epoch = data.get("best_epoch")
+        self.best_thresholds = data.get("score_thresholds")
         self.start_epoch = int(data["epoch"])
 
     def write_logs(self, run_dir: Path) -> tuple[Path, Path]:
@@ -626,10 +657,12 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
             row.update(trainer.validate(epoch))
             row["val_time_s"] = time.monotonic() - t1
         trainer.history.append(row)
-        improved = (row.get("f1") is not None
-                    and (trainer.best_f1 is None or row["f1"] > trainer.best_f1))
+        score = selection_f1(row)
+        improved = score is not None and (trainer.best_f1 is None or score > trainer.best_f1)
         if improved:
-            trainer.best_f1, trainer.best_epoch = float(row["f1"]), epoch + 1
+            trainer.best_f1, trainer.best_epoch = score, epoch + 1
+            trainer.best_thresholds = [float(row[f"min_score_{c}"])
+                                       for c in range(1, int(cfg.num_cls) + 1)]
         if info.is_main:
             last_path = trainer.save_last(run_dir / LAST, epoch + 1)
             if improved:
@@ -649,4 +682,4 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
                        epochs=len(trainer.history), history=trainer.history, device=str(dev),
                        log_csv=csv_path or (run_dir / LOG_CSV if info.is_main else None),
                        log_json=json_path or (run_dir / LOG_JSON if info.is_main else None),
-                       model=trainer.eval_net)
+                       model=trainer.eval_net, score_thresholds=trainer.best_thresholds)

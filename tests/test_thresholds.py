@@ -1,0 +1,84 @@
+"""Score thresholds tuned per class on validation picks, and applied when picking."""
+
+import numpy as np
+import pytest
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.picks import Picks
+from deepetpicker.matching import best_score_thresholds, ranked_hits
+from deepetpicker.picking.settings import PickSettings, apply_min_score
+
+
+def _picks(rows, scores=None):
+    rows = np.asarray(rows, float)
+    return Picks(rows[:, 0].astype(int), rows[:, 1:4],
+                 None if scores is None else np.asarray(scores, float))
+
+
+TRUTH = _picks([[1, 10, 10, 10], [1, 30, 30, 30], [1, 50, 50, 50], [2, 10, 40, 10]])
+
+
+def test_ranked_hits_match_in_score_order():
+    # two picks on one particle: the higher-scoring one takes it, the other is a miss
+    pred = _picks([[1, 10, 10, 11], [1, 10, 11, 10], [1, 80, 80, 80]], [0.4, 0.9, 0.7])
+    scores, hits = ranked_hits(pred, TRUTH.of_class(1), max_distance=2.5)
+    assert scores.tolist() == [0.9, 0.7, 0.4] and hits.tolist() == [True, False, False]
+
+
+def test_the_threshold_with_the_best_f1_per_class_over_tomograms():
+    # class 1: three true picks (0.9, 0.8, 0.6) and two false ones (0.7, 0.2), split over
+    # two tomograms; keeping the top 4 (>= 0.6) gives F1 2*3/(4+3) = 0.857, keeping all
+    # 2*3/(5+3) = 0.75, keeping the top 2: 2*2/(2+3) = 0.8
+    first = _picks([[1, 10, 10, 10], [1, 70, 70, 70], [1, 30, 30, 30]], [0.9, 0.7, 0.8])
+    second = _picks([[1, 50, 50, 50], [1, 90, 90, 90], [2, 10, 40, 10]], [0.6, 0.2, 0.3])
+    truth_first = TRUTH.select(np.array([0, 1]))
+    truth_second = TRUTH.select(np.array([2, 3]))
+    one, two, three = best_score_thresholds([first, second], [truth_first, truth_second],
+                                            radii=5, num_cls=3)
+    assert one.cls == 1 and one.threshold == pytest.approx(0.4)     # between 0.6 and 0.2
+    assert one.f1 == pytest.approx(6 / 7) and one.f1_all == pytest.approx(0.75)
+    assert (one.n_pred, one.n_truth) == (4, 3)
+    # class 2: its only pick is right, so every pick is kept
+    assert (two.threshold, two.f1, two.n_pred, two.n_truth) == (0.0, 1.0, 1, 1)
+    # class 3: no picks and no particles: nothing is dropped
+    assert (three.threshold, three.f1, three.n_pred, three.n_truth) == (0.0, 0.0, 0, 0)
+
+
+def test_ties_keep_the_lower_threshold_and_equal_scores_are_not_split():
+    truth = TRUTH.of_class(1)
+    # top pick right, then two false picks with the same score, then two right ones:
+    # keeping 1 -> 2/4 = 0.5, keeping 3 -> 2/6, keeping 5 -> 6/8 = 0.75 (best: keep all)
+    pred = _picks([[1, 10, 10, 10], [1, 70, 70, 70], [1, 90, 90, 90], [1, 30, 30, 30],
+                   [1, 50, 50, 50]], [0.9, 0.5, 0.5, 0.3, 0.3])
+    (choice,) = best_score_thresholds([pred], [truth], radii=5, num_cls=1)
+    assert choice.threshold == 0.0 and choice.f1 == pytest.approx(0.75)
+    # one right pick at 0.9 and one false at 0.2: equal F1 would be 0.5 and 0.4, so cut
+    pred = _picks([[1, 10, 10, 10], [1, 70, 70, 70]], [0.9, 0.2])
+    (choice,) = best_score_thresholds([pred], [truth], radii=5, num_cls=1)
+    assert choice.threshold == pytest.approx(0.55) and choice.n_pred == 1
+
+
+def test_min_score_drops_picks_per_class_and_keeps_per_pick_meta_aligned():
+    picks = _picks([[1, 1, 1, 1], [1, 2, 2, 2], [2, 3, 3, 3], [2, 4, 4, 4]],
+                   [0.9, 0.3, 0.5, 0.45])
+    picks.meta["class_share"] = np.array([0.8, 0.6, 0.7, 0.5])
+    kept = apply_min_score(picks, (0.5, 0.4), num_cls=2)
+    assert kept.scores.tolist() == [0.9, 0.5, 0.45]
+    assert kept.meta["class_share"].tolist() == [0.8, 0.7, 0.5]
+    assert kept.meta["min_score"] == [0.5, 0.4]
+    assert len(apply_min_score(picks, 0.0, num_cls=2)) == 4
+    assert apply_min_score(picks, None, num_cls=2) is picks
+    with pytest.raises(DeepETPickerError, match="min_score"):
+        apply_min_score(picks, (0.5, 0.4, 0.3), num_cls=2)
+
+
+@pytest.mark.parametrize("value", [1.0, -0.1, "high", [0.5, 2]])
+def test_bad_min_scores_are_refused_with_the_value(value):
+    with pytest.raises(DeepETPickerError, match=r"min_score = .* (is outside \[0, 1\))"):
+        PickSettings(min_score=value)
+
+
+def test_min_score_settings_are_hashable_and_written_as_lists():
+    settings = PickSettings(min_score=[0.5, 0.25])
+    assert settings.min_score == (0.5, 0.25) and hash(settings)
+    assert settings.to_dict()["min_score"] == [0.5, 0.25]
