@@ -106,8 +106,14 @@ def test_check_finite_reports_the_first_bad_voxel(tmp_path, bad):
         check_finite(tomo, chunk=4)
 
 
-def test_check_finite_accepts_finite_data(tmp_path):
-    check_finite(load_tomogram(write_tomogram(tmp_path / "ok.mrc", _volume())))
+def test_check_finite_accepts_finite_data_and_reads_the_last_partial_chunk(tmp_path):
+    data = _volume(shape=(20, 7, 8))
+    assert check_finite(load_tomogram(write_tomogram(tmp_path / "ok.mrc", data)),
+                        chunk=16) is None
+    data[19, 6, 7] = np.nan                  # the last voxel, in the 4-slice last chunk
+    tomo = load_tomogram(write_tomogram(tmp_path / "last.mrc", data))
+    with pytest.raises(DeepETPickerError, match=r"first at x=7, y=6, z=19"):
+        check_finite(tomo, chunk=16)
 
 
 def test_find_tomograms_sorts_and_filters(tmp_path):
