@@ -311,11 +311,11 @@ def cmd_predict(args) -> int:
 def cmd_evaluate(args) -> int:
     from deepetpicker.evaluate import evaluate_folder
 
-    report = evaluate_folder(args.pred, args.truth, occupancy_dir=args.occupancy,
-                             diameters=args.diameters, out=args.out, beta=args.beta,
-                             dilate=not args.no_dilate, skip_classes=args.skip_classes or (),
-                             overwrite=args.overwrite)
-    print(_summary(report) or report)
+    result = _run_job(evaluate_folder, args.pred, args.truth, occupancy_dir=args.occupancy,
+                      diameters=args.diameters, out=args.out, beta=args.beta,
+                      dilate=not args.no_dilate, skip_classes=args.skip_classes or (),
+                      overwrite=args.overwrite)
+    print(_summary(result) or result)
     return 0
 
 

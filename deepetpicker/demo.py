@@ -35,14 +35,14 @@ class DemoResult:
     train_config: Path
     weights: Path
     picks: Path
-    evaluation: object          # deepetpicker.evaluate.FolderEvaluation
+    evaluation: object          # deepetpicker.evaluate.FolderResult
     slices_png: Optional[Path]
     pr_png: Optional[Path]
 
     @property
     def f1(self) -> float:
         """F1 of the held-out tomogram's picks (SHREC occupancy rule)."""
-        return float(self.evaluation.occupancy["F1"])
+        return float(self.evaluation.occupancy.f1)
 
     def summary(self) -> str:
         ev = self.evaluation
@@ -50,7 +50,7 @@ class DemoResult:
                  f"picks:            {self.picks}",
                  f"weights:          {self.weights}",
                  f"training config:  {self.train_config}",
-                 f"PR curve:         {self.pr_png or (ev.curve or {}).get('csv')}",
+                 f"PR curve:         {self.pr_png or (ev.curve.csv if ev.curve else None)}",
                  f"picks on slices:  {self.slices_png}",
                  "",
                  f"Look at them in the desktop application:\n"
@@ -125,7 +125,7 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
     eval_dir = out_dir / "evaluation"
     evaluation = evaluate_folder(picks_path, truth_path, occupancy_dir=pre.ocp_dir,
                                  diameters=list(cfg.ocp_diameter), out=eval_dir, dilate=True,
-                                 overwrite=True)
+                                 overwrite=True, progress=progress, cancel=cancel)
     tomo = load_tomogram(raw)
     picks = read_picks(picks_path)
     truth = read_picks(truth_path)
@@ -135,4 +135,4 @@ def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = 
         title=f"{held_out}: picks (solid) and truth (dashed)")
     return DemoResult(out_dir=out_dir, train_config=train_cfg_path, weights=Path(weights),
                       picks=Path(picks_path), evaluation=evaluation, slices_png=slices_png,
-                      pr_png=(evaluation.curve or {}).get("png"))
+                      pr_png=evaluation.curve.png if evaluation.curve else None)

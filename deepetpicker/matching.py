@@ -1,14 +1,22 @@
 """The distance rule: one-to-one matching of picks to true particles within a fraction of the
 particle radius, with precision, recall, F1 and F-beta per class and pooled over tomograms.
 
+As in the CZII cryo-ET benchmark, a pick matches a true particle of the same class within
+``fraction * radius`` of its centre, one to one. The matching is optimal (Hungarian algorithm on
+each group of mutually reachable picks and particles: the most matches, then the smallest total
+distance); ``matching="greedy"`` instead lets picks in descending score order take the nearest
+free particle. Reported per class and overall (counts summed over classes): precision, recall,
+F1 and F-beta (beta 4 by default, which weighs recall 16 times as much as precision).
+
 Training validation scores its picks with it and :mod:`deepetpicker.evaluate` reports it beside
-the SHREC occupancy rule; the rule itself is described there.
+the SHREC occupancy rule. Results are :class:`DistanceResult` objects; ``to_dict()`` gives the
+JSON form that evaluation reports write.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional
 
 import numpy as np
 
@@ -21,14 +29,14 @@ def _ratio(num: float, den: float) -> Optional[float]:
     return float(num) / float(den) if den else None
 
 
-def _prf(tp: int, n_pred: int, n_true: int, beta: Optional[float] = None) -> dict:
-    """precision, recall, F1 (and F-beta); 0 where nothing was predicted or nothing is true."""
+def _prf(tp: int, n_pred: int, n_true: int, beta: Optional[float] = None
+         ) -> tuple[float, float, float, Optional[float]]:
+    """precision, recall, F1 and F-beta (None without ``beta``); 0 where nothing was predicted
+    or nothing is true."""
     precision = tp / n_pred if n_pred else 0.0
     recall = tp / n_true if n_true else 0.0
-    out = {"precision": precision, "recall": recall, "F1": _fbeta(precision, recall, 1.0)}
-    if beta is not None:
-        out["F_beta"] = _fbeta(precision, recall, beta)
-    return out
+    f_beta = _fbeta(precision, recall, beta) if beta is not None else None
+    return precision, recall, _fbeta(precision, recall, 1.0), f_beta
 
 
 def _fbeta(precision: float, recall: float, beta: float) -> float:
@@ -47,6 +55,73 @@ def _num_classes(pred: Picks, truth: Picks, num_cls: Optional[int], source: str 
                 f"{source or name}: class {int(table.classes.max())} in the {name} but the "
                 f"dataset has {num_cls} class(es). Check num_cls or the class column.")
     return int(num_cls)
+
+
+@dataclass
+class DistanceClassScores:
+    """One class's scores under the distance rule (one tomogram's, or pooled)."""
+
+    class_id: int
+    radius: float
+    max_distance: float          # fraction * radius: the farthest a match may be
+    n_truth: int
+    n_pred: int
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    f_beta: float
+    mean_distance: Optional[float]   # of the matched pairs; None without any
+
+    def to_dict(self) -> dict:
+        """The JSON form written in evaluation reports."""
+        return {"class": self.class_id, "radius": self.radius,
+                "max_distance": self.max_distance, "n_truth": self.n_truth,
+                "n_pred": self.n_pred, "TP": self.tp, "FP": self.fp, "FN": self.fn,
+                "precision": self.precision, "recall": self.recall, "F1": self.f1,
+                "F_beta": self.f_beta, "mean_distance": self.mean_distance}
+
+
+@dataclass
+class DistanceResult:
+    """The distance rule's scores of one tomogram (or pooled over several): counts summed over
+    classes, ``macro_f1`` the mean F1 of the classes that have particles (None if none)."""
+
+    rule: ClassVar[str] = "distance"
+
+    tomo_name: Optional[str]
+    num_cls: int
+    fraction: float
+    beta: float
+    matching: str
+    n_truth: int
+    n_pred: int
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    f_beta: float
+    mean_distance: Optional[float]
+    macro_f1: Optional[float]
+    per_class: list[DistanceClassScores] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """The JSON form written in evaluation reports."""
+        return {"rule": self.rule, "tomo_name": self.tomo_name, "num_cls": self.num_cls,
+                "fraction": self.fraction, "beta": self.beta, "matching": self.matching,
+                "n_truth": self.n_truth, "n_pred": self.n_pred, "TP": self.tp, "FP": self.fp,
+                "FN": self.fn, "precision": self.precision, "recall": self.recall,
+                "F1": self.f1, "F_beta": self.f_beta, "mean_distance": self.mean_distance,
+                "macro_F1": self.macro_f1, "per_class": [pc.to_dict() for pc in self.per_class]}
+
+
+def _macro_f1(per_class: list[DistanceClassScores]) -> Optional[float]:
+    present = [pc.f1 for pc in per_class if pc.n_truth]
+    return float(np.mean(present)) if present else None
 
 
 def _radii_per_class(radii, num_cls: int) -> np.ndarray:
@@ -131,13 +206,13 @@ def _optimal(pi, ti, dist, n_pred, n_true) -> list[tuple[int, int, float]]:
 
 def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
                       beta: float = 4.0, matching: str = "optimal",
-                      num_cls: Optional[int] = None) -> dict:
+                      num_cls: Optional[int] = None) -> DistanceResult:
     """Score picks by one-to-one matching to same-class particles within ``fraction * radius``.
 
     ``radii``: particle radius in voxels, one per class (sequence indexed by class - 1, dict
-    by class id, or one number). Returns a JSON-ready dict with overall ``TP FP FN precision
-    recall F1 F_beta`` (counts summed over classes), ``mean_distance`` of matched pairs,
-    ``macro_F1`` and ``per_class`` (a list of dicts).
+    by class id, or one number). Returns the overall counts and rates (counts summed over
+    classes), the ``mean_distance`` of matched pairs, ``macro_f1`` and one
+    :class:`DistanceClassScores` per class.
     """
     _check_beta(beta)
     k = _num_classes(pred, truth, num_cls)
@@ -150,61 +225,50 @@ def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
     for c in range(1, k + 1):
         p = pred.of_class(c)
         t = truth.of_class(c)
-        limit = fraction * radius[c - 1]
+        limit = float(fraction * radius[c - 1])
         pairs = match_by_distance(p.xyz, t.xyz, limit, p.scores, matching)
         tp = len(pairs)
         all_dist.extend(d for _, _, d in pairs)
-        entry = {"class": c, "radius": float(radius[c - 1]), "max_distance": limit,
-                 "n_truth": len(t), "n_pred": len(p), "TP": tp, "FP": len(p) - tp,
-                 "FN": len(t) - tp}
-        entry.update(_prf(tp, len(p), len(t), beta))
-        entry["mean_distance"] = (float(np.mean([d for _, _, d in pairs])) if pairs
-                                  else None)
-        per_class.append(entry)
-    tp = sum(e["TP"] for e in per_class)
-    result = {"rule": "distance", "tomo_name": pred.tomo_name or truth.tomo_name,
-              "num_cls": k, "fraction": float(fraction), "beta": float(beta),
-              "matching": matching, "n_truth": len(truth), "n_pred": len(pred), "TP": tp,
-              "FP": len(pred) - tp, "FN": len(truth) - tp}
-    result.update(_prf(tp, len(pred), len(truth), beta))
-    result["mean_distance"] = float(np.mean(all_dist)) if all_dist else None
-    present = [e["F1"] for e in per_class if e["n_truth"]]
-    result["macro_F1"] = float(np.mean(present)) if present else None
-    result["per_class"] = per_class
-    return result
+        per_class.append(DistanceClassScores(
+            c, float(radius[c - 1]), limit, len(t), len(p), tp, len(p) - tp, len(t) - tp,
+            *_prf(tp, len(p), len(t), beta),
+            mean_distance=float(np.mean([d for _, _, d in pairs])) if pairs else None))
+    tp = sum(e.tp for e in per_class)
+    return DistanceResult(
+        pred.tomo_name or truth.tomo_name, k, float(fraction), float(beta), matching,
+        len(truth), len(pred), tp, len(pred) - tp, len(truth) - tp,
+        *_prf(tp, len(pred), len(truth), beta),
+        mean_distance=float(np.mean(all_dist)) if all_dist else None,
+        macro_f1=_macro_f1(per_class), per_class=per_class)
 
 
-def _tp_weighted_mean(results: list[dict], key: str) -> Optional[float]:
-    """The mean of ``key`` over results that have it, each weighted by its true positives
-    (a mean distance pooled over tomograms)."""
-    pairs = [(r[key], r["TP"]) for r in results if r[key] is not None]
+def _tp_weighted_mean(results: list, attr: str) -> Optional[float]:
+    """The mean of the attribute ``attr`` over results that have it (not None), each weighted
+    by its true positives ``tp`` (a mean distance pooled over tomograms)."""
+    pairs = [(getattr(r, attr), r.tp) for r in results if getattr(r, attr) is not None]
     return sum(v * t for v, t in pairs) / sum(t for _, t in pairs) if pairs else None
 
 
-def pool_distance(results: list[dict]) -> dict:
+def pool_distance(results: list[DistanceResult]) -> DistanceResult:
     """One distance-rule result from several tomograms' (counts summed, then the ratios)."""
-    k = max(r["num_cls"] for r in results)
+    k = max(r.num_cls for r in results)
     first = results[0]
-    total = {"rule": "distance", "tomo_name": "all tomograms", "num_cls": k,
-             "fraction": first["fraction"], "beta": first["beta"],
-             "matching": first["matching"]}
-    for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
-        total[key] = int(sum(r[key] for r in results))
-    total.update(_prf(total["TP"], total["n_pred"], total["n_truth"], first["beta"]))
-    total["mean_distance"] = _tp_weighted_mean(results, "mean_distance")
     per_class = []
     for c in range(1, k + 1):
-        rows = [pc for r in results for pc in r["per_class"] if pc["class"] == c]
-        entry = {"class": c, "radius": rows[0]["radius"], "max_distance": rows[0]["max_distance"]}
-        for key in ("n_truth", "n_pred", "TP", "FP", "FN"):
-            entry[key] = int(sum(pc[key] for pc in rows))
-        entry.update(_prf(entry["TP"], entry["n_pred"], entry["n_truth"], first["beta"]))
-        entry["mean_distance"] = _tp_weighted_mean(rows, "mean_distance")
-        per_class.append(entry)
-    present = [e["F1"] for e in per_class if e["n_truth"]]
-    total["macro_F1"] = float(np.mean(present)) if present else None
-    total["per_class"] = per_class
-    return total
+        rows = [pc for r in results for pc in r.per_class if pc.class_id == c]
+        counts = [int(sum(getattr(pc, key) for pc in rows))
+                  for key in ("n_truth", "n_pred", "tp", "fp", "fn")]
+        per_class.append(DistanceClassScores(
+            c, rows[0].radius, rows[0].max_distance, *counts,
+            *_prf(counts[2], counts[1], counts[0], first.beta),
+            mean_distance=_tp_weighted_mean(rows, "mean_distance")))
+    n_truth, n_pred, tp, fp, fn = (int(sum(getattr(r, key) for r in results))
+                                   for key in ("n_truth", "n_pred", "tp", "fp", "fn"))
+    return DistanceResult(
+        "all tomograms", k, first.fraction, first.beta, first.matching, n_truth, n_pred, tp, fp,
+        fn, *_prf(tp, n_pred, n_truth, first.beta),
+        mean_distance=_tp_weighted_mean(results, "mean_distance"),
+        macro_f1=_macro_f1(per_class), per_class=per_class)
 
 
 def _check_beta(beta: float) -> None:
@@ -234,7 +298,7 @@ class ThresholdChoice:
     """The score threshold chosen for one class and what it gave (see
     :func:`best_score_thresholds`)."""
 
-    cls: int
+    class_id: int
     threshold: float
     f1: float
     f1_all: float

@@ -88,7 +88,7 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     picks = read_picks(result.outputs[0])
     assert picks.has_scores and ((picks.scores > 0.3) & (picks.scores <= 1)).all()
     report = evaluate_occupancy(picks, trained["truth"], trained["occupancy"])
-    assert report["F1"] >= F1_FLOOR, report
+    assert report.f1 >= F1_FLOOR, report
     assert result.counts == {"held_out": {1: len(picks)}}
     # the sidecar records what made the picks
     sidecar = json.loads((tmp_path / "held_out.coords.json").read_text())
@@ -411,7 +411,7 @@ def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained
     assert sidecar["tta"] == names and len(names) == 8
     assert sidecar["fingerprint"]["tta"] == names
     picks = read_picks(tta.outputs[0])
-    assert evaluate_occupancy(picks, trained["truth"], trained["occupancy"])["F1"] >= F1_FLOOR
+    assert evaluate_occupancy(picks, trained["truth"], trained["occupancy"]).f1 >= F1_FLOOR
     # the score map is the mean of the network's flipped-scored-flipped-back tiles
     with mrcfile.open(tta.score_maps[0]) as mrc:
         saved = mrc.data.copy()

@@ -35,7 +35,7 @@ def test_the_threshold_with_the_best_f1_per_class_over_tomograms():
     truth_second = TRUTH.select(np.array([2, 3]))
     one, two, three = best_score_thresholds([first, second], [truth_first, truth_second],
                                             radii=5, num_cls=3)
-    assert one.cls == 1 and one.threshold == pytest.approx(0.4)     # between 0.6 and 0.2
+    assert one.class_id == 1 and one.threshold == pytest.approx(0.4)     # between 0.6 and 0.2
     assert one.f1 == pytest.approx(6 / 7) and one.f1_all == pytest.approx(0.75)
     assert (one.n_pred, one.n_truth) == (4, 3)
     # class 2: its only pick is right, so every pick is kept

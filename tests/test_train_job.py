@@ -5,6 +5,7 @@ import json
 import threading
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -201,8 +202,9 @@ def test_f1_spread_over_validation_tomograms():
     from deepetpicker.train.job import _spread_over_tomograms
 
     def result(*f1s):
-        return {"per_class": [{"class": c, "F1": f, "n_truth": 0 if f is None else 5}
-                              for c, f in enumerate(f1s, start=1)]}
+        return SimpleNamespace(per_class=[
+            SimpleNamespace(class_id=c, f1=f, n_truth=0 if f is None else 5)
+            for c, f in enumerate(f1s, start=1)])
 
     results = [result(0.5, 1.0, None), result(1.0, 1.0, None), result(0.9, None, None)]
     assert _spread_over_tomograms(results, 1) == pytest.approx(

@@ -56,6 +56,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.matching import DistanceResult
 from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoint
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.picking.settings import format_thresholds
@@ -403,12 +404,12 @@ class Trainer:
                                              radii=[d / 2.0 for d in cfg.ocp_diameter],
                                              fraction=MATCH_FRACTION, num_cls=k))
         pooled = pool_distance(results)
-        for c in pooled["per_class"]:
-            row.update({f"precision_{c['class']}": c["precision"],
-                        f"recall_{c['class']}": c["recall"], f"f1_{c['class']}": c["F1"]})
-            row.update(_spread_over_tomograms(results, c["class"]))
-        row["precision"], row["recall"] = pooled["precision"], pooled["recall"]
-        row["f1"] = pooled["macro_F1"] or 0.0    # mean over the classes that have particles
+        for c in pooled.per_class:
+            row.update({f"precision_{c.class_id}": c.precision,
+                        f"recall_{c.class_id}": c.recall, f"f1_{c.class_id}": c.f1})
+            row.update(_spread_over_tomograms(results, c.class_id))
+        row["precision"], row["recall"] = pooled.precision, pooled.recall
+        row["f1"] = pooled.macro_f1 or 0.0    # mean over the classes that have particles
         row["n_picks"] = n_picks
         # the score threshold per class that picks best on these tomograms; predict uses the
         # ones of the best epoch unless told otherwise
@@ -416,8 +417,8 @@ class Trainer:
                                         radii=[d / 2.0 for d in cfg.ocp_diameter],
                                         num_cls=k, fraction=MATCH_FRACTION)
         for choice in choices:
-            row[f"min_score_{choice.cls}"] = choice.threshold
-            row[f"f1_tuned_{choice.cls}"] = choice.f1
+            row[f"min_score_{choice.class_id}"] = choice.threshold
+            row[f"f1_tuned_{choice.class_id}"] = choice.f1
         present = [choice.f1 for choice in choices if choice.n_truth]
         row["f1_tuned"] = float(np.mean(present)) if present else 0.0
         row["n_picks_tuned"] = sum(choice.n_pred for choice in choices)
@@ -538,11 +539,11 @@ def _cpu_state(net: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
 
 
-def _spread_over_tomograms(results: list[dict], class_id: int) -> dict:
+def _spread_over_tomograms(results: list[DistanceResult], class_id: int) -> dict:
     """How class ``class_id``'s F1 varies over the validation tomograms that hold particles
     of it: ``f1_<k>_min`` and ``f1_<k>_std`` (0 with one tomogram; None with none)."""
-    scores = [pc["F1"] for r in results for pc in r["per_class"]
-              if pc["class"] == class_id and pc["n_truth"]]
+    scores = [pc.f1 for r in results for pc in r.per_class
+              if pc.class_id == class_id and pc.n_truth]
     if not scores:
         return {f"f1_{class_id}_min": None, f"f1_{class_id}_std": None}
     return {f"f1_{class_id}_min": float(min(scores)),

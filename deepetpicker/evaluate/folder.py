@@ -1,0 +1,220 @@
+"""Folder evaluation, a job: every prediction file against the truth file with the same stem,
+counts pooled over tomograms, a precision-recall curve, and the reports written to a folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.evaluate.curves import PRCurve, _curve_from_flags, _first_hit_flags
+from deepetpicker.evaluate.occupancy import (OccupancyResult, _lookup_map, _score_occupancy,
+                                             _skipped, pool_occupancy)
+from deepetpicker.evaluate.report import format_folder_summary, write_json
+from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.io.picks import PICK_SUFFIXES, read_picks
+from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.matching import (DistanceResult, _check_beta, _num_classes,
+                                   evaluate_distance, pool_distance)
+
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass
+class TomogramResult:
+    """One tomogram's files and its scores under each rule that was applied."""
+
+    pred: Path
+    truth: Path
+    occupancy: Optional[OccupancyResult] = None
+    distance: Optional[DistanceResult] = None
+
+    def to_dict(self) -> dict:
+        """The JSON form written in ``evaluation.json`` (a rule not applied is left out)."""
+        out = {"pred": str(self.pred), "truth": str(self.truth)}
+        if self.occupancy is not None:
+            out["occupancy"] = self.occupancy.to_dict()
+        if self.distance is not None:
+            out["distance"] = self.distance.to_dict()
+        return out
+
+
+@dataclass
+class FolderResult:
+    """What :func:`evaluate_folder` found: per-tomogram and pooled results, written files.
+
+    ``occupancy``/``distance``: the results pooled over the tomograms (None for a rule not
+    applied); ``curve``: the precision-recall curve (None when some picks have no scores);
+    ``unmatched``: prediction files without a truth file.
+    """
+
+    tomograms: list[str]
+    occupancy: Optional[OccupancyResult] = None
+    distance: Optional[DistanceResult] = None
+    per_tomogram: dict[str, TomogramResult] = field(default_factory=dict)
+    curve: Optional[PRCurve] = None
+    unmatched: list[str] = field(default_factory=list)
+    json_path: Optional[Path] = None
+    table_path: Optional[Path] = None
+
+    def to_dict(self) -> dict:
+        """What ``evaluation.json`` holds."""
+        return {"tomograms": list(self.tomograms),
+                "occupancy": self.occupancy.to_dict() if self.occupancy is not None else None,
+                "distance": self.distance.to_dict() if self.distance is not None else None,
+                "per_tomogram": {stem: t.to_dict() for stem, t in self.per_tomogram.items()},
+                "pr_curve": self.curve.to_dict() if self.curve is not None else None,
+                "unmatched": list(self.unmatched)}
+
+    def summary(self) -> str:
+        """The readable report: pooled tables, then where the files are."""
+        return format_folder_summary(self)
+
+
+def _pick_files(path: Path, what: str) -> dict[str, Path]:
+    if path.is_file():
+        return {path.stem: path}
+    if not path.is_dir():
+        raise DeepETPickerError(f"{what} not found: {path}")
+    files = {}
+    for p in sorted(path.iterdir()):
+        if p.is_file() and p.suffix.lower() in PICK_SUFFIXES and not p.name.startswith("."):
+            if p.stem in files:
+                raise DeepETPickerError(
+                    f"{path}: two pick files for {p.stem!r} ({files[p.stem].name}, {p.name}); "
+                    f"keep one per tomogram.")
+            files[p.stem] = p
+    if not files:
+        raise DeepETPickerError(
+            f"No pick files (.coords, .txt, .csv) in {what.lower()} {path}.")
+    return files
+
+
+#: What :func:`evaluate_folder` writes in its ``out`` folder.
+OUTPUT_FILES = ("evaluation.json", "evaluation.txt", "pr_curve.csv", "pr_curve.png")
+
+
+
+def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
+                    occupancy_dir: Optional[PathLike] = None,
+                    diameters: Optional[Sequence[float]] = None,
+                    out: Optional[PathLike] = None, beta: float = 4.0, fraction: float = 0.5,
+                    dilate: bool = True, num_cls: Optional[int] = None,
+                    skip_classes: Sequence[int] = (), overwrite: bool = False,
+                    progress: Optional[ProgressCallback] = None,
+                    cancel: Optional[CancelToken] = None) -> FolderResult:
+    """Evaluate every prediction file against the truth file with the same stem.
+
+    ``pred_dir``/``truth_dir``: folders of ``.coords``/``.txt``/``.csv`` files (or one file
+    each). With ``occupancy_dir`` (MRC maps of particle ids named by the same stem, as
+    preprocessing writes ``data_ocp/``) the occupancy rule is applied, by default exactly as the
+    SHREC 2021 script does (``dilate``; ``skip_classes`` leaves classes out of its truth); with
+    ``diameters`` (per class, voxels) the distance rule too. Counts are pooled over tomograms.
+    A precision-recall curve is computed when the predictions have scores. With ``out`` (a
+    folder) writes ``evaluation.json``, ``evaluation.txt`` and ``pr_curve.csv``/``.png``;
+    they never replace an input or a file DeepETPicker did not write, and replace those of
+    an evaluation of other inputs only with ``overwrite`` (checked before any work).
+
+    A job: reports stage ``evaluate`` before and after each tomogram (with its F1 under each
+    rule applied) and stops with :class:`~deepetpicker.jobs.Cancelled` when ``cancel`` is set,
+    before anything is written.
+    """
+    from deepetpicker.io.outputs import OutputGuard, file_stamp
+    from deepetpicker.io.tomogram import find_tomograms, load_tomogram
+
+    report = Reporter(progress, cancel)
+    _check_beta(beta)
+    if not fraction > 0:
+        raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
+                                f"benchmark: within half a radius).")
+    skip = _skipped(skip_classes, num_cls)
+    if occupancy_dir is None and not diameters:
+        raise DeepETPickerError(
+            "Nothing to evaluate with: give an occupancy folder (--occupancy, SHREC rule) "
+            "and/or particle diameters per class (--diameters, distance rule).")
+    if occupancy_dir is not None and not Path(occupancy_dir).exists():
+        raise DeepETPickerError(
+            f"Occupancy folder not found: {occupancy_dir}. Give the folder of occupancy maps "
+            f"(particle ids) that preprocessing writes under the dataset's base path, "
+            f"<base>/data_ocp/ (--occupancy).")
+    preds = _pick_files(Path(pred_dir), "Prediction folder")
+    truths = _pick_files(Path(truth_dir), "Truth folder")
+    if Path(pred_dir).is_file() and Path(truth_dir).is_file():
+        preds = {next(iter(truths)): Path(pred_dir)}          # two files: a pair, any names
+    names = [s for s in preds if s in truths]
+    unmatched = [s for s in preds if s not in truths]
+    if not names:
+        raise DeepETPickerError(
+            f"No prediction file in {pred_dir} has a truth file with the same name in "
+            f"{truth_dir} (predictions: {', '.join(sorted(preds)[:5])}; truth: "
+            f"{', '.join(sorted(truths)[:5])}). Name them after the same tomogram.")
+    occ_files = {}
+    if occupancy_dir is not None:
+        occ_files = {p.stem: p for p in find_tomograms(occupancy_dir)}
+        missing = [s for s in names if s not in occ_files]
+        if missing:
+            raise DeepETPickerError(
+                f"No occupancy map for {', '.join(missing)} in {occupancy_dir}; expected "
+                f"{missing[0]}.mrc (run preprocessing, which writes data_ocp/).")
+    radii = [d / 2 for d in diameters] if diameters else None
+    guard = tag = None
+    if out is not None:
+        inputs = [*(preds[s] for s in names), *(truths[s] for s in names),
+                  *(occ_files[s] for s in names if s in occ_files)]
+        guard = OutputGuard(out, overwrite=overwrite, inputs=inputs)
+        tag = json.dumps(["evaluate", [file_stamp(p) for p in inputs], diameters, beta,
+                          fraction, dilate, num_cls, sorted(skip)], default=str)
+        guard.check(OUTPUT_FILES, tag=tag)
+
+    per_tomo: dict[str, TomogramResult] = {}
+    curve_flags = []             # per tomogram; the maps themselves are not kept
+    for i, stem in enumerate(names):
+        report("evaluate", i, len(names), message=f"evaluating {stem}", item=stem)
+        truth = read_picks(truths[stem], num_cls=num_cls, tomo_name=stem)
+        pred = read_picks(preds[stem], num_cls=num_cls, tomo_name=stem)
+        entry = per_tomo[stem] = TomogramResult(pred=preds[stem], truth=truths[stem])
+        lookup = None
+        scores = {}
+        if occupancy_dir is not None:
+            occ_path = occ_files[stem]
+            k = _num_classes(pred, truth, num_cls, str(preds[stem]))
+            lookup = _lookup_map(load_tomogram(occ_path, mmap=False).data, truth, dilate,
+                                 str(occ_path))
+            entry.occupancy = _score_occupancy(pred, truth, lookup, k, dilate, skip)
+            scores["F1"] = entry.occupancy.f1
+        if radii is not None:
+            entry.distance = evaluate_distance(pred, truth, radii, fraction=fraction,
+                                               beta=beta, num_cls=num_cls)
+            scores["distance_F1"] = entry.distance.f1
+        if pred.scores is not None:
+            curve_flags.append(_first_hit_flags(pred, truth, lookup, radii, fraction, None,
+                                                skip))
+        del lookup
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
+        report("evaluate", i + 1, len(names), message=f"{stem}: {shown}", item=stem,
+               **scores)
+
+    result = FolderResult(tomograms=names, unmatched=unmatched, per_tomogram=per_tomo)
+    occ_results = [t.occupancy for t in per_tomo.values() if t.occupancy is not None]
+    dist_results = [t.distance for t in per_tomo.values() if t.distance is not None]
+    if occ_results:
+        result.occupancy = pool_occupancy(occ_results)
+    if dist_results:
+        result.distance = pool_distance(dist_results)
+    out_dir = Path(out) if out is not None else None
+    if len(curve_flags) == len(names):
+        result.curve = _curve_from_flags(
+            curve_flags, "occupancy" if occupancy_dir is not None else "distance",
+            out=out_dir / "pr_curve" if out_dir else None,
+            dilated=dilate if occupancy_dir is not None else None)
+    if out_dir is not None:
+        result.json_path = write_json(out_dir / "evaluation.json", result.to_dict())
+        result.table_path = out_dir / "evaluation.txt"
+        write_text_atomic(result.table_path, result.summary() + "\n")
+        curve_files = [result.curve.csv, result.curve.png] if result.curve else []
+        guard.record([result.json_path, result.table_path, *filter(None, curve_files)],
+                     tag=tag)
+    return result
