@@ -95,7 +95,7 @@ def test_add_move_delete_undo_redo_with_the_mouse_then_save(window, data, qtbot,
     assert tab.spins["x"].value() == 50 and tab.sliders["y"].value() == 10
 
     qtbot.mouseClick(tab.picking, Qt.LeftButton)
-    assert tab.picking.isChecked() and tab.views.picking
+    assert tab.picking.isChecked() and tab.picker.picking
     tab.current_class.setValue(2)
     mouse_double_click(vp, point(tab, "xy", (50, 10, 12)))
     assert len(tab.model) == 3

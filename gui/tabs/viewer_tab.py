@@ -29,6 +29,7 @@ from gui.picks_model import SAVE_FILTERS, PicksModel, autosave_path, remove_auto
 from gui.widgets.class_table import ClassTable
 from gui.widgets.fields import dspin, spin
 from gui.widgets.ortho_views import MASK_KINDS, OrthoViews
+from gui.widgets.pick_controller import PickController
 from gui.widgets.picks_table import PicksTable
 
 log = logging.getLogger("deepetpicker.gui")
@@ -53,6 +54,7 @@ class ViewerTab(QWidget):
         self.model = PicksModel(self)
         self.styles = ClassStyles()
         self.views = OrthoViews(self.model, self.styles)
+        self.picker = PickController(self.views, self.model, self)
         self.table = PicksTable(self.model, self.styles)
         self.class_table = ClassTable(self.styles)
 
@@ -261,7 +263,7 @@ class ViewerTab(QWidget):
             self.spins[axis].valueChanged.connect(self._on_nav)
         self.views.position_changed.connect(self._on_position)
         self.views.cursor_info.connect(self.readout.setText)
-        self.views.pick_selected.connect(self.table.show_pick)
+        self.picker.pick_selected.connect(self.table.show_pick)
         self.auto_contrast.toggled.connect(self._on_auto_contrast)
         self.low_pct.valueChanged.connect(self._on_auto_contrast)
         self.high_pct.valueChanged.connect(self._on_auto_contrast)
@@ -634,8 +636,8 @@ class ViewerTab(QWidget):
                                     **{k: c.isChecked() for k, c in self.show_mask.items()})
 
     def _on_picking(self, *_args) -> None:
-        self.views.picking = self.picking.isChecked()
-        self.views.current_class = self.current_class.value()
+        self.picker.picking = self.picking.isChecked()
+        self.picker.current_class = self.current_class.value()
         if self.current_class.value() > self.class_count.value():
             self.class_count.setValue(self.current_class.value())
 
