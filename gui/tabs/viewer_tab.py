@@ -359,10 +359,6 @@ class ViewerTab(QWidget):
 
     def load_picks(self, path, ask: bool = True) -> bool:
         """Load a pick file (ours or another program's) for editing."""
-        if self.tomogram is None:
-            dialogs.show_error(self, "Load picks", "Open the tomogram the picks belong to "
-                               "first (Open tomogram...).")
-            return False
         if ask and not self.maybe_keep_work("Load other picks"):
             return False
         try:
