@@ -34,6 +34,47 @@ def view_axes(view: str) -> tuple[int, int, int]:
     return tuple(_XYZ[a] for a in VIEW_AXES[view])  # type: ignore[return-value]
 
 
+def slice_to_volume(view: str, h: float, v: float, position: Sequence[float]) -> np.ndarray:
+    """``(x, y, z)`` of the point ``(h, v)`` (the view's horizontal and vertical voxel
+    coordinates) on the slice of ``view`` that goes through ``position`` ``(x, y, z)``: the
+    slice coordinate is taken from ``position``."""
+    hi, vi, _ = view_axes(view)
+    xyz = np.array(position, dtype=np.float64).reshape(3)
+    xyz[hi], xyz[vi] = float(h), float(v)
+    return xyz
+
+
+def volume_to_slice(view: str, xyz: Sequence[float]) -> tuple[float, float, float]:
+    """``(h, v, s)`` of the voxel point ``xyz`` ``(x, y, z)`` in ``view``: its horizontal and
+    vertical coordinates on the view and the index of the slice it lies in."""
+    hi, vi, si = view_axes(view)
+    return float(xyz[hi]), float(xyz[vi]), float(xyz[si])
+
+
+def inside_volume(xyz: Sequence[float], shape: Sequence[int]) -> bool:
+    """Whether the point ``xyz`` ``(x, y, z)`` lies in a voxel of a ``(z, y, x)`` volume of
+    ``shape``: voxel ``i`` spans ``[i - 0.5, i + 0.5]`` around its centre ``i``."""
+    point = np.asarray(xyz, dtype=np.float64).reshape(3)
+    upper = np.asarray(shape, dtype=np.float64)[::-1] - 0.5
+    return bool(np.all(point >= -0.5) and np.all(point <= upper))
+
+
+def pick_at(point: Sequence[float], centres: np.ndarray, radii: np.ndarray,
+            min_radius: float = 1.0) -> Optional[int]:
+    """Position in ``centres`` (n, 2) of the circle containing ``point`` whose centre is
+    nearest, or None. Circles smaller than ``min_radius`` count as that large, so tiny ones
+    can still be hit."""
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 2)
+    if len(centres) == 0:
+        return None
+    d = np.hypot(centres[:, 0] - point[0], centres[:, 1] - point[1])
+    inside = d <= np.maximum(np.asarray(radii, dtype=np.float64), min_radius)
+    if not inside.any():
+        return None
+    candidates = np.nonzero(inside)[0]
+    return int(candidates[np.argmin(d[candidates])])
+
+
 def percentile_limits(values: np.ndarray, low: float = 1.0,
                       high: float = 99.0) -> tuple[float, float]:
     """Display limits from two percentiles of ``values`` (a flat subsample)."""

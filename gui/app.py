@@ -53,7 +53,7 @@ def install_excepthook(window) -> Callable:
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(exc_type, exc, tb)))
         saved = None
         try:
-            saved = window.viewer_tab.autosave_now()
+            saved = window.viewer_tab.document.autosave_now()
         except Exception:  # the hook itself must never raise
             log.exception("autosave after an unexpected error failed")
         note = f" Your unsaved picks were written to {saved}." if saved else ""

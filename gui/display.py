@@ -18,7 +18,7 @@ covers ``[i, i + 1)``; its centre is at ``i + 0.5``.
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -95,20 +95,6 @@ def mask_rgba(mask: np.ndarray, colours: Sequence[tuple[int, int, int]]) -> np.n
     table[1:, 3] = 255
     lookup = np.where(ids > 0, (ids.astype(np.int64) - 1) % len(colours) + 1, 0)
     return table[lookup]
-
-
-def pick_at(point: Sequence[float], centres: np.ndarray, radii: np.ndarray,
-            min_radius: float = 1.0) -> Optional[int]:
-    """Position in ``centres`` of the circle containing ``point`` whose centre is nearest,
-    or None. Circles smaller than ``min_radius`` count as that large, so tiny ones can be hit."""
-    if len(centres) == 0:
-        return None
-    d = np.hypot(centres[:, 0] - point[0], centres[:, 1] - point[1])
-    inside = d <= np.maximum(radii, min_radius)
-    if not inside.any():
-        return None
-    candidates = np.nonzero(inside)[0]
-    return int(candidates[np.argmin(d[candidates])])
 
 
 class ClassStyles:

@@ -285,7 +285,7 @@ def main(argv=None) -> int:
         import tracemalloc
 
         viewer.tab.views.set_volume(np.zeros((2, 2, 2), np.float32))  # let go of the map
-        viewer.tab.tomogram = None
+        viewer.tab.document.tomogram = None
         tracemalloc.start()
         viewer.open_like_the_user(path)
         for axis in "zxy":

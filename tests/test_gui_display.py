@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from deepetpicker.render import circle_sections, percentile_limits, view_axes
-from gui.display import (hex_to_rgb, mask_rgba, pick_at, render_slice, sample_volume,
-                         slice_image)
+from deepetpicker.render import circle_sections, percentile_limits, pick_at, view_axes
+from gui.display import hex_to_rgb, mask_rgba, render_slice, sample_volume, slice_image
 
 
 class RecordingVolume:

@@ -95,7 +95,7 @@ def test_add_move_delete_undo_redo_with_the_mouse_then_save(window, data, qtbot,
     assert tab.spins["x"].value() == 50 and tab.sliders["y"].value() == 10
 
     qtbot.mouseClick(tab.picking, Qt.LeftButton)
-    assert tab.picking.isChecked() and tab.views.picking
+    assert tab.picking.isChecked() and tab.picker.picking
     tab.current_class.setValue(2)
     mouse_double_click(vp, point(tab, "xy", (50, 10, 12)))
     assert len(tab.model) == 3
@@ -250,7 +250,7 @@ def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
 
     # Discard: the edit is dropped and its autosave removed
     tab.picking.setChecked(True)
-    tab.autosave_delay_ms = 10
+    tab.document.autosave_delay_ms = 10
     mouse_double_click(tab.views.viewport(), point(tab, "xy", (20, 20, 12)))
     auto = autosave_path(data / "other.coords")
     qtbot.waitUntil(auto.exists, timeout=2000)
@@ -281,7 +281,7 @@ def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):
 
     window = make_window(qtbot, settings)
     tab = window.viewer_tab
-    tab.autosave_delay_ms = 20
+    tab.document.autosave_delay_ms = 20
     tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
     tab.picking.setChecked(True)
     mouse_double_click(tab.views.viewport(), point(tab, "xy", (50, 10, 12)))
@@ -413,7 +413,7 @@ def test_opening_and_scrolling_read_only_the_slices_shown(window, data, qtbot, m
     """A big memory-mapped tomogram opens fast and scrolls smoothly only if the viewer reads
     each displayed slice once (not twice, not the whole volume) and the XY slice first."""
     from deepetpicker.io.tomogram import Tomogram, load_tomogram
-    import gui.tabs.viewer_tab as viewer_module
+    import gui.viewer_document as viewer_module
 
     volumes = []
 

@@ -104,6 +104,7 @@ def test_user_error_and_unexpected_error_are_reported(qtbot, caplog):
     worker.failed.connect(lambda m, d: failures.append((m, d)))
     run_worker(qtbot, worker, "failed")
     assert failures == [("settings.py: key 'num_cls' = 0: must be at least 1", "")]
+    assert worker.outcome == "failed" and not worker.running
 
     failures.clear()
     with caplog.at_level(logging.ERROR, logger="deepetpicker.gui"):
@@ -119,12 +120,26 @@ def test_user_error_and_unexpected_error_are_reported(qtbot, caplog):
 def test_panel_shows_progress_error_dialog_and_stays_usable(qtbot, dialogs):
     panel = JobPanel("Preprocessing")
     qtbot.addWidget(panel)
-    results = []
+    results, events, messages, outcomes = [], [], [], []
+    panel.progress.connect(events.append)
+    panel.status_message.connect(messages.append)
     with qtbot.waitSignal(panel.running_changed, timeout=5000,
                           check_params_cb=lambda running: not running):
-        assert panel.run(counting_job, 6, on_success=results.append) is not None
+        worker = panel.run(counting_job, 6, on_success=results.append)
+        assert isinstance(worker, JobWorker) and worker is panel.worker
+        assert worker.name == "preprocessing" and worker.args == (6,)
+        assert panel.running and panel.stop_button.isEnabled()
+        worker.finished.connect(lambda _result: outcomes.append(worker.outcome))
+    assert outcomes == ["finished"] and panel.worker is None and not panel.running
+    assert [(e.stage, e.done, e.total) for e in events] == [("count", i, 6) for i in range(1, 7)]
+    assert [e.metrics["value"] for e in events] == [10, 20, 30, 40, 50, 60]
     assert panel.bar.maximum() == 6 and panel.bar.value() == 6
-    assert results[0]["total"] == 6
+    assert results[0]["total"] == 6 and results[0]["thread"] != threading.get_ident()
+    assert messages[0] == "Preprocessing: running"
+    assert messages[-1].startswith("Preprocessing: finished in 0:0")
+    log_lines = [line.split("] ", 1)[1] for line in panel.log_view.toPlainText().splitlines()]
+    assert log_lines[:2] == ["preprocessing started", "half way"]
+    assert log_lines[-1].startswith("finished in 0:0") and not panel.stop_button.isEnabled()
     assert "half way" in panel.log_view.toPlainText()
     assert panel.label.text().startswith("done in")
 
@@ -132,7 +147,10 @@ def test_panel_shows_progress_error_dialog_and_stays_usable(qtbot, dialogs):
                           check_params_cb=lambda running: not running):
         panel.run(bad_input_job)
     assert dialogs.kinds() == ["critical"]
+    assert dialogs.shown[0][1] == "Preprocessing failed"
+    assert dialogs.texts()[0] == "settings.py: key 'num_cls' = 0: must be at least 1"
     assert "key 'num_cls' = 0" in dialogs.texts()[0]
+    assert panel.label.text() == "failed" and messages[-1] == "Preprocessing: failed"
     assert "ERROR: settings.py" in panel.log_view.toPlainText()
     assert not panel.running and panel.last_outcome == "failed"
 
@@ -140,16 +158,26 @@ def test_panel_shows_progress_error_dialog_and_stays_usable(qtbot, dialogs):
 def test_panel_runs_one_job_at_a_time_and_stop_button_stops(qtbot, dialogs):
     panel = JobPanel("Training")
     qtbot.addWidget(panel)
-    steps, messages = [], []
+    steps, messages, stopped = [], [], []
     panel.status_message.connect(messages.append)
-    assert panel.run(endless_job, steps_done=steps) is not None
+    worker = panel.run(endless_job, steps_done=steps)
+    assert isinstance(worker, JobWorker) and worker is panel.worker
+    assert worker.name == "training" and worker.kwargs == {"steps_done": steps}
+    worker.stopped.connect(lambda: stopped.append(worker.outcome))
     assert panel.stop_button.isEnabled()
     assert panel.run(endless_job, steps_done=steps) is None
+    assert panel.worker is worker  # the first job keeps running
     assert "already running" in messages[-1]
+    assert messages == ["Training: running",
+                        "Training: a job is already running; stop it first."]
     qtbot.waitUntil(lambda: len(steps) > 2, timeout=3000)
     with qtbot.waitSignal(panel.running_changed, timeout=2000):
         panel.stop_button.click()
     assert panel.last_outcome == "stopped" and panel.label.text() == "stopped"
+    assert stopped == ["stopped"] and messages[-1] == "Training: stopped"
+    log_text = panel.log_view.toPlainText()
+    assert "stop requested" in log_text
+    assert "stopped; outputs finished before the stop are kept" in log_text
     assert dialogs.shown == []
 
 

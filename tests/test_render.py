@@ -9,7 +9,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
 from deepetpicker.io.picks import Picks  # noqa: E402
-from deepetpicker.render import PALETTE, class_colour, draw_circles, render_picks_png  # noqa: E402
+from deepetpicker.render import (PALETTE, class_colour, draw_circles, inside_volume,  # noqa: E402
+                                 pick_at, render_picks_png, slice_to_volume, volume_to_slice)
 
 
 def _picks():
@@ -50,3 +51,45 @@ def test_render_picks_png_writes_an_image(tmp_path):
     image = plt.imread(path)
     assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
     assert not list(path.parent.glob("*.tmp*"))  # written atomically, nothing left behind
+
+
+def test_a_point_on_a_slice_maps_to_the_volume_and_back():
+    position = (7, 8, 9)  # x, y, z of the crosshair
+    # XY: (h, v) = (x, y), the slice is z
+    assert slice_to_volume("xy", 3.5, 4.0, position).tolist() == [3.5, 4.0, 9.0]
+    # ZY: (h, v) = (z, y), the slice is x
+    assert slice_to_volume("zy", 3.5, 4.0, position).tolist() == [7.0, 4.0, 3.5]
+    # XZ: (h, v) = (x, z), the slice is y
+    assert slice_to_volume("xz", 3.5, 4.0, position).tolist() == [3.5, 8.0, 4.0]
+    for view, slice_axis in (("xy", 2), ("zy", 0), ("xz", 1)):
+        xyz = slice_to_volume(view, 1.25, 2.75, position)
+        assert volume_to_slice(view, xyz) == (1.25, 2.75, position[slice_axis])
+    assert volume_to_slice("zy", (1.0, 2.0, 3.0)) == (3.0, 2.0, 1.0)
+    assert volume_to_slice("xz", (1.0, 2.0, 3.0)) == (1.0, 3.0, 2.0)
+
+
+def test_inside_volume_takes_half_a_voxel_around_the_edge_voxels():
+    shape = (4, 5, 6)  # z, y, x
+    assert inside_volume((0, 0, 0), shape) and inside_volume((5, 4, 3), shape)
+    assert inside_volume((-0.5, -0.5, -0.5), shape) and inside_volume((5.5, 4.5, 3.5), shape)
+    assert not inside_volume((-0.51, 2, 2), shape)
+    assert not inside_volume((5.6, 2, 2), shape)    # x beyond the last column
+    assert not inside_volume((2, 2, 3.6), shape)    # z beyond the last slice
+    assert inside_volume((2, 4.4, 2), shape) and not inside_volume((2, 4.6, 2), shape)
+
+
+def test_pick_at_takes_the_nearest_centre_and_honours_the_minimum_radius():
+    centres = np.array([[10.0, 10.0], [14.0, 10.0]])
+    radii = np.array([6.0, 6.0])
+    # both circles contain the point: the nearer centre wins, whichever comes first
+    assert pick_at((13.0, 10.0), centres, radii) == 1
+    assert pick_at((11.0, 10.0), centres, radii) == 0
+    assert pick_at((11.0, 10.0), centres[::-1], radii) == 1
+    # on the rim counts as inside; just outside does not
+    assert pick_at((4.0, 10.0), centres, radii) == 0
+    assert pick_at((3.9, 10.0), centres, radii) is None
+    # a circle of radius 0.1 is hit within min_radius of its centre
+    tiny = np.array([[0.0, 0.0]])
+    assert pick_at((0.9, 0.0), tiny, np.array([0.1])) == 0
+    assert pick_at((0.9, 0.0), tiny, np.array([0.1]), min_radius=0.5) is None
+    assert pick_at((2.5, 0.0), tiny, np.array([0.1]), min_radius=3.0) == 0

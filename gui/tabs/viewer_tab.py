@@ -1,37 +1,37 @@
 """The Particle Visualization tab: orthogonal slices, overlays and manual picking.
 
-Unsaved picks are never lost: the title shows a marker, opening another tomogram or picks
-file or closing asks first, and one second after every edit the picks are written to a hidden
-autosave file beside the pick file (``.<name>.autosave.coords``), which is offered for
-restore the next time that tomogram or pick file is opened (or the application starts).
+The tab is the view of a :class:`~gui.viewer_document.ViewerDocument` (the tomogram, the
+picks, their file, unsaved state and autosave). Unsaved picks are never lost: the title shows
+a marker, opening another tomogram or picks file or closing asks first, and one second after
+every edit the document writes the picks to a hidden autosave file beside the pick file
+(``.<name>.autosave.coords``), which is offered for restore the next time that tomogram or
+pick file is opened (or the application starts).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 from typing import Optional
 
-from PyQt5.QtCore import QSettings, Qt, QTimer, pyqtSignal
+from PyQt5.QtCore import QSettings, Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
 from PyQt5.QtWidgets import (QAction, QCheckBox, QFileDialog, QFormLayout, QGridLayout,
                              QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider,
                              QSplitter, QVBoxLayout, QWidget)
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.picks import read_picks
-from deepetpicker.io.tomogram import Tomogram, load_tomogram
+from deepetpicker.io.tomogram import Tomogram
 from gui import dialogs
 from deepetpicker.render import percentile_limits
 from gui.display import ClassStyles, sample_volume
-from gui.picks_model import SAVE_FILTERS, PicksModel, autosave_path, remove_autosave
+from gui.picks_model import SAVE_FILTERS
+from gui.viewer_document import ViewerDocument
 from gui.widgets.class_table import ClassTable
 from gui.widgets.fields import dspin, spin
 from gui.widgets.ortho_views import MASK_KINDS, OrthoViews
+from gui.widgets.pick_controller import PickController
 from gui.widgets.picks_table import PicksTable
-
-log = logging.getLogger("deepetpicker.gui")
 
 PICKS_FILTER = ("Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;"
                 "All files (*)")
@@ -46,19 +46,15 @@ class ViewerTab(QWidget):
 
     def __init__(self, settings: Optional[QSettings] = None, parent=None) -> None:
         super().__init__(parent)
-        self.settings = settings
-        self.tomogram: Optional[Tomogram] = None
+        self.document = ViewerDocument(settings, self)
+        #: the picks being edited (the document's)
+        self.model = self.document.picks
         self.sample = None
-        self.autosave_delay_ms = 1000
-        self.model = PicksModel(self)
         self.styles = ClassStyles()
         self.views = OrthoViews(self.model, self.styles)
+        self.picker = PickController(self.views, self.model, self)
         self.table = PicksTable(self.model, self.styles)
         self.class_table = ClassTable(self.styles)
-
-        self._autosave_timer = QTimer(self)
-        self._autosave_timer.setSingleShot(True)
-        self._autosave_timer.timeout.connect(self.autosave_now)
 
         self._build()
         self._connect()
@@ -261,7 +257,7 @@ class ViewerTab(QWidget):
             self.spins[axis].valueChanged.connect(self._on_nav)
         self.views.position_changed.connect(self._on_position)
         self.views.cursor_info.connect(self.readout.setText)
-        self.views.pick_selected.connect(self.table.show_pick)
+        self.picker.pick_selected.connect(self.table.show_pick)
         self.auto_contrast.toggled.connect(self._on_auto_contrast)
         self.low_pct.valueChanged.connect(self._on_auto_contrast)
         self.high_pct.valueChanged.connect(self._on_auto_contrast)
@@ -289,9 +285,9 @@ class ViewerTab(QWidget):
         self.redo_button.setEnabled(False)
         self.delete_button.clicked.connect(self.table.delete_selected)
         self.table.pick_activated.connect(lambda i: self.views.select_pick(i, jump=True))
-        self.model.changed.connect(self._on_picks_changed)
-        self.model.undo_stack.indexChanged.connect(self._schedule_autosave)
-        self.model.dirty_changed.connect(lambda _d: self.title_changed.emit())
+        self.model.changed.connect(self._update_count)
+        self.document.title_changed.connect(self.title_changed)
+        self.document.status_message.connect(self.status_message)
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.load_picks_button, self.save_button, self.save_as_button,
@@ -301,22 +297,14 @@ class ViewerTab(QWidget):
     # ------------------------------------------------------------------------------------------
     # Title and state
     # ------------------------------------------------------------------------------------------
+    @property
+    def tomogram(self) -> Optional[Tomogram]:
+        """The open tomogram (the document's)."""
+        return self.document.tomogram
+
     def document_title(self) -> str:
         """``tomo.mrc - picks.coords *``: what is open, with ``*`` for unsaved picks."""
-        if self.tomogram is None:
-            return ""
-        picks = self.model.path.name if self.model.path is not None else "new picks"
-        return f"{self.tomogram.path.name} - {picks}{' *' if self.model.dirty else ''}"
-
-    @property
-    def default_picks_path(self) -> Optional[Path]:
-        """``<tomogram folder>/<stem>.coords``: where new picks of this tomogram are saved."""
-        if self.tomogram is None or self.tomogram.path is None:
-            return None
-        return self.tomogram.path.with_suffix(".coords")
-
-    def _picks_target(self) -> Optional[Path]:
-        return self.model.path if self.model.path is not None else self.default_picks_path
+        return self.document.title()
 
     # ------------------------------------------------------------------------------------------
     # Opening files
@@ -335,12 +323,10 @@ class ViewerTab(QWidget):
         if not self.maybe_keep_work("Open another tomogram"):
             return False
         try:
-            tomo = load_tomogram(path, mmap=True)
+            tomo = self.document.open_tomogram(path)
         except DeepETPickerError as exc:
             dialogs.show_error(self, "Cannot open the tomogram", str(exc))
             return False
-        self.tomogram = tomo
-        self.model.clear(tomo.name, tomo.shape, tomo.voxel_size)
         self.sample = sample_volume(tomo.data)
         nz, ny, nx = tomo.shape
         for axis, n in zip("xyz", (nx, ny, nz)):
@@ -357,45 +343,39 @@ class ViewerTab(QWidget):
         self._set_enabled(True)
         vs = f", {tomo.voxel_size:g} A/voxel" if tomo.voxel_size else ""
         self.file_label.setText(f"{tomo.path}\n{nx} x {ny} x {nz} (x, y, z){vs}")
-        self._remember("tomogram", str(tomo.path))
-        self._remember("picks", "")
-        self.status_message.emit(f"Opened {tomo.path.name} ({nx} x {ny} x {nz})")
         if picks is not None:
             self.load_picks(picks, ask=False)
         else:
-            self.offer_restore(self.default_picks_path)
-        self.title_changed.emit()
+            self.offer_restore(self.document.default_picks_path)
         self.views.setFocus()
         return True
 
     def choose_picks(self) -> None:
-        start = str(self._picks_target().parent) if self._picks_target() else ""
+        target = self.document.picks_target
+        start = str(target.parent) if target else ""
         path, _ = QFileDialog.getOpenFileName(self, "Load picks", start, PICKS_FILTER)
         if path:
             self.load_picks(path)
 
     def load_picks(self, path, ask: bool = True) -> bool:
         """Load a pick file (ours or another program's) for editing."""
-        if self.tomogram is None:
-            dialogs.show_error(self, "Load picks", "Open the tomogram the picks belong to "
-                               "first (Open tomogram...).")
-            return False
         if ask and not self.maybe_keep_work("Load other picks"):
             return False
         try:
-            self.model.load(path)
+            self.document.load_picks(path)
         except DeepETPickerError as exc:
             dialogs.show_error(self, "Cannot load the picks", str(exc))
             return False
+        self._show_classes()
+        self._use_sidecar_diameters(path)
+        self.offer_restore(self.model.path)
+        return True
+
+    def _show_classes(self) -> None:
+        """Enough rows in the class table for the classes of the picks."""
         classes = self.model.classes
         if len(classes):
             self.class_count.setValue(max(self.class_count.value(), int(classes.max())))
-        self._use_sidecar_diameters(path)
-        self._remember("picks", str(path))
-        self.status_message.emit(f"Loaded {len(self.model)} picks from {Path(path).name}")
-        self.offer_restore(self.model.path)
-        self.title_changed.emit()
-        return True
 
     def _use_sidecar_diameters(self, path) -> None:
         """Predicted picks come with ``<name>.json`` naming the particle diameter of each
@@ -427,17 +407,11 @@ class ViewerTab(QWidget):
         if self.tomogram is None:
             return False
         try:
-            mask = load_tomogram(path, mmap=True)
-            if mask.shape != self.tomogram.shape:
-                raise DeepETPickerError(
-                    f"{path} has shape {mask.shape} (z, y, x) but the tomogram "
-                    f"{self.tomogram.path.name} has {self.tomogram.shape}. Choose the {kind} "
-                    f"file made from this tomogram (same name under the dataset's "
-                    f"{'label' if kind == 'labels' else 'data_ocp'} folder).")
+            mask = self.document.load_mask(kind, path)
         except DeepETPickerError as exc:
             dialogs.show_error(self, f"Cannot open the {kind}", str(exc))
             return False
-        self.views.set_mask(kind, mask.data)
+        self.views.set_mask(kind, mask)
         self.show_mask[kind].setEnabled(True)
         self.show_mask[kind].setChecked(True)
         self._on_masks()
@@ -451,16 +425,16 @@ class ViewerTab(QWidget):
         """Save to the current pick file (Save As when there is none)."""
         if self.tomogram is None:
             return False
-        if self.model.path is None:
+        if self.document.needs_file_name:
             return self.save_as()
-        return self._write(self.model.path, None)
+        return self._write(None, None)
 
     def save_as(self, path=None, fmt: Optional[str] = None) -> bool:
         """Save to a new file; without ``path`` a dialog asks for the file and format."""
         if self.tomogram is None:
             return False
         if path is None:
-            start = str(self._picks_target() or "")
+            start = str(self.document.picks_target or "")
             filters = ";;".join(f for f, _, _ in SAVE_FILTERS)
             path, chosen = QFileDialog.getSaveFileName(self, "Save picks as", start, filters)
             if not path:
@@ -472,70 +446,33 @@ class ViewerTab(QWidget):
                         path += suffix
         return self._write(Path(path), fmt)
 
-    def _write(self, path: Path, fmt: Optional[str]) -> bool:
+    def _write(self, path: Optional[Path], fmt: Optional[str]) -> bool:
         try:
-            written = self.model.save(path, fmt=fmt)
+            self.document.save(path, fmt)
         except DeepETPickerError as exc:
             dialogs.show_error(self, "Cannot save the picks", str(exc))
             return False
-        except OSError as exc:
-            dialogs.show_error(self, "Cannot save the picks",
-                               f"Writing {path} failed: {exc.strerror or exc}. Choose another "
-                               f"folder with Save As.")
-            return False
-        if self.tomogram is not None and self.model.path is not None:
-            remove_autosave(self.default_picks_path)
-            self._remember("picks", str(self.model.path))
-        self._autosave_timer.stop()
-        names = ", ".join(p.name for p in written)
-        self.status_message.emit(f"Saved {len(self.model)} picks to {names}")
-        self.title_changed.emit()
         return True
-
-    def autosave_now(self) -> Optional[Path]:
-        """Write the unsaved picks to the autosave file (atomically)."""
-        target = self._picks_target()
-        if target is None or not self.model.dirty:
-            return None
-        auto = autosave_path(target)
-        try:
-            self.model.write_autosave(target)
-        except (OSError, DeepETPickerError) as exc:
-            self.status_message.emit(f"Autosave to {auto} failed: {exc}")
-            log.warning("autosave to %s failed: %s", auto, exc)
-            return None
-        return auto
 
     def offer_restore(self, picks_path: Optional[Path]) -> bool:
         """If an autosave of ``picks_path`` exists, offer to restore it; True if restored."""
-        if picks_path is None:
+        recovery = self.document.recovery(picks_path)
+        if recovery is None:
             return False
-        auto = autosave_path(picks_path)
-        if not auto.is_file():
-            return False
-        try:
-            picks = read_picks(auto, shape=self.tomogram.shape if self.tomogram else None)
-        except DeepETPickerError as exc:
-            self.status_message.emit(f"Ignoring an unreadable autosave file: {exc}")
-            return False
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(auto.stat().st_mtime))
-        question = (f"Unsaved picks of {picks_path.name} from {when} were found "
-                    f"({len(picks)} picks in {auto.name}).\n\nRestore them? (No discards them.)")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.written_at))
+        question = (f"Unsaved picks of {recovery.picks_path.name} from {when} were found "
+                    f"({len(recovery.picks)} picks in {recovery.autosave.name}).\n\nRestore "
+                    f"them? (No discards them.)")
         if not dialogs.ask_yes_no(self, "Restore unsaved picks", question, default_yes=True):
-            remove_autosave(picks_path)
+            self.document.drop_recovery(recovery)
             return False
-        picks.tomo_name = self.model.tomo_name
-        path = picks_path if picks_path.is_file() else None
-        self.model.set_picks(picks, path, dirty=True)
-        if len(picks):
-            self.class_count.setValue(max(self.class_count.value(), int(picks.classes.max())))
-        self.status_message.emit(f"Restored {len(picks)} unsaved picks; save them to keep them")
-        self.title_changed.emit()
+        self.document.restore(recovery)
+        self._show_classes()
         return True
 
     def maybe_keep_work(self, action: str = "Continue") -> bool:
         """Before replacing or closing: ask about unsaved picks. True means go on."""
-        if self.tomogram is None or not self.model.dirty:
+        if not self.document.unsaved:
             return True
         answer = dialogs.ask_save_discard_cancel(
             self, "Unsaved picks",
@@ -544,35 +481,21 @@ class ViewerTab(QWidget):
         if answer == dialogs.SAVE:
             return self.save()
         if answer == dialogs.DISCARD:
-            self._autosave_timer.stop()
-            target = self._picks_target()
-            if target is not None:
-                remove_autosave(target)
+            self.document.discard()
             return True
         return False
 
     def restore_last_session(self) -> bool:
         """At start-up: reopen the last tomogram if it left an autosave behind."""
-        if self.settings is None:
+        last = self.document.last_session()
+        if last is None:
             return False
-        tomo = self.settings.value("viewer/tomogram", "", type=str)
-        picks = self.settings.value("viewer/picks", "", type=str)
-        if not tomo or not Path(tomo).is_file():
-            return False
-        target = Path(picks) if picks else Path(tomo).with_suffix(".coords")
-        if not autosave_path(target).is_file():
-            return False
+        tomo, picks = last
         if not dialogs.ask_yes_no(self, "Unsaved picks from the last session",
-                                  f"{Path(tomo).name} has unsaved picks from the last "
+                                  f"{tomo.name} has unsaved picks from the last "
                                   f"session. Open it now to restore them?", default_yes=True):
             return False
-        if picks and Path(picks).is_file():
-            return self.open_tomogram(tomo, picks=picks)
-        return self.open_tomogram(tomo)
-
-    def _remember(self, key: str, value: str) -> None:
-        if self.settings is not None:
-            self.settings.setValue(f"viewer/{key}", value)
+        return self.open_tomogram(tomo, picks=picks)
 
     # ------------------------------------------------------------------------------------------
     # Reactions
@@ -634,8 +557,8 @@ class ViewerTab(QWidget):
                                     **{k: c.isChecked() for k, c in self.show_mask.items()})
 
     def _on_picking(self, *_args) -> None:
-        self.views.picking = self.picking.isChecked()
-        self.views.current_class = self.current_class.value()
+        self.picker.picking = self.picking.isChecked()
+        self.picker.current_class = self.current_class.value()
         if self.current_class.value() > self.class_count.value():
             self.class_count.setValue(self.current_class.value())
 
@@ -643,14 +566,3 @@ class ViewerTab(QWidget):
         n = len(self.model)
         shown = len(self.views.visible_picks())
         self.count_label.setText(f"{n} picks" + (f" ({shown} shown)" if shown != n else ""))
-
-    def _on_picks_changed(self) -> None:
-        self._update_count()
-        self._schedule_autosave()
-        self.title_changed.emit()
-
-    def _schedule_autosave(self, *_args) -> None:
-        # also called when the undo stack has moved: an edit changes the table before the
-        # stack counts it, so the first edit after a save is only dirty from then on
-        if self.model.dirty:
-            self._autosave_timer.start(self.autosave_delay_ms)

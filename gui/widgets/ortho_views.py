@@ -12,11 +12,10 @@ once; the ZY and XZ slices follow a moment later (a ZY slice needs one value fro
 of the file, which takes seconds when the file is not in the page cache), so the first slice
 is on screen without waiting for the whole file. Mouse and keys:
 
-- left click: move the crosshair (the other two views) there; clicking a pick selects it;
 - wheel: next / previous slice of that view; Ctrl + wheel zooms; drag on empty space pans;
 - Up / Down, PageUp / PageDown: z by 1 / 10 (in any view);
-- with picking enabled: double-click or Ctrl + click adds a pick of the current class,
-  right-click on a pick deletes it, dragging a pick moves it (one undo step per drag).
+- clicks and drags go, as voxel coordinates, to the ``mouse_handler`` (a
+  :class:`gui.widgets.pick_controller.PickController`: crosshair, selection and picking).
 """
 
 from __future__ import annotations
@@ -28,9 +27,10 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
 
-from deepetpicker.render import VIEW_AXES, VIEWS, circle_sections, view_axes
-from gui.display import ClassStyles, mask_rgba, pick_at, render_slice, slice_image
-from gui.picks_model import PicksModel, new_drag_id
+from deepetpicker.render import (VIEW_AXES, VIEWS, circle_sections, inside_volume,
+                                 slice_to_volume, view_axes, volume_to_slice)
+from gui.display import ClassStyles, mask_rgba, render_slice, slice_image
+from gui.picks_model import PicksModel
 
 MASK_KINDS = ("labels", "occupancy")
 
@@ -154,8 +154,6 @@ class OrthoViews(pg.GraphicsLayoutWidget):
     position_changed = pyqtSignal(int, int, int)
     #: "(x, y, z) value" under the mouse
     cursor_info = pyqtSignal(str)
-    #: index of the pick selected by a click (-1: none)
-    pick_selected = pyqtSignal(int)
 
     def __init__(self, model: PicksModel, styles: ClassStyles, parent=None) -> None:
         super().__init__(parent)
@@ -172,10 +170,9 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.show_picks = True
         self.line_width = 2.0
         self.score_threshold = 0.0
-        self.picking = False
-        self.current_class = 1
         self.selected = -1
-        self._drag: Optional[tuple[int, int]] = None
+        #: what clicks and drags on the views do (see handle_click); None: pan and zoom only
+        self.mouse_handler = None
         # views whose slice of a new volume is still to be read (see set_volume)
         self._pending: set = set()
         self._pending_timer = QTimer(self)
@@ -458,29 +455,23 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         """(x, y, z) voxel coordinates (floats) of a scene point on ``view``; the slice
         coordinate is the view's current slice."""
         point = self.views[view].vb.mapSceneToView(QPointF(scene_pos))
-        h, v, _ = view_axes(view)
-        xyz = np.array(self.position, dtype=np.float64)
-        xyz[h] = point.x() - 0.5
-        xyz[v] = point.y() - 0.5
-        return xyz
+        # on screen voxel i covers [i, i + 1)
+        return slice_to_volume(view, point.x() - 0.5, point.y() - 0.5, self.position)
 
     def widget_point(self, view: str, xyz) -> QPoint:
         """Widget (viewport) pixel of voxel ``xyz`` in ``view``: for tests and tools."""
-        h, v, _ = view_axes(view)
-        scene = self.views[view].vb.mapViewToScene(QPointF(xyz[h] + 0.5, xyz[v] + 0.5))
+        h, v, _ = volume_to_slice(view, xyz)
+        scene = self.views[view].vb.mapViewToScene(QPointF(h + 0.5, v + 0.5))
         return self.mapFromScene(scene)
 
     def _inside(self, xyz: np.ndarray) -> bool:
-        if self.shape is None:
-            return False
-        upper = np.array(self.shape[::-1]) - 0.5
-        return bool(np.all(xyz >= -0.5) and np.all(xyz <= upper))
+        return self.shape is not None and inside_volume(xyz, self.shape)
 
-    def _pick_under(self, view: str, xyz: np.ndarray) -> Optional[int]:
+    def drawn_picks(self, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The circles drawn on ``view``: pick indices, centres (n, 2) in the view's
+        (horizontal, vertical) voxel coordinates and radii."""
         item = self.views[view]
-        h, v, _ = item.axes
-        hit = pick_at((xyz[h], xyz[v]), item.centres, item.radii)
-        return None if hit is None else int(item.pick_index[hit])
+        return item.pick_index, item.centres, item.radii
 
     def _on_mouse_moved(self, scene_pos) -> None:
         if self.data is None:
@@ -496,61 +487,21 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
     # -- mouse ------------------------------------------------------------------------------
     def handle_click(self, view: str, ev) -> bool:
-        """A click on ``view``; True when it was used."""
-        if self.data is None:
+        """A click on ``view``, passed to the mouse handler when it falls inside the volume;
+        True when it was used."""
+        if self.mouse_handler is None or self.data is None:
             return False
         xyz = self.voxel_at(view, ev.scenePos())
         if not self._inside(xyz):
             return False
-        button = ev.button()
-        adding = ev.double() or bool(ev.modifiers() & Qt.ControlModifier)
-        if button == Qt.LeftButton and self.picking and adding:
-            x, y, z = np.rint(xyz)
-            index = self.model.add(self.current_class, x, y, z)
-            self.select_pick(index)
-            self.pick_selected.emit(index)
-            return True
-        if button == Qt.LeftButton:
-            hit = self._pick_under(view, xyz)
-            x, y, z = np.rint(xyz).astype(int)
-            self.set_position(x, y, z)
-            if hit is not None or self.selected != -1:
-                self.select_pick(-1 if hit is None else hit)
-                self.pick_selected.emit(self.selected)
-            return True
-        if button == Qt.RightButton and self.picking:
-            hit = self._pick_under(view, xyz)
-            if hit is not None:
-                self.model.remove([hit])
-                self.select_pick(-1)
-                self.pick_selected.emit(-1)
-                return True
-        return False
+        return self.mouse_handler.click(view, xyz, ev.button(), double=ev.double(),
+                                        modifiers=ev.modifiers())
 
     def handle_drag(self, view: str, ev) -> bool:
-        """A drag on ``view``: moves a pick when it starts on one with picking enabled."""
-        if ev.button() != Qt.LeftButton or self.data is None:
+        """A drag on ``view``, passed to the mouse handler; False lets the view pan."""
+        if self.mouse_handler is None or self.data is None:
             return False
-        if ev.isStart():
-            self._drag = None
-            if not self.picking:
-                return False
-            start = self.voxel_at(view, ev.buttonDownScenePos())
-            hit = self._pick_under(view, start)
-            if hit is None:
-                return False
-            offset = self.model.xyz[hit] - start
-            self._drag = (hit, new_drag_id(), offset)
-            self.select_pick(hit)
-            self.pick_selected.emit(hit)
-        if self._drag is None:
-            return False
-        index, drag_id, offset = self._drag
-        h, v, _ = view_axes(view)
-        target = self.model.xyz[index].copy()
-        now = self.voxel_at(view, ev.scenePos()) + offset
-        target[h], target[v] = np.rint(now[h]), np.rint(now[v])
-        self.model.move(index, *target, drag_id=drag_id)
-        if ev.isFinish():
-            self._drag = None
-        return True
+        return self.mouse_handler.drag(view, ev.button(),
+                                       self.voxel_at(view, ev.buttonDownScenePos()),
+                                       self.voxel_at(view, ev.scenePos()),
+                                       ev.isStart(), ev.isFinish())
