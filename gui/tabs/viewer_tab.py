@@ -20,6 +20,7 @@ from PyQt5.QtWidgets import (QAction, QCheckBox, QFileDialog, QFormLayout, QGrid
                              QSplitter, QVBoxLayout, QWidget)
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import Tomogram, load_tomogram
 from gui import dialogs
@@ -33,8 +34,7 @@ from gui.widgets.picks_table import PicksTable
 
 log = logging.getLogger("deepetpicker.gui")
 
-PICKS_FILTER = ("Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;"
-                "All files (*)")
+PICKS_FILTER = picks_file_filter()
 
 
 class ViewerTab(QWidget):
