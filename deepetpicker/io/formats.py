@@ -43,9 +43,9 @@ Where each origin comes from (RELION's own source, 3dem/relion):
 
 Dynamo is MATLAB and counts voxels from 1; copick's Dynamo reader takes the positions as
 0-based (no shift), so a .tbl read by copick lands one voxel off. Of a Dynamo table's columns
-1 is the tag, 10 the cc (score), 20 the tomogram index, 22 the class and 24-26 x y z. EMAN2's boxer writes whole
-voxels and truncates what it reads to whole voxels; the box files written here keep
-sub-voxel values so that they read back exactly. Scores travel in
+1 is the tag, 10 the cc (score), 20 the tomogram index, 22 the class and 24-26 x y z.
+EMAN2's boxer writes whole voxels and truncates what it reads to whole voxels; the box files
+written here keep sub-voxel values so that they read back exactly. Scores travel in
 ``rlnAutopickFigureOfMerit`` (STAR), the ``cc`` column (Dynamo) and ``score`` (copick);
 EMAN2 box and Data Portal points have no score.
 
