@@ -27,9 +27,14 @@ from typing import Optional, Sequence
 from deepetpicker import __version__
 from deepetpicker.config import LOSS_NAMES, NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.format_specs import FORMAT_SPECS, format_names, spoken_list
 from deepetpicker.jobs import describe_progress
 
-FORMAT_NAMES = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
+FORMAT_NAMES = format_names()
+#: the formats that an option applies to, as its help names them
+_OBJECT_FORMATS = spoken_list(format_names(lambda spec: spec.one_object_per_file))
+_BINNING_FORMATS = "/".join(format_names(lambda spec: spec.uses_binning))
+_RELION_TOMO_FORMATS = "/".join(format_names(lambda spec: spec.relion_tomo))
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130     # 128 + SIGINT, as shells report a command stopped by Ctrl+C
@@ -417,53 +422,45 @@ def _paragraph(text: str) -> str:
     return textwrap.fill(text, width=78)
 
 
-CONVERT_EPILOG = """\
-formats (x y z in every one):
-  coords   0-based voxels, class x y z [score]              needs nothing
-  box      EMAN2, 0-based voxels, one file per class        needs nothing
-  ndjson   CryoET Data Portal, 0-based voxels, per class    needs nothing
-  star     RELION 3, 0-based pixels of the tomogram         needs nothing
-  relion4  RELION 4, 0-based pixels of the UNBINNED tilt    --binning, or --voxel-size with
-           series (voxel x binning)                         --tilt-series-pixel-size (reading:
-                                                            the optics table); else binning 1
-  relion5  RELION 5, Angstrom from the tomogram centre      --voxel-size and --shape
-                                                            (or --tomogram)
-  tbl      Dynamo, 1-based voxels (Dynamo counts from 1;    needs nothing
-           copick's Dynamo reader takes them as 0-based,
-           one voxel off)
-  copick   Angstrom, 0-based (voxel x voxel size)           --voxel-size (or --tomogram)
-
-examples:
-  deepetpicker convert picks/ --to relion4 --out r4/ --voxel-size 5.4 --binning 4
-  deepetpicker convert picks/ --to relion5 --out r5/ --tomogram tomograms/ \\
-      --tomo-name 'rec_{name}'
-  deepetpicker convert particles.star --to copick --out cp/ --tomogram tomograms/ \\
-      --class-names ribosome proteasome
-"""
+def formats_epilog() -> str:
+    """The table of pick formats in ``convert --help``: name, coordinates, what it needs."""
+    lines = ["formats (x y z in every one):"]
+    for spec in FORMAT_SPECS:
+        what = textwrap.wrap(spec.plain(spec.help), 46)
+        needs = textwrap.wrap("needs " + spec.plain(spec.needs) if spec.needs == "nothing"
+                              else spec.plain(spec.needs), 33)
+        for i in range(max(len(what), len(needs))):
+            name = spec.name if i == 0 else ""
+            left = what[i] if i < len(what) else ""
+            right = needs[i] if i < len(needs) else ""
+            lines.append(f"  {name:<8} {left:<46}   {right}".rstrip())
+    return "\n".join(lines)
 
 
 def _add_export_options(p, class_names_default: str) -> None:
     """Options of the format writers shared by convert and predict."""
     p.add_argument("--class-names", nargs="+", metavar="NAME",
-                   help="name of class 1, 2, ... for the objects of box, copick and ndjson "
+                   help=f"name of class 1, 2, ... for the objects of {_OBJECT_FORMATS} "
                         f"files (default: {class_names_default}). copick refuses spaces, "
                         "underscores and <>:\"/\\|?*. Example: --class-names ribosome "
                         "proteasome")
     p.add_argument("--binning", type=float, metavar="B",
-                   help="relion4: tilt-series pixels per tomogram voxel; coordinates are "
-                        "multiplied by B when written, divided when read (default: voxel size "
-                        "/ tilt-series pixel size when that is a whole number, refused when it "
-                        "is not; 1 without a tilt-series pixel size). Example: --binning 4")
+                   help=f"{_BINNING_FORMATS}: tilt-series pixels per tomogram voxel; "
+                        "coordinates are multiplied by B when written, divided when read "
+                        "(default: voxel size / tilt-series pixel size when that is a whole "
+                        "number, refused when it is not; 1 without a tilt-series pixel size). "
+                        "Example: --binning 4")
     p.add_argument("--tilt-series-pixel-size", type=float, metavar="A",
-                   help="relion4/relion5: Angstrom per pixel of the unbinned tilt series "
+                   help=f"{_RELION_TOMO_FORMATS}: Angstrom per pixel of the unbinned tilt series "
                         "(default: the file's rlnTomoTiltSeriesPixelSize when reading; none "
                         "otherwise). Example: --tilt-series-pixel-size 1.35")
     p.add_argument("--tomo-name", nargs="+", metavar="SPEC",
-                   help="relion4/relion5 rlnTomoName: a template with {stem} (our tomogram "
-                        "name), e.g. 'TS_{stem}'; a template with {name} for tomograms named "
-                        "after RELION's, e.g. 'rec_{name}' for RELION 5's rec_<rlnTomoName>.mrc; "
-                        "STEM=NAME pairs; or a file of 'STEM NAME' lines (default: rlnTomoName "
-                        "= tomogram name). Example: --tomo-name 'rec_{name}'")
+                   help=f"{_RELION_TOMO_FORMATS} rlnTomoName: a template with {{stem}} (our "
+                        "tomogram name), e.g. 'TS_{stem}'; a template with {name} for tomograms "
+                        "named after RELION's, e.g. 'rec_{name}' for RELION 5's "
+                        "rec_<rlnTomoName>.mrc; STEM=NAME pairs; or a file of 'STEM NAME' lines "
+                        "(default: rlnTomoName = tomogram name). Example: --tomo-name "
+                        "'rec_{name}'")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -637,26 +634,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.description = ("Read pick files of any supported format and write them in another.\n"
                      "The input format comes from the extension; a .star file's labels tell\n"
                      "RELION 3, 4 and 5 apart.")
-    p.epilog = CONVERT_EPILOG.split("\nexamples:")[0] + "\n\n" + p.epilog
+    p.epilog = formats_epilog() + "\n\n" + p.epilog
     p.add_argument("picks", nargs="+", help="pick files or folders of them, e.g. picks/*.coords")
     p.add_argument("--to", required=True, choices=FORMAT_NAMES, metavar="FORMAT",
                    help="output format: " + ", ".join(FORMAT_NAMES) + " (required)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (required)")
     p.add_argument("--voxel-size", type=float, metavar="A",
-                   help="Angstrom per voxel of the picked tomograms; needed by copick and "
-                        "relion5 (default: from --tomogram headers, else from the file, e.g. a "
+                   help="Angstrom per voxel of the picked tomograms; needed by "
+                        f"{spoken_list(format_names(lambda spec: spec.needs_voxel_size))} "
+                        "(default: from --tomogram headers, else from the file, e.g. a "
                         "copick voxel_spacing; none otherwise). Example: --voxel-size 13.48")
     p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
-                   help="tomogram size in voxels; needed by relion5, read or written, and "
-                        "checks that picks lie inside (default: from --tomogram; none "
-                        "otherwise). Example: --shape 300 928 928")
+                   help="tomogram size in voxels; needed by "
+                        f"{spoken_list(format_names(lambda spec: spec.needs_shape))}, read or "
+                        "written, and checks that picks lie inside (default: from --tomogram; "
+                        "none otherwise). Example: --shape 300 928 928")
     p.add_argument("--tomogram", nargs="+", metavar="PATH",
                    help="tomogram files or folders named like the picks' tomograms; give "
                         "--shape and --voxel-size from their headers (default: none). "
                         "Example: --tomogram tomograms/")
     p.add_argument("--class", dest="class_id", type=int, metavar="K",
                    help="keep only class K (default: all classes). Example: --class 2")
-    _add_export_options(p, "class-1, class-2, ...; names found in copick, box and ndjson "
+    _add_export_options(p, f"class-1, class-2, ...; names found in {_OBJECT_FORMATS} "
                            "files are kept")
     p.add_argument("--overwrite", action="store_true",
                    help="replace files an earlier run wrote in --out from other inputs or "

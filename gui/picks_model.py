@@ -18,26 +18,15 @@ from PyQt5.QtCore import QObject, pyqtSignal
 from PyQt5.QtWidgets import QUndoCommand, QUndoStack
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.format_specs import save_file_filters, save_format_for_suffix, spoken_list
 from deepetpicker.io.picks import PICK_SUFFIXES, Picks, read_picks, write_picks
 
 PathLike = Union[str, os.PathLike]
 
 #: "Save As" choices: (filter text, format name of deepetpicker.io.formats or None for the
 #: plain tables written by deepetpicker.io.picks.write_picks, suffix).
-SAVE_FILTERS = (
-    ("DeepETPicker coords (*.coords)", None, ".coords"),
-    ("Text table (*.txt)", None, ".txt"),
-    ("CSV table (*.csv)", None, ".csv"),
-    ("EMAN2 box (*.box)", "box", ".box"),
-    ("RELION 3 particles (*.star)", "star", ".star"),
-    ("RELION 4 tomography particles (*.star)", "relion4", ".star"),
-    ("RELION 5 tomography particles (*.star)", "relion5", ".star"),
-    ("Dynamo table (*.tbl)", "tbl", ".tbl"),
-    ("copick picks (*.json)", "copick", ".json"),
-    ("CryoET Data Portal points (*.ndjson)", "ndjson", ".ndjson"),
-)
-_FORMAT_OF_SUFFIX = {".box": "box", ".star": "star", ".tbl": "tbl", ".json": "copick",
-                     ".ndjson": "ndjson"}
+SAVE_FILTERS = tuple((text, None if suffix in PICK_SUFFIXES else name, suffix)
+                     for text, name, suffix in save_file_filters())
 
 _drag_ids = itertools.count(1)
 
@@ -214,11 +203,12 @@ class PicksModel(QObject):
             raise DeepETPickerError("No file to save the picks to; use Save As and choose a "
                                     "file name (.coords, .txt, .csv, .box, .star, ...).")
         if fmt is None and target.suffix.lower() not in PICK_SUFFIXES:
-            fmt = _FORMAT_OF_SUFFIX.get(target.suffix.lower())
+            fmt = save_format_for_suffix(target.suffix)
             if fmt is None:
+                suffixes = dict.fromkeys(suffix for _, _, suffix in SAVE_FILTERS)
                 raise DeepETPickerError(
                     f"Cannot save picks as {target.name}: unknown suffix {target.suffix!r}. "
-                    f"Use .coords, .txt, .csv, .box, .star, .tbl, .json or .ndjson.")
+                    f"Use {spoken_list(list(suffixes), 'or')}.")
         if fmt is not None and fmt != "coords":
             return export_picks(self.to_picks(), fmt, target.parent, self.shape,
                                 chosen=target)

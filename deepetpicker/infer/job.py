@@ -363,7 +363,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
     from deepetpicker.picking.settings import PickSettings, picks_from_scores
     from deepetpicker.picking.tiling import count_tiles, tile_starts, tta_transforms
-    from deepetpicker.io.formats import FORMATS, check_export, write_format
+    from deepetpicker.io.format_specs import format_spec
+    from deepetpicker.io.formats import check_export, write_format
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
@@ -381,9 +382,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
         raise TypeError(f"picking must be PickSettings or a dict, not {type(picking).__name__}")
     formats = [f for f in dict.fromkeys(formats or ()) if f != "coords"]
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise DeepETPickerError(f"Unknown pick format {fmt!r}; choose from "
-                                    f"{', '.join(FORMATS)}.")
+        format_spec(fmt)  # an unknown name is refused before any work
     if score_dtype not in SCORE_DTYPES:
         raise DeepETPickerError(f"score_dtype {score_dtype!r}: use float16 or float32.")
     if batch_size is not None and int(batch_size) < 1:

@@ -2,6 +2,7 @@
 
 ``tomogram``: MRC tomograms, memory-mapped, with clear errors for unusable files.
 ``picks``: the one pick table type (:class:`Picks`) and its ``.coords``/``.txt``/``.csv`` files.
+``format_specs``: the registry of pick formats (names, suffixes, conventions, needs).
 ``formats``: other programs' pick files (EMAN2, RELION 3/4/5, Dynamo, copick, CryoET Data
 Portal) and every conversion between coordinate conventions.
 """

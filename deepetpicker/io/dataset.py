@@ -3,7 +3,8 @@
 - :data:`VOLUME_SUFFIXES`: the suffixes a dataset's tomograms may have (a config's
   ``tomo_format``); :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks
   named ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's
-  ``coord_format``).
+  ``coord_format``), the suffixes of the ``coords`` format of
+  :mod:`deepetpicker.io.format_specs`.
 - The folders under a dataset's ``base_path``, named as the original program names them:
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
@@ -19,10 +20,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.format_specs import format_spec
 
 VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
 TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs")
-PICK_SUFFIXES = (".coords", ".txt", ".csv")
+PICK_SUFFIXES = format_spec("coords").suffixes
 NUM_NAME = "num_name.csv"
 COORDS_DIR = "coords"
 STANDARDIZED_DIR = "data_std"

@@ -6,36 +6,10 @@ into that one here, by the small named functions in the "Conventions" section, a
 else. Every format stores ``x, y, z`` in that order (our arrays are ``(z, y, x)``; picks are
 not).
 
-=========  ===========================================  ============================  =========
-format     file(s) written under ``out_dir``            coordinates                   class
-=========  ===========================================  ============================  =========
-coords     ``<tomo>.coords``: tab-separated             0-based voxels                id
-           ``class x y z [score]`` (the original
-           program)
-box        ``<tomo>[_class-<k>[-<name>]].box``: EMAN2   0-based voxels, particle      file name
-           3-D box file, ``x y z`` centres separated    centres
-           by tabs, as e2spt_boxer writes them
-star       ``particles.star``: RELION 3 particles,      0-based pixels of the         id
-           ``rlnMicrographName`` +                      tomogram named in
-           ``rlnCoordinateX/Y/Z``                       rlnMicrographName
-relion4    ``particles_relion4.star``: RELION 4 tomo    0-based pixels of the         id
-           particles, ``rlnTomoName`` +                 unbinned tilt series:
-           ``rlnCoordinateX/Y/Z`` (+ ``data_optics``    ``voxel * binning``
-           with ``rlnTomoTiltSeriesPixelSize``)
-relion5    ``particles_relion5.star``: RELION 5 tomo    Angstrom from the tomogram    id
-           particles, ``rlnTomoName`` +                 centre ``size / 2`` (needs
-           ``rlnCenteredCoordinateX/Y/ZAngst``          shape and voxel size)
-tbl        ``particles.tbl`` + ``particles.doc``        1-based voxels (Dynamo;       id
-           (Dynamo table and table map; columns 1       copick reads .tbl as
-           tag, 10 cc = score, 20 tomogram index, 22    0-based)
-           class, 24-26 x y z)
-copick     ``ExperimentRuns/<run>/Picks/                Angstrom, ``voxel *           object
-           deepetpicker_0_<object>.json``               voxel_size`` (0-based)        name
-ndjson     ``<tomo>[_class-<k>[-<name>]].ndjson``:      0-based voxels                file name
-           CryoET Data Portal point annotations,
-           ``{"type": "point", "location": {...}}``
-           per line
-=========  ===========================================  ============================  =========
+The formats and their conventions (files, units, origin, what each needs) are listed once, in
+:data:`deepetpicker.io.format_specs.FORMAT_SPECS`, which also gives the README's table of
+formats. The reader and writer of each format are here, registered under its name
+(:func:`_reads`, :func:`_writes`).
 
 Where each origin comes from (RELION's own source, 3dem/relion):
 
@@ -68,9 +42,10 @@ Where each origin comes from (RELION's own source, 3dem/relion):
   ``rlnTomoName TS_01`` (see :class:`TomoNames`).
 
 Dynamo is MATLAB and counts voxels from 1; copick's Dynamo reader takes the positions as
-0-based (no shift), so a .tbl read by copick lands one voxel off. EMAN2's boxer writes whole
-voxels and truncates what it reads to whole voxels; the box files written here keep
-sub-voxel values so that they read back exactly. Scores travel in
+0-based (no shift), so a .tbl read by copick lands one voxel off. Of a Dynamo table's columns
+1 is the tag, 10 the cc (score), 20 the tomogram index, 22 the class and 24-26 x y z.
+EMAN2's boxer writes whole voxels and truncates what it reads to whole voxels; the box files
+written here keep sub-voxel values so that they read back exactly. Scores travel in
 ``rlnAutopickFigureOfMerit`` (STAR), the ``cc`` column (Dynamo) and ``score`` (copick);
 EMAN2 box and Data Portal points have no score.
 
@@ -91,14 +66,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
-from deepetpicker.io.picks import (PICK_SUFFIXES, Picks, check_in_bounds, format_number,
-                                   parse_numbers, read_picks, write_picks)
+from deepetpicker.io.format_specs import (FORMAT_SPECS, RELION_CENTRED_X, RELION_TOMO_NAME,
+                                          describe_suffixes, format_names, format_spec,
+                                          pick_file_suffixes, recognise_format)
+from deepetpicker.io.picks import (Picks, check_in_bounds, format_number, parse_numbers,
+                                   read_picks, write_picks)
 
 PathLike = Union[str, os.PathLike]
 Shape = tuple[int, int, int]
@@ -106,29 +84,18 @@ ShapeSpec = Union[None, Sequence[int], Sequence[Sequence[int]], Mapping[str, Seq
 VoxelSpec = Union[None, float, Mapping[str, float]]
 TomoNameSpec = Union[None, str, os.PathLike, Mapping[str, str], Sequence[str], "TomoNames"]
 
-FORMATS = ("coords", "box", "star", "relion4", "relion5", "tbl", "copick", "ndjson")
-FORMAT_HELP = {
-    "coords": "DeepETPicker table (.coords), class x y z [score]",
-    "box": "EMAN2 3-D box file (.box), x y z centres",
-    "star": "RELION 3 particle STAR (rlnMicrographName, rlnCoordinateX/Y/Z)",
-    "relion4": "RELION 4 tomography particle STAR (rlnTomoName, rlnCoordinateX/Y/Z in "
-               "unbinned tilt-series pixels)",
-    "relion5": "RELION 5 tomography particle STAR (rlnCenteredCoordinateX/Y/ZAngst)",
-    "tbl": "Dynamo table (.tbl, 1-based) with table map (.doc)",
-    "copick": "copick picks JSON (Angstrom locations)",
-    "ndjson": "CryoET Data Portal point annotations (.ndjson)",
-}
+FORMATS = format_names()
+FORMAT_HELP = {spec.name: spec.help for spec in FORMAT_SPECS}
 COPICK_USER = "deepetpicker"
 COPICK_SESSION = "0"  # copick's session id for picks made by a tool
-NAMED_FORMATS = ("box", "copick", "ndjson")  # one object per file, named
-RELION_TOMO_FORMATS = ("relion4", "relion5")
+NAMED_FORMATS = format_names(lambda spec: spec.one_object_per_file)
+RELION_TOMO_FORMATS = format_names(lambda spec: spec.relion_tomo)
 
 # STAR labels
 _MICROGRAPH = "rlnMicrographName"
-_TOMO = "rlnTomoName"
+_TOMO = RELION_TOMO_NAME
 _XYZ_PIXEL = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
-_XYZ_CENTRED = ("rlnCenteredCoordinateXAngst", "rlnCenteredCoordinateYAngst",
-                "rlnCenteredCoordinateZAngst")
+_XYZ_CENTRED = (RELION_CENTRED_X, "rlnCenteredCoordinateYAngst", "rlnCenteredCoordinateZAngst")
 _CLASS = "rlnClassNumber"
 _SCORE = "rlnAutopickFigureOfMerit"
 _OPTICS_GROUP = "rlnOpticsGroup"
@@ -638,33 +605,44 @@ def relion4_binning(name: str, voxel: Optional[float], ts_pixel: Optional[float]
 
 
 # --------------------------------------------------------------------------------------------
+# The reader and writer of each format
+# --------------------------------------------------------------------------------------------
+#: format name -> reader(path, geometry, class ids, num_cls) -> one table per tomogram; the
+#: tables' classes and bounds are checked by read_any
+_READERS: dict[str, Callable[..., list[Picks]]] = {}
+#: format name -> writer(tables, out_dir, geometry, class_names) -> the files written
+_WRITERS: dict[str, Callable[..., list[Path]]] = {}
+
+
+def _reads(*names: str) -> Callable:
+    """Register the decorated function as the reader of the formats ``names``."""
+    def register(function: Callable) -> Callable:
+        for name in names:
+            _READERS[format_spec(name).name] = function
+        return function
+    return register
+
+
+def _writes(name: str) -> Callable:
+    """Register the decorated function as the writer of format ``name``."""
+    def register(function: Callable) -> Callable:
+        _WRITERS[format_spec(name).name] = function
+        return function
+    return register
+
+
+# --------------------------------------------------------------------------------------------
 # Reading
 # --------------------------------------------------------------------------------------------
 def detect_format(path: PathLike) -> str:
     """The format of a pick file, from its extension (and the labels of a STAR file)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in PICK_SUFFIXES:
-        return "coords"
-    if suffix == ".box":
-        return "box"
-    if suffix == ".tbl":
-        return "tbl"
-    if suffix == ".json":
-        return "copick"
-    if suffix in (".ndjson", ".jsonl"):
-        return "ndjson"
-    if suffix == ".star":
-        text = _read_text(path)
-        if _XYZ_CENTRED[0] in text:
-            return "relion5"
-        if _TOMO in text:
-            return "relion4"
-        return "star"
-    raise DeepETPickerError(
-        f"Cannot tell the format of {path} from its extension {path.suffix!r}. Pick files "
-        f"are .coords/.txt/.csv, .box (EMAN2), .star (RELION), .tbl (Dynamo), .json "
-        f"(copick) or .ndjson (CryoET Data Portal).")
+    spec = recognise_format(path.suffix, lambda: _read_text(path))
+    if spec is None:
+        raise DeepETPickerError(
+            f"Cannot tell the format of {path} from its extension {path.suffix!r}. Pick files "
+            f"are {describe_suffixes()}.")
+    return spec.name
 
 
 def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = None,
@@ -698,18 +676,9 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
                          _positive(tilt_series_pixel_size, "Tilt-series pixel size"),
                          tomo_names(tomo_name), {k: str(v) for k, v in (tomograms or {}).items()})
     ids = class_names if isinstance(class_names, _ClassIds) else _ClassIds(class_names)
-    if fmt == "coords":
-        name = path.stem
-        tables = [read_picks(path, shape=geometry.shape(name), num_cls=num_cls,
-                             voxel_size=geometry.voxel(name))]
-    else:
-        reader = {"box": _read_box, "star": _read_star, "relion4": _read_star,
-                  "relion5": _read_star, "tbl": _read_tbl, "copick": _read_copick,
-                  "ndjson": _read_ndjson}[fmt]
-        tables = reader(path, geometry, ids)
-        for table in tables:
-            _check_table(path, table, geometry.shape(table.tomo_name), num_cls)
+    tables = _READERS[fmt](path, geometry, ids, num_cls)
     for table in tables:
+        _check_table(path, table, geometry.shape(table.tomo_name), num_cls)
         table.meta.update(format=fmt, source=str(path))
     return tables
 
@@ -741,7 +710,17 @@ def _numbers(path: Path, lineno: int, tokens: Sequence[str], what: str,
     return parse_numbers(path, lineno, tokens, [f"{what} column {i}" for i in numbers])
 
 
-def _read_box(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
+@_reads("coords")
+def _read_coords(path: Path, geometry: _Geometry, ids: _ClassIds,
+                 num_cls: Optional[int]) -> list[Picks]:
+    name = path.stem
+    return [read_picks(path, shape=geometry.shape(name), num_cls=num_cls,
+                       voxel_size=geometry.voxel(name))]
+
+
+@_reads("box")
+def _read_box(path: Path, geometry: _Geometry, ids: _ClassIds,
+              num_cls: Optional[int]) -> list[Picks]:
     rows = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
@@ -830,7 +809,9 @@ def _one_pixel_size(path: Path, name: str, sizes: Optional[np.ndarray],
     return given if given is not None else found
 
 
-def _read_star(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
+@_reads("star", "relion4", "relion5")
+def _read_star(path: Path, geometry: _Geometry, ids: _ClassIds,
+               num_cls: Optional[int]) -> list[Picks]:
     blocks = _star_blocks(path)
     found = None
     for block, df in blocks.items():
@@ -898,7 +879,9 @@ def _read_star(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
     return tables
 
 
-def _read_tbl(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
+@_reads("tbl")
+def _read_tbl(path: Path, geometry: _Geometry, ids: _ClassIds,
+              num_cls: Optional[int]) -> list[Picks]:
     rows = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
@@ -977,7 +960,9 @@ def _location(path: Path, where: str, point) -> list[float]:
     return values
 
 
-def _read_copick(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
+@_reads("copick")
+def _read_copick(path: Path, geometry: _Geometry, ids: _ClassIds,
+                 num_cls: Optional[int]) -> list[Picks]:
     data = _load_json(path, _read_text(path))
     if not isinstance(data, dict) or "points" not in data:
         raise DeepETPickerError(
@@ -1012,7 +997,9 @@ def _read_copick(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]
                   {"object": object_name})]
 
 
-def _read_ndjson(path: Path, geometry: _Geometry, ids: _ClassIds) -> list[Picks]:
+@_reads("ndjson")
+def _read_ndjson(path: Path, geometry: _Geometry, ids: _ClassIds,
+                 num_cls: Optional[int]) -> list[Picks]:
     locations = []
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -1041,9 +1028,7 @@ def check_export(formats: Union[str, Sequence[str]], class_names: Optional[Seque
     Lets a long job (prediction) fail before it starts rather than after."""
     formats = [formats] if isinstance(formats, str) else list(formats)
     for fmt in formats:
-        if fmt not in FORMATS:
-            raise DeepETPickerError(
-                f"Unknown pick format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+        format_spec(fmt)
         check_class_names(class_names, fmt)
     check_class_names(class_names)
     _positive(binning, "Binning")
@@ -1068,9 +1053,7 @@ def write_format(picks_list: Union[Picks, Sequence[Picks]], fmt: str, out_dir: P
     or the table's own, see :func:`relion4_binning`). ``tomo_name`` sets rlnTomoName for
     RELION 4/5 (see :func:`tomo_names`). Every file is written atomically.
     """
-    if fmt not in FORMATS:
-        raise DeepETPickerError(
-            f"Unknown pick format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    format_spec(fmt)
     check_class_names(class_names, fmt)
     tables = _merge_by_tomogram([picks_list] if isinstance(picks_list, Picks) else picks_list)
     out_dir = Path(out_dir)
@@ -1078,10 +1061,7 @@ def write_format(picks_list: Union[Picks, Sequence[Picks]], fmt: str, out_dir: P
     geometry = _Geometry(shapes, voxel_size, _positive(binning, "Binning"),
                          _positive(tilt_series_pixel_size, "Tilt-series pixel size"),
                          tomo_names(tomo_name))
-    writer = {"coords": _write_coords, "box": _write_box, "star": _write_star3,
-              "relion4": _write_relion4, "relion5": _write_relion5, "tbl": _write_tbl,
-              "copick": _write_copick, "ndjson": _write_ndjson}[fmt]
-    return writer(tables, out_dir, geometry, class_names)
+    return _WRITERS[fmt](tables, out_dir, geometry, class_names)
 
 
 def _merge_by_tomogram(tables: Iterable[Picks]) -> list[Picks]:
@@ -1104,10 +1084,12 @@ def _per_object(table: Picks, class_names: Optional[Sequence[str]]) -> list[tupl
     return [(_object_suffix(k, class_names), table.of_class(k)) for k in ids]
 
 
+@_writes("coords")
 def _write_coords(tables, out_dir, geometry, class_names) -> list[Path]:
     return [write_picks(out_dir / f"{t.tomo_name}.coords", t) for t in tables]
 
 
+@_writes("box")
 def _write_box(tables, out_dir, geometry, class_names) -> list[Path]:
     written = []
     for table in tables:
@@ -1181,12 +1163,14 @@ def _relion_names(tables: Sequence[Picks], geometry: _Geometry) -> dict[str, str
             for t in tables}
 
 
+@_writes("star")
 def _write_star3(tables, out_dir, geometry, class_names) -> list[Path]:
     frame = _star_frame(tables, _MICROGRAPH, lambda t: f"{t.tomo_name}.mrc",
                         lambda t, i: (_XYZ_PIXEL, t.xyz))
     return [_write_star_file(out_dir / "particles.star", frame)]
 
 
+@_writes("relion4")
 def _write_relion4(tables, out_dir, geometry, class_names) -> list[Path]:
     names = _relion_names(tables, geometry)
     scale = {}
@@ -1206,6 +1190,7 @@ def _write_relion4(tables, out_dir, geometry, class_names) -> list[Path]:
     return [_write_star_file(out_dir / "particles_relion4.star", frame, optics)]
 
 
+@_writes("relion5")
 def _write_relion5(tables, out_dir, geometry, class_names) -> list[Path]:
     names = _relion_names(tables, geometry)
     pixel_sizes = {}
@@ -1231,6 +1216,7 @@ def _write_relion5(tables, out_dir, geometry, class_names) -> list[Path]:
     return [_write_star_file(out_dir / "particles_relion5.star", frame, optics)]
 
 
+@_writes("tbl")
 def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
     lines, tag = [], 0
     for tomo_index, table in enumerate(tables, start=1):
@@ -1254,6 +1240,7 @@ def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
     return [table_path, map_path]
 
 
+@_writes("copick")
 def _write_copick(tables, out_dir, geometry, class_names) -> list[Path]:
     voxels = {t.tomo_name: _require_voxel("copick", t.tomo_name,
                                           geometry.voxel(t.tomo_name, t.voxel_size),
@@ -1286,6 +1273,7 @@ def _write_copick(tables, out_dir, geometry, class_names) -> list[Path]:
     return written
 
 
+@_writes("ndjson")
 def _write_ndjson(tables, out_dir, geometry, class_names) -> list[Path]:
     written = []
     for table in tables:
@@ -1304,7 +1292,7 @@ def _write_ndjson(tables, out_dir, geometry, class_names) -> list[Path]:
 # --------------------------------------------------------------------------------------------
 def _expand_inputs(paths: Sequence[PathLike]) -> list[Path]:
     files: list[Path] = []
-    suffixes = PICK_SUFFIXES + (".box", ".star", ".tbl", ".json", ".ndjson", ".jsonl")
+    suffixes = pick_file_suffixes()
     for item in paths:
         item = Path(item)
         if item.is_dir():
@@ -1353,9 +1341,7 @@ def convert(paths: Sequence[PathLike], fmt: str, out_dir: PathLike,
     ``tilt_series_pixel_size`` and ``tomo_name`` apply to RELION 4/5 files read and written
     (see :func:`read_any`). Returns the files written.
     """
-    if fmt not in FORMATS:
-        raise DeepETPickerError(
-            f"Unknown output format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    format_spec(fmt, "output format")
     from deepetpicker.io.outputs import OutputGuard, file_stamp
 
     check_export(fmt, class_names, binning, tilt_series_pixel_size, tomo_name)

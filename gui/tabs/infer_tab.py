@@ -12,7 +12,7 @@ from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLay
 
 from deepetpicker.config import TrainConfig, load_train_config
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.formats import FORMAT_HELP, FORMATS
+from deepetpicker.io.format_specs import FORMAT_SPECS, picks_file_filter, spoken_list
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
 from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_box, hbox,
@@ -65,7 +65,8 @@ class InferTab(QWidget):
         self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
                                                        "predictions")
         self.out_format = combo([("coords only", "")] +
-                                [(f"coords + {f}", f) for f in FORMATS if f != "coords"],
+                                [(f"coords + {s.name}", s.name) for s in FORMAT_SPECS
+                                 if s.name != "coords"],
                                 "", "Also write the picks in this format")
         self.save_scores = QCheckBox("save score maps (MRC)")
         self.tta = QCheckBox("Test-time augmentation")
@@ -106,11 +107,12 @@ class InferTab(QWidget):
         self.convert_list = QListWidget()
         self.convert_list.setMaximumHeight(80)
         self.convert_add = QPushButton("Add files...")
-        self.convert_format = combo([(f"{f}: {FORMAT_HELP.get(f, '')}"[:60], f) for f in FORMATS],
+        self.convert_format = combo([(f"{s.name}: {s.label}", s.name) for s in FORMAT_SPECS],
                                     "star", "Format to write")
-        self.convert_voxel = dspin(0.0, 1000.0, 0.0, 3, 0.1, "Voxel size in Angstrom (needed "
-                                                             "by copick and RELION 5); 0 = from "
-                                                             "the files")
+        needing = spoken_list([s.name for s in FORMAT_SPECS if s.needs_voxel_size])
+        self.convert_voxel = dspin(0.0, 1000.0, 0.0, 3, 0.1, f"Voxel size in Angstrom (needed "
+                                                             f"by {needing}); 0 = from the "
+                                                             f"files")
         self.convert_voxel.setSpecialValueText("from files")
         self.convert_out = PathField("folder", placeholder="output folder")
         self.convert_button = QPushButton("Convert")
@@ -313,9 +315,8 @@ class InferTab(QWidget):
 
     # -- conversion ------------------------------------------------------------------------------
     def _choose_convert_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(
-            self, "Pick files to convert", "",
-            "Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;All (*)")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Pick files to convert", "",
+                                                picks_file_filter())
         for p in paths:
             self.convert_list.addItem(p)
 

@@ -21,6 +21,7 @@ from PyQt5.QtWidgets import (QAction, QCheckBox, QFileDialog, QFormLayout, QGrid
                              QSplitter, QVBoxLayout, QWidget)
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
 from gui import dialogs
 from deepetpicker.render import percentile_limits
@@ -33,8 +34,7 @@ from gui.widgets.ortho_views import MASK_KINDS, OrthoViews
 from gui.widgets.pick_controller import PickController
 from gui.widgets.picks_table import PicksTable
 
-PICKS_FILTER = ("Pick files (*.coords *.txt *.csv *.box *.star *.tbl *.json *.ndjson);;"
-                "All files (*)")
+PICKS_FILTER = picks_file_filter()
 
 
 class ViewerTab(QWidget):
