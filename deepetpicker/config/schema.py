@@ -1,31 +1,16 @@
-"""Typed preprocessing and training configs, read from and written to the original file format.
+"""The two configs as typed dataclasses and their checks.
 
-A config file is one assignment, ``pre_config=`` (preprocessing) or ``train_configs=``
-(training), followed by a dict literal. The original program writes the dict as JSON with one
-key per line and reads it back with ``json.loads``; files written here use exactly that layout,
-so each program loads the other's files.
-
-Reading never runs the file. The text after the ``=`` is parsed as JSON; when that fails the
-file is parsed as Python source and accepted only if it is that single assignment of plain
-literals (numbers, strings, True/False/None, lists, dicts; comments and trailing commas are
-fine), which is then read with :func:`ast.literal_eval`. Anything else (a call, a name, an
-attribute, another statement) is refused with an error before any value is looked at.
-
-Values the original stores as strings keep their meaning and their form: ``ocp_diameter``
-``"7,7,9"`` (one diameter per class), ``gpu_ids`` ``"0,1"``, tomogram id lists ``"0,2,5"`` or
-inclusive ranges ``"0-7"``. On the config object they are lists of ints. Writing puts back a
-string exactly as it was read, and the original's string form for a list or an int (the
-original reads these keys only as strings), so read -> write -> read gives the same config and
-the original program can read every file written here.
+:class:`PreprocessConfig` holds the original program's preprocessing keys;
+:class:`TrainConfig` adds the original's training keys and ours. A config is built from a
+file's dict (:meth:`PreprocessConfig.from_dict`), from keywords, or, for training, from a
+preprocessing config (:meth:`TrainConfig.from_preprocess`); ``validate()`` checks every value
+and raises one :class:`DeepETPickerError` listing every problem.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
 import json
-import math
-import numbers
 import os
 import re
 import warnings
@@ -33,8 +18,11 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Union
 
+from deepetpicker.config.grammar import (LABEL_TYPES, LOSSES, MODEL_NAMES, NORM_TYPES, OCP_TYPES,
+                                         ConfigWarning, _canonical, _is_int, _is_number, _short,
+                                         _where, format_ids, format_int_list, parse_ids,
+                                         parse_int_list)
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.dataset import (COORDS_DIR, CONFIGS_DIR, NORMALIZED_DIR, OCCUPANCY_DIR,
                                      PICK_SUFFIXES, RUNS_DIR, STANDARDIZED_DIR, VOLUME_SUFFIXES)
 
@@ -75,177 +63,10 @@ LIGHT_F_MAPS = list(NETWORK_PRESETS["light"])
 DEFAULT_AUGMENT = {"mirror": True, "crop": True, "elastic": 0.1, "rotate": 0.1, "scale": 0.1,
                    "max_angle": 15.0, "scale_range": [0.95, 1.05]}
 
-#: Weak-label shapes: the original's names, each with the names it is also known by.
-LABEL_TYPES = {
-    "gaussian": ("gaussian", "tball", "truncated_ball", "truncated-ball", "truncatedball"),
-    "sphere": ("sphere", "ball"),
-    "cubic": ("cubic", "cube"),
-}
-NORM_TYPES = {
-    "standardization": ("standardization", "standardisation", "standardize", "zscore",
-                        "z-score", "std"),
-    "normalization": ("normalization", "normalisation", "normalize", "minmax", "min-max",
-                      "norm"),
-}
-OCP_TYPES = {"sphere": ("sphere", "ball")}
-#: Training losses: config name -> (label shown in the GUI, other spellings accepted).
-LOSS_NAMES = {"dice": ("Dice", ()), "mse": ("MSE", ()), "focal": ("Focal", ()),
-              "iou": ("IoU", ())}
-LOSSES = {name: (name, *aliases) for name, (_, aliases) in LOSS_NAMES.items()}
-MODEL_NAMES = {"ResUNet": ("resunet", "resunet3d", "res_unet")}
 COORD_FORMATS = PICK_SUFFIXES
 TOMO_FORMATS = VOLUME_SUFFIXES
 
-_MAX_FILE_BYTES = 1_000_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-class ConfigWarning(UserWarning):
-    """A config file holds something we keep but do not use (an unknown key, a repeated key).
-
-    The message names the file, the key and its value, and what happens to it.
-    """
-
-
-def warning_line(message: Any) -> str:
-    """The line a person reads for a :class:`ConfigWarning`; the CLI prints it and the GUI
-    shows it: ``warning: <file>: unknown key 'x' = 1 is kept ...``."""
-    return "warning: " + " ".join(str(message).split())
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, cut to ``limit`` characters for a one-line message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-# ---------------------------------------------------------------------------------------------
-# Value parsers
-# ---------------------------------------------------------------------------------------------
-def _where(source: Optional[str]) -> str:
-    return str(source) if source else "config"
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> list[int]:
-    """Tomogram ids from ``"0-7"`` (inclusive range), ``"0,2,5"``, ``"0-3,7"``, an int or a list.
-
-    Repeated ids are dropped; the order given is kept. An empty string gives ``[]``.
-    Raises :class:`DeepETPickerError` naming ``key`` and ``source`` for anything else.
-    """
-    def bad(why: str) -> DeepETPickerError:
-        return DeepETPickerError(
-            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected tomogram ids such as "
-            f"\"0-7\" (an inclusive range), \"0,2,5\", \"0-3,7\" or a list of ints.")
-
-    if _is_int(value):
-        items: list = [int(value)]
-    elif isinstance(value, str):
-        items = [part.strip() for part in value.split(",")]
-        if items == [""]:
-            return []
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        raise bad(f"a {type(value).__name__} is not an id list")
-
-    ids: list[int] = []
-    for item in items:
-        if _is_int(item):
-            new = [int(item)]
-        elif isinstance(item, str):
-            match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
-            if not match:
-                raise bad(f"'{item}' is neither an id nor a range 'first-last'")
-            first = int(match.group(1))
-            last = int(match.group(2)) if match.group(2) is not None else first
-            if last < first:
-                raise bad(f"the range '{item}' runs backwards; write it as '{last}-{first}'")
-            new = list(range(first, last + 1))
-        else:
-            raise bad(f"{item!r} is not an id")
-        for i in new:
-            if i < 0:
-                raise bad(f"id {i} is negative; ids count tomograms from 0")
-            if i not in ids:
-                ids.append(i)
-    return ids
-
-
-_INT_LIST_EXAMPLES = {"gpu_ids": "0,1", "f_maps": "8,16,24,36"}
-
-
-def parse_int_list(value: Any, *, key: str = "value",
-                   source: Optional[str] = None) -> list[int]:
-    """Integers from ``"7,7,9"`` (commas and/or spaces), an int or a list of ints.
-
-    Raises :class:`DeepETPickerError` naming ``key`` and ``source`` for anything else.
-    """
-    def bad(why: str) -> DeepETPickerError:
-        example = _INT_LIST_EXAMPLES.get(key, "7,7,9")
-        return DeepETPickerError(
-            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected whole numbers "
-            f"separated by commas, e.g. \"{example}\", or a list of ints.")
-
-    if _is_int(value):
-        return [int(value)]
-    if isinstance(value, str):
-        parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
-    elif isinstance(value, (list, tuple)):
-        parts = list(value)
-    else:
-        raise bad(f"a {type(value).__name__} is not a list of numbers")
-    out = []
-    for part in parts:
-        if _is_int(part):
-            out.append(int(part))
-        elif isinstance(part, str) and re.fullmatch(r"[+-]?\d+", part):
-            out.append(int(part))
-        else:
-            raise bad(f"{part!r} is not a whole number")
-    return out
-
-
-def format_ids(ids: list[int]) -> str:
-    """The original's string form of an id list: runs of three or more become ``first-last``."""
-    parts, i = [], 0
-    ids = [int(v) for v in ids]
-    while i < len(ids):
-        j = i
-        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
-            j += 1
-        if j - i >= 2:
-            parts.append(f"{ids[i]}-{ids[j]}")
-            i = j + 1
-        else:
-            parts.append(str(ids[i]))
-            i += 1
-    return ",".join(parts)
-
-
-def format_int_list(values: list[int]) -> str:
-    """The original's string form of a number list, e.g. ``"7,7,9"``."""
-    return ",".join(str(int(v)) for v in values)
-
-
-def _canonical(value: Any, names: dict, key: str, source: Optional[str]) -> str:
-    """Map a name or alias (case-insensitive) to its canonical spelling."""
-    if isinstance(value, str):
-        low = value.strip().lower()
-        for canon, aliases in names.items():
-            if low == canon.lower() or low in aliases:
-                return canon
-    choices = ", ".join(f"'{c}'" for c in names)
-    raise DeepETPickerError(f"{_where(source)}: key '{key}' = {value!r} is not known; "
-                            f"expected one of {choices}.")
-
-
-def canonical_label_type(name: Any) -> str:
-    """``'gaussian'`` (TBall), ``'sphere'`` (Ball) or ``'cubic'`` (Cube) for any accepted name."""
-    return _canonical(name, LABEL_TYPES, "label_type", None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -792,11 +613,6 @@ class TrainConfig(PreprocessConfig):
 # ---------------------------------------------------------------------------------------------
 # Field checks
 # ---------------------------------------------------------------------------------------------
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(float(value)))
-
-
 def _check_str(cfg, key: str, p: _Problems) -> None:
     value = getattr(cfg, key)
     if isinstance(value, os.PathLike):
@@ -851,211 +667,3 @@ def _defaults(cls) -> dict:
     for f in fields(cls):
         out[f.name] = f.default_factory() if f.default_factory is not MISSING else f.default
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading and writing files
-# ---------------------------------------------------------------------------------------------
-_PREFIX_RE = re.compile(r"\A(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t]*(pre_config|train_configs)[ \t]*=")
-
-
-def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise DeepETPickerError(f"{path}: config file not found; check the path.")
-    if path.is_dir():
-        raise DeepETPickerError(f"{path}: is a folder; give the config file inside it "
-                                f"(e.g. {path / 'configs' / 'name.py'}).")
-    if path.stat().st_size > _MAX_FILE_BYTES:
-        raise DeepETPickerError(f"{path}: {path.stat().st_size} bytes is far too large for a "
-                                f"config file; is this the right file?")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DeepETPickerError(f"{path}: not a text file (byte {err.start} is not UTF-8); "
-                                f"give a config file written by DeepETPicker.") from None
-
-
-def _warn_duplicates(pairs: list, where: str) -> dict:
-    seen, result = set(), dict(pairs)
-    for key, _ in pairs:
-        if key in seen:
-            warnings.warn(f"{where}: key '{key}' appears more than once; the last value "
-                          f"({_short(result[key])}) is used.", ConfigWarning, stacklevel=5)
-        seen.add(key)
-    return result
-
-
-def _describe(node: ast.AST, text: str) -> str:
-    segment = ast.get_source_segment(text, node) or type(node).__name__
-    segment = " ".join(segment.split())
-    return segment if len(segment) <= 60 else segment[:57] + "..."
-
-
-def _refuse(path: Path, node: ast.AST, text: str, what: str) -> DeepETPickerError:
-    line = getattr(node, "lineno", "?")
-    return DeepETPickerError(
-        f"{path}, line {line}: {what} `{_describe(node, text)}` is not allowed. A config file "
-        f"holds one assignment `pre_config={{...}}` or `train_configs={{...}}` of plain values "
-        f"(numbers, strings, True/False/None, lists, dicts); nothing in the file was run.")
-
-
-class _JsonNames(ast.NodeTransformer):
-    """Turns the JSON words true/false/null into constants."""
-
-    WORDS = {"true": True, "false": False, "null": None}
-
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.copy_location(ast.Constant(self.WORDS[node.id]), node)
-
-
-def _parse_python(path: Path, text: str) -> tuple[str, dict]:
-    where = str(path)
-    try:
-        tree = ast.parse(text, filename=where)
-    except SyntaxError as err:
-        raise DeepETPickerError(f"{path}, line {err.lineno}: cannot read the settings "
-                                f"({err.msg}); expected `pre_config={{...}}` or "
-                                f"`train_configs={{...}}` with a dict of plain values.") from None
-    except (RecursionError, MemoryError, ValueError):
-        raise DeepETPickerError(f"{path}: the settings are nested too deeply to be a "
-                                f"config.") from None
-    assignment = None
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-                and isinstance(stmt.value.value, str):
-            continue  # a docstring
-        if (assignment is None and isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)
-                and stmt.targets[0].id in (PRE_VAR, TRAIN_VAR)):
-            assignment = stmt
-            continue
-        raise _refuse(path, stmt, text, "the statement")
-    if assignment is None:
-        raise DeepETPickerError(f"{path}: no `pre_config=` or `train_configs=` assignment; "
-                                f"this is not a DeepETPicker config file.")
-    value = assignment.value
-    if not isinstance(value, ast.Dict):
-        raise _refuse(path, value, text, "the value")
-    for node in ast.walk(value):
-        if isinstance(node, (ast.Dict, ast.List, ast.Tuple, ast.Load)):
-            if isinstance(node, ast.Dict) and any(k is None for k in node.keys):
-                raise _refuse(path, node, text, "unpacking")
-            continue
-        if isinstance(node, ast.Constant):
-            if node.value is None or type(node.value) in (bool, int, float, str):
-                continue
-            raise _refuse(path, node, text, "the value")
-        if isinstance(node, ast.Name) and node.id in _JsonNames.WORDS:
-            continue
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) \
-                and isinstance(node.operand, ast.Constant) \
-                and type(node.operand.value) in (int, float):
-            continue
-        if isinstance(node, (ast.USub, ast.UAdd)):
-            continue
-        what = {ast.Call: "the call", ast.Name: "the name", ast.Attribute: "the attribute"}
-        raise _refuse(path, node, text, what.get(type(node), "the expression"))
-    for node in ast.walk(value):
-        if isinstance(node, ast.Dict):
-            for key in node.keys:
-                if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
-                    raise _refuse(path, key, text, "the key")
-    keys = [k.value for k in value.keys]
-    literal = ast.literal_eval(ast.fix_missing_locations(_JsonNames().visit(value)))
-    _warn_duplicates([(k, literal.get(k)) for k in keys], where)
-    return assignment.targets[0].id, _lists(literal)
-
-
-def _lists(value: Any) -> Any:
-    """Tuples become lists, as JSON would read them."""
-    if isinstance(value, dict):
-        return {k: _lists(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_lists(v) for v in value]
-    return value
-
-
-def read_config_dict(path: PathLike) -> tuple[str, dict]:
-    """``(variable, settings)`` of a config file, ``variable`` being ``'pre_config'`` or
-    ``'train_configs'``; the file is parsed, never run."""
-    path = Path(path)
-    text = _read_text(path)
-    match = _PREFIX_RE.match(text)
-    if match:
-        try:
-            data = json.loads(text[match.end():],
-                              object_pairs_hook=lambda pairs: _warn_duplicates(pairs, str(path)))
-        except (ValueError, RecursionError):
-            data = None
-        if isinstance(data, dict):
-            return match.group(1), data
-    return _parse_python(path, text)
-
-
-def load_config(path: PathLike, check_paths: bool = False
-                ) -> Union[PreprocessConfig, TrainConfig]:
-    """Read a ``pre_config=`` file as :class:`PreprocessConfig` or a ``train_configs=`` file as
-    :class:`TrainConfig`, validated (folders too with ``check_paths``)."""
-    var, data = read_config_dict(path)
-    cls = PreprocessConfig if var == PRE_VAR else TrainConfig
-    cfg = cls.from_dict(data, source=path)
-    if check_paths:
-        cfg.validate(check_paths=True)
-    return cfg
-
-
-def load_preprocess_config(path: PathLike, check_paths: bool = False) -> PreprocessConfig:
-    """Read a preprocessing config (``pre_config=``); a training config is refused."""
-    cfg = load_config(path, check_paths=check_paths)
-    if isinstance(cfg, TrainConfig):
-        raise DeepETPickerError(f"{path}: is a training config (train_configs=); give the "
-                                f"preprocessing config (pre_config=), usually "
-                                f"<base_path>/configs/<name>.py saved by preprocessing.")
-    return cfg
-
-
-def load_train_config(path: PathLike, check_paths: bool = False) -> TrainConfig:
-    """Read a training config (``train_configs=``); a preprocessing config is refused."""
-    cfg = load_config(path, check_paths=check_paths)
-    if not isinstance(cfg, TrainConfig):
-        raise DeepETPickerError(f"{path}: is a preprocessing config (pre_config=); make a "
-                                f"training config from it first, e.g. `deepetpicker "
-                                f"train-config {path} --train-ids 0 --val-ids 0 -o train.py`.")
-    return cfg
-
-
-def written_by_save_config(path: PathLike) -> bool:
-    """Whether a config file is exactly as :func:`save_config` writes it, so replacing it
-    loses no hand edits (comments, layout)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return Path(path).read_text(encoding="utf-8") == format_config(load_config(path))
-    except (OSError, ValueError, DeepETPickerError):
-        return False
-
-
-def format_config(cfg: PreprocessConfig) -> str:
-    """The file text: ``pre_config=``/``train_configs=`` and the dict as JSON, one key per line,
-    exactly as the original program lays it out."""
-    data = cfg.to_dict()
-    indent = "\n" + " " * len(cfg.VAR + "={")
-    items = []
-    for key, value in data.items():
-        try:
-            items.append(json.dumps(key) + ": " + json.dumps(value, separators=(", ", ": "),
-                                                             allow_nan=False))
-        except (TypeError, ValueError):
-            raise DeepETPickerError(f"{_where(cfg.source)}: key '{key}' = {value!r} cannot be "
-                                    f"written to a config file; use numbers, text, "
-                                    f"true/false, null, lists or dicts.") from None
-    return cfg.VAR + "={" + ("," + indent).join(items) + "}"
-
-
-def save_config(cfg: PreprocessConfig, path: PathLike) -> Path:
-    """Validate ``cfg`` and write it to ``path`` atomically in the original's format."""
-    cfg.validate(check_paths=False)
-    text = format_config(cfg)
-    path = Path(path)
-    write_text_atomic(path, text)
-    return path
