@@ -82,6 +82,31 @@ _FORM_KEYS = {
 }
 #: Keys the original program can read only in their string form.
 _STRING_FORM_KEYS = ("ocp_diameter", "train_set_ids", "val_set_ids", "gpu_ids")
+#: The folders preprocessing fills, by the training keys that name them.
+_OUTPUT_PATH_KEYS = ("coord_path", "tomo_path", "label_path", "ocp_path")
+
+_TRAIN_INTS = ("batch_size", "patch_size", "padding_size", "max_epochs", "seed", "num_workers",
+               "val_every")
+_TRAIN_FLOATS = ("lr", "seg_thresh", "t_lm", "t_dist", "background_fraction", "weight_decay",
+                 "ema_decay")
+
+
+def label_folder_name(label_type: str, label_diameter: int) -> str:
+    """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``)."""
+    return f"{label_type}{label_diameter}"
+
+
+def derived_paths(base_path: str, norm_type: str, label_name: str,
+                  ocp_name: str = OCCUPANCY_DIR) -> dict[str, str]:
+    """The folders preprocessing fills under ``base_path``, by the training keys that name them
+    (as the original derives them): ``coord_path`` (``base_path/coords``), ``tomo_path`` (the
+    normalised tomograms, ``data_std`` or ``data_norm`` after ``norm_type``), ``label_path``
+    (``base_path/<label_name>``) and ``ocp_path`` (``base_path/<ocp_name>``)."""
+    data = NORMALIZED_DIR if norm_type == "normalization" else STANDARDIZED_DIR
+    return {"coord_path": os.path.join(base_path, COORDS_DIR),
+            "tomo_path": os.path.join(base_path, data),
+            "label_path": os.path.join(base_path, label_name),
+            "ocp_path": os.path.join(base_path, ocp_name)}
 
 
 class _Problems:
@@ -116,11 +141,17 @@ class PreprocessConfig:
     Fields are the original program's keys. ``ocp_diameter`` is one particle diameter (voxels)
     per class; ``label_diameter`` the one weak-label diameter for all classes. Paths are kept
     as given (strings). ``extra`` keeps unknown keys so they are written back.
+
+    Making a config brings every value to its field's type (``"7,7,9"`` becomes ``[7, 7, 9]``,
+    ``"TBall"`` becomes ``"gaussian"``) and checks it, so a config that exists holds typed
+    values; the form a value was given in is kept for writing it back.
     """
 
     VAR = PRE_VAR
     KEYS = PRE_KEYS
     REQUIRED = PRE_REQUIRED
+    _TEXT_KEYS = ("dset_name", "base_path", "coord_path", "tomo_path")
+    _NAME_KEYS = (("label_type", LABEL_TYPES), ("ocp_type", OCP_TYPES), ("norm_type", NORM_TYPES))
 
     dset_name: str
     base_path: str
@@ -141,35 +172,41 @@ class PreprocessConfig:
         self._raw: dict = {}
         self._order: Optional[list] = None
         self._present: set = set()
-        self._warned: set = set()
+        self._take_values()
         self.validate(check_paths=False)
 
     # -- derived paths --------------------------------------------------------------------
     @property
     def label_name(self) -> str:
         """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``)."""
-        return f"{self.label_type}{self.label_diameter}"
+        return label_folder_name(self.label_type, self.label_diameter)
+
+    def _output_paths(self) -> dict[str, str]:
+        """The folders preprocessing fills, by the training keys that name them."""
+        return derived_paths(self.base_path, self.norm_type, self.label_name)
 
     @property
     def data_dir(self) -> Path:
-        """Normalised tomograms: ``base_path/data_std`` (z-score) or ``base_path/data_norm``."""
-        name = STANDARDIZED_DIR if self.norm_type == "standardization" else NORMALIZED_DIR
-        return Path(self.base_path) / name
+        """Normalised tomograms: ``base_path/data_std`` (z-score) or ``base_path/data_norm``;
+        ``tomo_path`` of a training config."""
+        return Path(self._output_paths()["tomo_path"])
 
     @property
     def coords_dir(self) -> Path:
-        """Cleaned coordinate files (and ``num_name.csv``): ``base_path/coords``."""
-        return Path(self.base_path) / COORDS_DIR
+        """Cleaned coordinate files (and ``num_name.csv``): ``base_path/coords``;
+        ``coord_path`` of a training config."""
+        return Path(self._output_paths()["coord_path"])
 
     @property
     def label_dir(self) -> Path:
-        """Weak labels: ``base_path/<label_type><label_diameter>``."""
-        return Path(self.base_path) / self.label_name
+        """Weak labels: ``base_path/<label_type><label_diameter>``; ``label_path`` of a training
+        config."""
+        return Path(self._output_paths()["label_path"])
 
     @property
     def ocp_dir(self) -> Path:
-        """Occupancy maps: ``base_path/data_ocp``."""
-        return Path(self.base_path) / OCCUPANCY_DIR
+        """Occupancy maps: ``base_path/data_ocp``; ``ocp_path`` of a training config."""
+        return Path(self._output_paths()["ocp_path"])
 
     @property
     def configs_dir(self) -> Path:
@@ -233,8 +270,9 @@ class PreprocessConfig:
         return copy.deepcopy(out)
 
     def _written_form(self, key: str, value: Any) -> Any:
-        if key in self._raw:
-            raw = self._raw[key]
+        raw = self._raw.get(key)
+        if (key in _FORM_KEYS and key in self._raw) or (key == "label_diameter"
+                                                          and isinstance(raw, str)):
             if key in _STRING_FORM_KEYS and not isinstance(raw, str):
                 return _FORM_KEYS[key][1](value)  # the original reads these only as strings
             try:
@@ -246,6 +284,18 @@ class PreprocessConfig:
             return _FORM_KEYS[key][1](value)
         return value
 
+    def _given(self, key: str) -> Any:
+        """The value of ``key`` in the form it was given (``"7,9"`` for ``[7, 9]``, ``0`` for
+        ``0.0``) while that form still means the current value; for messages."""
+        value = getattr(self, key)
+        if key in self._raw:
+            try:
+                if self._parse_form(key, self._raw[key], self.source) == value:
+                    return self._raw[key]
+            except DeepETPickerError:
+                pass
+        return value
+
     @staticmethod
     def _parse_form(key: str, raw: Any, source: Optional[str] = None) -> Any:
         if key in _FORM_KEYS:
@@ -254,14 +304,52 @@ class PreprocessConfig:
             return int(raw) if isinstance(raw, str) else raw
         return raw
 
+    # -- typed values ---------------------------------------------------------------------
+    def _take_values(self) -> None:
+        """Bring each value given in another accepted form to its field's type: number and id
+        strings to lists of ints, names to their canonical spelling, path objects to text,
+        whole numbers to int and numbers to float. The form given is kept (``_raw``) for
+        writing it back and for messages. A value that cannot be read stays as given, for
+        :meth:`validate` to report."""
+        for key in self._TEXT_KEYS:
+            _take_text(self, key)
+        for key, names in self._NAME_KEYS:
+            _take_name(self, key, names)
+        for key, allowed in (("coord_format", COORD_FORMATS), ("tomo_format", TOMO_FORMATS)):
+            value = getattr(self, key)
+            fixed = value.strip().lower() if isinstance(value, str) else value
+            if isinstance(fixed, str) and fixed and not fixed.startswith("."):
+                fixed = "." + fixed
+            if fixed in allowed:
+                setattr(self, key, fixed)
+        _take_int(self, "num_cls")
+        value = self.label_diameter
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+            self._raw["label_diameter"] = value
+            self.label_diameter = int(value)
+        else:
+            _take_int(self, "label_diameter")
+        self._take_form("ocp_diameter")
+
+    def _take_form(self, key: str) -> None:
+        """Parse a value that may come in string form; remember that form for writing."""
+        value = getattr(self, key)
+        if isinstance(value, list) and all(_is_int(v) for v in value):
+            setattr(self, key, [int(v) for v in value])
+            return
+        try:
+            parsed = self._parse_form(key, value, self.source)
+        except DeepETPickerError:
+            return  # reported by validate()
+        self._raw[key] = copy.deepcopy(value)
+        setattr(self, key, parsed)
+
     # -- validation -----------------------------------------------------------------------
     def validate(self, check_paths: bool = False) -> "PreprocessConfig":
         """Check every value (and, with ``check_paths``, that input folders exist).
 
-        Strings with a list meaning (``"7,7,9"``, ``"0-7"``) are parsed into lists of ints and
-        names are brought to their canonical spelling. Raises one :class:`DeepETPickerError`
-        listing every problem, each naming the file, the key, the value and what is expected.
-        Returns the config itself.
+        Raises one :class:`DeepETPickerError` listing every problem, each naming the file, the
+        key, the value and what is expected. Changes nothing; returns the config itself.
         """
         p = _Problems(self.source)
         self._check_values(p)
@@ -271,23 +359,21 @@ class PreprocessConfig:
             p.raise_if_any()
         return self
 
-    def _take_form(self, key: str, p: _Problems) -> bool:
-        """Parse a value that may come in string form; remember that form for writing."""
+    def _check_form(self, key: str, p: _Problems) -> bool:
+        """Whether ``key`` holds a list of ints; reports why not."""
         value = getattr(self, key)
-        if key in _FORM_KEYS and isinstance(value, list) and all(_is_int(v) for v in value):
-            setattr(self, key, [int(v) for v in value])
+        if isinstance(value, list) and all(_is_int(v) for v in value):
             return True
         try:
             parsed = self._parse_form(key, value, self.source)
         except DeepETPickerError as err:
             p.add_error(err)
             return False
-        self._raw[key] = copy.deepcopy(value)
-        setattr(self, key, parsed)
-        return True
+        p.add(key, value, f"expected a list of whole numbers such as {parsed}")
+        return False
 
     def _check_values(self, p: _Problems) -> None:
-        for key in ("dset_name", "base_path", "coord_path", "tomo_path"):
+        for key in self._TEXT_KEYS:
             _check_str(self, key, p)
         if isinstance(self.dset_name, str) and re.search(r"[/\\]", self.dset_name):
             p.add("dset_name", self.dset_name, "is used as a file and folder name and may not "
@@ -295,17 +381,17 @@ class PreprocessConfig:
         self._check_names(p)
         num_ok = _check_int(self, "num_cls", p, minimum=1, hint="the number of particle classes")
         self._check_label_diameter(p)
-        if self._take_form("ocp_diameter", p):
+        if self._check_form("ocp_diameter", p):
             diam = self.ocp_diameter
             if not diam:
-                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                p.add("ocp_diameter", self._given("ocp_diameter"),
                       "is empty; give one particle diameter (voxels) per class, e.g. \"23\"")
             elif any(d < 1 for d in diam):
-                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                p.add("ocp_diameter", self._given("ocp_diameter"),
                       "diameters must be positive numbers of voxels")
             elif num_ok and len(diam) != self.num_cls:
                 example = (diam + [diam[-1]] * self.num_cls)[:self.num_cls]
-                p.add("ocp_diameter", self._raw.get("ocp_diameter", diam),
+                p.add("ocp_diameter", self._given("ocp_diameter"),
                       f"gives {len(diam)} diameter{'s' if len(diam) != 1 else ''} but num_cls "
                       f"is {self.num_cls}; give exactly one diameter per class, separated by "
                       f"commas (e.g. \"{format_int_list(example)}\")")
@@ -313,35 +399,21 @@ class PreprocessConfig:
             p.add("extra", self.extra, "must be a dict of additional keys")
 
     def _check_names(self, p: _Problems) -> None:
-        for key, names in (("label_type", LABEL_TYPES), ("ocp_type", OCP_TYPES),
-                           ("norm_type", NORM_TYPES)):
-            try:
-                setattr(self, key, _canonical(getattr(self, key), names, key, self.source))
-            except DeepETPickerError as err:
-                p.add_error(err)
+        for key, names in self._NAME_KEYS:
+            _check_name(self, key, names, p)
         for key, allowed in (("coord_format", COORD_FORMATS), ("tomo_format", TOMO_FORMATS)):
             value = getattr(self, key)
-            fixed = value.strip().lower() if isinstance(value, str) else value
-            if isinstance(fixed, str) and fixed and not fixed.startswith("."):
-                fixed = "." + fixed
-            if fixed in allowed:
-                setattr(self, key, fixed)
-            else:
+            if not (isinstance(value, str) and value in allowed):
                 p.add(key, value, f"expected one of {', '.join(allowed)}")
 
     def _check_label_diameter(self, p: _Problems) -> None:
         value = self.label_diameter
-        if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
-            self._raw["label_diameter"] = value
-            self.label_diameter = int(value)
-        elif _is_int(value):
-            self.label_diameter = int(value)
-        else:
+        if not _is_int(value):
             p.add("label_diameter", value, "must be a whole number of voxels, e.g. 9")
-            return
-        if self.label_diameter < 3:
-            p.add("label_diameter", value, "is too small; weak labels need a diameter of at "
-                  "least 3 voxels (a little smaller than the particles, e.g. 9)")
+        elif value < 3:
+            p.add("label_diameter", self._given("label_diameter"), "is too small; weak labels "
+                  "need a diameter of at least 3 voxels (a little smaller than the particles, "
+                  "e.g. 9)")
 
     def _check_paths(self, p: _Problems) -> None:
         for key in ("coord_path", "tomo_path"):
@@ -360,12 +432,14 @@ class TrainConfig(PreprocessConfig):
 
     ``tomo_path``, ``coord_path``, ``label_path`` and ``ocp_path`` are the preprocessing outputs
     (normalised tomograms, coordinates, weak labels, occupancy maps); when a file leaves them
-    out they are derived from ``base_path`` as the original does.
+    out they are derived from ``base_path`` as the original does (:func:`derived_paths`), and
+    ``data_dir``, ``coords_dir``, ``label_dir`` and ``ocp_dir`` are these keys.
     """
 
     VAR = TRAIN_VAR
     KEYS = TRAIN_KEYS
     REQUIRED = TRAIN_REQUIRED
+    _PATH_KEYS = ("label_name", "label_path", "ocp_name", "ocp_path")
 
     coord_path: str = ""
     tomo_path: str = ""
@@ -401,25 +475,8 @@ class TrainConfig(PreprocessConfig):
     localize: str = "class"
 
     # -- derived paths: the explicit keys of a training config ----------------------------
-    @property
-    def data_dir(self) -> Path:
-        """Normalised tomograms (``tomo_path``)."""
-        return Path(self.tomo_path)
-
-    @property
-    def coords_dir(self) -> Path:
-        """Coordinate files and ``num_name.csv`` (``coord_path``)."""
-        return Path(self.coord_path)
-
-    @property
-    def label_dir(self) -> Path:
-        """Weak labels (``label_path``)."""
-        return Path(self.label_path)
-
-    @property
-    def ocp_dir(self) -> Path:
-        """Occupancy maps (``ocp_path``)."""
-        return Path(self.ocp_path)
+    def _output_paths(self) -> dict[str, str]:
+        return {key: getattr(self, key) for key in _OUTPUT_PATH_KEYS}
 
     @property
     def stride(self) -> int:
@@ -445,27 +502,23 @@ class TrainConfig(PreprocessConfig):
                 f"unknown training setting{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(repr(k) for k in unknown)}; known settings are listed in "
                 f"configs/README.md.")
-        base = pre.base_path
         name = re.sub(r"_preprocess$", "", pre.dset_name) + "_train"
         data = {
             "dset_name": name,
-            "base_path": base,
-            "coord_path": os.path.join(base, "coords"),
+            "base_path": pre.base_path,
             "coord_format": pre.coord_format,
-            "tomo_path": str(pre.data_dir),
             "tomo_format": pre.tomo_format,
             "num_cls": pre.num_cls,
             "label_name": pre.label_name,
-            "label_path": os.path.join(base, pre.label_name),
             "label_type": pre.label_type,
             "label_diameter": pre._written_form("label_diameter", pre.label_diameter),
             "ocp_type": pre.ocp_type,
             "ocp_diameter": pre._written_form("ocp_diameter", pre.ocp_diameter),
             "ocp_name": OCCUPANCY_DIR,
-            "ocp_path": os.path.join(base, OCCUPANCY_DIR),
             "norm_type": pre.norm_type,
             "train_set_ids": train_ids,
             "val_set_ids": val_ids,
+            **pre._output_paths(),
         }
         data.update(overrides)
         cfg = cls(**data)
@@ -477,19 +530,63 @@ class TrainConfig(PreprocessConfig):
         values = {k: self._written_form(k, getattr(self, k)) for k in PRE_KEYS}
         return PreprocessConfig(**values, source=self.source)
 
-    def _check_values(self, p: _Problems) -> None:
+    # -- typed values ---------------------------------------------------------------------
+    def _take_values(self) -> None:
+        super()._take_values()
+        for key in self._PATH_KEYS:
+            _take_text(self, key)
+        for key, names in (("model_name", MODEL_NAMES), ("loss", LOSSES)):
+            _take_name(self, key, names)
         self._fill_derived_paths()
+        for key in ("train_set_ids", "val_set_ids", "gpu_ids", "f_maps"):
+            self._take_form(key)
+        for key in _TRAIN_INTS:
+            _take_int(self, key)
+        for key in _TRAIN_FLOATS:
+            if key != "t_dist" or self.t_dist is not None:
+                _take_float(self, key)
+        if isinstance(self.device, str) and _DEVICE_RE.match(self.device.strip().lower()):
+            self.device = self.device.strip().lower()
+        self._take_augment()
+
+    def _fill_derived_paths(self) -> None:
+        """Paths a file may leave out, derived from ``base_path`` as the original does."""
+        if not isinstance(self.base_path, str) or not self.base_path:
+            return
+        if not self.label_name and isinstance(self.label_type, str) \
+                and self.label_type in LABEL_TYPES and _is_int(self.label_diameter):
+            self.label_name = label_folder_name(self.label_type, self.label_diameter)
+        label_name = self.label_name if isinstance(self.label_name, str) else ""
+        ocp_name = self.ocp_name if isinstance(self.ocp_name, str) else ""
+        derived = derived_paths(self.base_path, self.norm_type, label_name, ocp_name)
+        named = {"label_path": label_name, "ocp_path": ocp_name}
+        for key, path in derived.items():
+            if not getattr(self, key) and named.get(key, True):
+                setattr(self, key, path)
+
+    def _take_augment(self) -> None:
+        """Complete the augmentation settings with the defaults; warn about unknown ones."""
+        if not isinstance(self.augment, dict):
+            return  # reported by validate()
+        merged = copy.deepcopy(DEFAULT_AUGMENT)
+        merged.update(self.augment)
+        for key, value in merged.items():
+            if key not in DEFAULT_AUGMENT:
+                warnings.warn(f"{_where(self.source)}: unknown augmentation setting "
+                              f"'{key}' = {_short(value)} is kept but not used; known ones are "
+                              f"{', '.join(DEFAULT_AUGMENT)}.", ConfigWarning, stacklevel=5)
+        self.augment = merged
+
+    # -- validation -----------------------------------------------------------------------
+    def _check_values(self, p: _Problems) -> None:
         super()._check_values(p)
-        for key in ("label_name", "label_path", "ocp_name", "ocp_path"):
+        for key in self._PATH_KEYS:
             _check_str(self, key, p)
-        try:
-            self.model_name = _canonical(self.model_name, MODEL_NAMES, "model_name", self.source)
-        except DeepETPickerError as err:
-            p.add_error(err)
+        _check_name(self, "model_name", MODEL_NAMES, p)
         for key in ("train_set_ids", "val_set_ids"):
-            if self._take_form(key, p) and not getattr(self, key):
+            if self._check_form(key, p) and not getattr(self, key):
                 which = "training" if key == "train_set_ids" else "validation"
-                p.add(key, self._raw.get(key, getattr(self, key)),
+                p.add(key, self._given(key),
                       f"no {which} tomograms; give ids such as \"0\" or \"0-7\" (with one "
                       f"tomogram, use \"0\" for both training and validation)")
         _check_int(self, "batch_size", p, minimum=1, hint="patches per training step, e.g. 8")
@@ -508,21 +605,16 @@ class TrainConfig(PreprocessConfig):
         _check_int(self, "max_epochs", p, minimum=1, hint="e.g. 60")
         _check_float(self, "seg_thresh", p, low=0.0, high=1.0, low_open=True, high_open=True,
                      hint="the score threshold, e.g. 0.5")
-        if self._take_form("gpu_ids", p) and any(i < 0 for i in self.gpu_ids):
-            p.add("gpu_ids", self._raw.get("gpu_ids", self.gpu_ids),
+        if self._check_form("gpu_ids", p) and any(i < 0 for i in self.gpu_ids):
+            p.add("gpu_ids", self._given("gpu_ids"),
                   "GPU ids are numbers from 0, e.g. \"0\" or \"0,1\"")
-        if self._take_form("f_maps", p):
+        if self._check_form("f_maps", p):
             if len(self.f_maps) != 4 or any(c < 1 for c in self.f_maps):
                 p.add("f_maps", self.f_maps, f"expected 4 positive channel counts, one per "
                       f"network level, e.g. {DEFAULT_F_MAPS} or {LIGHT_F_MAPS} (light model)")
-        if isinstance(self.device, str) and _DEVICE_RE.match(self.device.strip().lower()):
-            self.device = self.device.strip().lower()
-        else:
+        if not (isinstance(self.device, str) and _DEVICE_RE.match(self.device)):
             p.add("device", self.device, "expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-        try:
-            self.loss = _canonical(self.loss, LOSSES, "loss", self.source)
-        except DeepETPickerError as err:
-            p.add_error(err)
+        _check_name(self, "loss", LOSSES, p)
         _check_int(self, "seed", p, hint="e.g. 0")
         _check_int(self, "num_workers", p, minimum=0, hint="data-loading processes, e.g. 0")
         _check_int(self, "val_every", p, minimum=1, hint="validate every N epochs, e.g. 1")
@@ -547,37 +639,12 @@ class TrainConfig(PreprocessConfig):
                   "classified)")
         self._check_augment(p)
 
-    def _fill_derived_paths(self) -> None:
-        """Paths a file may leave out, derived from ``base_path`` as the original does."""
-        if not isinstance(self.base_path, str) or not self.base_path:
-            return
-        base = self.base_path
-        if not self.coord_path:
-            self.coord_path = os.path.join(base, COORDS_DIR)
-        if not self.tomo_path:
-            norm = self.norm_type if isinstance(self.norm_type, str) else ""
-            folder = NORMALIZED_DIR if norm.strip().lower().startswith("norm") else STANDARDIZED_DIR
-            self.tomo_path = os.path.join(base, folder)
-        if not self.label_name:
-            try:
-                kind = _canonical(self.label_type, LABEL_TYPES, "label_type", self.source)
-            except DeepETPickerError:
-                kind = None  # reported by the label_type check
-            if kind is not None and re.fullmatch(r"\s*\d+\s*", str(self.label_diameter)):
-                self.label_name = f"{kind}{int(self.label_diameter)}"
-        if not self.label_path and self.label_name:
-            self.label_path = os.path.join(base, self.label_name)
-        if not self.ocp_path and isinstance(self.ocp_name, str) and self.ocp_name:
-            self.ocp_path = os.path.join(base, self.ocp_name)
-
     def _check_augment(self, p: _Problems) -> None:
         aug = self.augment
         if not isinstance(aug, dict):
             p.add("augment", aug, f"expected a dict such as {json.dumps(DEFAULT_AUGMENT)}")
             return
-        merged = copy.deepcopy(DEFAULT_AUGMENT)
-        merged.update(aug)
-        for key, value in merged.items():
+        for key, value in {**DEFAULT_AUGMENT, **aug}.items():
             full = f"augment.{key}"
             if key in ("mirror", "crop"):
                 if not isinstance(value, bool):
@@ -594,30 +661,61 @@ class TrainConfig(PreprocessConfig):
                         and value[0] <= value[1]):
                     p.add(full, value, "expected [low, high] with 0 < low <= high, "
                           "e.g. [0.95, 1.05]")
-            elif key not in self._warned:
-                self._warned.add(key)
-                warnings.warn(f"{_where(self.source)}: unknown augmentation setting "
-                              f"'{key}' = {_short(value)} is kept but not used; known ones are "
-                              f"{', '.join(DEFAULT_AUGMENT)}.", ConfigWarning, stacklevel=4)
-        self.augment = merged
 
     def _check_paths(self, p: _Problems) -> None:
         hint = ("made by preprocessing; run `deepetpicker preprocess` on the preprocessing "
                 "config first, or correct the path")
         if not Path(self.base_path).is_dir():
             p.add("base_path", self.base_path, "this folder does not exist")
-        for key in ("coord_path", "tomo_path", "label_path", "ocp_path"):
+        for key in _OUTPUT_PATH_KEYS:
             _check_dir(self, key, p, hint)
 
 
 # ---------------------------------------------------------------------------------------------
-# Field checks
+# Typed values and field checks
 # ---------------------------------------------------------------------------------------------
-def _check_str(cfg, key: str, p: _Problems) -> None:
+def _take_text(cfg, key: str) -> None:
     value = getattr(cfg, key)
     if isinstance(value, os.PathLike):
         setattr(cfg, key, os.fspath(value))
-    elif not isinstance(value, str) or not value.strip():
+
+
+def _take_int(cfg, key: str) -> None:
+    value = getattr(cfg, key)
+    if _is_int(value) and type(value) is not int:
+        cfg._raw[key] = value
+        setattr(cfg, key, int(value))
+
+
+def _take_float(cfg, key: str) -> None:
+    value = getattr(cfg, key)
+    if _is_number(value) and type(value) is not float:
+        cfg._raw[key] = value
+        setattr(cfg, key, float(value))
+
+
+def _take_name(cfg, key: str, names: dict) -> None:
+    try:
+        setattr(cfg, key, _canonical(getattr(cfg, key), names, key, cfg.source))
+    except DeepETPickerError:
+        pass  # reported by validate()
+
+
+def _check_name(cfg, key: str, names: dict, p: _Problems) -> None:
+    value = getattr(cfg, key)
+    if isinstance(value, str) and value in names:
+        return
+    try:
+        canon = _canonical(value, names, key, cfg.source)
+    except DeepETPickerError as err:
+        p.add_error(err)
+        return
+    p.add(key, value, f"write the name as '{canon}'")
+
+
+def _check_str(cfg, key: str, p: _Problems) -> None:
+    value = getattr(cfg, key)
+    if not isinstance(value, str) or not value.strip():
         p.add(key, value, "expected a non-empty text in quotes")
 
 
@@ -628,9 +726,8 @@ def _check_int(cfg, key: str, p: _Problems, minimum: Optional[int] = None,
         p.add(key, value, f"expected a whole number ({hint})" if hint else
               "expected a whole number")
         return False
-    setattr(cfg, key, int(value))
     if minimum is not None and value < minimum:
-        p.add(key, value, f"must be at least {minimum} ({hint})" if hint else
+        p.add(key, cfg._given(key), f"must be at least {minimum} ({hint})" if hint else
               f"must be at least {minimum}")
         return False
     return True
@@ -643,14 +740,12 @@ def _check_float(cfg, key: str, p: _Problems, low: Optional[float] = None,
     if not _is_number(value):
         p.add(key, value, f"expected a number ({hint})")
         return False
-    given, value = value, float(value)
-    setattr(cfg, key, value)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
     if too_low or too_high:
         lo = "" if low is None else (f"> {low:g}" if low_open else f">= {low:g}")
         hi = "" if high is None else (f"< {high:g}" if high_open else f"<= {high:g}")
-        p.add(key, given, f"must be {' and '.join(s for s in (lo, hi) if s)} ({hint})")
+        p.add(key, cfg._given(key), f"must be {' and '.join(s for s in (lo, hi) if s)} ({hint})")
         return False
     return True
 
