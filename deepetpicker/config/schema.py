@@ -543,8 +543,7 @@ class TrainConfig(PreprocessConfig):
         for key in _TRAIN_INTS:
             _take_int(self, key)
         for key in _TRAIN_FLOATS:
-            if key != "t_dist" or self.t_dist is not None:
-                _take_float(self, key)
+            _take_float(self, key)  # t_dist None stays None
         if isinstance(self.device, str) and _DEVICE_RE.match(self.device.strip().lower()):
             self.device = self.device.strip().lower()
         self._take_augment()
