@@ -431,3 +431,61 @@ def test_parse_int_list_and_format_ids():
     assert format_ids([0, 1, 2, 3, 9]) == "0-3,9"
     assert format_ids([0, 1, 5]) == "0,1,5"
     assert format_ids([]) == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Typed values from construction on
+# ---------------------------------------------------------------------------------------------
+def test_a_config_holds_typed_values_once_made_and_validate_changes_nothing():
+    cfg = TrainConfig.from_dict(train_dict(label_type="TBall", label_diameter="9", lr=1,
+                                           norm_type="z-score", device=" CPU ", loss="DICE",
+                                           augment={"elastic": 0.0}))
+    assert cfg.ocp_diameter == [11, 13, 17] and cfg.train_set_ids == [0, 2, 3, 4]
+    assert cfg.val_set_ids == [5] and cfg.gpu_ids == [0, 1] and cfg.label_diameter == 9
+    assert (cfg.label_type, cfg.norm_type, cfg.device, cfg.loss) == (
+        "gaussian", "standardization", "cpu", "dice")
+    assert type(cfg.lr) is float and cfg.augment == {**DEFAULT_AUGMENT, "elastic": 0.0}
+    before = {name: getattr(cfg, name) for name in cfg.__dataclass_fields__}
+    assert cfg.validate() is cfg
+    assert {name: getattr(cfg, name) for name in cfg.__dataclass_fields__} == before
+    written = original_read(format_config(cfg), "train_configs")
+    assert written["label_diameter"] == "9" and written["train_set_ids"] == "0,2-4"
+    assert written["lr"] == 1.0 and written["ocp_diameter"] == "11,13,17"
+
+
+def test_a_string_set_after_the_config_was_made_is_reported_not_parsed():
+    cfg = TrainConfig.from_dict(train_dict(), source="t.py")
+    cfg.train_set_ids = "0-3"
+    with pytest.raises(DeepETPickerError) as err:
+        cfg.validate()
+    assert str(err.value) == ("t.py: key 'train_set_ids' = '0-3': expected a list of whole "
+                              "numbers such as [0, 1, 2, 3]")
+    assert cfg.train_set_ids == "0-3"
+    cfg.train_set_ids = [0, 1]
+    cfg.label_type = "Ball"
+    with pytest.raises(DeepETPickerError, match="'label_type' = 'Ball': write the name as "
+                                                "'sphere'"):
+        cfg.validate()
+
+
+def test_a_changed_value_is_shown_as_it_is_now():
+    cfg = TrainConfig.from_dict(train_dict(), source="t.py")
+    cfg.ocp_diameter = [5, 9]
+    with pytest.raises(DeepETPickerError, match=r"'ocp_diameter' = \[5, 9\]: gives 2 "):
+        cfg.validate()
+
+
+def test_paths_left_out_of_a_train_file_are_those_preprocessing_fills():
+    data = train_dict(norm_type="MinMax", label_type="Ball")
+    for key in ("coord_path", "tomo_path", "label_name", "label_path", "ocp_name", "ocp_path"):
+        del data[key]
+    cfg = TrainConfig.from_dict(data)
+    pre = cfg.to_preprocess()
+    assert cfg.tomo_path == "/data/ds/data_norm" and cfg.label_path == "/data/ds/sphere9"
+    assert cfg.coord_path == "/data/ds/coords" and cfg.ocp_path == "/data/ds/data_ocp"
+    for attr in ("data_dir", "coords_dir", "label_dir", "ocp_dir"):
+        assert getattr(cfg, attr) == getattr(pre, attr), attr
+    # a training config's folders are its keys, wherever they point
+    moved = TrainConfig.from_dict(train_dict(tomo_path="/elsewhere/std"))
+    assert moved.data_dir == Path("/elsewhere/std") and moved.label_dir == Path(
+        "/data/ds/gaussian9")

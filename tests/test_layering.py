@@ -66,3 +66,6 @@ def test_the_walk_sees_the_imports_it_should():
     assert {"picking", "runtime", "matching", "model"} <= edges["train"]
     assert {"picking", "normalize", "runtime", "model"} <= edges["infer"]
     assert "gui" not in set().union(*edges.values())
+    # a package is one unit: the imports of all of config's modules count for config
+    assert {"io", "errors"} <= edges["config"]
+    assert "config" in edges["model"]
