@@ -197,7 +197,8 @@ def test_training_prints_one_permanent_line_per_epoch(tmp_path, monkeypatch, cap
     lines = screen(terminal.text)
     number = r"\d+\.\d+"
     pattern = (rf"epoch (\d)/2: train loss {number}, val loss {number}, precision {number}, "
-               rf"recall {number}, F1 {number}( \(best\))?, {number} s \(validation {number} s\)")
+               rf"recall {number}, F1 {number} \({number} with tuned score thresholds\)"
+               rf"( \(best\))?, {number} s \(validation {number} s\)")
     epochs = [m.group(1) for m in map(re.compile(pattern).fullmatch, lines) if m]
     assert epochs == ["1", "2"], lines
     validated = [line for line in lines if line.startswith("validate")]

@@ -31,7 +31,7 @@ def test_demo_runs_every_step_and_reports_where_outputs_are(tmp_path, monkeypatc
     pre = result.out_dir / "sample_data"
     truth = read_picks(pre / "coords" / "sim_03.coords")
     occupancy = load_tomogram(pre / OCCUPANCY_DIR / "sim_03.mrc").data
-    own = evaluate_occupancy(picks, truth, np.asarray(occupancy), dilate=True)
+    own = evaluate_occupancy(picks, truth, np.asarray(occupancy), dilate=True).to_dict()
     assert occ["RR"] == len(picks) and occ["n_truth"] == len(truth) == own["n_truth"] > 0
     assert result.f1 == occ["F1"] == pytest.approx(own["F1"])
     # the training config it wrote is a valid config that the program can load again
