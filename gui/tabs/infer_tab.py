@@ -261,23 +261,13 @@ class InferTab(QWidget):
             return False
         from deepetpicker.infer.job import predict
 
-        self._inputs = kwargs["tomograms"] or [cfg.tomo_path]
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
 
     def _on_done(self, result) -> None:
         self.panel.append_log(result.summary())
-        tomo_of = {}
-        for item in self._inputs:
-            try:
-                for path in find_tomograms(item):
-                    tomo_of[path.stem] = str(path)
-            except DeepETPickerError:
-                continue
-        self.results = []
-        for output in result.outputs:
-            stem = Path(output).stem
-            self.results.append((stem, tomo_of.get(stem, ""), str(output)))
+        self.results = [(Path(output).stem, str(tomogram), str(output))
+                        for tomogram, output in result.pairs()]
         table = self.results_table
         table.setRowCount(len(self.results))
         for r, (stem, _tomo, output) in enumerate(self.results):
@@ -302,12 +292,7 @@ class InferTab(QWidget):
         rows = {i.row() for i in self.results_table.selectedItems()}
         if not rows:
             return False
-        stem, tomo, picks = self.results[min(rows)]
-        if not tomo:
-            dialogs.show_error(self, "Tomogram not found",
-                               f"The tomogram of {stem} is not among the inputs; open it in "
-                               f"the Particle Visualization tab and load {picks}.")
-            return False
+        _stem, tomo, picks = self.results[min(rows)]
         self.open_in_viewer.emit(tomo, picks)
         return True
 
