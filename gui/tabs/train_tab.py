@@ -344,32 +344,27 @@ class TrainTab(QWidget):
         self._draw_history()
 
     def show_run_log(self, run_dir) -> bool:
-        """Plot the epochs of an earlier run from its ``metrics.json`` (if there is one)."""
-        import json
+        """Plot the epochs of an earlier run from its metrics (if there are any)."""
+        from deepetpicker.train.job import read_metrics
 
-        from deepetpicker.train.job import LOG_JSON
-
-        path = Path(run_dir) / LOG_JSON
-        if not path.is_file():
-            return False
         try:
-            rows = json.loads(path.read_text())
-            history = [dict(row) for row in rows if isinstance(row, dict) and "epoch" in row]
-        except (OSError, ValueError, TypeError):
-            self.panel.append_log(f"Could not read the metrics of the earlier run in {path}")
+            history = read_metrics(run_dir)
+        except DeepETPickerError as exc:
+            self.panel.append_log(str(exc))
+            return False
+        if not history:
             return False
         self.history = history
         self._draw_history()
-        if history:
-            last = history[-1]
-            best = max((r for r in history if r.get("f1") is not None),
-                       key=lambda r: r["f1"], default=None)
-            text = (f"Earlier run in {path.parent}: {len(history)} epoch(s), last train loss "
-                    f"{last.get('train_loss', float('nan')):.4f}")
-            if best is not None:
-                text += f", best val F1 {best['f1']:.3f} (epoch {best['epoch']})"
-            self.panel.append_log(text)
-        return bool(history)
+        last = history[-1]
+        best = max((r for r in history if r.get("f1") is not None),
+                   key=lambda r: r["f1"], default=None)
+        text = (f"Earlier run in {run_dir}: {len(history)} epoch(s), last train loss "
+                f"{last.get('train_loss', float('nan')):.4f}")
+        if best is not None:
+            text += f", best val F1 {best['f1']:.3f} (epoch {best['epoch']})"
+        self.panel.append_log(text)
+        return True
 
     def _draw_history(self) -> None:
         def series(key):
