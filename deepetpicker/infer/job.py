@@ -354,13 +354,13 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
-    from deepetpicker.model.checkpoint import resolve_checkpoint
+    from deepetpicker.model.checkpoint import BEST, resolve_checkpoint
     from deepetpicker.normalize import chunked_stats, normalization_scale
     from deepetpicker.runtime import env_world, resolve_device
 
     started = time.monotonic()
     report = Reporter(progress, cancel)
-    weights = resolve_checkpoint(weights, prefer="best.pth")
+    weights = resolve_checkpoint(weights, prefer=BEST)
     if picking is None or isinstance(picking, dict):
         overrides = dict(picking or {})
         PickSettings.from_config(None, **overrides)      # refuse bad values before any work

@@ -7,7 +7,8 @@
 - The folders under a dataset's ``base_path``, named as the original program names them:
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
-  to ``<label_type><label_diameter>``.
+  to ``<label_type><label_diameter>``. A training run folder (``runs/<name>``) holds
+  :data:`BEST_CHECKPOINT` and :data:`LAST_CHECKPOINT`.
 - ``coords/num_name.csv`` (:data:`NUM_NAME`), the list of a preprocessed dataset's tomograms:
   one tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
 layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
@@ -32,6 +33,8 @@ NORMALIZED_DIR = "data_norm"
 OCCUPANCY_DIR = "data_ocp"
 CONFIGS_DIR = "configs"
 RUNS_DIR = "runs"
+BEST_CHECKPOINT = "best.pth"
+LAST_CHECKPOINT = "last.pth"
 
 
 def read_num_name(path) -> list[tuple[int, str, int]]:

@@ -56,7 +56,7 @@ from torch.utils.data import DataLoader, RandomSampler
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
-from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoint
+from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint, save_checkpoint
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.train.augment import AugmentSettings
 from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries
@@ -65,8 +65,6 @@ from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_proces
                                             teardown_distributed)
 from deepetpicker.train.losses import get_loss
 
-BEST = "best.pth"
-LAST = "last.pth"
 LOG_CSV = "metrics.csv"
 LOG_JSON = "metrics.json"
 #: Particles whose patches give the validation loss (spread evenly over the val tomograms).

@@ -180,7 +180,9 @@ class InferTab(QWidget):
         self.t_dist.setValue(cfg.t_dist or 0.0)
         set_combo(self.localize, cfg.localize)
         if not self.weights_field.text():
-            best = Path(cfg.run_dir) / "best.pth"
+            from deepetpicker.io.dataset import BEST_CHECKPOINT
+
+            best = Path(cfg.run_dir) / BEST_CHECKPOINT
             if best.is_file():
                 self.weights_field.setText(str(best))
         return True
@@ -234,9 +236,10 @@ class InferTab(QWidget):
         weights = self.weights_field.text()
         if not weights:
             raise DeepETPickerError("Choose the trained weights (best.pth of a training run).")
+        from deepetpicker.io.dataset import BEST_CHECKPOINT
         from deepetpicker.model.checkpoint import resolve_checkpoint
 
-        weights = str(resolve_checkpoint(weights, prefer="best.pth"))
+        weights = str(resolve_checkpoint(weights, prefer=BEST_CHECKPOINT))
         data = self.config.to_dict()
         data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
                     device=self.device.currentText().strip())

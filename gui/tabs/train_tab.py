@@ -320,9 +320,11 @@ class TrainTab(QWidget):
     def resume(self, checkpoint=None) -> bool:
         """Continue a run from its ``last.pth`` (a dialog asks without ``checkpoint``)."""
         if checkpoint is None:
+            from deepetpicker.io.dataset import LAST_CHECKPOINT
+
             start = ""
             try:
-                start = str(self.to_config().run_dir / "last.pth")
+                start = str(self.to_config().run_dir / LAST_CHECKPOINT)
             except DeepETPickerError:
                 pass
             checkpoint, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
