@@ -182,8 +182,8 @@ class OutputGuard:
 
         Relative paths are taken inside the folder. A file an earlier run recorded with the
         same ``tag`` (the same inputs and settings, so the same content) may be written again
-        without ``overwrite``, and so may a file given to :meth:`allow`. Returns the absolute paths, now claimed by this run (claiming
-        a path twice is fine).
+        without ``overwrite``, and so may a file given to :meth:`allow`. Returns the absolute
+        paths, now claimed by this run (claiming a path twice is fine).
         """
         inputs, theirs, ours, planned = [], [], [], []
         for path in paths:
