@@ -338,7 +338,7 @@ def export_picks(picks: Picks, fmt: str, out_dir: PathLike,
 
     planned = [guard.folder / p for p in guard.files_written_by(write)]
     if chosen is not None:
-        guard.claimed.add(Path(os.path.abspath(chosen)))
+        guard.allow([chosen])
     guard.check(planned)
     written = [Path(p) for p in write(guard.folder)]
     guard.record(written)

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.picks import Picks, check_in_bounds, format_number, read_picks, write_picks
+from deepetpicker.io.picks import (Picks, check_in_bounds, format_number, read_picks,
+                                   read_sidecar, sidecar_diameters, sidecar_path, write_picks,
+                                   write_sidecar)
 
 
 def _write(tmp_path, name, text):
@@ -179,3 +181,22 @@ def test_check_in_bounds_names_row_without_line_numbers():
     check_in_bounds(np.array([[0, 0, 0], [29, 19, 9]]), (10, 20, 30))
     with pytest.raises(DeepETPickerError, match=r"src, row 2: pick at x=30.6"):
         check_in_bounds(np.array([[0, 0, 0], [30.6, 0, 0]]), (10, 20, 30), "src")
+
+
+def test_sidecar_round_trip_and_diameters(tmp_path):
+    picks = tmp_path / "tomo.coords"
+    assert sidecar_path(picks) == tmp_path / "tomo.coords.json"
+    assert read_sidecar(picks) is None and sidecar_diameters(picks) == []
+    record = {"picks": "tomo.coords", "diameters": [8, 12.5], "t_seg": 0.5}
+    assert write_sidecar(picks, record) == tmp_path / "tomo.coords.json"
+    assert read_sidecar(picks) == record
+    assert sidecar_diameters(picks) == [8.0, 12.5]
+    # a sidecar without diameters, a broken one, one that is not an object
+    write_sidecar(picks, {"picks": "tomo.coords"})
+    assert sidecar_diameters(picks) == []
+    (tmp_path / "tomo.coords.json").write_text('{"diameters": [8, ')
+    assert read_sidecar(picks) is None and sidecar_diameters(picks) == []
+    (tmp_path / "tomo.coords.json").write_text('[1, 2]')
+    assert read_sidecar(picks) is None
+    (tmp_path / "tomo.coords.json").write_text('{"diameters": ["wide"]}')
+    assert sidecar_diameters(picks) == []

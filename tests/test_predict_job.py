@@ -85,6 +85,8 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
                      out=tmp_path, progress=events.append, save_scores=True,
                      formats=("star", "coords"))
     assert result.outputs == [tmp_path / "held_out.coords"] and not result.failed
+    assert result.sources == {tmp_path / "held_out.coords": trained["raw"]}
+    assert result.pairs() == [(trained["raw"], tmp_path / "held_out.coords")]
     picks = read_picks(result.outputs[0])
     assert picks.has_scores and ((picks.scores > 0.3) & (picks.scores <= 1)).all()
     report = evaluate_occupancy(picks, trained["truth"], trained["occupancy"])
@@ -193,6 +195,7 @@ def test_cancel_reports_the_tomograms_finished_before_it(trained, tmp_path):
                 out=tmp_path / "out", progress=progress, cancel=token)
     partial = stopped.value.partial
     assert [p.name for p in partial.outputs] == ["held_out.coords"]
+    assert partial.pairs() == [(trained["raw"], tmp_path / "out" / "held_out.coords")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         ".deepetpicker-outputs.json", "held_out.coords", "held_out.coords.json"]
     assert sum(partial.counts["held_out"].values()) == len(
@@ -212,6 +215,9 @@ def test_one_model_load_for_many_tomograms_and_torchrun_split(trained, tmp_path,
     result = predict(trained["config"], trained["weights"], tomograms=[folder],
                      out=tmp_path / "all")
     assert [p.stem for p in result.outputs] == ["a", "b", "c"] and len(loads) == 1
+    # a folder given: each output knows the file in it that it was picked in
+    assert result.pairs() == [(folder / f"{n}.mrc", tmp_path / "all" / f"{n}.coords")
+                              for n in ("a", "b", "c")]
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("LOCAL_RANK", "1")
@@ -343,6 +349,7 @@ def test_predict_outputs_of_an_earlier_run_need_overwrite_and_finished_ones_are_
     again = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
                     out=out, formats=("star",), progress=events.append)
     assert again.skipped == [coords] and again.outputs == [coords]
+    assert again.sources == {coords: trained["raw"]}
     assert not [e for e in events if e.stage == "scan"]
     assert any("skipped" in (e.message or "") for e in events)
     assert again.counts == first.counts and coords.read_bytes() == before

@@ -1,6 +1,8 @@
 """The preprocessing job: layout, validation before writing, re-runs, cancellation."""
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,10 +10,12 @@ import pytest
 import deepetpicker.normalize as normalize_module
 from deepetpicker.config import PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.dataset import DatasetTomogram, list_dataset
+from deepetpicker.io.outputs import OutputGuard
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import load_tomogram, write_tomogram
 from deepetpicker.jobs import Cancelled, CancelToken
-from deepetpicker.preprocess.job import MANIFEST, preprocess, read_num_name
+from deepetpicker.preprocess.job import LEGACY_MANIFEST, MANIFEST, preprocess, read_num_name
 from deepetpicker.preprocess.labels import ball_mask, weak_label_mask
 
 SHAPE = (16, 24, 28)  # z, y, x
@@ -256,3 +260,85 @@ def test_an_empty_coordinate_file_is_not_counted_as_picks(tmp_path):
     assert "3 tomograms normalised, 1 with picks, 1 with an empty coordinate file" in \
         result.summary()
     assert any("1 with picks, 1 with an empty" in (e.message or "") for e in events)
+
+
+def test_the_dataset_listing_gives_ids_stems_and_picks_per_class(tmp_path):
+    cfg = make_dataset(tmp_path)
+    with pytest.raises(DeepETPickerError, match="num_name.csv not found"):
+        list_dataset(cfg.coords_dir, cfg.coord_format, cfg.num_cls)
+    preprocess(cfg)
+    assert list_dataset(cfg.coords_dir, cfg.coord_format, cfg.num_cls) == [
+        DatasetTomogram(0, "a", {1: 2, 2: 1}), DatasetTomogram(1, "b", {1: 1, 2: 0})]
+    # without the coordinate copies only a one-class dataset knows its counts (the list's)
+    (tmp_path / "out" / "coords" / "a.coords").unlink()
+    assert list_dataset(cfg.coords_dir, cfg.coord_format, 2)[0] == DatasetTomogram(0, "a", {})
+    assert list_dataset(cfg.coords_dir, cfg.coord_format, 1)[0] == DatasetTomogram(0, "a",
+                                                                                   {1: 3})
+
+
+def _legacy_manifest(cfg):
+    """What an earlier version kept in ``.preprocess_manifest.json`` for the toy dataset:
+    each output -> the settings and input files (size, time) that made it."""
+    raw, out = cfg.tomo_path, cfg.base_path
+
+    def entry(settings, *inputs):
+        stamps = {}
+        for name in inputs:
+            path = (Path(raw) / name).resolve()
+            stamps[str(path)] = [path.stat().st_size, path.stat().st_mtime_ns]
+        return {"settings": settings, "inputs": stamps}
+
+    entries = {}
+    for stem, tomo, coords in (("a", "a.mrc", "a.coords"), ("b", "b.mrc", "b.txt"),
+                               ("c", "c.rec", None)):
+        entries[f"data_std/{stem}.mrc"] = entry(
+            {"step": "normalise", "norm_type": cfg.norm_type}, tomo)
+        if coords is None:
+            continue
+        entries[f"coords/{stem}.coords"] = entry({"step": "coords", "num_cls": cfg.num_cls},
+                                                 coords)
+        entries[f"gaussian5/{stem}.mrc"] = entry(
+            {"step": "labels", "label_type": cfg.label_type,
+             "label_diameter": cfg.label_diameter}, tomo, coords)
+        entries[f"data_ocp/{stem}.mrc"] = entry(
+            {"step": "occupancy", "ocp_type": cfg.ocp_type,
+             "ocp_diameter": list(cfg.ocp_diameter)}, tomo, coords)
+    for name in ("coords/num_name.csv", "configs/toy.py"):
+        entries[name] = {"settings": {"step": Path(name).name}, "inputs": {}}
+    Path(out, LEGACY_MANIFEST).write_text(json.dumps(entries, indent=1, sort_keys=True))
+
+
+def test_a_dataset_preprocessed_by_an_earlier_version_is_taken_over(tmp_path):
+    cfg = make_dataset(tmp_path)
+    first = preprocess(cfg)
+    out = tmp_path / "out"
+    # the dataset as an earlier version left it: its own manifest, none of the general one
+    (out / MANIFEST).unlink()
+    _legacy_manifest(cfg)
+    stamps = {p: p.stat().st_mtime_ns for p in first.written}
+    again = preprocess(cfg)
+    assert again.written == [] and sorted(again.skipped) == sorted(first.written)
+    assert {p: p.stat().st_mtime_ns for p in first.written} == stamps
+    assert not (out / LEGACY_MANIFEST).exists()
+    guard = OutputGuard(out)
+    assert all(guard.written_by_us(p) for p in first.written)
+    # after the take-over a changed setting still redoes just what it changes
+    cfg.ocp_diameter = [5, 9]
+    result = preprocess(cfg)
+    assert sorted(p.relative_to(out).as_posix() for p in result.written) == [
+        "configs/toy.py", "data_ocp/a.mrc", "data_ocp/b.mrc"]
+
+
+def test_outputs_an_earlier_version_did_not_list_are_still_refused(tmp_path):
+    cfg = make_dataset(tmp_path)
+    preprocess(cfg)
+    out = tmp_path / "out"
+    (out / MANIFEST).unlink()
+    _legacy_manifest(cfg)
+    legacy = json.loads((out / LEGACY_MANIFEST).read_text())
+    del legacy["data_std/c.mrc"]                       # a file it did not write
+    (out / LEGACY_MANIFEST).write_text(json.dumps(legacy))
+    before = (out / "data_std/c.mrc").read_bytes()
+    with pytest.raises(DeepETPickerError, match=r"data_std/c.mrc.*did not write"):
+        preprocess(cfg)
+    assert (out / "data_std/c.mrc").read_bytes() == before

@@ -14,7 +14,7 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import Cancelled, CancelToken
 from deepetpicker.model import ResUNet3D, load_checkpoint
 from deepetpicker.runtime import resolve_device
-from deepetpicker.train.job import train
+from deepetpicker.train.job import read_metrics, train
 from train_fixtures import make_preprocessed, train_config
 
 
@@ -51,6 +51,7 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
     for row in result.history:       # one validation tomogram: no spread
         assert row["f1_1_min"] == row["f1_1"] and row["f1_1_std"] == 0.0
     assert json.loads(result.log_json.read_text()) == result.history
+    assert read_metrics(run) == result.history
 
     # 6 particle patches, batch 4: 2 steps per epoch; one train event per step
     steps = [e for e in events if e.stage == "train"]
@@ -70,6 +71,20 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
         assert torch.allclose(model(x), result.model(x))
     _, best_meta = load_checkpoint(result.best_checkpoint)
     assert best_meta["epoch"] == result.best_epoch
+
+
+def test_read_metrics_of_a_folder_without_a_run_and_of_a_broken_file(tmp_path):
+    assert read_metrics(tmp_path) == []
+    (tmp_path / "metrics.json").write_text('[{"epoch": 1, "train_loss": 0.5, "f1": null}, '
+                                           '{"note": "no epoch"}, {"epoch": 2.0}]')
+    assert read_metrics(tmp_path) == [{"epoch": 1, "train_loss": 0.5, "f1": None},
+                                      {"epoch": 2}]
+    (tmp_path / "metrics.json").write_text('[{"epoch": 1, "train_loss": 0.')
+    with pytest.raises(DeepETPickerError, match=r"metrics of the run in .*metrics\.json"):
+        read_metrics(tmp_path)
+    (tmp_path / "metrics.json").write_text('{"epoch": 1}')
+    with pytest.raises(DeepETPickerError, match="not a list of epochs"):
+        read_metrics(tmp_path)
 
 
 @pytest.mark.parametrize("ema_decay", [0.0, 0.999])

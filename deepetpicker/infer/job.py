@@ -21,9 +21,9 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.atomic import atomic_path, write_text_atomic
+from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.outputs import OutputGuard, file_stamp
-from deepetpicker.io.picks import Picks
+from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path, write_sidecar
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 
 PathLike = Union[str, os.PathLike]
@@ -51,13 +51,16 @@ class PredictResult:
     """What :func:`predict` wrote.
 
     ``outputs``: one ``.coords`` file per tomogram picked or found picked (input order);
-    ``skipped``: those found picked before with the same weights and settings. ``counts``: picks
-    per class for each tomogram stem. ``score_maps``: MRC files of class scores. ``exports``:
-    files in other formats. ``failed``: tomogram path -> the reason it was skipped.
+    ``sources``: the tomogram each of them was picked in (``.coords`` file -> tomogram, as
+    given); ``skipped``: those found picked before with the same weights and settings.
+    ``counts``: picks per class for each tomogram stem. ``score_maps``: MRC files of class
+    scores. ``exports``: files in other formats. ``failed``: tomogram path -> the reason it
+    was skipped.
     """
 
     out_dir: Path
     outputs: list[Path] = field(default_factory=list)
+    sources: dict[Path, Path] = field(default_factory=dict)
     sidecars: list[Path] = field(default_factory=list)
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
     score_maps: list[Path] = field(default_factory=list)
@@ -66,6 +69,10 @@ class PredictResult:
     failed: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+    def pairs(self) -> list[tuple[Path, Path]]:
+        """``(tomogram, picks file)`` of every output, in the order of ``outputs``."""
+        return [(self.sources[out], out) for out in self.outputs]
 
     def summary(self) -> str:
         """A few lines for the command line."""
@@ -224,16 +231,15 @@ def _finished(out_dir: Path, tomogram: Path, fingerprint: dict, guard, save_scor
     from deepetpicker.io.picks import read_picks
 
     coords = out_dir / f"{tomogram.stem}.coords"
-    sidecar = out_dir / f"{tomogram.stem}.coords.json"
-    wanted = [coords, sidecar]
+    wanted = [coords, sidecar_path(coords)]
     if save_scores:
         wanted += [out_dir / n for n in _score_map_names(tomogram.stem, num_cls, class_names)]
     if not all(guard.written_by_us(p) for p in wanted):
         return None
+    record = read_sidecar(coords)
+    if record is None or record.get("fingerprint") != json.loads(json.dumps(fingerprint)):
+        return None
     try:
-        record = json.loads(sidecar.read_text())
-        if record.get("fingerprint") != json.loads(json.dumps(fingerprint)):
-            return None
         picks = read_picks(coords, num_cls=num_cls)
     except (OSError, ValueError, DeepETPickerError):
         return None
@@ -368,13 +374,13 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     from deepetpicker.io.picks import write_picks
     from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.model import load_checkpoint
-    from deepetpicker.model.checkpoint import resolve_checkpoint
+    from deepetpicker.model.checkpoint import BEST, resolve_checkpoint
     from deepetpicker.normalize import chunked_stats, normalization_scale
     from deepetpicker.runtime import env_world, resolve_device
 
     started = time.monotonic()
     report = Reporter(progress, cancel)
-    weights = resolve_checkpoint(weights, prefer="best.pth")
+    weights = resolve_checkpoint(weights, prefer=BEST)
     if picking is None or isinstance(picking, dict):
         overrides = dict(picking or {})
         PickSettings.from_config(None, **overrides)      # refuse bad values before any work
@@ -451,7 +457,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     planned = []
     for path in paths:
         if str(path) not in finished:
-            planned += [f"{path.stem}.coords", f"{path.stem}.coords.json"]
+            coords = Path(f"{path.stem}.coords")
+            planned += [coords, sidecar_path(coords)]
             if save_scores:
                 planned += _score_map_names(path.stem, num_cls, class_names)
 
@@ -480,9 +487,11 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                 picks, record = done
                 report.log(f"{path.name}: skipped, picked before with the same weights and "
                            f"settings ({out_dir / (stem + '.coords')}; --force picks it again)")
-                result.skipped.append(out_dir / f"{stem}.coords")
-                result.outputs.append(out_dir / f"{stem}.coords")
-                result.sidecars.append(out_dir / f"{stem}.coords.json")
+                coords = out_dir / f"{stem}.coords"
+                result.skipped.append(coords)
+                result.outputs.append(coords)
+                result.sources[coords] = path
+                result.sidecars.append(sidecar_path(coords))
                 result.counts[stem] = picks.counts(num_cls)
                 all_picks.append(picks)
                 shapes[stem] = tuple(record["shape"])
@@ -508,7 +517,6 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                     f"The GPU ran out of memory on {path.name} with {batch_size} tile(s) of "
                     f"{patch}^3 per pass. Lower --batch-size (or the patch size).") from exc
             coords = write_picks(out_dir / f"{stem}.coords", picks)
-            sidecar = out_dir / f"{stem}.coords.json"
             record = dict(record_base, tomogram=str(path), shape=list(shape),
                           voxel_size=voxel_size, picks=coords.name,
                           counts={str(c): n for c, n in picks.counts(num_cls).items()},
@@ -521,7 +529,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                                          "std": stats.std, "min": stats.min, "max": stats.max},
                           tiles=count_tiles(shape, patch, pad),
                           fingerprint=fingerprints[str(path)])
-            write_text_atomic(sidecar, json.dumps(record, indent=2) + "\n")
+            sidecar = write_sidecar(coords, record)
             guard.record([coords, sidecar])
             if save_scores:
                 maps = _write_score_maps(scores, out_dir, stem, voxel_size,
@@ -530,6 +538,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                 result.score_maps.extend(maps)
             del scores
             result.outputs.append(coords)
+            result.sources[coords] = path
             result.sidecars.append(sidecar)
             result.counts[stem] = picks.counts(int(config.num_cls))
             all_picks.append(picks)

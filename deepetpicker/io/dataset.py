@@ -8,15 +8,18 @@
 - The folders under a dataset's ``base_path``, named as the original program names them:
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
-  to ``<label_type><label_diameter>``.
+  to ``<label_type><label_diameter>``. A training run folder (``runs/<name>``) holds
+  :data:`BEST_CHECKPOINT` and :data:`LAST_CHECKPOINT`.
 - ``coords/num_name.csv`` (:data:`NUM_NAME`), the list of a preprocessed dataset's tomograms:
   one tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
 layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
-GUI and ``train-config`` read it through :func:`read_num_name`.
+GUI and ``train-config`` read it through :func:`read_num_name`; :func:`list_dataset` adds the
+picks per class from the coordinate copies beside it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deepetpicker.errors import DeepETPickerError
@@ -32,6 +35,8 @@ NORMALIZED_DIR = "data_norm"
 OCCUPANCY_DIR = "data_ocp"
 CONFIGS_DIR = "configs"
 RUNS_DIR = "runs"
+BEST_CHECKPOINT = "best.pth"
+LAST_CHECKPOINT = "last.pth"
 
 
 def read_num_name(path) -> list[tuple[int, str, int]]:
@@ -57,3 +62,36 @@ def read_num_name(path) -> list[tuple[int, str, int]]:
                 f"preprocessing again to rewrite this file.") from None
         rows.append((count, stem, idx))
     return rows
+
+
+@dataclass(frozen=True)
+class DatasetTomogram:
+    """One tomogram of a preprocessed dataset: its ``id`` (what training configs select),
+    its ``stem`` and its picks per class (``counts``, class id -> number)."""
+
+    id: int
+    stem: str
+    counts: dict[int, int] = field(default_factory=dict)
+
+
+def list_dataset(coords_dir, coord_format: str = ".coords",
+                 num_cls: int = 1) -> list[DatasetTomogram]:
+    """The tomograms of a preprocessed dataset, in ``num_name.csv`` order.
+
+    ``coords_dir``: the dataset's ``coords`` folder. Picks per class come from the coordinate
+    copy ``<stem><coord_format>`` beside the list; without it a one-class dataset takes the
+    count of the list and others know none. Raises :class:`DeepETPickerError` when the list
+    is missing or unreadable.
+    """
+    from deepetpicker.io.picks import read_picks
+
+    coords_dir = Path(coords_dir)
+    tomograms = []
+    for count, stem, index in read_num_name(coords_dir / NUM_NAME):
+        table = coords_dir / f"{stem}{coord_format}"
+        if table.is_file():
+            counts = read_picks(table).counts(num_cls)
+        else:
+            counts = {1: count} if num_cls == 1 else {}
+        tomograms.append(DatasetTomogram(index, stem, counts))
+    return tomograms

@@ -137,16 +137,26 @@ class OutputGuard:
         if tag is not None:
             return False
         # predictions written before manifests: a .coords and the sidecar that names it
-        if path.name.endswith(".coords.json"):
-            sidecar, picks_name = path, path.name[:-len(".json")]
+        from deepetpicker.io.picks import SIDECAR_SUFFIX, read_sidecar
+
+        if path.name.endswith(".coords" + SIDECAR_SUFFIX):
+            picks_path = path.with_name(path.name[:-len(SIDECAR_SUFFIX)])
         elif path.suffix == ".coords":
-            sidecar, picks_name = path.with_name(path.name + ".json"), path.name
+            picks_path = path
         else:
             return False
-        try:
-            return json.loads(sidecar.read_text()).get("picks") == picks_name
-        except (OSError, ValueError, AttributeError):
-            return False
+        record = read_sidecar(picks_path)
+        return record is not None and record.get("picks") == picks_path.name
+
+    def listed(self, path: PathLike) -> bool:
+        """Whether the manifest lists ``path`` as written by a DeepETPicker run, whatever has
+        happened to the file since (see :meth:`written_by_us` for "and unchanged")."""
+        return self._key(Path(path)) in self._entries
+
+    def allow(self, paths: Iterable[PathLike]) -> None:
+        """Let this run replace ``paths`` whoever wrote them: files the user has agreed to
+        replace (say, in a save dialog that asked). Inputs stay protected (:meth:`check`)."""
+        self.claimed.update(Path(os.path.abspath(p)) for p in paths)
 
     def record(self, paths: Iterable[PathLike], tag: Optional[str] = None) -> None:
         """Note ``paths`` (just written by this run) as DeepETPicker's in the manifest;
@@ -172,8 +182,8 @@ class OutputGuard:
 
         Relative paths are taken inside the folder. A file an earlier run recorded with the
         same ``tag`` (the same inputs and settings, so the same content) may be written again
-        without ``overwrite``. Returns the absolute paths, now claimed by this run (claiming
-        a path twice is fine).
+        without ``overwrite``, and so may a file given to :meth:`allow`. Returns the absolute
+        paths, now claimed by this run (claiming a path twice is fine).
         """
         inputs, theirs, ours, planned = [], [], [], []
         for path in paths:

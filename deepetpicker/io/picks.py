@@ -9,10 +9,15 @@ and nowhere else.
 Tables are stored as text: :func:`write_picks` writes the original program's ``.coords``
 layout (tab-separated ``class x y z [score]``) or a ``.csv`` with a header, and
 :func:`read_picks` reads those and the looser files users write by hand.
+
+Predicted picks come with a sidecar, ``<picks file name>.json`` (:func:`sidecar_path`), that
+records every setting that made them: :func:`write_sidecar` writes it, :func:`read_sidecar`
+reads it back and :func:`sidecar_diameters` gives the particle diameter of each class.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -26,6 +31,9 @@ from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.dataset import PICK_SUFFIXES
 
 PathLike = Union[str, os.PathLike]
+
+#: The sidecar of ``name.coords`` is ``name.coords.json``.
+SIDECAR_SUFFIX = ".json"
 
 
 @dataclass
@@ -327,3 +335,36 @@ def write_picks(path: PathLike, picks: Picks) -> Path:
         lines.append(sep.join(format_number(v) for v in row))
     write_text_atomic(path, "".join(line + "\n" for line in lines))
     return path
+
+
+def sidecar_path(picks_path: PathLike) -> Path:
+    """The sidecar file of a pick table: its name with ``.json`` added."""
+    picks_path = Path(picks_path)
+    return picks_path.with_name(picks_path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(picks_path: PathLike, record: dict) -> Path:
+    """Write ``record`` (JSON values) as the sidecar of ``picks_path`` (atomically)."""
+    path = sidecar_path(picks_path)
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def read_sidecar(picks_path: PathLike) -> Optional[dict]:
+    """The record in the sidecar of ``picks_path``; None when there is none or it cannot be
+    read as a JSON object (say, a file of another program)."""
+    try:
+        record = json.loads(sidecar_path(picks_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def sidecar_diameters(picks_path: PathLike) -> list[float]:
+    """The particle diameter of each class (voxels; class 1 first) that made the predicted
+    picks ``picks_path``, from its sidecar; empty when the sidecar does not say."""
+    record = read_sidecar(picks_path) or {}
+    try:
+        return [float(d) for d in record.get("diameters") or []]
+    except (TypeError, ValueError):
+        return []

@@ -36,13 +36,15 @@ import torch
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
+from deepetpicker.io.dataset import BEST_CHECKPOINT, LAST_CHECKPOINT
 from deepetpicker.model.resunet import ResUNet3D
 
 PathLike = Union[str, os.PathLike]
 
 FORMAT = "deepetpicker-checkpoint"
 VERSION = 1
-BEST = "best.pth"
+#: The files of a training run folder: the best validated weights and the last state.
+BEST, LAST = BEST_CHECKPOINT, LAST_CHECKPOINT
 
 # Fragments of the original program's parameter names and ours, applied in order.
 _ORIGINAL_NAME_PARTS = (

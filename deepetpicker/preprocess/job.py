@@ -17,13 +17,18 @@ program's names:
 
 Every input is checked before anything is written; all problems found are reported in one
 :class:`DeepETPickerError`. A re-run skips each output that is up to date: it exists, is no
-older than its inputs, and the settings and input files that made it (recorded in
-``base_path/.preprocess_manifest.json``) are unchanged. Outputs are written under a
-temporary name and renamed, so a cancelled run leaves no partial file.
+older than its inputs, unchanged since it was written, and the settings and input files that
+made it are unchanged. That record is kept in the output manifest of ``base_path`` (see
+:mod:`deepetpicker.io.outputs`): each output is recorded with a tag that fingerprints its
+settings and inputs. A dataset preprocessed before, with its own
+``base_path/.preprocess_manifest.json``, has that file taken over into the manifest on the
+next run (and then removed), so its finished outputs are still skipped. Outputs are written
+under a temporary name and renamed, so a cancelled run leaves no partial file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +41,7 @@ from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, f
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.dataset import NUM_NAME, read_num_name
-from deepetpicker.io.outputs import check_output_folder
+from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import create_tomogram, load_tomogram
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
@@ -44,7 +49,10 @@ from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
 from deepetpicker.normalize import VolumeStats, chunked_stats, normalization_scale, \
     normalize_to_file
 
-MANIFEST = ".preprocess_manifest.json"
+#: The file under ``base_path`` that records what preprocessing wrote (the output manifest).
+MANIFEST = MANIFEST_NAME
+#: Where earlier versions kept that record; read once and taken over into :data:`MANIFEST`.
+LEGACY_MANIFEST = ".preprocess_manifest.json"
 # Problems listed in full in one error; more are counted.
 _MAX_LISTED = 20
 
@@ -207,53 +215,63 @@ def _check_intensities(items: list[_Tomo], norm_type: str, report: Reporter) -> 
 # --------------------------------------------------------------------------------------------
 # Up-to-date bookkeeping
 # --------------------------------------------------------------------------------------------
-class _Manifest:
-    """Settings and input files that made each output, stored as JSON under ``base_path``."""
+def _fingerprint(out: _Output) -> dict:
+    """The settings and the input files (path, size, time) that make ``out``."""
+    inputs = {}
+    for p in out.inputs:
+        st = p.stat()
+        inputs[str(p.resolve())] = [st.st_size, st.st_mtime_ns]
+    return {"settings": out.settings, "inputs": inputs}
+
+
+def _tag(fingerprint: dict) -> str:
+    """The manifest tag of an output made from ``fingerprint``."""
+    text = json.dumps(fingerprint, sort_keys=True)
+    return "preprocess " + hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+class _Record:
+    """What preprocessing wrote under ``base_path`` and from what, kept by an
+    :class:`OutputGuard` on ``base_path`` (its manifest)."""
 
     def __init__(self, base: Path) -> None:
-        self.base = base
-        self.path = base / MANIFEST
+        self.guard = OutputGuard(base, what="base_path folder", option="base_path in the config")
+        self._take_over_legacy(base)
+
+    def _take_over_legacy(self, base: Path) -> None:
+        """Move the entries of an earlier version's ``.preprocess_manifest.json`` (output ->
+        settings and inputs, the fingerprint of today) into the manifest, then remove it."""
+        legacy = base / LEGACY_MANIFEST
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            self.entries: dict = data if isinstance(data, dict) else {}
+            entries = json.loads(legacy.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self.entries = {}
-
-    def _key(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.base).as_posix()
-        except ValueError:
-            return str(path)
-
-    @staticmethod
-    def _record(out: _Output) -> dict:
-        inputs = {}
-        for p in out.inputs:
-            st = p.stat()
-            inputs[str(p.resolve())] = [st.st_size, st.st_mtime_ns]
-        return {"settings": out.settings, "inputs": inputs}
+            return
+        for key, entry in (entries.items() if isinstance(entries, dict) else ()):
+            path = Path(key) if Path(key).is_absolute() else base / key
+            if path.is_file() and not self.guard.listed(path) and isinstance(entry, dict):
+                self.guard.record([path], tag=_tag(entry))
+        legacy.unlink(missing_ok=True)
 
     def up_to_date(self, out: _Output) -> bool:
         if not out.path.is_file():
             return False
-        if self.entries.get(self._key(out.path)) != self._record(out):
+        if not self.guard.written_by_us(out.path, tag=_tag(_fingerprint(out))):
             return False
         newest = max((p.stat().st_mtime_ns for p in out.inputs), default=0)
         return out.path.stat().st_mtime_ns >= newest
 
     def done(self, out: _Output) -> None:
-        self.entries[self._key(out.path)] = self._record(out)
-        write_text_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
+        self.guard.record([out.path], tag=_tag(_fingerprint(out)))
 
     def knows(self, path: Path) -> bool:
-        """Whether ``path`` was written by preprocessing into this base path."""
-        return self._key(path) in self.entries
+        """Whether ``path`` was written by preprocessing (or another DeepETPicker command)
+        into this base path."""
+        return self.guard.listed(path)
 
     def note(self, path: Path) -> None:
         """Record a list or config file written by preprocessing (no inputs to track)."""
-        if path.is_file() and self._key(path) not in self.entries:
-            self.entries[self._key(path)] = {"settings": {"step": path.name}, "inputs": {}}
-            write_text_atomic(self.path, json.dumps(self.entries, indent=1, sort_keys=True))
+        if path.is_file():
+            self.guard.record([path], tag=_tag({"settings": {"step": path.name}, "inputs": {}}))
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,7 +335,7 @@ def _is_input_config(cfg: PreprocessConfig, path: Path) -> bool:
         return False
 
 
-def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: "_Manifest") -> None:
+def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: _Record) -> None:
     """Refuse, before any work, to replace a file that preprocessing did not write here."""
     fmt = cfg.tomo_format
     planned = [cfg.data_dir / f"{t.stem}{fmt}" for t in tomos]
@@ -360,8 +378,7 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     cfg.validate(check_paths=True)
     base = Path(cfg.base_path)
     tomos = _find_inputs(cfg, report)
-    check_output_folder(base, "base_path folder", "base_path in the config")
-    manifest = _Manifest(base)
+    manifest = _Record(base)
     fmt = cfg.tomo_format
     _check_outputs_are_ours(cfg, tomos, manifest)
 
@@ -432,4 +449,5 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     return result
 
 
-__all__ = ["PreprocessResult", "preprocess", "read_num_name", "NUM_NAME", "MANIFEST"]
+__all__ = ["PreprocessResult", "preprocess", "read_num_name", "NUM_NAME", "MANIFEST",
+           "LEGACY_MANIFEST"]

@@ -21,7 +21,7 @@ Files under ``config.run_dir`` (``base_path/runs/<dset_name>``), each written at
 - ``metrics.csv`` and ``metrics.json``: one row per epoch (train loss, val loss, precision,
   recall and F1 overall and per class, the lowest per-class F1 of a validation tomogram and
   the standard deviation over them (``f1_<k>_min``, ``f1_<k>_std``), learning rate, epoch and
-  validation time).
+  validation time); :func:`read_metrics` reads the JSON back.
 
 A fresh run moves earlier files of the same run folder into ``old/<time>/``. ``resume``
 continues from a ``last.pth``. With a fixed ``seed`` two CPU runs give the same loss curve,
@@ -57,7 +57,7 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.matching import DistanceResult
-from deepetpicker.model.checkpoint import FORMAT, read_checkpoint, save_checkpoint
+from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint, save_checkpoint
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.picking.settings import format_thresholds
 from deepetpicker.train.augment import AugmentSettings
@@ -67,8 +67,6 @@ from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_proces
                                             teardown_distributed)
 from deepetpicker.train.losses import get_loss
 
-BEST = "best.pth"
-LAST = "last.pth"
 LOG_CSV = "metrics.csv"
 LOG_JSON = "metrics.json"
 #: Particles whose patches give the validation loss (spread evenly over the val tomograms).
@@ -121,6 +119,13 @@ def selection_f1(row: dict) -> Optional[float]:
     before thresholds were tuned; None for an epoch that was not validated."""
     value = row.get("f1_tuned", row.get("f1"))
     return None if value is None else float(value)
+
+
+def best_row(history: list[dict]) -> Optional[dict]:
+    """The epoch whose weights are ``best.pth``: the first with the highest
+    :func:`selection_f1`; None when no epoch was validated."""
+    scored = [row for row in history if selection_f1(row) is not None]
+    return max(scored, key=selection_f1, default=None)
 
 
 def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
@@ -533,6 +538,29 @@ class Trainer:
         write_text_atomic(csv_path, buffer.getvalue())
         write_text_atomic(json_path, json.dumps(self.history, indent=1))
         return csv_path, json_path
+
+
+def read_metrics(run_dir) -> list[dict[str, Any]]:
+    """The epochs of the run in ``run_dir`` from its ``metrics.json``: one dict per epoch, as
+    in :attr:`TrainResult.history` (``epoch`` an int; ``train_loss``, ``val_loss``, ``f1``, ...
+    numbers or None). Empty when the folder holds no metrics (no run yet); a file that
+    cannot be read raises :class:`DeepETPickerError` naming it."""
+    path = Path(run_dir) / LOG_JSON
+    if not path.is_file():
+        return []
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(rows, list):
+            raise TypeError("not a list of epochs")
+        epochs = []
+        for row in rows:
+            if isinstance(row, dict) and "epoch" in row:
+                epochs.append({**row, "epoch": int(row["epoch"])})
+    except (OSError, ValueError, TypeError) as exc:
+        raise DeepETPickerError(
+            f"Cannot read the metrics of the run in {path}: {exc}. The file is rewritten "
+            f"after every epoch; train again (or resume) to replace it.") from None
+    return epochs
 
 
 def _cpu_state(net: torch.nn.Module) -> dict:

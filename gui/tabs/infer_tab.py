@@ -182,7 +182,9 @@ class InferTab(QWidget):
         self.t_dist.setValue(cfg.t_dist or 0.0)
         set_combo(self.localize, cfg.localize)
         if not self.weights_field.text():
-            best = Path(cfg.run_dir) / "best.pth"
+            from deepetpicker.io.dataset import BEST_CHECKPOINT
+
+            best = Path(cfg.run_dir) / BEST_CHECKPOINT
             if best.is_file():
                 self.weights_field.setText(str(best))
         return True
@@ -236,9 +238,10 @@ class InferTab(QWidget):
         weights = self.weights_field.text()
         if not weights:
             raise DeepETPickerError("Choose the trained weights (best.pth of a training run).")
+        from deepetpicker.io.dataset import BEST_CHECKPOINT
         from deepetpicker.model.checkpoint import resolve_checkpoint
 
-        weights = str(resolve_checkpoint(weights, prefer="best.pth"))
+        weights = str(resolve_checkpoint(weights, prefer=BEST_CHECKPOINT))
         data = self.config.to_dict()
         data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
                     device=self.device.currentText().strip())
@@ -263,23 +266,13 @@ class InferTab(QWidget):
             return False
         from deepetpicker.infer.job import predict
 
-        self._inputs = kwargs["tomograms"] or [cfg.tomo_path]
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
 
     def _on_done(self, result) -> None:
         self.panel.append_log(result.summary())
-        tomo_of = {}
-        for item in self._inputs:
-            try:
-                for path in find_tomograms(item):
-                    tomo_of[path.stem] = str(path)
-            except DeepETPickerError:
-                continue
-        self.results = []
-        for output in result.outputs:
-            stem = Path(output).stem
-            self.results.append((stem, tomo_of.get(stem, ""), str(output)))
+        self.results = [(Path(output).stem, str(tomogram), str(output))
+                        for tomogram, output in result.pairs()]
         table = self.results_table
         table.setRowCount(len(self.results))
         for r, (stem, _tomo, output) in enumerate(self.results):
@@ -304,12 +297,7 @@ class InferTab(QWidget):
         rows = {i.row() for i in self.results_table.selectedItems()}
         if not rows:
             return False
-        stem, tomo, picks = self.results[min(rows)]
-        if not tomo:
-            dialogs.show_error(self, "Tomogram not found",
-                               f"The tomogram of {stem} is not among the inputs; open it in "
-                               f"the Particle Visualization tab and load {picks}.")
-            return False
+        _stem, tomo, picks = self.results[min(rows)]
         self.open_in_viewer.emit(tomo, picks)
         return True
 

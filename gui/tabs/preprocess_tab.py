@@ -25,20 +25,11 @@ NORM_TYPES = (("z-score (standardization)", "standardization"),
 
 def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int
                  ) -> list[tuple[int, str, dict[int, int]]]:
-    """``(id, tomogram, picks per class)`` of a preprocessed dataset, from
-    ``coords/num_name.csv`` and the coordinate copies beside it."""
-    from deepetpicker.io.picks import read_picks
-    from deepetpicker.io.dataset import NUM_NAME, read_num_name
+    """``(id, tomogram, picks per class)`` of a preprocessed dataset (see
+    :func:`deepetpicker.io.dataset.list_dataset`)."""
+    from deepetpicker.io.dataset import list_dataset
 
-    rows = []
-    for count, stem, index in read_num_name(Path(coords_dir) / NUM_NAME):
-        table = Path(coords_dir) / f"{stem}{coord_format}"
-        if table.is_file():
-            counts = read_picks(table).counts(num_cls)
-        else:
-            counts = {1: count} if num_cls == 1 else {}
-        rows.append((index, stem, counts))
-    return rows
+    return [(t.id, t.stem, t.counts) for t in list_dataset(coords_dir, coord_format, num_cls)]
 
 
 def fill_dataset_table(table: QTableWidget, rows, num_cls: int) -> None:

@@ -320,9 +320,11 @@ class TrainTab(QWidget):
     def resume(self, checkpoint=None) -> bool:
         """Continue a run from its ``last.pth`` (a dialog asks without ``checkpoint``)."""
         if checkpoint is None:
+            from deepetpicker.io.dataset import LAST_CHECKPOINT
+
             start = ""
             try:
-                start = str(self.to_config().run_dir / "last.pth")
+                start = str(self.to_config().run_dir / LAST_CHECKPOINT)
             except DeepETPickerError:
                 pass
             checkpoint, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
@@ -344,41 +346,38 @@ class TrainTab(QWidget):
         self._draw_history()
 
     def show_run_log(self, run_dir) -> bool:
-        """Plot the epochs of an earlier run from its ``metrics.json`` (if there is one)."""
-        import json
+        """Plot the epochs of an earlier run from its metrics (if there are any)."""
+        from deepetpicker.train.job import best_row, read_metrics, selection_f1
 
-        from deepetpicker.train.job import LOG_JSON
-
-        path = Path(run_dir) / LOG_JSON
-        if not path.is_file():
-            return False
         try:
-            rows = json.loads(path.read_text())
-            history = [dict(row) for row in rows if isinstance(row, dict) and "epoch" in row]
-        except (OSError, ValueError, TypeError):
-            self.panel.append_log(f"Could not read the metrics of the earlier run in {path}")
+            history = read_metrics(run_dir)
+        except DeepETPickerError as exc:
+            self.panel.append_log(str(exc))
+            return False
+        if not history:
             return False
         self.history = history
         self._draw_history()
-        if history:
-            last = history[-1]
-            best = max((r for r in history if r.get("f1") is not None),
-                       key=lambda r: r["f1"], default=None)
-            text = (f"Earlier run in {path.parent}: {len(history)} epoch(s), last train loss "
-                    f"{last.get('train_loss', float('nan')):.4f}")
-            if best is not None:
-                text += f", best val F1 {best['f1']:.3f} (epoch {best['epoch']})"
-            self.panel.append_log(text)
-        return bool(history)
+        last = history[-1]
+        best = best_row(history)
+        text = (f"Earlier run in {run_dir}: {len(history)} epoch(s), last train loss "
+                f"{last.get('train_loss', float('nan')):.4f}")
+        if best is not None:
+            text += f", best val F1 {selection_f1(best):.3f} (epoch {best['epoch']})"
+        self.panel.append_log(text)
+        return True
 
     def _draw_history(self) -> None:
-        def series(key):
-            pts = [(r["epoch"], r[key]) for r in self.history if r.get(key) is not None]
+        from deepetpicker.train.job import selection_f1
+
+        def series(value):
+            pts = [(r["epoch"], value(r)) for r in self.history if value(r) is not None]
             return [p[0] for p in pts], [p[1] for p in pts]
 
-        self.train_curve.setData(*series("train_loss"))
-        self.val_curve.setData(*series("val_loss"))
-        self.f1_curve.setData(*series("f1"))
+        self.train_curve.setData(*series(lambda r: r.get("train_loss")))
+        self.val_curve.setData(*series(lambda r: r.get("val_loss")))
+        # the F1 that chooses best.pth: with the score thresholds tuned on validation
+        self.f1_curve.setData(*series(selection_f1))
 
     def _on_done(self, result) -> None:
         self.panel.append_log(result.summary())

@@ -380,16 +380,9 @@ class ViewerTab(QWidget):
     def _use_sidecar_diameters(self, path) -> None:
         """Predicted picks come with ``<name>.json`` naming the particle diameter of each
         class: draw the circles that size."""
-        import json
+        from deepetpicker.io.picks import sidecar_diameters
 
-        sidecar = Path(path).with_name(Path(path).name + ".json")
-        if not sidecar.is_file():
-            return
-        try:
-            diameters = json.loads(sidecar.read_text()).get("diameters") or []
-            diameters = [float(d) for d in diameters]
-        except (OSError, ValueError, TypeError, AttributeError):
-            return
+        diameters = sidecar_diameters(path)
         if diameters:
             self.class_count.setValue(max(self.class_count.value(), len(diameters)))
         for cls, diameter in enumerate(diameters, start=1):
