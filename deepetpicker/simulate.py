@@ -50,7 +50,7 @@ GOLD_ABSORPTION = 2.5       # amplitude contrast of gold, relative to its phase 
 INELASTIC_MFP_NM = 350.0    # inelastic mean free path of 300 kV electrons in ice
 
 #: Shapes the particle builder knows.
-SHAPES = ("complex", "barrel", "rod", "globule")
+SHAPES = ("complex", "barrel", "rod", "globule", "ring", "shell", "stalk")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,21 @@ def _blobs(shape: str) -> np.ndarray:
         rows.extend([(0.0, 0.0, 0.0, 0.15), (0.06, 0.0, -0.12, 0.14), (-0.06, 0.0, 0.12, 0.14)])
     elif shape == "globule":
         fill_ellipsoid((0.0, 0.0, 0.0), (0.42, 0.36, 0.32), 10, 0.26)
+    elif shape == "ring":       # one flat ring of twelve subunits around an empty centre
+        for i in range(12):
+            a = 2 * np.pi * i / 12
+            rows.append((0.72 * np.cos(a), 0.72 * np.sin(a), 0.0, 0.14))
+    elif shape == "shell":      # a hollow sphere, as a virus-like particle
+        n = 60
+        k = np.arange(n) + 0.5
+        polar, azimuth = np.arccos(1 - 2 * k / n), np.pi * (1 + 5 ** 0.5) * k
+        for t, a in zip(polar, azimuth):
+            rows.append((0.78 * np.sin(t) * np.cos(a), 0.78 * np.sin(t) * np.sin(a),
+                         0.78 * np.cos(t), 0.11))
+    elif shape == "stalk":      # a thin rod with a knob at one end
+        for zc in np.linspace(-0.8, 0.35, 7):
+            rows.append((0.0, 0.0, zc, 0.11))
+        fill_ellipsoid((0.0, 0.0, 0.6), (0.28, 0.28, 0.22), 8, 0.14)
     else:  # pragma: no cover - callers validate the shape
         raise ValueError(shape)
     return np.asarray(rows, dtype=np.float64)

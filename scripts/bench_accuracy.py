@@ -1,0 +1,226 @@
+#!/usr/bin/env python
+"""Accuracy per training budget on simulated data the network has not seen.
+
+For each seed the script simulates a small dataset of four particle kinds (a compact globule,
+a hollow ring, a thin rod with a knob and a two-lobed rod; 10-20 voxels) among vesicles and
+gold: two tomograms to train on, one to validate on and two held out. It then trains the
+light network at fixed numbers of optimiser steps (the demo's patch size) in several
+variants and picks the held-out tomograms from their raw reconstructions:
+
+* ``scratch``: random initial weights, no weight average, every pick kept (the paper's way);
+* ``ema_tuned``: random initial weights, moving average of the weights, score thresholds
+  tuned per class on the validation tomogram;
+* ``pretrained``: as ``ema_tuned`` but starting from the packaged pretrained light network
+  (skipped when this installation has none).
+
+Each is scored with and without test-time augmentation (``--tta``), by the SHREC-2021
+occupancy rule: localisation F1 (a particle found by any pick) and the F1 of each class.
+A difference-of-Gaussians blob detector given the true number of particles is the floor.
+Printed: one row per variant and budget with the mean and spread (population standard
+deviation) over seeds, and the per-class F1; ``--json`` writes every number.
+
+    python scripts/bench_accuracy.py                            # 3 seeds, 300 and 900 steps
+    python scripts/bench_accuracy.py --seeds 0 --steps 300 --variants scratch ema_tuned
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: The particle kinds of the benchmark (name, simulator shape, diameter in voxels).
+CLASSES = [dict(name="globule", shape="globule", diameter=10),
+           dict(name="ring", shape="ring", diameter=20),
+           dict(name="stalk", shape="stalk", diameter=18),
+           dict(name="dimer", shape="rod", diameter=16)]
+SHAPE = (64, 160, 160)
+N_TOMOGRAMS = 5            # train on 0 and 1, validate on 2, hold out 3 and 4
+PATCH, PAD, BATCH = 40, 6, 8
+VARIANTS = ("scratch", "ema_tuned", "pretrained")
+EMA_DECAY = 0.99
+
+
+def simulate(out: Path, seed: int):
+    from deepetpicker.config import load_preprocess_config
+    from deepetpicker.preprocess.job import preprocess
+    from deepetpicker.simulate import simulate_dataset
+
+    config = simulate_dataset(out, n=N_TOMOGRAMS, shape=SHAPE, classes=CLASSES, seed=seed,
+                              reuse=True)
+    pre = load_preprocess_config(config)
+    preprocess(pre)
+    return pre
+
+
+def train_variant(pre, variant: str, steps: int, seed: int, log):
+    """Train one variant for about ``steps`` optimiser steps; the checkpoint (best.pth)."""
+    from deepetpicker.config import NETWORK_PRESETS, TrainConfig
+    from deepetpicker.train.job import train
+
+    settings = dict(dset_name=f"{variant}_{steps}", device="cpu", seed=seed, patch_size=PATCH,
+                    padding_size=PAD, batch_size=BATCH, lr=3e-3,
+                    f_maps=list(NETWORK_PRESETS["light"]),
+                    ema_decay=0.0 if variant == "scratch" else EMA_DECAY, max_epochs=1)
+    if "init" in TrainConfig.__dataclass_fields__:
+        settings["init"] = "pretrained" if variant == "pretrained" else "scratch"
+    probe = TrainConfig.from_preprocess(pre, [0, 1], [2], **settings)
+    from deepetpicker.train.dataset import load_entries
+
+    patches = sum(len(e.picks) for e in load_entries(probe, probe.train_set_ids))
+    per_epoch = max(1, math.ceil(patches / BATCH))
+    settings["max_epochs"] = max(1, round(steps / per_epoch))
+    settings["val_every"] = max(1, settings["max_epochs"] // 8)
+    cfg = TrainConfig.from_preprocess(pre, [0, 1], [2], **settings)
+    t0 = time.monotonic()
+    result = train(cfg)
+    log(f"  {variant} {steps} steps ({cfg.max_epochs} epochs of {per_epoch}): best epoch "
+        f"{result.best_epoch}, val F1 {result.best_f1:.3f}, {time.monotonic() - t0:.0f} s")
+    return cfg, result.best_checkpoint, cfg.max_epochs * per_epoch
+
+
+def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
+    """Pick the held-out tomograms; pooled occupancy-rule scores."""
+    from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
+    from deepetpicker.infer.job import predict
+    from deepetpicker.io.picks import read_picks
+    from deepetpicker.io.tomogram import load_tomogram
+
+    held_out = _held_out(pre)
+    picking = {"min_score": 0.0} if variant == "scratch" else {}
+    result = predict(cfg, weights, tomograms=[raw for raw, _, _ in held_out], out=out,
+                     picking=picking, tta=tta, overwrite=True, force=True)
+    scored = []
+    for (raw, truth, occupancy), path in zip(held_out, result.outputs):
+        scored.append(evaluate_occupancy(read_picks(path), read_picks(truth),
+                                         load_tomogram(occupancy).data[...],
+                                         num_cls=int(cfg.num_cls)))
+    return pool_occupancy(scored)
+
+
+def _held_out(pre):
+    from deepetpicker.io.dataset import read_num_name
+
+    names = sorted(Path(pre.tomo_path).glob(f"*{pre.tomo_format}"))
+    rows = []
+    for raw in names[3:]:
+        rows.append((raw, Path(pre.coord_path) / f"{raw.stem}{pre.coord_format}",
+                     pre.ocp_dir / f"{raw.stem}.mrc"))
+    del read_num_name
+    return rows
+
+
+def dog_floor(pre) -> float:
+    """Localisation F1 of a difference-of-Gaussians blob detector told the true particle
+    count, on the held-out tomograms (the best over a few scale ranges)."""
+    from skimage.feature import blob_dog
+
+    from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
+    from deepetpicker.io.picks import Picks, read_picks
+    from deepetpicker.io.tomogram import load_tomogram
+    from deepetpicker.normalize import chunked_stats
+
+    best = 0.0
+    smallest = min(c["diameter"] for c in CLASSES) / 2.0
+    largest = max(c["diameter"] for c in CLASSES) / 2.0
+    for low, high in ((smallest / 2, largest / 2), (smallest / 3, largest / 3)):
+        scored = []
+        for raw, truth_path, occupancy in _held_out(pre):
+            volume = np.asarray(load_tomogram(raw).data, np.float32)
+            stats = chunked_stats(volume)
+            dark = -(volume - stats.mean) / (stats.std or 1.0)   # protein is dark
+            truth = read_picks(truth_path)
+            blobs = blob_dog(dark, min_sigma=low, max_sigma=high, threshold=0.01,
+                             overlap=0.0)
+            if len(blobs):
+                zyx = blobs[:, :3]
+                strength = dark[tuple(np.rint(zyx).astype(int).T)]
+                keep = np.argsort(-strength)[:len(truth)]
+                picks = Picks(np.ones(len(keep), int), zyx[keep][:, ::-1], strength[keep])
+            else:
+                picks = Picks(np.zeros(0, int), np.zeros((0, 3)))
+            scored.append(evaluate_occupancy(picks, truth.select(np.arange(len(truth))),
+                                             load_tomogram(occupancy).data[...],
+                                             num_cls=len(CLASSES)))
+        best = max(best, pool_occupancy(scored).f1)
+    return best
+
+
+def _spread(values):
+    return (statistics.fmean(values), statistics.pstdev(values)) if values else (math.nan, 0.0)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, nargs="+", default=[300, 900])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument("--no-tta", action="store_true", help="skip the runs with TTA")
+    parser.add_argument("--out", type=Path, default=Path("bench_accuracy_output"))
+    parser.add_argument("--json", type=Path, help="write every number here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from deepetpicker.model.pretrained import packaged_weights_available  # noqa: F401
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    def log(text):
+        print(text, flush=True)
+
+    rows: dict = {}
+    floors = []
+    for seed in args.seeds:
+        log(f"seed {seed}: simulating and preprocessing")
+        pre = simulate(args.out / f"seed{seed}" / "data", seed)
+        floors.append(dog_floor(pre))
+        log(f"  DoG floor (localisation F1, true count given): {floors[-1]:.3f}")
+        for steps in args.steps:
+            for variant in args.variants:
+                if variant == "pretrained" and not packaged_weights_available():
+                    log("  pretrained: no packaged weights in this installation; skipped")
+                    continue
+                cfg, weights, done = train_variant(pre, variant, steps, seed, log)
+                for tta in ([False] if args.no_tta else [False, True]):
+                    pooled = score(pre, cfg, weights, variant, tta,
+                                   args.out / f"seed{seed}" / f"{variant}_{steps}_{int(tta)}")
+                    key = (variant, steps, tta)
+                    per_class = [c.f1 for c in pooled.per_class]
+                    rows.setdefault(key, []).append(dict(seed=seed, steps=done, f1=pooled.f1,
+                                                         per_class=per_class))
+                    log(f"  {variant:10s} {steps:4d} steps tta={tta!s:5s}: localisation F1 "
+                        f"{pooled.f1:.3f}, classes " + " ".join(f"{v:.2f}" for v in per_class))
+
+    names = [c["name"] for c in CLASSES]
+    print()
+    print(f"| variant | steps | TTA | F1 (mean ± sd, {len(args.seeds)} seeds) | "
+          + " | ".join(names) + " |")
+    print("|---|---|---|---|" + "---|" * len(names))
+    for (variant, steps, tta), runs in rows.items():
+        mean, sd = _spread([r["f1"] for r in runs])
+        classes = [_spread([r["per_class"][i] for r in runs])[0] for i in range(len(names))]
+        print(f"| {variant} | {steps} | {'yes' if tta else 'no'} | {mean:.3f} ± {sd:.3f} | "
+              + " | ".join(f"{v:.2f}" for v in classes) + " |")
+    mean, sd = _spread(floors)
+    print(f"| DoG blob detector (true count given) | - | - | {mean:.3f} ± {sd:.3f} |"
+          + " |" * len(names))
+    if args.json:
+        args.json.write_text(json.dumps({"classes": CLASSES, "shape": SHAPE, "dog": floors,
+                                         "runs": [dict(variant=v, steps=s, tta=t, runs=r)
+                                                  for (v, s, t), r in rows.items()]},
+                                        indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
