@@ -1,9 +1,11 @@
 """The file names and suffixes of a dataset: one place for them.
 
-- :data:`VOLUME_SUFFIXES`: the suffixes a dataset's tomograms may have (a config's
-  ``tomo_format``); :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks
-  named ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's
-  ``coord_format``).
+- :data:`VOLUME_SUFFIXES`: the MRC suffixes a dataset's volumes may have (a config's
+  ``tomo_format``, also the suffix of the volumes preprocessing writes); :data:`ZARR_SUFFIXES`:
+  Zarr tomograms (``NAME.zarr`` folders, OME-Zarr as copick writes them);
+  :data:`RAW_TOMOGRAM_SUFFIXES`: what preprocessing reads from ``tomo_path`` (both);
+  :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks named
+  ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's ``coord_format``).
 - The folders under a dataset's ``base_path``, named as the original program names them:
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
@@ -21,7 +23,9 @@ from pathlib import Path
 from deepetpicker.errors import DeepETPickerError
 
 VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
-TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs")
+ZARR_SUFFIXES = (".zarr",)
+RAW_TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + ZARR_SUFFIXES
+TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs") + ZARR_SUFFIXES
 PICK_SUFFIXES = (".coords", ".txt", ".csv")
 NUM_NAME = "num_name.csv"
 COORDS_DIR = "coords"
