@@ -195,6 +195,8 @@ def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters
                    "diameters": list(diameters)}
     if record_base.get("tta"):      # only when on: picks made before the option still match
         fingerprint["tta"] = list(record_base["tta"])
+    if "zarr_level" in record_base:
+        fingerprint["zarr_level"] = record_base["zarr_level"]
     return fingerprint
 
 
@@ -308,7 +310,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             batch_size: Optional[int] = None, score_dtype: str = "float16",
             picking=None, diameters: Optional[Sequence[float]] = None,
             export: Optional[dict] = None, overwrite: bool = False,
-            force: bool = False, tta=False) -> PredictResult:
+            force: bool = False, tta=False,
+            zarr_level: Union[int, str, None] = None) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -329,8 +332,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     on the CPU). ``tta``: test-time augmentation, the class scores averaged over transforms of
     each tile before picking: False (off), True (the 8 mirrorings of z, y and x) or a set name
     of :data:`~deepetpicker.picking.tiling.TTA_SETS` (``flips``, ``full``); the scan takes as
-    many times longer as there are transforms. Every setting is checked before any tomogram
-    is read.
+    many times longer as there are transforms. ``zarr_level``: the scale level read from
+    OME-Zarr tomograms (default 0, the full resolution; picks are in that level's voxels).
+    Every setting is checked before any tomogram is read.
 
     Outputs never replace a user's file or an input (see :mod:`deepetpicker.io.outputs`);
     ``overwrite`` replaces the outputs of an earlier run. A tomogram whose picks and sidecar
@@ -420,6 +424,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                    "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
                    "norm_type": config.norm_type, "num_cls": int(config.num_cls),
                    "class_names": class_names, "tta": [t.name for t in transforms]}
+    if zarr_level is not None and str(zarr_level) != "0":
+        record_base["zarr_level"] = str(zarr_level)
     result = PredictResult(out_dir=out_dir, settings=record_base)
     all_picks, shapes, voxel_sizes = [], {}, {}
     num_cls = int(config.num_cls)
@@ -471,7 +477,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                 report("predict", index + 1, total, item=stem)
                 continue
             try:
-                tomo = load_tomogram(path, mmap=True)
+                tomo = load_tomogram(path, mmap=True, level=zarr_level)
                 stats = chunked_stats(tomo.data, report=report, name=str(path))
                 offset, spread = normalization_scale(stats, config.norm_type, str(path))
                 scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
