@@ -302,7 +302,8 @@ def cmd_predict(args) -> int:
                       formats=tuple(args.format or ()), device=args.device,
                       batch_size=args.batch_size, picking=picking, export=_export_options(args),
                       diameters=args.diameters, overwrite=args.overwrite, force=args.force,
-                      tta=args.tta_set or args.tta, zarr_level=args.zarr_level)
+                      tta=args.tta_set or args.tta, zarr_level=args.zarr_level,
+                      mask=args.mask)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
@@ -602,6 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "memory on the CPU)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
     _add_zarr_level(p)
+    p.add_argument("--mask", metavar="M",
+                   help="region of interest: a volume of the tomogram's shape (MRC or .zarr, "
+                        "non-zero = keep) or a folder of masks named like the tomograms; picks "
+                        "outside it are dropped and tiles outside it are not run (default: "
+                        "the whole tomogram)")
     p.set_defaults(func=cmd_predict)
 
     p = command("evaluate", "compare picks with ground truth (SHREC-2021 and distance rules, "

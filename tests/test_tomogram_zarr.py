@@ -6,23 +6,20 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import zarr
 from ome_zarr.writer import write_multiscale
 
 import deepetpicker.normalize as normalize_module
 from deepetpicker.cli import main
-from deepetpicker.config import PreprocessConfig, TrainConfig
+from deepetpicker.config import PreprocessConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.infer.job import predict
 from deepetpicker.io.outputs import file_stamp
-from deepetpicker.io.picks import Picks, read_picks, write_picks
+from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram, write_tomogram
-from deepetpicker.model import ResUNet3D, save_checkpoint
 from deepetpicker.preprocess.job import preprocess
-from deepetpicker.preprocess.labels import paint_labels
 
-from train_fixtures import place, toy_volume
+from train_fixtures import tiny_picker
 
 SHAPE = (16, 24, 28)  # z, y, x
 
@@ -213,49 +210,16 @@ def test_preprocess_at_another_level_uses_its_shape_and_voxel_size(tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """A tiny network trained for a few seconds on dark balls in noise, and a held-out
-    tomogram of the same kind as MRC and as OME-Zarr (chunks that do not match the tiles)."""
+    """A tiny trained network and a held-out tomogram as MRC and as OME-Zarr (chunks that do
+    not match the tiles)."""
     tmp = tmp_path_factory.mktemp("zarr_predict")
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    shape, diameter = (24, 40, 40), 6
-    volumes, labels = [], []
-    for _ in range(2):
-        centres = place(rng, shape, 8, diameter, margin=4)
-        volumes.append(toy_volume(rng, shape, centres, diameter))
-        picks = Picks(np.ones(len(centres), int), centres[:, ::-1].astype(float))
-        labels.append(paint_labels(shape, picks, diameter, "gaussian").astype(np.float32))
-    model = ResUNet3D(num_classes=1, f_maps=(4, 8, 8, 8))
-    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
-    n = 16
-    model.train()
-    for _ in range(60):
-        xs, ys = [], []
-        for _ in range(4):
-            i = rng.integers(2)
-            z, y, x = (rng.integers(0, s - n + 1) for s in shape)
-            xs.append(volumes[i][z:z + n, y:y + n, x:x + n])
-            ys.append(labels[i][z:z + n, y:y + n, x:x + n])
-        x, y = torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
-        logits = model(x)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    model.eval()
-    weights = save_checkpoint(tmp / "tiny.pth", model, diameters=[diameter])
-    centres = place(rng, shape, 8, diameter, margin=4)
-    held_out = toy_volume(rng, shape, centres, diameter) * 40.0 + 500.0
+    run = tiny_picker(tmp)
     (tmp / "mrc").mkdir()
     (tmp / "zarr").mkdir()
-    mrc = write_tomogram(tmp / "mrc" / "held.mrc", held_out, 10.0)
-    zr = write_ome_zarr(tmp / "zarr" / "held.zarr", held_out, 10.0, chunks=(7, 9, 11))
-    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp), coord_path=str(tmp),
-                           tomo_path=str(tmp), num_cls=1, label_diameter=diameter,
-                           ocp_diameter=[diameter])
-    cfg = TrainConfig.from_preprocess(pre, "0", "0", patch_size=16, padding_size=4,
-                                      f_maps=[4, 8, 8, 8], device="cpu")
-    return dict(weights=weights, mrc=mrc, zarr=zr, config=cfg, centres=centres)
+    run["mrc"] = write_tomogram(tmp / "mrc" / "held.mrc", run["volume"], 10.0)
+    run["zarr"] = write_ome_zarr(tmp / "zarr" / "held.zarr", run["volume"], 10.0,
+                                 chunks=(7, 9, 11))
+    return run
 
 
 def test_predict_on_a_zarr_tomogram_gives_the_picks_of_the_mrc(tiny_run, tmp_path):
