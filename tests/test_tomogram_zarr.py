@@ -17,6 +17,7 @@ from deepetpicker.infer.job import predict
 from deepetpicker.io.outputs import file_stamp
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram, write_tomogram
+from deepetpicker.io.zarr_tomogram import ChunkCache
 from deepetpicker.preprocess.job import preprocess
 
 from train_fixtures import tiny_picker
@@ -63,6 +64,51 @@ def test_ome_zarr_levels_read_like_an_mrc_with_their_voxel_size(tmp_path):
         binned = load_tomogram(path, level=level, mmap=False)
         assert binned.shape == (8, 12, 14) and binned.voxel_size == pytest.approx(15.0)
         np.testing.assert_array_equal(binned.data, data[::2, ::2, ::2])
+
+
+class CountingArray:
+    """A zarr array that counts the chunks read through it."""
+
+    def __init__(self, array):
+        self.array, self.reads = array, 0
+        self.shape, self.dtype, self.chunks = array.shape, array.dtype, array.chunks
+
+    def __getitem__(self, key):
+        self.reads += 1
+        return self.array[key]
+
+
+def test_chunk_cache_reads_like_numpy_and_decodes_each_chunk_about_once(tmp_path):
+    data = volume(5, shape=(20, 30, 40))
+    array = zarr.array(data, chunks=(8, 16, 16), store=zarr.DirectoryStore(str(tmp_path / "c")))
+    cached = ChunkCache(array)
+    keys = [np.s_[...], np.s_[3], np.s_[-1], np.s_[2:17], np.s_[:, 5], np.s_[:, :, 39],
+            np.s_[1:19:3, ::7, 5:33:4], np.s_[4, 9, 11], np.s_[7:7], np.s_[..., 2:5],
+            np.s_[0, 3:28, 1:2]]
+    for key in keys:
+        np.testing.assert_array_equal(cached[key], data[key])
+    np.testing.assert_array_equal(np.asarray(cached), data)
+    np.testing.assert_array_equal(cached.vindex[[1, 2], [3, 4], [5, 6]], data[[1, 2], [3, 4],
+                                                                               [5, 6]])
+    with pytest.raises(IndexError):
+        cached[20]
+    # z-slabs thinner than a chunk, then overlapping tiles: 3 x 2 x 3 = 18 chunks in all
+    counting = CountingArray(array)
+    cached = ChunkCache(counting)
+    for z in range(0, 20, 3):
+        np.testing.assert_array_equal(cached[z:z + 3], data[z:z + 3])
+    assert counting.reads == 18
+    tiles = [np.s_[z:z + 9, y:y + 12, x:x + 14]
+             for z, y, x in np.ndindex(3, 3, 3) for z, y, x in [(z * 6, y * 10, x * 13)]]
+    for cache_bytes, most in ((None, 18), (4 * 8 * 16 * 16 * 4, None)):
+        counting.reads = 0
+        cached = ChunkCache(counting, cache_bytes=cache_bytes)
+        for tile in tiles:
+            np.testing.assert_array_equal(cached[tile], data[tile])
+        if most is not None:                    # two rows of chunks by default: once each
+            assert counting.reads == most
+        else:                                   # a small cache stays small
+            assert cached._held <= cache_bytes and counting.reads > 18
 
 
 def test_axis_units_are_converted_to_angstrom(tmp_path):

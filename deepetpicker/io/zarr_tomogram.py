@@ -9,16 +9,23 @@ A ``NAME.zarr`` folder is either
   unit (copick writes Angstrom; no unit is read as Angstrom); or
 - a plain 3-D Zarr array, which has no voxel size.
 
-The array is returned as it is: reading a slab or a tile decompresses only the chunks it
-touches, like a memory-mapped MRC pages in only what is read. ``np.asarray(array[...])``
-reads it whole.
+The array is returned wrapped in a :class:`ChunkCache`: reading a slab, a slice or a tile
+decompresses only the chunks it touches, like a memory-mapped MRC pages in only what is read,
+and keeps the most recently decoded chunks, so the z-slabs of the statistics and the
+overlapping tiles of a scan decompress each chunk about once even when chunks are larger than
+what is read at a time (copick writes chunks of 256^3). ``np.asarray(array[...])`` reads it
+whole.
 """
 
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
+from itertools import product
 from pathlib import Path
 from typing import Optional, Union
+
+import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 
@@ -133,7 +140,8 @@ def open_zarr_tomogram(path: PathLike, level: Level = None):
     """``(array, voxel size in Angstrom or None)`` of a Zarr tomogram at scale ``level``.
 
     ``level``: None or 0 for the finest level, an index into the multiscales' list of levels or
-    a level's path (``"1"``). ``array`` is a read-only ``zarr.Array`` of shape (z, y, x).
+    a level's path (``"1"``). ``array`` is a read-only ``zarr.Array`` of shape (z, y, x) in a
+    :class:`ChunkCache`.
     Raises :class:`DeepETPickerError` naming the folder for a Zarr without multiscales metadata
     that is not a 3-D array, a level that does not exist (the error lists those that do), and
     data that is not 3-D.
@@ -145,7 +153,7 @@ def open_zarr_tomogram(path: PathLike, level: Level = None):
             raise DeepETPickerError(
                 f"{path} is a single Zarr array with no scale levels, so level {level!r} does "
                 f"not exist; leave the level out (or give 0).")
-        return _three_d(node, path), None
+        return ChunkCache(_three_d(node, path)), None
     meta = _multiscales(node, path)
     if meta is None:
         arrays = sorted(name for name, _ in node.arrays())
@@ -179,7 +187,7 @@ def open_zarr_tomogram(path: PathLike, level: Level = None):
     voxel = None
     if scale is not None and scale[-1] > 0:
         voxel = scale[-1] * unit
-    return array, voxel
+    return ChunkCache(array), voxel
 
 
 def _three_d(array, path: Path):
@@ -193,4 +201,109 @@ def _three_d(array, path: Path):
     return array
 
 
-__all__ = ["is_zarr_path", "open_zarr_tomogram", "zarr_levels"]
+class ChunkCache:
+    """A read-only chunked array (a ``zarr.Array``) that keeps its recently decoded chunks.
+
+    Indexing with integers and slices (positive steps) decodes each chunk the selection
+    touches once and keeps up to ``cache_bytes`` of decoded chunks, least recently used first
+    out: by default two rows of chunks across the (y, x) plane, at most 2 GiB but at least
+    eight chunks. Other indexing goes to the array itself. ``shape``, ``dtype``, ``ndim``,
+    ``size``, ``chunks`` and ``vindex`` are the array's.
+    """
+
+    MAX_DEFAULT_BYTES = 2 * 2 ** 30
+
+    def __init__(self, array, cache_bytes: Optional[int] = None) -> None:
+        self.array = array
+        self.shape = tuple(int(n) for n in array.shape)
+        self.dtype = np.dtype(array.dtype)
+        self.ndim = len(self.shape)
+        self.size = int(np.prod(self.shape))
+        self.chunks = tuple(int(c) for c in array.chunks)
+        chunk_bytes = int(np.prod(self.chunks)) * self.dtype.itemsize
+        per_row = int(np.prod([-(-n // c) for n, c in zip(self.shape[1:], self.chunks[1:])]))
+        if cache_bytes is None:
+            cache_bytes = max(8 * chunk_bytes,
+                              min(2 * per_row * chunk_bytes, self.MAX_DEFAULT_BYTES))
+        self.cache_bytes = int(cache_bytes)
+        self._cache: OrderedDict = OrderedDict()
+        self._held = 0
+
+    @property
+    def vindex(self):
+        return self.array.vindex
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[...]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def _chunk(self, index: tuple[int, ...]) -> np.ndarray:
+        block = self._cache.get(index)
+        if block is not None:
+            self._cache.move_to_end(index)
+            return block
+        region = tuple(slice(i * c, min((i + 1) * c, n))
+                       for i, c, n in zip(index, self.chunks, self.shape))
+        block = np.asarray(self.array[region])
+        self._cache[index] = block
+        self._held += block.nbytes
+        while self._held > self.cache_bytes and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._held -= old.nbytes
+        return block
+
+    def _plan(self, key):
+        """``(start, stop, step, is_integer)`` per axis, or None for indexing left to zarr."""
+        key = key if isinstance(key, tuple) else (key,)
+        if sum(k is Ellipsis for k in key) > 1:
+            return None
+        if Ellipsis in key:
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (self.ndim - len(key) + 1) + key[at + 1:]
+        if len(key) > self.ndim:
+            return None
+        key = key + (slice(None),) * (self.ndim - len(key))
+        plan = []
+        for k, n in zip(key, self.shape):
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+                i = int(k) + (n if k < 0 else 0)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {k} is out of bounds for an axis of size {n}")
+                plan.append((i, i + 1, 1, True))
+            elif isinstance(k, slice):
+                start, stop, step = k.indices(n)
+                if step < 1:
+                    return None
+                count = max(0, -(-(stop - start) // step))
+                plan.append((start, start + (count - 1) * step + 1 if count else start, step,
+                             False))
+            else:
+                return None
+        return plan
+
+    def __getitem__(self, key) -> np.ndarray:
+        plan = self._plan(key)
+        if plan is None:
+            return np.asarray(self.array[key])
+        box = [stop - start for start, stop, _, _ in plan]
+        out = np.empty(box, dtype=self.dtype)
+        if min(box, default=1) > 0:
+            ranges = [range(start // c, (stop - 1) // c + 1)
+                      for (start, stop, _, _), c in zip(plan, self.chunks)]
+            for index in product(*ranges):
+                block = self._chunk(index)
+                src, dst = [], []
+                for i, c, (start, stop, _, _) in zip(index, self.chunks, plan):
+                    lo, hi = max(start, i * c), min(stop, (i + 1) * c)
+                    src.append(slice(lo - i * c, hi - i * c))
+                    dst.append(slice(lo - start, hi - start))
+                out[tuple(dst)] = block[tuple(src)]
+        picked = tuple(0 if integer else slice(None, None, step)
+                       for _, _, step, integer in plan)
+        return out[picked]
+
+
+__all__ = ["ChunkCache", "is_zarr_path", "open_zarr_tomogram", "zarr_levels"]
