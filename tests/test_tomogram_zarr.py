@@ -326,3 +326,28 @@ def test_the_viewer_shows_a_zarr_tomogram_like_the_mrc(qtbot, tmp_path):
     for name, image in shown["zarr"].items():
         assert image.size > 0
         np.testing.assert_array_equal(image, shown["mrc"][name])
+
+
+def test_the_viewer_restores_unsaved_picks_of_a_zarr_tomogram(qtbot, tmp_path, monkeypatch):
+    from PyQt5.QtCore import QSettings
+
+    from gui import dialogs
+    from gui.picks_model import autosave_path
+    from gui.tabs.viewer_tab import ViewerTab
+
+    path = write_ome_zarr(tmp_path / "v.zarr", volume(4), 10.0)
+    settings = QSettings(str(tmp_path / "viewer.ini"), QSettings.IniFormat)
+    tab = ViewerTab(settings)
+    qtbot.addWidget(tab)
+    assert tab.open_tomogram(path)
+    tab.model.add(1, 5.0, 6.0, 7.0)
+    tab.model.write_autosave(tab.default_picks_path)
+    assert autosave_path(tmp_path / "v.coords").is_file()
+    tab.model.undo_stack.setClean()
+    asked = []
+    monkeypatch.setattr(dialogs, "ask_yes_no", lambda *a, **k: asked.append(a[2]) or True)
+    again = ViewerTab(settings)
+    qtbot.addWidget(again)
+    assert again.restore_last_session()
+    assert again.tomogram.path == path and "v.zarr has unsaved picks" in asked[0]
+    assert len(again.model) == 1

@@ -557,7 +557,7 @@ class ViewerTab(QWidget):
             return False
         tomo = self.settings.value("viewer/tomogram", "", type=str)
         picks = self.settings.value("viewer/picks", "", type=str)
-        if not tomo or not Path(tomo).is_file():
+        if not tomo or not Path(tomo).exists():     # a file, or a .zarr folder
             return False
         target = Path(picks) if picks else Path(tomo).with_suffix(".coords")
         if not autosave_path(target).is_file():
