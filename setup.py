@@ -27,6 +27,8 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "mrcfile>=1.4",
+        # OME-Zarr tomograms (copick's storage) are read with zarr 2, the format copick writes.
+        "zarr>=2.16,<3",
         "scikit-image>=0.21",
         "elasticdeform>=0.5",
         "starfile>=0.5",
@@ -36,7 +38,9 @@ setup(
         "pyqtgraph>=0.13",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-qt>=4.2"],
+        # ome-zarr writes the OME-Zarr tomograms of the tests as copick does; its releases from
+        # 0.12 on need zarr 3.
+        "test": ["pytest>=7", "pytest-qt>=4.2", "ome-zarr>=0.9,<0.12"],
     },
     entry_points={
         "console_scripts": ["deepetpicker=deepetpicker.cli:main"],

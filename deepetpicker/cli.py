@@ -237,7 +237,7 @@ def cmd_preprocess(args) -> int:
     from deepetpicker.preprocess.job import preprocess
 
     cfg = load_preprocess_config(args.config)
-    result = _run_job(preprocess, cfg)
+    result = _run_job(preprocess, cfg, zarr_level=args.zarr_level)
     print(_summary(result) or f"Preprocessed dataset written under {cfg.base_path}")
     return 0
 
@@ -307,7 +307,8 @@ def cmd_predict(args) -> int:
                       formats=tuple(args.format or ()), device=args.device,
                       batch_size=args.batch_size, picking=picking, export=_export_options(args),
                       diameters=args.diameters, overwrite=args.overwrite, force=args.force,
-                      tta=args.tta_set or args.tta)
+                      tta=args.tta_set or args.tta, zarr_level=args.zarr_level,
+                      mask=args.mask)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
@@ -334,6 +335,12 @@ def cmd_convert(args) -> int:
     for path in written:
         print(path)
     return 0
+
+
+def _add_zarr_level(p) -> None:
+    p.add_argument("--zarr-level", metavar="LEVEL",
+                   help="scale level read from OME-Zarr tomograms (.zarr): its index or name "
+                        "(default: 0, the full resolution); picks are in that level's voxels")
 
 
 def _export_options(args) -> dict:
@@ -493,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
                 ["deepetpicker preprocess sample_data/configs/simulated.py",
                  "deepetpicker preprocess /data/ribosomes/configs/ribosomes.py"])
     p.add_argument("config", help="preprocess config file (pre_config=...)")
+    _add_zarr_level(p)
     p.set_defaults(func=cmd_preprocess)
 
     p = command("train-config", "write a training config from a preprocess config",
@@ -595,6 +603,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "config's batch_size on a GPU, 1-8 by "
                                                   "memory on the CPU)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
+    _add_zarr_level(p)
+    p.add_argument("--mask", metavar="M",
+                   help="region of interest: a volume of the tomogram's shape (MRC or .zarr, "
+                        "non-zero = keep) or a folder of masks named like the tomograms; picks "
+                        "outside it are dropped and tiles outside it are not run (default: "
+                        "the whole tomogram)")
     p.set_defaults(func=cmd_predict)
 
     p = command("evaluate", "compare picks with ground truth (SHREC-2021 and distance rules, "

@@ -246,7 +246,7 @@ class ViewerDocument(QObject):
             return None
         tomo = self.settings.value("viewer/tomogram", "", type=str)
         picks = self.settings.value("viewer/picks", "", type=str)
-        if not tomo or not Path(tomo).is_file():
+        if not tomo or not Path(tomo).exists():     # a file, or a .zarr folder
             return None
         target = Path(picks) if picks else Path(tomo).with_suffix(".coords")
         if not autosave_path(target).is_file():

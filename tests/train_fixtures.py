@@ -7,6 +7,7 @@ from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.io.picks import Picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
 from deepetpicker.preprocess.job import preprocess
+from deepetpicker.preprocess.labels import paint_labels
 
 TINY = [4, 8, 12, 16]
 
@@ -64,3 +65,47 @@ def train_config(pre, train_ids="0", val_ids="1", **overrides):
                     max_epochs=2, lr=0.01, num_workers=0, device="cpu", seed=0)
     settings.update(overrides)
     return TrainConfig.from_preprocess(pre, train_ids, val_ids, **settings)
+
+
+def tiny_picker(tmp, shape=(24, 40, 40), diameter=6, steps=60):
+    """A tiny network trained for a few seconds on dark balls in noise (saved as
+    ``tmp/tiny.pth``), its training config, and a held-out raw volume (not normalised) with
+    the centres (z, y, x) of its particles."""
+    import torch
+
+    from deepetpicker.model import ResUNet3D, save_checkpoint
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    volumes, labels = [], []
+    for _ in range(2):
+        centres = place(rng, shape, 8, diameter, margin=4)
+        volumes.append(toy_volume(rng, shape, centres, diameter))
+        picks = Picks(np.ones(len(centres), int), centres[:, ::-1].astype(float))
+        labels.append(paint_labels(shape, picks, diameter, "gaussian").astype(np.float32))
+    model = ResUNet3D(num_classes=1, f_maps=(4, 8, 8, 8))
+    optimiser = torch.optim.Adam(model.parameters(), lr=0.01)
+    n = 16
+    model.train()
+    for _ in range(steps):
+        xs, ys = [], []
+        for _ in range(4):
+            i = rng.integers(2)
+            z, y, x = (rng.integers(0, s - n + 1) for s in shape)
+            xs.append(volumes[i][z:z + n, y:y + n, x:x + n])
+            ys.append(labels[i][z:z + n, y:y + n, x:x + n])
+        x, y = torch.from_numpy(np.stack(xs)[:, None]), torch.from_numpy(np.stack(ys)[:, None])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    weights = save_checkpoint(tmp / "tiny.pth", model, diameters=[diameter])
+    centres = place(rng, shape, 8, diameter, margin=4)
+    volume = toy_volume(rng, shape, centres, diameter) * 40.0 + 500.0
+    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp), coord_path=str(tmp),
+                           tomo_path=str(tmp), num_cls=1, label_diameter=diameter,
+                           ocp_diameter=[diameter])
+    config = TrainConfig.from_preprocess(pre, "0", "0", patch_size=16, padding_size=4,
+                                         f_maps=[4, 8, 8, 8], device="cpu")
+    return dict(weights=weights, config=config, volume=volume, centres=centres)

@@ -221,6 +221,8 @@ def _fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters
                    "diameters": list(diameters)}
     if record_base.get("tta"):      # only when on: picks made before the option still match
         fingerprint["tta"] = list(record_base["tta"])
+    if "zarr_level" in record_base:
+        fingerprint["zarr_level"] = record_base["zarr_level"]
     return fingerprint
 
 
@@ -333,7 +335,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
             batch_size: Optional[int] = None, score_dtype: str = "float16",
             picking=None, diameters: Optional[Sequence[float]] = None,
             export: Optional[dict] = None, overwrite: bool = False,
-            force: bool = False, tta=False) -> PredictResult:
+            force: bool = False, tta=False,
+            zarr_level: Union[int, str, None] = None,
+            mask: Optional[PathLike] = None) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -354,8 +358,12 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     on the CPU). ``tta``: test-time augmentation, the class scores averaged over transforms of
     each tile before picking: False (off), True (the 8 mirrorings of z, y and x) or a set name
     of :data:`~deepetpicker.picking.tiling.TTA_SETS` (``flips``, ``full``); the scan takes as
-    many times longer as there are transforms. Every setting is checked before any tomogram
-    is read.
+    many times longer as there are transforms. ``zarr_level``: the scale level read from
+    OME-Zarr tomograms (default 0, the full resolution; picks are in that level's voxels).
+    ``mask``: a region of interest, a volume of the tomogram's shape (non-zero = keep) or a
+    folder of masks named like the tomograms (see :mod:`deepetpicker.picking.mask`): picks
+    outside it are dropped and tiles entirely outside it are not run.
+    Every setting is checked before any tomogram is read.
 
     Outputs never replace a user's file or an input (see :mod:`deepetpicker.io.outputs`);
     ``overwrite`` replaces the outputs of an earlier run. A tomogram whose picks and sidecar
@@ -367,6 +375,7 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     """
     import torch
 
+    from deepetpicker.picking.mask import TileFilter, load_mask, mask_paths, picks_in_mask
     from deepetpicker.picking.settings import PickSettings, picks_from_scores
     from deepetpicker.picking.tiling import count_tiles, tile_starts, tta_transforms
     from deepetpicker.io.format_specs import format_spec
@@ -426,7 +435,9 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     paths = _tomogram_paths(config, tomograms)
     paths = paths[rank::world] if world > 1 else paths
     out_dir = Path(out) if out is not None else config.run_dir / "predictions"
-    guard = OutputGuard(out_dir, overwrite=overwrite or force, inputs=[*paths, weights])
+    masks = {} if mask is None else mask_paths(mask, paths)
+    guard = OutputGuard(out_dir, overwrite=overwrite or force,
+                        inputs=[*paths, weights, *masks.values()])
 
     report.log(f"loading weights {weights} on {device}")
     if preloaded is None:
@@ -445,11 +456,15 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                    "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
                    "norm_type": config.norm_type, "num_cls": int(config.num_cls),
                    "class_names": class_names, "tta": [t.name for t in transforms]}
+    if zarr_level is not None and str(zarr_level) != "0":
+        record_base["zarr_level"] = str(zarr_level)
     result = PredictResult(out_dir=out_dir, settings=record_base)
     all_picks, shapes, voxel_sizes = [], {}, {}
     num_cls = int(config.num_cls)
     fingerprints = {str(p): _fingerprint(p, weights, record_base, settings, diameters)
                     for p in paths}
+    for p, m in masks.items():
+        fingerprints[str(p)]["mask"] = file_stamp(m)
     finished = {} if force else {str(p): _finished(out_dir, p, fingerprints[str(p)], guard,
                                                    save_scores, num_cls, class_names)
                                  for p in paths}
@@ -499,15 +514,22 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                 report("predict", index + 1, total, item=stem)
                 continue
             try:
-                tomo = load_tomogram(path, mmap=True)
+                tomo = load_tomogram(path, mmap=True, level=zarr_level)
+                region = (None if path not in masks else
+                          load_mask(masks[path], tomo.shape, path, level=zarr_level))
+                keep_tile = None if region is None else TileFilter(region, patch)
                 stats = chunked_stats(tomo.data, report=report, name=str(path))
                 offset, spread = normalization_scale(stats, config.norm_type, str(path))
                 scores = scan_tomogram(tomo.data, model, device, offset, spread, patch, pad,
-                                       batch_size, report, stem, tta=transforms)
+                                       batch_size, report, stem, tta=transforms,
+                                       keep_tile=keep_tile)
                 shape, voxel_size = tomo.shape, tomo.voxel_size
                 del tomo                   # unmaps the tomogram: its pages leave this process
                 picks = picks_from_scores(scores, diameters, settings, device=device,
                                           tomo_name=stem, voxel_size=voxel_size, report=report)
+                if region is not None:
+                    picks = picks_in_mask(picks, region)
+                    del region
             except (DeepETPickerError, OSError) as exc:
                 result.failed[str(path)] = str(exc)
                 report.log(f"skipped {path}: {exc}")
@@ -529,6 +551,8 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
                                          "std": stats.std, "min": stats.min, "max": stats.max},
                           tiles=count_tiles(shape, patch, pad),
                           fingerprint=fingerprints[str(path)])
+            if keep_tile is not None:
+                record.update(mask=str(masks[path]), tiles_skipped=keep_tile.skipped)
             sidecar = write_sidecar(coords, record)
             guard.record([coords, sidecar])
             if save_scores:
@@ -562,11 +586,13 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
 
 
 def scan_tomogram(data, model, device, offset: float, spread: float, patch: int, pad: int,
-                  batch_size: int, report=None, name: str = "", tta=()) -> np.ndarray:
+                  batch_size: int, report=None, name: str = "", tta=(),
+                  keep_tile=None) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
     ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores
-    are averaged per tile batch; each costs one more pass of the network.
+    are averaged per tile batch; each costs one more pass of the network. ``keep_tile``: see
+    :func:`deepetpicker.picking.tiling.scan`.
     """
     from deepetpicker.picking.tiling import scan, tta_transforms
 
@@ -574,4 +600,4 @@ def scan_tomogram(data, model, device, offset: float, spread: float, patch: int,
     predict_fn = _make_predictor(model, device, offset, spread, tta=tta_transforms(tta),
                                  check=check)
     return scan(data, predict_fn, patch, pad, batch_size=batch_size, report=report,
-                num_classes=model.num_classes, stage="scan", item=name)
+                num_classes=model.num_classes, stage="scan", item=name, keep_tile=keep_tile)

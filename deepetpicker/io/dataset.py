@@ -1,10 +1,12 @@
 """The file names and suffixes of a dataset: one place for them.
 
-- :data:`VOLUME_SUFFIXES`: the suffixes a dataset's tomograms may have (a config's
-  ``tomo_format``); :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks
-  named ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's
-  ``coord_format``), the suffixes of the ``coords`` format of
-  :mod:`deepetpicker.io.format_specs`.
+- :data:`VOLUME_SUFFIXES`: the MRC suffixes a dataset's volumes may have (a config's
+  ``tomo_format``, also the suffix of the volumes preprocessing writes); :data:`ZARR_SUFFIXES`:
+  Zarr tomograms (``NAME.zarr`` folders, OME-Zarr as copick writes them);
+  :data:`RAW_TOMOGRAM_SUFFIXES`: what preprocessing reads from ``tomo_path`` (both);
+  :data:`TOMOGRAM_SUFFIXES`: every suffix read as a tomogram (also MRC stacks named
+  ``.st``/``.mrcs``); :data:`PICK_SUFFIXES`: plain pick tables (a config's ``coord_format``),
+  the suffixes of the ``coords`` format of :mod:`deepetpicker.io.format_specs`.
 - The folders under a dataset's ``base_path``, named as the original program names them:
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
@@ -26,7 +28,9 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import format_spec
 
 VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
-TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs")
+ZARR_SUFFIXES = (".zarr",)
+RAW_TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + ZARR_SUFFIXES
+TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs") + ZARR_SUFFIXES
 PICK_SUFFIXES = format_spec("coords").suffixes
 NUM_NAME = "num_name.csv"
 COORDS_DIR = "coords"

@@ -72,13 +72,29 @@ def check_output_folder(folder: PathLike, what: str = "output folder",
 
 def file_stamp(path: PathLike) -> list:
     """``[absolute path, size, modification time]`` of a file (None for a missing one): what
-    tells that an input is the same file as in an earlier run."""
+    tells that an input is the same file as in an earlier run. For a folder (a ``.zarr``
+    tomogram) the size and time are the total size and the newest time of everything in it."""
     path = Path(path)
     try:
         stat = path.stat()
+        if path.is_dir():
+            return [str(path.resolve()), *_tree_stamp(path)]
         return [str(path.resolve()), stat.st_size, stat.st_mtime_ns]
     except OSError:
         return [str(path), None, None]
+
+
+def _tree_stamp(folder: Path) -> tuple[int, int]:
+    """Total size and newest modification time of ``folder`` and everything under it."""
+    size, newest = 0, folder.stat().st_mtime_ns
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            newest = max(newest, os.stat(os.path.join(root, name)).st_mtime_ns)
+        for name in files:
+            stat = os.stat(os.path.join(root, name))
+            newest = max(newest, stat.st_mtime_ns)
+            size += stat.st_size
+    return size, newest
 
 
 def _same_file(a: Path, b: Path) -> bool:

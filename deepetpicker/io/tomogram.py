@@ -1,4 +1,6 @@
-"""Tomograms on disk: MRC files (``.mrc``, ``.rec``, ``.map``, ``.st``) read memory-mapped.
+"""Tomograms on disk: MRC files (``.mrc``, ``.rec``, ``.map``, ``.st``) read memory-mapped,
+and Zarr folders (``.zarr``, OME-Zarr as copick writes them; see
+:mod:`deepetpicker.io.zarr_tomogram`) read chunk by chunk.
 
 Arrays are ``(z, y, x)``. Reading is permissive about header quirks written by other
 programs; what cannot be a tomogram (not MRC, truncated, 2-D, NaN/Inf) gets an error that
@@ -18,13 +20,16 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
 
-from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
+from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES, ZARR_SUFFIXES
+from deepetpicker.io.zarr_tomogram import Level, is_zarr_path, open_zarr_tomogram
+
 PathLike = Union[str, os.PathLike]
 
 
 @dataclass
 class Tomogram:
-    """A tomogram: ``data`` (z, y, x), possibly a read-only memory map; voxel size in Angstrom."""
+    """A tomogram: ``data`` (z, y, x), possibly a read-only memory map or Zarr array (both read
+    only what is sliced); voxel size in Angstrom."""
 
     data: np.ndarray
     voxel_size: Optional[float]
@@ -49,13 +54,23 @@ def _voxel_size(mrc) -> Optional[float]:
     return values[0] if values else None
 
 
-def load_tomogram(path: PathLike, mmap: bool = True) -> Tomogram:
-    """Open an MRC tomogram as a ``(z, y, x)`` array (memory-mapped unless ``mmap=False``)."""
+def load_tomogram(path: PathLike, mmap: bool = True, level: Level = None) -> Tomogram:
+    """Open a tomogram as a ``(z, y, x)`` array: an MRC file memory-mapped, a ``.zarr`` folder
+    as a Zarr array read chunk by chunk; ``mmap=False`` reads either whole into memory.
+
+    ``level``: the scale level of an OME-Zarr tomogram (index or name, default 0, the full
+    resolution; its voxel size is that level's scale). Ignored for MRC files.
+    """
     import mrcfile
 
     path = Path(path)
     if not path.exists():
         raise DeepETPickerError(f"Tomogram file not found: {path}")
+    if path.is_dir() and is_zarr_path(path):
+        data, voxel = open_zarr_tomogram(path, level)
+        if not mmap:
+            data = np.asarray(data[...])
+        return Tomogram(data=data, voxel_size=voxel, path=path)
     if path.is_dir():
         raise DeepETPickerError(f"{path} is a folder, not a tomogram file")
     size = path.stat().st_size
@@ -212,12 +227,21 @@ def _mrc_mode(dtype: np.dtype) -> int:
     return modes[dtype]
 
 
+def is_tomogram_entry(path: Path, suffixes: tuple[str, ...] = TOMOGRAM_SUFFIXES) -> bool:
+    """Whether ``path``, an entry of a folder, is a tomogram with one of ``suffixes``: a file,
+    or a folder for a Zarr suffix (``NAME.zarr/``). Hidden entries are not."""
+    suffix = path.suffix.lower()
+    if path.name.startswith(".") or suffix not in suffixes:
+        return False
+    return path.is_dir() if suffix in ZARR_SUFFIXES else path.is_file()
+
+
 def find_tomograms(folder: PathLike, suffixes: tuple[str, ...] = TOMOGRAM_SUFFIXES) -> list[Path]:
-    """Tomogram files in ``folder`` (sorted by name); a file path is returned as itself."""
+    """Tomograms in ``folder`` (sorted by name): files, and ``NAME.zarr`` folders; a file path
+    or a Zarr tomogram's own folder is returned as itself."""
     folder = Path(folder)
-    if folder.is_file():
+    if folder.is_file() or (folder.is_dir() and is_zarr_path(folder)):
         return [folder]
     if not folder.is_dir():
         raise DeepETPickerError(f"Tomogram folder not found: {folder}")
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+    return sorted(p for p in folder.iterdir() if is_tomogram_entry(p, suffixes))

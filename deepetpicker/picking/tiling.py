@@ -120,7 +120,8 @@ PredictFn = Callable[["object"], "object"]
 
 def scan(volume, predict_fn: PredictFn, patch_size: int, pad: int, batch_size: int = 4,
          report: Optional[Callable] = None, num_classes: Optional[int] = None,
-         out: Optional[np.ndarray] = None, stage: str = "scan", item: str = "") -> np.ndarray:
+         out: Optional[np.ndarray] = None, stage: str = "scan", item: str = "",
+         keep_tile: Optional[Callable[[Tile], bool]] = None) -> np.ndarray:
     """Score every voxel of ``volume`` (z, y, x) with a patch predictor; returns (K, z, y, x).
 
     ``predict_fn`` receives a float32 torch tensor ``(B, 1, N, N, N)`` on the CPU and returns
@@ -128,7 +129,9 @@ def scan(volume, predict_fn: PredictFn, patch_size: int, pad: int, batch_size: i
     in batches of ``batch_size``; only each tile's kept region is copied into the result, which
     is ``out`` when given (any writable ``(K, z, y, x)`` array, e.g. a memory map) or a new
     float32 array. ``report(stage, done, total, item=item)`` is called after every batch (a
-    :class:`deepetpicker.jobs.Reporter` also checks for cancellation there).
+    :class:`deepetpicker.jobs.Reporter` also checks for cancellation there). ``keep_tile``:
+    tiles for which it returns False are not run and their kept regions score 0 (e.g. those
+    outside a region-of-interest mask, :mod:`deepetpicker.picking.mask`).
     """
     import torch
 
@@ -138,11 +141,20 @@ def scan(volume, predict_fn: PredictFn, patch_size: int, pad: int, batch_size: i
     patch_size, pad = int(patch_size), int(pad)
     batch_size = max(1, int(batch_size))
     tiles = plan_tiles(volume.shape, patch_size, pad)
+    skipped = []
+    if keep_tile is not None:
+        run = [bool(keep_tile(t)) for t in tiles]
+        skipped = [t for t, r in zip(tiles, run) if not r]
+        tiles = [t for t, r in zip(tiles, run) if r]
     total = (len(tiles) + batch_size - 1) // batch_size
     buffer = np.empty((batch_size, 1) + (patch_size,) * 3, dtype=np.float32)
     result = out
     if result is None and num_classes is not None:
         result = np.empty((int(num_classes),) + tuple(volume.shape), dtype=np.float32)
+    if skipped and result is None:
+        raise ValueError("give num_classes (or out) when keep_tile may skip tiles")
+    for tile in skipped:
+        result[(slice(None),) + tile.keep] = 0
     for b in range(total):
         batch = tiles[b * batch_size:(b + 1) * batch_size]
         for i, tile in enumerate(batch):

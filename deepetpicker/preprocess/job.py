@@ -1,15 +1,16 @@
 """The preprocessing job: raw tomograms + coordinate files -> everything training needs.
 
 Inputs (a :class:`deepetpicker.config.PreprocessConfig`): tomograms (``.mrc``, ``.rec``,
-``.map``) in ``tomo_path`` and coordinate tables (``.coords``, ``.txt``, ``.csv``) in
-``coord_path``, paired by file stem. A tomogram without a coordinate file is only
-normalised (it is for inference). Outputs, under ``base_path``, with the original
-program's names:
+``.map``, or ``.zarr`` folders: OME-Zarr at scale level 0 or the level named) in ``tomo_path``
+and coordinate tables (``.coords``, ``.txt``, ``.csv``) in ``coord_path``, paired by file
+stem. A tomogram without a coordinate file is only normalised (it is for inference).
+Outputs, under ``base_path``, with the original program's names:
 
 - ``coords/<stem><coord_format>``: validated copies of the pick tables, and
   ``coords/num_name.csv``: one tab-separated line ``count, stem, id`` per picked tomogram
   (ids 0, 1, ... in order of stem; training configs select tomograms by these ids);
-- ``data_std/<stem><tomo_format>`` (z-score) or ``data_norm/...`` (min-max), float32;
+- ``data_std/<stem><tomo_format>`` (z-score) or ``data_norm/...`` (min-max), float32 MRC
+  (also for a Zarr input);
 - ``<label_type><label_diameter>/<stem><tomo_format>``: weak labels, class ids (MRC mode 0);
 - ``data_ocp/<stem><tomo_format>``: occupancy maps, instance ids 1..N in file order
   (float32, exact for up to 2^24 particles);
@@ -32,18 +33,19 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
-from deepetpicker.config import COORD_FORMATS, TOMO_FORMATS, PreprocessConfig, format_config, \
+from deepetpicker.config import COORD_FORMATS, PreprocessConfig, format_config, \
     save_config, written_by_save_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
-from deepetpicker.io.dataset import NUM_NAME, read_num_name
-from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard
+from deepetpicker.io.dataset import NUM_NAME, RAW_TOMOGRAM_SUFFIXES, read_num_name
+from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_picks, write_picks
-from deepetpicker.io.tomogram import create_tomogram, load_tomogram
+from deepetpicker.io.tomogram import create_tomogram, is_tomogram_entry, load_tomogram
+from deepetpicker.io.zarr_tomogram import is_zarr_path
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
 from deepetpicker.normalize import VolumeStats, chunked_stats, normalization_scale, \
@@ -122,8 +124,7 @@ def _files_by_stem(folder: Path, suffixes: tuple[str, ...], key: str, problems: 
                    exclude: tuple[str, ...] = ()) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for p in sorted(folder.iterdir()):
-        if (not p.is_file() or p.name.startswith(".") or p.suffix.lower() not in suffixes
-                or p.name in exclude):
+        if not is_tomogram_entry(p, suffixes) or p.name in exclude:
             continue
         if p.stem in found:
             problems.append(
@@ -149,28 +150,30 @@ def _raise_problems(problems: list[str]) -> None:
         f"Preprocessing wrote nothing: {len(problems)} problems in the inputs:\n{lines}")
 
 
-def _find_inputs(cfg: PreprocessConfig, report: Reporter) -> list[_Tomo]:
+def _find_inputs(cfg: PreprocessConfig, report: Reporter, level=None) -> list[_Tomo]:
     """Pair tomograms with coordinate files and read/check them all; one error for all."""
     problems: list[str] = []
     tomo_dir, coord_dir = Path(cfg.tomo_path), Path(cfg.coord_path)
-    tomo_files = _files_by_stem(tomo_dir, TOMO_FORMATS, "tomograms", problems)
+    tomo_files = _files_by_stem(tomo_dir, RAW_TOMOGRAM_SUFFIXES, "tomograms", problems)
     coord_files = _files_by_stem(coord_dir, COORD_FORMATS, "coordinate files", problems,
                                  exclude=(NUM_NAME,))
     if not tomo_files:
         problems.append(
-            f"tomo_path '{tomo_dir}' holds no tomograms ({', '.join(TOMO_FORMATS)}). Put the "
-            f"tomograms there or correct tomo_path.")
+            f"tomo_path '{tomo_dir}' holds no tomograms "
+            f"({', '.join(RAW_TOMOGRAM_SUFFIXES)}). Put the tomograms there or correct "
+            f"tomo_path.")
     for stem, path in coord_files.items():
         if stem not in tomo_files:
             problems.append(
-                f"{path}: no tomogram named '{stem}' ({'/'.join(TOMO_FORMATS)}) in tomo_path "
-                f"'{tomo_dir}'. Coordinate files are paired with tomograms by name; rename "
-                f"the file to match its tomogram, add the tomogram, or move the file away.")
+                f"{path}: no tomogram named '{stem}' ({'/'.join(RAW_TOMOGRAM_SUFFIXES)}) in "
+                f"tomo_path '{tomo_dir}'. Coordinate files are paired with tomograms by name; "
+                f"rename the file to match its tomogram, add the tomogram, or move the file "
+                f"away.")
     tomos: list[_Tomo] = []
     for k, (stem, path) in enumerate(tomo_files.items()):
         report("validate", k, len(tomo_files), item=stem, message=f"checking {path.name}")
         try:
-            tomo = load_tomogram(path, mmap=True)
+            tomo = load_tomogram(path, mmap=True, level=level)
             item = _Tomo(stem, path, tomo.shape, tomo.voxel_size)
             del tomo
         except DeepETPickerError as err:
@@ -198,12 +201,13 @@ def _find_inputs(cfg: PreprocessConfig, report: Reporter) -> list[_Tomo]:
     return tomos
 
 
-def _check_intensities(items: list[_Tomo], norm_type: str, report: Reporter) -> None:
+def _check_intensities(items: list[_Tomo], norm_type: str, report: Reporter,
+                       level=None) -> None:
     """Statistics of the tomograms to normalise: NaN/Inf and constant volumes fail here."""
     problems: list[str] = []
     for item in items:
         try:
-            data = load_tomogram(item.path, mmap=True).data
+            data = load_tomogram(item.path, mmap=True, level=level).data
             item.stats = chunked_stats(data, report=report, name=str(item.path))
             del data
             normalization_scale(item.stats, norm_type, str(item.path))
@@ -219,8 +223,7 @@ def _fingerprint(out: _Output) -> dict:
     """The settings and the input files (path, size, time) that make ``out``."""
     inputs = {}
     for p in out.inputs:
-        st = p.stat()
-        inputs[str(p.resolve())] = [st.st_size, st.st_mtime_ns]
+        inputs[str(p.resolve())] = file_stamp(p)[1:]    # a .zarr folder: all its chunks
     return {"settings": out.settings, "inputs": inputs}
 
 
@@ -257,7 +260,7 @@ class _Record:
             return False
         if not self.guard.written_by_us(out.path, tag=_tag(_fingerprint(out))):
             return False
-        newest = max((p.stat().st_mtime_ns for p in out.inputs), default=0)
+        newest = max((file_stamp(p)[2] for p in out.inputs), default=0)
         return out.path.stat().st_mtime_ns >= newest
 
     def done(self, out: _Output) -> None:
@@ -363,9 +366,21 @@ def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: _Recor
             f"output). Choose another base_path in the config, or move those files away.")
 
 
+def _level_setting(path: Path, level) -> dict:
+    """The Zarr scale level among an output's settings (only for a Zarr input at a level
+    other than the default, so outputs made before levels existed stay up to date)."""
+    if level is None or str(level) == "0" or not is_zarr_path(path):
+        return {}
+    return {"zarr_level": str(level)}
+
+
 def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = None,
-               cancel: Optional[CancelToken] = None) -> PreprocessResult:
+               cancel: Optional[CancelToken] = None,
+               zarr_level: Union[int, str, None] = None) -> PreprocessResult:
     """Run preprocessing for ``config``; see the module docstring for inputs and outputs.
+
+    ``zarr_level``: the scale level read from OME-Zarr tomograms (default 0, the full
+    resolution); picks are in that level's voxels.
 
     Progress events: ``validate`` (per tomogram), ``statistics`` and ``normalise`` (per slab
     of z-slices), ``labels`` and ``occupancy`` (every few hundred particles), and
@@ -377,16 +392,17 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     cfg = config
     cfg.validate(check_paths=True)
     base = Path(cfg.base_path)
-    tomos = _find_inputs(cfg, report)
+    tomos = _find_inputs(cfg, report, zarr_level)
     manifest = _Record(base)
     fmt = cfg.tomo_format
     _check_outputs_are_ours(cfg, tomos, manifest)
 
     norm_out = {t.stem: _Output(cfg.data_dir / f"{t.stem}{fmt}", [t.path],
-                                {"step": "normalise", "norm_type": cfg.norm_type})
+                                {"step": "normalise", "norm_type": cfg.norm_type,
+                                 **_level_setting(t.path, zarr_level)})
                 for t in tomos}
     _check_intensities([t for t in tomos if not manifest.up_to_date(norm_out[t.stem])],
-                       cfg.norm_type, report)
+                       cfg.norm_type, report, zarr_level)
 
     labelled = sorted((t for t in tomos if t.picks is not None), key=lambda t: t.stem)
     result = PreprocessResult(base_path=base,
@@ -413,7 +429,8 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
 
         step("normalising")
         out = norm_out[t.stem]
-        run(out, lambda: normalize_to_file(t.path, out.path, cfg.norm_type, report=report,
+        run(out, lambda: normalize_to_file(load_tomogram(t.path, mmap=True, level=zarr_level),
+                                           out.path, cfg.norm_type, report=report,
                                            stats=t.stats))
         if t.picks is None:
             continue
@@ -425,12 +442,14 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
         step("painting weak labels")
         out = _Output(cfg.label_dir / f"{t.stem}{fmt}", [t.path, t.coord_path],
                       {"step": "labels", "label_type": cfg.label_type,
-                       "label_diameter": cfg.label_diameter})
+                       "label_diameter": cfg.label_diameter,
+                       **_level_setting(t.path, zarr_level)})
         run(out, lambda: _write_labels(cfg, t, out.path, report))
         step("painting occupancy")
         out = _Output(cfg.ocp_dir / f"{t.stem}{fmt}", [t.path, t.coord_path],
                       {"step": "occupancy", "ocp_type": cfg.ocp_type,
-                       "ocp_diameter": list(cfg.ocp_diameter)})
+                       "ocp_diameter": list(cfg.ocp_diameter),
+                       **_level_setting(t.path, zarr_level)})
         run(out, lambda: _write_occupancy(cfg, t, out.path, report))
     report("preprocess", n, n, message="writing the dataset list and the config")
 
