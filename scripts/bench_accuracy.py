@@ -108,14 +108,11 @@ def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
 
 
 def _held_out(pre):
-    from deepetpicker.io.dataset import read_num_name
-
     names = sorted(Path(pre.tomo_path).glob(f"*{pre.tomo_format}"))
     rows = []
     for raw in names[3:]:
         rows.append((raw, Path(pre.coord_path) / f"{raw.stem}{pre.coord_format}",
                      pre.ocp_dir / f"{raw.stem}.mrc"))
-    del read_num_name
     return rows
 
 
@@ -171,7 +168,11 @@ def main(argv=None) -> int:
 
     import torch
 
-    from deepetpicker.model.pretrained import packaged_weights_available  # noqa: F401
+    try:
+        from deepetpicker.model.pretrained import packaged_weights_available
+    except ImportError:             # an installation without the pretrained start
+        def packaged_weights_available() -> bool:
+            return False
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
