@@ -341,7 +341,7 @@ def test_the_viewer_restores_unsaved_picks_of_a_zarr_tomogram(qtbot, tmp_path, m
     qtbot.addWidget(tab)
     assert tab.open_tomogram(path)
     tab.model.add(1, 5.0, 6.0, 7.0)
-    tab.model.write_autosave(tab.default_picks_path)
+    tab.model.write_autosave(tab.document.default_picks_path)
     assert autosave_path(tmp_path / "v.coords").is_file()
     tab.model.undo_stack.setClean()
     asked = []
