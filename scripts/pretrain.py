@@ -348,6 +348,14 @@ def run(args: argparse.Namespace, log=print) -> Optional[Path]:
         raise DeepETPickerError(f"--resume: {state_path} not found; start without --resume.")
     if args.steps < 1 or args.save_every < 1:
         raise DeepETPickerError("--steps and --save-every must be at least 1.")
+    settings = {"data": json.loads(json.dumps(asdict(data))),
+                "training": asdict(train), "seed": int(args.seed)}
+    saved = read_checkpoint(state_path, "cpu") if args.resume else None
+    if saved is not None and saved.get("settings") != settings:
+        raise DeepETPickerError(
+            f"--resume: {state_path} was written with other settings "
+            f"({saved.get('settings')}); resume with the same options (--seed, --tiny, "
+            f"--n-train, --patch, ...).")
     device = resolve_device(args.device)
     amp = device.type == "cuda"
     seed_everything(args.seed)
@@ -360,16 +368,8 @@ def run(args: argparse.Namespace, log=print) -> Optional[Path]:
     scheduler = one_cycle(optimizer, train.lr, args.steps)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     loss_fn = get_loss(train.loss)
-    settings = {"data": json.loads(json.dumps(asdict(data))),
-                "training": asdict(train), "seed": int(args.seed)}
     step, curve, seconds = 0, [], 0.0
-    if args.resume:
-        saved = read_checkpoint(state_path, "cpu")
-        if saved.get("settings") != settings:
-            raise DeepETPickerError(
-                f"--resume: {state_path} was written with other settings "
-                f"({saved.get('settings')}); resume with the same options (--seed, --tiny, "
-                f"--n-train, --patch, ...).")
+    if saved is not None:
         net.load_state_dict(saved["state_dict"])
         optimizer.load_state_dict(saved["optimizer"])
         step, curve = int(saved["step"]), list(saved["curve"])

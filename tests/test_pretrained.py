@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepetpicker.config import LIGHT_F_MAPS, TrainConfig, format_config, load_train_config
+from deepetpicker.config import LIGHT_F_MAPS, format_config, load_train_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import Reporter
 from deepetpicker.model import ResUNet3D, save_checkpoint
@@ -258,6 +258,9 @@ def test_pretrain_smoke_run_writes_weights_that_load_and_resumes_on_the_same_cur
     assert not (stopped / "light.pth").exists() and len(_curve(stopped / "curve.csv")) == 1
     assert script.main(args) == 1          # a second fresh run into the same folder is refused
     assert "add --resume" in capsys.readouterr().err
+    other_seed = [a if a != "2" else "3" for a in args]
+    assert script.main(other_seed + ["--resume"]) == 1
+    assert "written with other settings" in capsys.readouterr().err
     assert script.main(args + ["--resume"]) == 0
     assert _curve(stopped / "curve.csv") == _curve(straight / "curve.csv")
     resumed = read_checkpoint(stopped / "light.pth")["state_dict"]
