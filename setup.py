@@ -19,7 +19,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["deepetpicker", "deepetpicker.*", "gui", "gui.*"]),
     include_package_data=True,
-    package_data={"gui": ["resources/*"]},
+    package_data={"gui": ["resources/*"], "deepetpicker.model.pretrained": ["*.pth"]},
     install_requires=[
         # torch is installed first by scripts/setup.sh (CPU build 2.13.0 when none is present);
         # any recent torch works, so the range admits what a GPU workstation already has.

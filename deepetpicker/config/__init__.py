@@ -16,15 +16,16 @@ from deepetpicker.config.grammar import (LABEL_TYPES, LOSS_NAMES, LOSSES, MODEL_
                                          canonical_label_type, format_ids, format_int_list,
                                          parse_ids, parse_int_list, warning_line)
 from deepetpicker.config.schema import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_F_MAPS,
-                                        EXTRA_TRAIN_KEYS, LIGHT_F_MAPS, NETWORK_PRESETS,
+                                        EXTRA_TRAIN_KEYS, INIT_CHOICES, LIGHT_F_MAPS,
+                                        NETWORK_PRESETS,
                                         PRE_KEYS, PRE_REQUIRED, PRE_VAR, TOMO_FORMATS,
                                         TRAIN_KEYS, TRAIN_REQUIRED, TRAIN_VAR, PathLike,
                                         PreprocessConfig, TrainConfig)
 
 __all__ = [
-    "COORD_FORMATS", "DEFAULT_AUGMENT", "DEFAULT_F_MAPS", "EXTRA_TRAIN_KEYS", "LABEL_TYPES",
-    "LIGHT_F_MAPS", "LOSSES", "LOSS_NAMES", "MODEL_NAMES", "NETWORK_PRESETS", "NORM_TYPES",
-    "OCP_TYPES", "PRE_KEYS", "PRE_REQUIRED", "PRE_VAR", "TOMO_FORMATS", "TRAIN_KEYS",
+    "COORD_FORMATS", "DEFAULT_AUGMENT", "DEFAULT_F_MAPS", "EXTRA_TRAIN_KEYS", "INIT_CHOICES",
+    "LABEL_TYPES", "LIGHT_F_MAPS", "LOSSES", "LOSS_NAMES", "MODEL_NAMES", "NETWORK_PRESETS",
+    "NORM_TYPES", "OCP_TYPES", "PRE_KEYS", "PRE_REQUIRED", "PRE_VAR", "TOMO_FORMATS", "TRAIN_KEYS",
     "TRAIN_REQUIRED", "TRAIN_VAR", "ConfigWarning", "PathLike", "PreprocessConfig",
     "TrainConfig", "canonical_label_type", "format_config", "format_ids", "format_int_list",
     "load_config", "load_preprocess_config", "load_train_config", "parse_ids",

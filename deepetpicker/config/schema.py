@@ -23,8 +23,9 @@ from deepetpicker.config.grammar import (LABEL_TYPES, LOSSES, MODEL_NAMES, NORM_
                                          _where, format_ids, format_int_list, parse_ids,
                                          parse_int_list)
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.dataset import (COORDS_DIR, CONFIGS_DIR, NORMALIZED_DIR, OCCUPANCY_DIR,
-                                     PICK_SUFFIXES, RUNS_DIR, STANDARDIZED_DIR, VOLUME_SUFFIXES)
+from deepetpicker.io.dataset import (CHECKPOINT_SUFFIXES, COORDS_DIR, CONFIGS_DIR,
+                                     NORMALIZED_DIR, OCCUPANCY_DIR, PICK_SUFFIXES, RUNS_DIR,
+                                     STANDARDIZED_DIR, VOLUME_SUFFIXES)
 
 PathLike = Union[str, os.PathLike]
 
@@ -45,7 +46,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 #: Training keys of our own (the original ignores them); written when set or not default.
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
-                    "weight_decay", "ema_decay", "localize")
+                    "weight_decay", "ema_decay", "localize", "init")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -62,6 +63,10 @@ LIGHT_F_MAPS = list(NETWORK_PRESETS["light"])
 #: deformation, rotation, scaling), with the rotation range in degrees and the scale range.
 DEFAULT_AUGMENT = {"mirror": True, "crop": True, "elastic": 0.1, "rotate": 0.1, "scale": 0.1,
                    "max_angle": 15.0, "scale_range": [0.95, 1.05]}
+
+#: Where training starts from (``init``): the weights shipped for the light network, or new
+#: random weights; any other value is the path of a checkpoint file.
+INIT_CHOICES = ("pretrained", "scratch")
 
 COORD_FORMATS = PICK_SUFFIXES
 TOMO_FORMATS = VOLUME_SUFFIXES
@@ -473,6 +478,7 @@ class TrainConfig(PreprocessConfig):
     weight_decay: float = 0.01
     ema_decay: float = 0.0
     localize: str = "class"
+    init: str = "pretrained"
 
     # -- derived paths: the explicit keys of a training config ----------------------------
     def _output_paths(self) -> dict[str, str]:
@@ -533,8 +539,10 @@ class TrainConfig(PreprocessConfig):
     # -- typed values ---------------------------------------------------------------------
     def _take_values(self) -> None:
         super()._take_values()
-        for key in self._PATH_KEYS:
+        for key in self._PATH_KEYS + ("init",):
             _take_text(self, key)
+        if isinstance(self.init, str) and self.init.strip().lower() in INIT_CHOICES:
+            self.init = self.init.strip().lower()
         for key, names in (("model_name", MODEL_NAMES), ("loss", LOSSES)):
             _take_name(self, key, names)
         self._fill_derived_paths()
@@ -636,6 +644,12 @@ class TrainConfig(PreprocessConfig):
             p.add("localize", self.localize, "expected 'class' (each class map searched on its "
                   "own) or 'foreground' (particles found on all classes together, then "
                   "classified)")
+        init = self.init
+        if not (isinstance(init, str) and init.strip()
+                and (init in INIT_CHOICES or init.lower().endswith(CHECKPOINT_SUFFIXES))):
+            p.add("init", init, "expected 'pretrained' (the weights shipped for the light "
+                  "network), 'scratch' (random weights) or the path of a checkpoint file "
+                  "(.pth) to start training from")
         self._check_augment(p)
 
     def _check_augment(self, p: _Problems) -> None:
@@ -668,6 +682,10 @@ class TrainConfig(PreprocessConfig):
             p.add("base_path", self.base_path, "this folder does not exist")
         for key in _OUTPUT_PATH_KEYS:
             _check_dir(self, key, p, hint)
+        if isinstance(self.init, str) and self.init not in INIT_CHOICES \
+                and not Path(self.init).is_file():
+            p.add("init", self.init, "this checkpoint file does not exist; give the path of a "
+                  "best.pth or last.pth, or 'pretrained' or 'scratch'")
 
 
 # ---------------------------------------------------------------------------------------------

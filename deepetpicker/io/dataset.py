@@ -11,7 +11,8 @@
   :data:`COORDS_DIR`, :data:`STANDARDIZED_DIR` / :data:`NORMALIZED_DIR` (z-score / min-max
   tomograms), :data:`OCCUPANCY_DIR`, :data:`CONFIGS_DIR`, :data:`RUNS_DIR`; the weak labels go
   to ``<label_type><label_diameter>``. A training run folder (``runs/<name>``) holds
-  :data:`BEST_CHECKPOINT` and :data:`LAST_CHECKPOINT`.
+  :data:`BEST_CHECKPOINT` and :data:`LAST_CHECKPOINT`; :data:`CHECKPOINT_SUFFIXES` are the
+  suffixes of weight files (a run's checkpoints, the original program's ``.ckpt``).
 - ``coords/num_name.csv`` (:data:`NUM_NAME`), the list of a preprocessed dataset's tomograms:
   one tab-separated line ``count, stem, id`` per tomogram with picks, in the original program's
 layout; training configs select tomograms by these ids. Preprocessing writes it; training, the
@@ -41,6 +42,7 @@ CONFIGS_DIR = "configs"
 RUNS_DIR = "runs"
 BEST_CHECKPOINT = "best.pth"
 LAST_CHECKPOINT = "last.pth"
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".tar", ".bin")
 
 
 def read_num_name(path) -> list[tuple[int, str, int]]:

@@ -36,7 +36,7 @@ import torch
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
-from deepetpicker.io.dataset import BEST_CHECKPOINT, LAST_CHECKPOINT
+from deepetpicker.io.dataset import BEST_CHECKPOINT, CHECKPOINT_SUFFIXES, LAST_CHECKPOINT
 from deepetpicker.model.resunet import ResUNet3D
 
 PathLike = Union[str, os.PathLike]
@@ -288,8 +288,6 @@ _RESTRICTED_PICKLE = types.ModuleType(
 _RESTRICTED_PICKLE.Unpickler = _RestrictedUnpickler
 _RESTRICTED_PICKLE.load = _restricted_load
 _RESTRICTED_PICKLE.UnpicklingError = pickle.UnpicklingError
-
-CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".tar", ".bin")
 
 
 def _checkpoint_files(folder: Path, depth: int = 3, limit: int = 5000) -> list:

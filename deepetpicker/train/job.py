@@ -58,6 +58,7 @@ from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.matching import DistanceResult
 from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint, save_checkpoint
+from deepetpicker.model.pretrained import start_weights
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.picking.settings import format_thresholds
 from deepetpicker.train.augment import AugmentSettings
@@ -185,11 +186,13 @@ class Trainer:
     """One training run's state: data, network, optimiser, schedule, history.
 
     :func:`train` drives it; the pieces (:meth:`loader`, :meth:`train_step`, :meth:`validate`)
-    are public for benchmarks and tests.
+    are public for benchmarks and tests. The network starts from the weights the config's
+    ``init`` names (see :mod:`deepetpicker.model.pretrained`) unless ``initial_weights`` is
+    False (a run about to resume, whose checkpoint brings its own).
     """
 
     def __init__(self, cfg, device: torch.device, info: DistInfo = DistInfo(),
-                 report: Optional[Reporter] = None) -> None:
+                 report: Optional[Reporter] = None, initial_weights: bool = True) -> None:
         self.cfg = cfg
         self.device = device
         self.info = info
@@ -218,6 +221,11 @@ class Trainer:
 
         self.net = ResUNet3D(in_channels=1, num_classes=cfg.num_cls, f_maps=cfg.f_maps,
                              coord_conv=cfg.coord_conv, pyramid=cfg.pyramid).to_device(device)
+        #: Where the weights started (``init``), as recorded in every checkpoint.
+        self.init_info: dict = {"init": cfg.init, "weights": "resumed"}
+        if initial_weights:
+            self.init_info = start_weights(self.net, cfg.init)
+            self.report.log(self.init_info["message"])
         #: The moving average of the weights (same device and memory layout), or None.
         self.ema_decay = float(cfg.ema_decay)
         self.ema_net: Optional[ResUNet3D] = None
@@ -452,7 +460,8 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict() if self.amp else None,
                 "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
-                "ema_decay": self.ema_decay, "score_thresholds": self.best_thresholds}
+                "ema_decay": self.ema_decay, "score_thresholds": self.best_thresholds,
+                "init": self.init_info}
 
     def save_last(self, path: Path, epochs_done: int) -> Path:
         """``last.pth``: the trained weights as ``state_dict`` and, with ``ema_decay`` > 0,
@@ -521,6 +530,7 @@ class Trainer:
         self.best_f1 = data.get("best_f1")
         self.best_epoch = data.get("best_epoch")
         self.best_thresholds = data.get("score_thresholds")
+        self.init_info = data.get("init") or self.init_info
         self.start_epoch = int(data["epoch"])
 
     def write_logs(self, run_dir: Path) -> tuple[Path, Path]:
@@ -643,7 +653,7 @@ def _out_of_memory(cfg, dev: torch.device, exc: Exception) -> DeepETPickerError:
 
 
 def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> TrainResult:
-    trainer = Trainer(cfg, dev, info, report)
+    trainer = Trainer(cfg, dev, info, report, initial_weights=resume is None)
     run_dir = Path(cfg.run_dir)
     if resume is not None:
         trainer.resume_from(resume)
