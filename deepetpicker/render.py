@@ -136,7 +136,8 @@ def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Pic
     """Save an XY slice (at ``z``) and an XZ slice (at ``y``) with picks circled.
 
     The slices are smoothed with a Gaussian of ``sigma`` voxels (0: raw), as viewers show
-    tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the cross-section of a
+    tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the
+    cross-section of a
     sphere of the class's diameter with the slice, so a particle shows where it is cut.
     """
     import matplotlib

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path, write_sidecar
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
+
+if TYPE_CHECKING:
+    from deepetpicker.picking.settings import PickSettings
 
 PathLike = Union[str, os.PathLike]
 

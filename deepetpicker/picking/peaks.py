@@ -222,7 +222,8 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
     is the score-weighted centroid of that ball's voxels above ``t_seg`` (sub-voxel; without
     it, the peak voxel). Duplicates closer than
     ``t_dist`` are merged (see :func:`deduplicate`). Work runs on ``device`` (default: the
-    scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab). Returns picks sorted by class, then by
+    scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab).
+    Returns picks sorted by class, then by
     descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
     (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
     ``localize="foreground"`` finds peaks on the summed class maps and classifies each (see
