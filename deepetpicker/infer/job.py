@@ -27,7 +27,11 @@ from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path, write_sidec
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
 
 if TYPE_CHECKING:
+    import torch
+
+    from deepetpicker.config import TrainConfig
     from deepetpicker.picking.settings import PickSettings
+    from deepetpicker.picking.tiling import TileTransform, TTAChoice
 
 PathLike = Union[str, os.PathLike]
 
@@ -273,7 +277,7 @@ def _write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, 
 
 
 def config_from_checkpoint(meta: dict, weights: PathLike,
-                           diameters: Optional[Sequence[float]] = None):
+                           diameters: Optional[Sequence[float]] = None) -> TrainConfig:
     """The training config a checkpoint was made with, for predicting without a config file.
 
     Our checkpoints hold their whole training config. The original program's ``.ckpt`` hold
@@ -329,14 +333,17 @@ def config_from_checkpoint(meta: dict, weights: PathLike,
     return cfg
 
 
-def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
+def predict(config: Optional[TrainConfig], weights: PathLike,
+            tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
             out: Optional[PathLike] = None, progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
-            save_scores: bool = False, formats: Sequence[str] = (), device=None,
+            save_scores: bool = False, formats: Sequence[str] = (),
+            device: Optional[str] = None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
-            picking=None, diameters: Optional[Sequence[float]] = None,
+            picking: Union[None, PickSettings, dict] = None,
+            diameters: Optional[Sequence[float]] = None,
             export: Optional[dict] = None, overwrite: bool = False,
-            force: bool = False, tta=False) -> PredictResult:
+            force: bool = False, tta: TTAChoice = False) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -564,8 +571,10 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     return result
 
 
-def scan_tomogram(data, model, device, offset: float, spread: float, patch: int, pad: int,
-                  batch_size: int, report=None, name: str = "", tta=()) -> np.ndarray:
+def scan_tomogram(data: np.ndarray, model: torch.nn.Module, device: torch.device, offset: float,
+                  spread: float, patch: int, pad: int,
+                  batch_size: int, report: Optional[Reporter] = None, name: str = "",
+                  tta: Union[TTAChoice, Sequence[TileTransform]] = ()) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
     ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores
