@@ -6,14 +6,14 @@ class (diameters, merge distances, score radii, evaluation radii).
 
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 
 #: What :func:`per_class` accepts: None, one number, one per class or a mapping by class id.
-PerClassValue = Union[None, float, Sequence[float], Mapping[int, float]]
+PerClassValue = Union[None, float, Sequence[float], dict[int, float]]
 
 
 def per_class(value: PerClassValue, num_cls: int, name: str,

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from deepetpicker.config import TrainConfig
     from deepetpicker.picking.settings import PickSettings
-    from deepetpicker.picking.tiling import TileTransform, TTAChoice
+    from deepetpicker.picking.tiling import TTAChoice
 
 PathLike = Union[str, os.PathLike]
 
@@ -574,7 +574,7 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
 def scan_tomogram(data: np.ndarray, model: torch.nn.Module, device: torch.device, offset: float,
                   spread: float, patch: int, pad: int,
                   batch_size: int, report: Optional[Reporter] = None, name: str = "",
-                  tta: Union[TTAChoice, Sequence[TileTransform]] = ()) -> np.ndarray:
+                  tta: TTAChoice = ()) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
     ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores
