@@ -232,7 +232,7 @@ def _say(text: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Subcommands
 # --------------------------------------------------------------------------------------------
-def cmd_preprocess(args) -> int:
+def cmd_preprocess(args: argparse.Namespace) -> int:
     from deepetpicker.config import load_preprocess_config
     from deepetpicker.preprocess.job import preprocess
 
@@ -242,7 +242,7 @@ def cmd_preprocess(args) -> int:
     return 0
 
 
-def cmd_train_config(args) -> int:
+def cmd_train_config(args: argparse.Namespace) -> int:
     from deepetpicker.config import (NETWORK_PRESETS, TrainConfig, load_preprocess_config,
                                      save_config, written_by_save_config)
     from deepetpicker.io.outputs import check_output_folder
@@ -282,7 +282,7 @@ def cmd_train_config(args) -> int:
     return 0
 
 
-def cmd_train(args) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from deepetpicker.config import load_train_config
     from deepetpicker.train.job import train
 
@@ -294,7 +294,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-def cmd_predict(args) -> int:
+def cmd_predict(args: argparse.Namespace) -> int:
     from deepetpicker.config import load_train_config
     from deepetpicker.infer.job import predict
 
@@ -314,7 +314,7 @@ def cmd_predict(args) -> int:
     return 1 if failed else 0
 
 
-def cmd_evaluate(args) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepetpicker.evaluate import evaluate_folder
 
     result = _run_job(evaluate_folder, args.pred, args.truth, occupancy_dir=args.occupancy,
@@ -325,7 +325,7 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def cmd_convert(args) -> int:
+def cmd_convert(args: argparse.Namespace) -> int:
     from deepetpicker.io.formats import convert
 
     written = convert(args.picks, args.to, args.out, voxel_size=args.voxel_size,
@@ -350,7 +350,7 @@ def _export_options(args) -> dict:
                               "tomo_name": args.tomo_name}.items() if v is not None}
 
 
-def cmd_simulate(args) -> int:
+def cmd_simulate(args: argparse.Namespace) -> int:
     from deepetpicker.simulate import simulate_dataset
 
     options = {k: v for k, v in {"snr": args.snr, "n_particles": args.n_particles}.items()
@@ -363,7 +363,7 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     from deepetpicker.demo import run_demo
 
     result = _run_job(run_demo, args.out, epochs=args.epochs, device=args.device,
@@ -373,7 +373,7 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def cmd_gui(args) -> int:
+def cmd_gui(args: argparse.Namespace) -> int:
     try:
         from gui.app import main as gui_main
     except ImportError as exc:

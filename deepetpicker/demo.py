@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence, Union
 
 from deepetpicker.config import NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import Reporter
+from deepetpicker.jobs import CancelToken, Reporter
 
 #: The quick CPU demo (light network, a few minutes on two cores) and ``--full`` (the paper's
 #: network and schedule, for a GPU workstation).
@@ -58,9 +58,10 @@ class DemoResult:
         return "\n".join(lines)
 
 
-def run_demo(out_dir="demo_output", epochs: Optional[int] = None, device: str = "auto",
-             full: bool = False, progress: Optional[Callable] = None, cancel=None,
-             seed: int = 0, shape=None, n_particles: Optional[int] = None,
+def run_demo(out_dir: Union[str, Path] = "demo_output", epochs: Optional[int] = None,
+             device: str = "auto", full: bool = False, progress: Optional[Callable] = None,
+             cancel: Optional[CancelToken] = None, seed: int = 0,
+             shape: Optional[Sequence[int]] = None, n_particles: Optional[int] = None,
              **train_overrides) -> DemoResult:
     """Run the whole workflow under ``out_dir`` and return where things are.
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
-from deepetpicker.values import per_class
+from deepetpicker.values import PerClassValue, per_class
 
 
 def _ratio(num: float, den: float) -> Optional[float]:
@@ -204,7 +204,7 @@ def _optimal(pi, ti, dist, n_pred, n_true) -> list[tuple[int, int, float]]:
     return pairs
 
 
-def evaluate_distance(pred: Picks, truth: Picks, radii, fraction: float = 0.5,
+def evaluate_distance(pred: Picks, truth: Picks, radii: PerClassValue, fraction: float = 0.5,
                       beta: float = 4.0, matching: str = "optimal",
                       num_cls: Optional[int] = None) -> DistanceResult:
     """Score picks by one-to-one matching to same-class particles within ``fraction * radius``.
@@ -306,7 +306,8 @@ class ThresholdChoice:
     n_truth: int
 
 
-def best_score_thresholds(preds: list[Picks], truths: list[Picks], radii, num_cls: int,
+def best_score_thresholds(preds: list[Picks], truths: list[Picks], radii: PerClassValue,
+                          num_cls: int,
                           fraction: float = 0.5) -> list[ThresholdChoice]:
     """Per class, the score threshold that gives the best F1 over the given tomograms.
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def canonical_norm_type(norm_type: str) -> str:
         f"or 'normalization' (min-max to [0, 1]).")
 
 
-def default_chunk(shape) -> int:
+def default_chunk(shape: Sequence[int]) -> int:
     """Number of z-slices per slab for a volume of ``shape`` (z, y, x)."""
     plane = max(1, int(shape[1]) * int(shape[2]))
     return max(1, min(int(shape[0]), _SLAB_VOXELS // plane))

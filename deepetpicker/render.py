@@ -6,12 +6,15 @@ Uses matplotlib (imported here only); the rest of the library does not need it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.picks import Picks
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 PALETTE = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#fffac8", "#800000",
@@ -106,7 +109,8 @@ def circle_sections(xyz: np.ndarray, radii: np.ndarray, view: str, index: float
     return cut, centres, section
 
 
-def draw_circles(ax, picks: Picks, axis: int, index: int, diameters, style: str = "-",
+def draw_circles(ax: Axes, picks: Picks, axis: int, index: int,
+                 diameters: Union[None, float, Sequence[float]], style: str = "-",
                  label: Optional[str] = None, lw: float = 1.2) -> None:
     """Draw on matplotlib axes ``ax`` each pick's sphere cut by slice ``index`` along ``axis``
     (0: an XY slice at z = index, 1: an XZ slice at y = index), in its class colour.
@@ -130,13 +134,15 @@ def _diameter(diameters, cls) -> float:
     return float(diameters[min(int(cls), len(diameters)) - 1])
 
 
-def render_picks_png(volume: np.ndarray, picks: Picks, path, truth: Optional[Picks] = None,
+def render_picks_png(volume: np.ndarray, picks: Picks, path: Union[str, Path],
+                     truth: Optional[Picks] = None,
                      diameters: Optional[Sequence[float]] = None, z: Optional[int] = None,
                      y: Optional[int] = None, title: str = "", sigma: float = 1.0) -> Path:
     """Save an XY slice (at ``z``) and an XZ slice (at ``y``) with picks circled.
 
     The slices are smoothed with a Gaussian of ``sigma`` voxels (0: raw), as viewers show
-    tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the cross-section of a
+    tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the
+    cross-section of a
     sphere of the class's diameter with the slice, so a particle shows where it is cut.
     """
     import matplotlib

@@ -40,6 +40,7 @@ from scipy import ndimage
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
+from deepetpicker.jobs import CancelToken, ProgressCallback
 
 # Relative scattering potential of each material, with the ice as the unit.
 ICE_DENSITY = 1.0
@@ -495,7 +496,7 @@ def _image_tilt_series(specimen: np.ndarray, absorber: np.ndarray, bio: np.ndarr
     return images
 
 
-def tilt_angles(tilt_range=(-60.0, 60.0), tilt_step: float = 3.0) -> np.ndarray:
+def tilt_angles(tilt_range: Sequence[float] = (-60.0, 60.0), tilt_step: float = 3.0) -> np.ndarray:
     """The tilt angles in degrees from ``tilt_range[0]`` to ``tilt_range[1]`` inclusive."""
     lo, hi = float(tilt_range[0]), float(tilt_range[1])
     if not (-89.0 <= lo < hi <= 89.0):
@@ -515,13 +516,15 @@ def tilt_angles(tilt_range=(-60.0, 60.0), tilt_step: float = 3.0) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 def simulate_tomogram(shape: Sequence[int] = (64, 256, 256), n_particles: Optional[int] = None,
                       classes: Union[int, Sequence[Any], None] = 3, seed: int = 0,
-                      snr: float = 0.1, tilt_range=(-60.0, 60.0), tilt_step: float = 3.0,
+                      snr: float = 0.1, tilt_range: Sequence[float] = (-60.0, 60.0),
+                      tilt_step: float = 3.0,
                       defocus_um: float = 4.0, voxel_size: float = 10.0,
                       ice_thickness: Optional[int] = None, n_crowders: Optional[int] = None,
                       n_vesicles: Optional[int] = None, n_gold: Optional[int] = None,
                       voltage_kv: float = 300.0, cs_mm: float = 2.7,
                       amplitude_contrast: float = 0.07, bfactor: float = 200.0,
-                      keep_phantom: bool = False, name: str = ""):
+                      keep_phantom: bool = False, name: str = ""
+                      ) -> tuple[np.ndarray, Picks, dict[str, Any]]:
     """Simulate one tomogram; returns ``(volume, picks, info)``.
 
     ``volume``: (z, y, x) float32, zero mean and unit variance, dense matter dark.
@@ -632,7 +635,9 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
                      classes: Union[int, Sequence[Any], None] = None, seed: int = 0,
                      n_particles: Optional[int] = None, snr: float = 0.1,
                      defocus_um: Optional[float] = None, voxel_size: float = 10.0,
-                     dset_name: str = "simulated", progress=None, cancel=None,
+                     dset_name: str = "simulated",
+                     progress: Optional[ProgressCallback] = None,
+                     cancel: Optional[CancelToken] = None,
                      reuse: bool = False, **options) -> Path:
     """Simulate ``n`` tomograms into ``out_dir`` and return the path of a preprocess config.
 

@@ -6,14 +6,18 @@ class (diameters, merge distances, score radii, evaluation radii).
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 
+#: What :func:`per_class` accepts: None, one number, one per class or a mapping by class id.
+PerClassValue = Union[None, float, Sequence[float], dict[int, float]]
 
-def per_class(value, num_cls: int, name: str, default: Optional[Sequence[float]] = None,
+
+def per_class(value: PerClassValue, num_cls: int, name: str,
+              default: Optional[Sequence[float]] = None,
               exact: bool = False, positive: bool = False) -> list[float]:
     """``value`` as a list of ``num_cls`` floats (class 1 first).
 

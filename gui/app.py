@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from deepetpicker import __version__
+
+if TYPE_CHECKING:
+    from PyQt5.QtCore import QSettings
+
+    from gui.main_window import MainWindow
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def create_window(config: Optional[str] = None, tomogram: Optional[str] = None,
-                  picks: Optional[str] = None, settings=None):
+                  picks: Optional[str] = None, settings: Optional[QSettings] = None
+                  ) -> MainWindow:
     """The main window with ``config`` loaded and ``tomogram`` (and ``picks``) shown."""
     from gui.main_window import MainWindow
 
@@ -33,7 +39,7 @@ def create_window(config: Optional[str] = None, tomogram: Optional[str] = None,
     return window
 
 
-def install_excepthook(window) -> Callable:
+def install_excepthook(window: MainWindow) -> Callable:
     """Keep the application alive on an unexpected error in an event handler.
 
     PyQt5 aborts the process on an exception that reaches Qt, which would lose unsaved picks.

@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from deepetpicker.config import ConfigWarning, save_config, warning_line
+from deepetpicker.config import ConfigWarning, PreprocessConfig, save_config, warning_line
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
 
@@ -34,7 +34,8 @@ def show_warning(parent: Optional[QWidget], title: str, message: str) -> None:
 _last_warnings: tuple = ("", 0.0)   # (text, time) of the last config-warning box
 
 
-def show_config_warnings(parent: Optional[QWidget], caught) -> list[str]:
+def show_config_warnings(parent: Optional[QWidget], caught: list[warnings.WarningMessage]
+                         ) -> list[str]:
     """Show the ConfigWarnings among ``caught`` (recorded warnings) in one box, each as the
     line the command line prints; other warnings go on as usual. Returns the lines. The same
     box is not shown twice in a row within a few seconds (one file loaded into two tabs)."""
@@ -79,7 +80,9 @@ def ask_save_discard_cancel(parent: Optional[QWidget], title: str, question: str
     return CANCEL
 
 
-def load_config_file(parent: Optional[QWidget], loader: Callable, title: str, path=None):
+def load_config_file(parent: Optional[QWidget], loader: Callable, title: str,
+                     path: Union[str, Path, None] = None
+                     ) -> tuple[Optional[PreprocessConfig], Optional[Path]]:
     """Read a config with ``loader`` (a file dialog asks without ``path``).
 
     Returns ``(config, path)``, or ``(None, None)`` when cancelled or unreadable (the error
@@ -101,7 +104,7 @@ def load_config_file(parent: Optional[QWidget], loader: Callable, title: str, pa
 
 
 def save_config_file(parent: Optional[QWidget], to_config: Callable, title: str,
-                     path=None) -> Optional[Path]:
+                     path: Union[str, Path, None] = None) -> Optional[Path]:
     """Write the config that ``to_config()`` builds from a tab's fields, in the original
     format (a file dialog asks without ``path``, starting at ``base_path/configs/<name>.py``).
 

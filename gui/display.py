@@ -24,7 +24,7 @@ import numpy as np
 
 from deepetpicker.render import VIEWS
 
-def slice_image(data, view: str, index: int) -> np.ndarray:
+def slice_image(data: np.ndarray, view: str, index: int) -> np.ndarray:
     """The 2-D float32 image a view shows at slice ``index`` (rows = vertical axis).
 
     Only this slice is read from ``data`` (a memory map stays a memory map).
@@ -40,7 +40,7 @@ def slice_image(data, view: str, index: int) -> np.ndarray:
     return np.asarray(image, dtype=np.float32)
 
 
-def sample_volume(data, max_values: int = 262_144, max_slices: int = 9) -> np.ndarray:
+def sample_volume(data: np.ndarray, max_values: int = 262_144, max_slices: int = 9) -> np.ndarray:
     """A spread-out subsample of the volume's values (a few strided z-slices), for contrast.
 
     Reads at most ``max_slices`` z-planes, each thinned so about ``max_values`` values are

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from PyQt5.QtCore import QSettings
 from PyQt5.QtWidgets import QApplication, QMainWindow, QTabWidget
@@ -18,6 +18,9 @@ from gui.tabs.infer_tab import InferTab
 from gui.tabs.preprocess_tab import PreprocessTab
 from gui.tabs.train_tab import TrainTab
 from gui.tabs.viewer_tab import ViewerTab
+
+if TYPE_CHECKING:
+    from gui.widgets.job_panel import JobPanel
 
 log = logging.getLogger("deepetpicker.gui")
 
@@ -49,10 +52,10 @@ class MainWindow(QMainWindow):
         self.update_title()
         self.resize(1360, 860)
 
-    def all_tabs(self):
+    def all_tabs(self) -> tuple[PreprocessTab, TrainTab, InferTab, ViewerTab]:
         return (self.preprocess_tab, self.train_tab, self.infer_tab, self.viewer_tab)
 
-    def job_panels(self):
+    def job_panels(self) -> tuple[JobPanel, ...]:
         return (self.preprocess_tab.panel, self.train_tab.panel, self.infer_tab.panel)
 
     # -- title and status --------------------------------------------------------------------
@@ -75,7 +78,7 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.viewer_tab)
         return self.viewer_tab.open_tomogram(tomogram, picks=picks or None)
 
-    def open_config(self, path) -> bool:
+    def open_config(self, path: Union[str, Path]) -> bool:
         """Load a config file into the tabs it belongs to (``deepetpicker gui CONFIG``)."""
         try:
             cfg = load_config(path)
@@ -109,7 +112,8 @@ class MainWindow(QMainWindow):
         self.stop_jobs(running)
         event.accept()
 
-    def stop_jobs(self, panels=None, timeout_s: float = 30.0) -> bool:
+    def stop_jobs(self, panels: Optional[Sequence[JobPanel]] = None, timeout_s: float = 30.0
+                  ) -> bool:
         """Cancel the running jobs and wait until their threads have ended."""
         panels = [p for p in (panels if panels is not None else self.job_panels()) if p.running]
         for panel in panels:

@@ -76,7 +76,8 @@ def train_variant(pre, variant: str, steps: int, seed: int, log):
     probe = TrainConfig.from_preprocess(pre, [0, 1], [2], **settings)
     from deepetpicker.train.dataset import load_entries
 
-    patches = sum(len(e.picks) for e in load_entries(probe, probe.train_set_ids))
+    patches = sum(len(e.picks) for e in load_entries(probe, probe.train_set_ids,
+                                                       "train_set_ids"))
     per_epoch = max(1, math.ceil(patches / BATCH))
     settings["max_epochs"] = max(1, round(steps / per_epoch))
     settings["val_every"] = max(1, settings["max_epochs"] // 8)
@@ -100,7 +101,7 @@ def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
     result = predict(cfg, weights, tomograms=[raw for raw, _, _ in held_out], out=out,
                      picking=picking, tta=tta, overwrite=True, force=True)
     scored = []
-    for (raw, truth, occupancy), path in zip(held_out, result.outputs):
+    for (_, truth, occupancy), path in zip(held_out, result.outputs):
         scored.append(evaluate_occupancy(read_picks(path), read_picks(truth),
                                          load_tomogram(occupancy).data[...],
                                          num_cls=int(cfg.num_cls)))
@@ -118,35 +119,31 @@ def _held_out(pre):
 
 def dog_floor(pre) -> float:
     """Localisation F1 of a difference-of-Gaussians blob detector told the true particle
-    count, on the held-out tomograms (the best over a few scale ranges)."""
-    from skimage.feature import blob_dog
+    count, on the held-out tomograms: the best of a few blob sizes."""
+    from scipy import ndimage
 
     from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
     from deepetpicker.io.picks import Picks, read_picks
     from deepetpicker.io.tomogram import load_tomogram
-    from deepetpicker.normalize import chunked_stats
 
     best = 0.0
-    smallest = min(c["diameter"] for c in CLASSES) / 2.0
-    largest = max(c["diameter"] for c in CLASSES) / 2.0
-    for low, high in ((smallest / 2, largest / 2), (smallest / 3, largest / 3)):
+    radii = sorted({c["diameter"] / 2.0 for c in CLASSES})
+    for radius in radii:
+        sigma = radius / math.sqrt(3.0)          # a ball of this radius answers most at sigma
         scored = []
         for raw, truth_path, occupancy in _held_out(pre):
             volume = np.asarray(load_tomogram(raw).data, np.float32)
-            stats = chunked_stats(volume)
-            dark = -(volume - stats.mean) / (stats.std or 1.0)   # protein is dark
+            dark = -(volume - volume.mean()) / (volume.std() or 1.0)   # protein is dark
+            dog = ndimage.gaussian_filter(dark, sigma) - ndimage.gaussian_filter(dark,
+                                                                                 1.6 * sigma)
+            size = max(3, int(2 * min(radii)) | 1)
+            peaks = np.argwhere((dog == ndimage.maximum_filter(dog, size=size)) & (dog > 0))
             truth = read_picks(truth_path)
-            blobs = blob_dog(dark, min_sigma=low, max_sigma=high, threshold=0.01,
-                             overlap=0.0)
-            if len(blobs):
-                zyx = blobs[:, :3]
-                strength = dark[tuple(np.rint(zyx).astype(int).T)]
-                keep = np.argsort(-strength)[:len(truth)]
-                picks = Picks(np.ones(len(keep), int), zyx[keep][:, ::-1], strength[keep])
-            else:
-                picks = Picks(np.zeros(0, int), np.zeros((0, 3)))
-            scored.append(evaluate_occupancy(picks, truth.select(np.arange(len(truth))),
-                                             load_tomogram(occupancy).data[...],
+            order = np.argsort(-dog[tuple(peaks.T)])[:len(truth)]
+            zyx = peaks[order].astype(float)
+            picks = Picks(np.ones(len(zyx), int), zyx[:, ::-1], dog[tuple(peaks[order].T)])
+            scored.append(evaluate_occupancy(picks, truth,
+                                             np.asarray(load_tomogram(occupancy).data),
                                              num_cls=len(CLASSES)))
         best = max(best, pool_occupancy(scored).f1)
     return best

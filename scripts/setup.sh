@@ -14,7 +14,7 @@ fi
 . "$VENV/bin/activate"
 
 stamp="$VENV/.deepetpicker-installed"
-if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ] && [ "$stamp" -nt scripts/setup.sh ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ "$stamp" -nt scripts/setup.sh ]; then
     exit 0
 fi
 

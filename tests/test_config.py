@@ -8,7 +8,8 @@ import pytest
 
 from deepetpicker.config import (
     DEFAULT_AUGMENT, LIGHT_F_MAPS, ConfigWarning, PreprocessConfig, TrainConfig,
-    canonical_label_type, format_config, format_ids, load_config, load_preprocess_config, load_train_config, parse_ids,
+    canonical_label_type, format_config, format_ids, load_config, load_preprocess_config,
+    load_train_config, parse_ids,
     parse_int_list, save_config)
 from deepetpicker.errors import DeepETPickerError
 

@@ -1,6 +1,5 @@
 """The viewer's picks model: edits, undo/redo, saved state, files and autosave."""
 
-import numpy as np
 import pytest
 
 from gui_fixtures import settings  # noqa: F401  (sets the Qt platform before Qt loads)

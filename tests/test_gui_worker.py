@@ -4,7 +4,6 @@ import logging
 import threading
 import time
 
-import pytest
 
 from gui_fixtures import dialogs  # noqa: F401  (fixture)
 

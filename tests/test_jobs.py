@@ -29,7 +29,7 @@ def test_a_slow_first_step_does_not_inflate_the_estimate():
     schedule = [(0.0, 0), (60.0, 1)] + [(60.0 + 0.5 * i, 1 + i) for i in range(1, 40)]
     estimates = etas(schedule, 100)
     assert estimates[:2] == [None, None]          # one interval: no guess yet
-    for (t, done), eta in zip(schedule[2:], estimates[2:]):
+    for (_t, done), eta in zip(schedule[2:], estimates[2:]):
         assert eta == pytest.approx(0.5 * (100 - done), rel=0.01), (done, eta)
 
 
@@ -57,7 +57,7 @@ def test_a_single_delay_changes_nothing():
     schedule = [(0.1 * i, i) for i in range(1, 11)]
     schedule += [(61.0 + 0.1 * i, 10 + i) for i in range(1, 20)]   # a 60 s stall at step 11
     estimates = etas(schedule, 10_000)
-    for (t, done), eta in zip(schedule[2:], estimates[2:]):
+    for (_t, done), eta in zip(schedule[2:], estimates[2:]):
         assert eta == pytest.approx(0.1 * (10_000 - done), rel=0.01), (done, eta)
 
 

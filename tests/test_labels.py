@@ -1,7 +1,6 @@
 """Weak-label masks, label painting and occupancy maps."""
 
 import itertools
-import math
 
 import numpy as np
 import pytest

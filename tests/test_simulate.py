@@ -84,7 +84,7 @@ def test_distractors_present_and_not_picked(tomo):
         assert np.all(d >= r + diameter / 2)
         # gold is the darkest thing in the tomogram
         assert volume[int(z), int(y), int(x)] < np.percentile(volume, 0.5)
-    for x, y, z, radius, radius_z in info["vesicles"]:
+    for x, y, z, radius, _radius_z in info["vesicles"]:
         d = np.linalg.norm(picks.xyz - [x, y, z], axis=1)
         assert np.all(d >= r + radius)  # outside the vesicle, clear of its membrane
 

@@ -26,7 +26,7 @@ def test_kept_ranges_partition_the_axis_and_respect_the_pad():
         for pad in (0, 3, 6, 12):
             ranges = kept_ranges(length, 32, pad)
             assert ranges[0][1] == 0 and ranges[-1][2] == length
-            for (s0, lo0, hi0), (s1, lo1, hi1) in zip(ranges, ranges[1:]):
+            for (_s0, _lo0, hi0), (_s1, lo1, _hi1) in zip(ranges, ranges[1:]):
                 assert hi0 == lo1                              # contiguous, no overlap
             for start, lo, hi in ranges:
                 assert lo < hi
@@ -48,7 +48,8 @@ def test_every_voxel_is_kept_by_exactly_one_tile():
     shape = (37, 50, 29)
     hits = np.zeros(shape, dtype=np.int32)
     tiles = plan_tiles(shape, 32, 6)
-    assert len(tiles) == count_tiles(shape, 32, 6) == 2 * 2 * 1   # stride 20: z [0, 5], y [0, 18], x [-1]
+    # stride 20: z [0, 5], y [0, 18], x [-1]
+    assert len(tiles) == count_tiles(shape, 32, 6) == 2 * 2 * 1
     for tile in tiles:
         hits[tile.keep] += 1
     assert (hits == 1).all()

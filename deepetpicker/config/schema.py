@@ -225,7 +225,7 @@ class PreprocessConfig:
 
     # -- conversion -----------------------------------------------------------------------
     @classmethod
-    def from_dict(cls, data: dict, source: Optional[PathLike] = None):
+    def from_dict(cls, data: dict, source: Optional[PathLike] = None) -> PreprocessConfig:
         """Build a config from a file's dict; warns about unknown keys (they are kept)."""
         source = str(source) if source is not None else None
         where = _where(source)

@@ -20,6 +20,7 @@ from deepetpicker.evaluate.occupancy import _hits, _lookup_map, _skipped
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.picks import Picks
 from deepetpicker.matching import _radii_per_class, match_by_distance
+from deepetpicker.values import PerClassValue
 
 PathLike = Union[str, os.PathLike]
 
@@ -129,7 +130,9 @@ def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], ra
 
 
 
-def pr_curve(pred, truth, occupancy=None, radii=None, fraction: float = 0.5,
+def pr_curve(pred: Union[Picks, Sequence[Picks]], truth: Union[Picks, Sequence[Picks]],
+             occupancy: Union[None, np.ndarray, Sequence[np.ndarray]] = None,
+             radii: PerClassValue = None, fraction: float = 0.5,
              out: Optional[PathLike] = None, class_id: Optional[int] = None,
              dilate: bool = True, title: str = "", skip_classes: Sequence[int] = ()
              ) -> PRCurve:

@@ -300,7 +300,8 @@ def _hits(pred: Picks, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return ids, voxels, outside
 
 
-def evaluate_occupancy(pred: Picks, truth: Picks, occupancy, num_cls: Optional[int] = None,
+def evaluate_occupancy(pred: Picks, truth: Picks, occupancy: np.ndarray,
+                       num_cls: Optional[int] = None,
                        dilate: bool = True, skip_classes: Sequence[int] = ()
                        ) -> OccupancyResult:
     """Score picks against an occupancy map of instance ids (SHREC 2021 rule, module doc).

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -25,6 +25,13 @@ from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path, write_sidecar
 from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
+
+if TYPE_CHECKING:
+    import torch
+
+    from deepetpicker.config import TrainConfig
+    from deepetpicker.picking.settings import PickSettings
+    from deepetpicker.picking.tiling import TTAChoice
 
 PathLike = Union[str, os.PathLike]
 
@@ -272,7 +279,7 @@ def _write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, 
 
 
 def config_from_checkpoint(meta: dict, weights: PathLike,
-                           diameters: Optional[Sequence[float]] = None):
+                           diameters: Optional[Sequence[float]] = None) -> TrainConfig:
     """The training config a checkpoint was made with, for predicting without a config file.
 
     Our checkpoints hold their whole training config. The original program's ``.ckpt`` hold
@@ -328,14 +335,17 @@ def config_from_checkpoint(meta: dict, weights: PathLike,
     return cfg
 
 
-def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
+def predict(config: Optional[TrainConfig], weights: PathLike,
+            tomograms: Union[None, PathLike, Sequence[PathLike]] = None,
             out: Optional[PathLike] = None, progress: Optional[ProgressCallback] = None,
             cancel: Optional[CancelToken] = None, pad: Optional[int] = None,
-            save_scores: bool = False, formats: Sequence[str] = (), device=None,
+            save_scores: bool = False, formats: Sequence[str] = (),
+            device: Optional[str] = None,
             batch_size: Optional[int] = None, score_dtype: str = "float16",
-            picking=None, diameters: Optional[Sequence[float]] = None,
+            picking: Union[None, PickSettings, dict] = None,
+            diameters: Optional[Sequence[float]] = None,
             export: Optional[dict] = None, overwrite: bool = False,
-            force: bool = False, tta=False,
+            force: bool = False, tta: TTAChoice = False,
             zarr_level: Union[int, str, None] = None,
             mask: Optional[PathLike] = None) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
@@ -585,9 +595,10 @@ def predict(config, weights: PathLike, tomograms: Union[None, PathLike, Sequence
     return result
 
 
-def scan_tomogram(data, model, device, offset: float, spread: float, patch: int, pad: int,
-                  batch_size: int, report=None, name: str = "", tta=(),
-                  keep_tile=None) -> np.ndarray:
+def scan_tomogram(data: np.ndarray, model: torch.nn.Module, device: torch.device, offset: float,
+                  spread: float, patch: int, pad: int,
+                  batch_size: int, report: Optional[Reporter] = None, name: str = "",
+                  tta: TTAChoice = (), keep_tile: Optional[Callable] = None) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
     ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Union
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import format_spec
@@ -45,7 +46,7 @@ LAST_CHECKPOINT = "last.pth"
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".tar", ".bin")
 
 
-def read_num_name(path) -> list[tuple[int, str, int]]:
+def read_num_name(path: Union[str, Path]) -> list[tuple[int, str, int]]:
     """``(count, stem, id)`` rows of a ``num_name.csv`` (ours or the original's).
 
     The original writes the count as a float (``12.0``); both forms are read.
@@ -80,7 +81,7 @@ class DatasetTomogram:
     counts: dict[int, int] = field(default_factory=dict)
 
 
-def list_dataset(coords_dir, coord_format: str = ".coords",
+def list_dataset(coords_dir: Union[str, Path], coord_format: str = ".coords",
                  num_cls: int = 1) -> list[DatasetTomogram]:
     """The tomograms of a preprocessed dataset, in ``num_name.csv`` order.
 

@@ -113,7 +113,7 @@ class Picks:
         scores = self.scores if self.scores is not None else np.full(len(self), np.nan)
         return np.column_stack([self.classes.astype(np.float64), self.xyz, scores])
 
-    def select(self, mask_or_index) -> "Picks":
+    def select(self, mask_or_index: np.ndarray) -> "Picks":
         """A new table with the rows picked by a boolean mask or an index array."""
         return Picks(self.classes[mask_or_index], self.xyz[mask_or_index],
                      None if self.scores is None else self.scores[mask_or_index],
@@ -160,7 +160,8 @@ def _is_number(token: str) -> bool:
     return True
 
 
-def parse_numbers(path, lineno: int, tokens: Sequence[str], labels: Sequence[str]) -> list[float]:
+def parse_numbers(path: PathLike, lineno: int, tokens: Sequence[str],
+                  labels: Sequence[str]) -> list[float]:
     """Parse the tokens of one text line as finite floats; ``labels`` name their columns in
     the error (e.g. ``"column 'x'"``), which also gives the file and the line."""
     values = []

@@ -13,15 +13,19 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterator, Optional, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
 
 from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES, ZARR_SUFFIXES
 from deepetpicker.io.zarr_tomogram import Level, is_zarr_path, open_zarr_tomogram
+
+if TYPE_CHECKING:
+    from mrcfile.mrcmemmap import MrcMemmap
 
 PathLike = Union[str, os.PathLike]
 
@@ -185,7 +189,7 @@ def check_finite(tomo: Tomogram, chunk: int = 16) -> None:
 
 
 def write_tomogram(path: PathLike, data: np.ndarray, voxel_size: Optional[float] = None,
-                   dtype=np.float32) -> Path:
+                   dtype: DTypeLike = np.float32) -> Path:
     """Write a ``(z, y, x)`` array as MRC (float32 by default), atomically."""
     import mrcfile
 
@@ -204,7 +208,8 @@ def write_tomogram(path: PathLike, data: np.ndarray, voxel_size: Optional[float]
 
 
 def create_tomogram(path: PathLike, shape: tuple[int, int, int],
-                    voxel_size: Optional[float] = None, dtype=np.float32):
+                    voxel_size: Optional[float] = None,
+                    dtype: DTypeLike = np.float32) -> MrcMemmap:
     """Create an MRC file of ``shape`` and return a writable memory map (caller closes it).
 
     Used by jobs that fill a large output chunk by chunk; write to a temporary path and

@@ -23,7 +23,7 @@ import os
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -136,7 +136,8 @@ def _pick_level(paths: list[str], level: Level) -> int:
     return -1
 
 
-def open_zarr_tomogram(path: PathLike, level: Level = None):
+def open_zarr_tomogram(path: PathLike, level: Level = None
+                       ) -> tuple["ChunkCache", Optional[float]]:
     """``(array, voxel size in Angstrom or None)`` of a Zarr tomogram at scale ``level``.
 
     ``level``: None or 0 for the finest level, an index into the multiscales' list of levels or
@@ -230,7 +231,8 @@ class ChunkCache:
         self._held = 0
 
     @property
-    def vindex(self):
+    def vindex(self) -> Any:
+        """The Zarr array's point indexer (``zarr.indexing.VIndex``), passed through."""
         return self.array.vindex
 
     def __len__(self) -> int:

@@ -158,7 +158,7 @@ class ResUNet3D(nn.Module):
         self.head = nn.Conv3d(f_maps[0], self.out_channels, kernel_size=1)
         self.channels_last = False
 
-    def to_device(self, device) -> "ResUNet3D":
+    def to_device(self, device: str | torch.device) -> "ResUNet3D":
         """Move the network to ``device`` in the memory layout that runs fastest there.
 
         On the CPU, weights and activations are kept channels-last (NDHWC): oneDNN's 3D

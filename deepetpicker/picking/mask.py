@@ -19,7 +19,11 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram
-from deepetpicker.io.zarr_tomogram import is_zarr_path
+from deepetpicker.io.zarr_tomogram import ChunkCache, Level, is_zarr_path
+from deepetpicker.picking.tiling import Tile
+
+#: A volume read lazily: a memory-mapped MRC (numpy) or a Zarr array behind a chunk cache.
+VolumeLike = Union[np.ndarray, ChunkCache]
 
 PathLike = Union[str, os.PathLike]
 
@@ -63,7 +67,7 @@ def mask_paths(mask: PathLike, tomograms: Sequence[Path]) -> dict[Path, Path]:
 
 
 def load_mask(path: PathLike, shape: Sequence[int], tomogram: PathLike = "",
-              level=None):
+              level: Level = None) -> VolumeLike:
     """The mask volume at ``path`` (read lazily, like a tomogram), checked to have ``shape``.
 
     ``level``: the scale level of an OME-Zarr mask (as for the tomogram).
@@ -88,18 +92,18 @@ class TileFilter:
     skipped.
     """
 
-    def __init__(self, mask, patch: int) -> None:
+    def __init__(self, mask: VolumeLike, patch: int) -> None:
         self.mask = mask
         self.patch = int(patch)
         self.run = 0
         self.skipped = 0
 
-    def region(self, tile) -> tuple[slice, ...]:
+    def region(self, tile: Tile) -> tuple[slice, ...]:
         """The part of the volume under ``tile``'s cube."""
         return tuple(slice(max(s, 0), min(s + self.patch, n))
                      for s, n in zip(tile.start, self.mask.shape))
 
-    def __call__(self, tile) -> bool:
+    def __call__(self, tile: Tile) -> bool:
         inside = bool(np.any(np.asarray(self.mask[self.region(tile)])))
         if inside:
             self.run += 1
@@ -108,7 +112,7 @@ class TileFilter:
         return inside
 
 
-def picks_in_mask(picks: Picks, mask) -> Picks:
+def picks_in_mask(picks: Picks, mask: VolumeLike) -> Picks:
     """The picks whose voxel (rounded, clipped to the volume) is non-zero in ``mask``."""
     if len(picks) == 0:
         return picks

@@ -24,13 +24,16 @@ across classes. Neighbours are found with a KD-tree.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
 from deepetpicker.values import per_class
+
+if TYPE_CHECKING:
+    import torch
 
 Number = Union[int, float]
 
@@ -204,13 +207,14 @@ def _classify(scores, zyx: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndar
     return best + 1, share
 
 
-def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
+def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm: float = 0.1,
                t_dist: Union[None, Number, Sequence[Number]] = None,
                diameters: Union[None, Number, Sequence[Number]] = None,
-               device=None, score_radius: Union[None, int, Sequence[int]] = None,
+               device: Union[None, str, torch.device] = None,
+               score_radius: Union[None, int, Sequence[int]] = None,
                cross_class: bool = True, refine: bool = True, chunk: Optional[int] = None,
                tomo_name: str = "", voxel_size: Optional[float] = None,
-               report=None, localize: str = "class") -> Picks:
+               report: Optional[Callable] = None, localize: str = "class") -> Picks:
     """Particle picks from class score maps ``(K, z, y, x)`` (numpy or torch, values in [0, 1]).
 
     ``diameters``: particle diameter per class in voxels (one number serves all classes); it
@@ -222,7 +226,8 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
     is the score-weighted centroid of that ball's voxels above ``t_seg`` (sub-voxel; without
     it, the peak voxel). Duplicates closer than
     ``t_dist`` are merged (see :func:`deduplicate`). Work runs on ``device`` (default: the
-    scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab). Returns picks sorted by class, then by
+    scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab).
+    Returns picks sorted by class, then by
     descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
     (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
     ``localize="foreground"`` finds peaks on the summed class maps and classifies each (see
@@ -300,7 +305,8 @@ def find_picks(scores, t_seg: float = 0.5, t_lm: float = 0.1,
 
 
 def deduplicate(picks: Picks, t_dist: Union[Number, Sequence[Number], dict],
-                cross_class: bool = True, return_index: bool = False):
+                cross_class: bool = True, return_index: bool = False
+                ) -> Union[Picks, tuple[Picks, np.ndarray]]:
     """Merge picks closer than ``t_dist`` voxels, keeping the one with the higher score.
 
     ``t_dist`` is one number or one per class (a sequence indexed by class - 1, or a dict by

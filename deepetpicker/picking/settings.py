@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
+
+if TYPE_CHECKING:
+    import torch
+
+    from deepetpicker.config import TrainConfig
 
 PerClass = Union[None, float, tuple]
 
@@ -164,7 +169,7 @@ class PickSettings:
         return tuple(f.name for f in fields(cls))
 
     @classmethod
-    def from_config(cls, config=None, **overrides) -> "PickSettings":
+    def from_config(cls, config: Optional[TrainConfig] = None, **overrides) -> "PickSettings":
         """The settings of a training config (``seg_thresh``, ``t_lm``, ``t_dist``) with
         ``overrides`` (None values ignored) on top; an unknown name is refused."""
         unknown = sorted(set(overrides) - set(cls.names()))
@@ -183,9 +188,11 @@ class PickSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
-def picks_from_scores(scores, diameters: Sequence[float], settings: Optional[PickSettings] = None,
-                      *, device=None, tomo_name: str = "", voxel_size: Optional[float] = None,
-                      report=None) -> Picks:
+def picks_from_scores(scores: Union[np.ndarray, torch.Tensor], diameters: Sequence[float],
+                      settings: Optional[PickSettings] = None,
+                      *, device: Union[None, str, torch.device] = None, tomo_name: str = "",
+                      voxel_size: Optional[float] = None, report: Optional[Callable] = None
+                      ) -> Picks:
     """Picks of one tomogram from its class score maps ``(K, z, y, x)``.
 
     ``diameters``: the particle diameter of each class in voxels (the config's

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import product
-from typing import Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def tile_starts(length: int, patch: int, pad: int) -> list[int]:
@@ -92,7 +95,7 @@ def plan_tiles(shape: Sequence[int], patch: int, pad: int) -> list[Tile]:
     return tiles
 
 
-def read_tile(volume, start: Sequence[int], patch: int, out: Optional[np.ndarray] = None
+def read_tile(volume: np.ndarray, start: Sequence[int], patch: int, out: Optional[np.ndarray] = None
               ) -> np.ndarray:
     """The ``patch``-cube of ``volume`` at ``start`` as float32; parts outside are mirrored.
 
@@ -118,7 +121,7 @@ def read_tile(volume, start: Sequence[int], patch: int, out: Optional[np.ndarray
 PredictFn = Callable[["object"], "object"]
 
 
-def scan(volume, predict_fn: PredictFn, patch_size: int, pad: int, batch_size: int = 4,
+def scan(volume: np.ndarray, predict_fn: PredictFn, patch_size: int, pad: int, batch_size: int = 4,
          report: Optional[Callable] = None, num_classes: Optional[int] = None,
          out: Optional[np.ndarray] = None, stage: str = "scan", item: str = "",
          keep_tile: Optional[Callable[[Tile], bool]] = None) -> np.ndarray:
@@ -221,7 +224,7 @@ class TileTransform:
     def _dims(self, ndim: int) -> list[int]:
         return [ndim - 3 + _AXES.index(a) for a in self.flips]
 
-    def apply(self, tensor):
+    def apply(self, tensor: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.flips:
@@ -230,7 +233,7 @@ class TileTransform:
             tensor = torch.rot90(tensor, self.quarter_turns % 4, dims=(-2, -1))
         return tensor.contiguous()
 
-    def invert(self, tensor):
+    def invert(self, tensor: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.quarter_turns % 4:
@@ -252,9 +255,11 @@ TTA_SETS = {
 }
 #: The set that ``tta=True`` (``--tta`` without a value) means.
 DEFAULT_TTA = "flips"
+#: A test-time augmentation choice, as :func:`tta_transforms` reads it.
+TTAChoice = Union[None, bool, str, Sequence[TileTransform]]
 
 
-def tta_transforms(tta) -> tuple[TileTransform, ...]:
+def tta_transforms(tta: TTAChoice) -> tuple[TileTransform, ...]:
     """The transforms of a test-time augmentation choice: ``False``/``None``/``"off"`` none,
     ``True`` the :data:`DEFAULT_TTA` set, a name of :data:`TTA_SETS`, or a sequence of
     :class:`TileTransform`."""

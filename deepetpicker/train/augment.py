@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class SampleTransform:
         return self.matrix is not None or self.displacement is not None
 
 
-def rotation_matrix(angles_deg) -> np.ndarray:
+def rotation_matrix(angles_deg: Sequence[float]) -> np.ndarray:
     """Rotation about the z, y and x axes (in that order) by the given angles in degrees."""
     az, ay, ax = (math.radians(float(a)) for a in angles_deg)
 
@@ -147,7 +147,8 @@ def resample(image: np.ndarray, labels: np.ndarray, transform: SampleTransform, 
     return out_image.astype(np.float32, copy=False), out_labels
 
 
-def mirror(image: np.ndarray, labels: np.ndarray, axes) -> tuple[np.ndarray, np.ndarray]:
+def mirror(image: np.ndarray, labels: np.ndarray, axes: Sequence[int]
+           ) -> tuple[np.ndarray, np.ndarray]:
     """Flip both arrays along ``axes`` (contiguous copies)."""
     if axes:
         image = np.flip(image, axis=tuple(axes))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import load_tomogram, tomogram_shape
 from deepetpicker.train.augment import (AugmentSettings, context_margin, draw_transform, mirror,
                                         resample)
+
+if TYPE_CHECKING:
+    from deepetpicker.config import TrainConfig
 
 
 @dataclass
@@ -48,7 +51,7 @@ def _preprocess_hint(config_source: Optional[str]) -> str:
     return f"run preprocessing first (`deepetpicker preprocess {target}`) or correct the path"
 
 
-def dataset_index(cfg) -> list[tuple[int, str]]:
+def dataset_index(cfg: TrainConfig) -> list[tuple[int, str]]:
     """``(id, stem)`` of every tomogram listed in ``coord_path/num_name.csv``."""
     from deepetpicker.io.dataset import NUM_NAME, read_num_name
 
@@ -70,7 +73,7 @@ def _check_ids(cfg, ids: Sequence[int], key: str, index: dict) -> None:
             f"{listing}). Use ids from that list.")
 
 
-def check_dataset_ids(cfg) -> bool:
+def check_dataset_ids(cfg: TrainConfig) -> bool:
     """Check ``train_set_ids`` and ``val_set_ids`` against the preprocessed dataset's list;
     False (nothing checked) when the dataset is not preprocessed yet."""
     from deepetpicker.io.dataset import NUM_NAME
@@ -83,7 +86,7 @@ def check_dataset_ids(cfg) -> bool:
     return True
 
 
-def load_entries(cfg, ids: Sequence[int], key: str) -> list[TomoEntry]:
+def load_entries(cfg: TrainConfig, ids: Sequence[int], key: str) -> list[TomoEntry]:
     """The tomograms with the given ids, checked: files present, shapes equal, picks valid.
 
     ``key`` (``train_set_ids`` / ``val_set_ids``) names the setting in error messages.

@@ -47,7 +47,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 import numpy as np
 import torch
@@ -67,6 +67,9 @@ from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_proces
                                             resolve_device, setup_distributed,
                                             teardown_distributed)
 from deepetpicker.train.losses import get_loss
+
+if TYPE_CHECKING:
+    from deepetpicker.config import TrainConfig
 
 LOG_CSV = "metrics.csv"
 LOG_JSON = "metrics.json"
@@ -173,7 +176,8 @@ def _seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def one_cycle(optimizer: torch.optim.Optimizer, lr: float, total_steps: int):
+def one_cycle(optimizer: torch.optim.Optimizer, lr: float, total_steps: int
+              ) -> torch.optim.lr_scheduler.OneCycleLR:
     """AdamW's one-cycle schedule: warm up to ``lr`` over the first 10 % of the steps (at least
     one), then cosine annealing to ``lr / 3000``."""
     total = max(int(total_steps) + 1, 4)
@@ -484,7 +488,7 @@ class Trainer:
             meta["raw_state_dict"] = _cpu_state(self.net)
         return save_checkpoint(path, self.eval_net, **meta)
 
-    def resume_from(self, path) -> None:
+    def resume_from(self, path: Union[str, Path]) -> None:
         """Continue from a checkpoint written by this job (``last.pth``)."""
         data = read_checkpoint(path, "cpu", prefer=LAST)
         if data.get("format") != FORMAT or "optimizer" not in data:
@@ -550,7 +554,7 @@ class Trainer:
         return csv_path, json_path
 
 
-def read_metrics(run_dir) -> list[dict[str, Any]]:
+def read_metrics(run_dir: Union[str, Path]) -> list[dict[str, Any]]:
     """The epochs of the run in ``run_dir`` from its ``metrics.json``: one dict per epoch, as
     in :attr:`TrainResult.history` (``epoch`` an int; ``train_loss``, ``val_loss``, ``f1``, ...
     numbers or None). Empty when the folder holds no metrics (no run yet); a file that
@@ -605,8 +609,8 @@ def _archive_previous(run_dir: Path, report: Reporter) -> None:
                f"{run_dir / LAST} to continue a run instead).")
 
 
-def train(config, progress: Optional[ProgressCallback] = None,
-          cancel: Optional[CancelToken] = None, resume=None,
+def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
+          cancel: Optional[CancelToken] = None, resume: Union[str, Path, None] = None,
           device: Optional[str] = None) -> TrainResult:
     """Train the network described by ``config`` (a :class:`deepetpicker.config.TrainConfig`).
 

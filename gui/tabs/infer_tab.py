@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional, Union
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
@@ -157,7 +157,8 @@ class InferTab(QWidget):
         self.convert_button.clicked.connect(lambda: self.convert())
 
     # -- inputs ------------------------------------------------------------------------------
-    def set_inputs(self, config_path, weights_path=None) -> bool:
+    def set_inputs(self, config_path: Union[str, Path],
+                   weights_path: Union[str, Path, None] = None) -> bool:
         """Use a training config (and weights); fills the tile and threshold fields."""
         self.config_field.setText(str(config_path))
         if weights_path is not None:
@@ -189,7 +190,7 @@ class InferTab(QWidget):
                 self.weights_field.setText(str(best))
         return True
 
-    def add_tomograms(self, paths) -> None:
+    def add_tomograms(self, paths: Iterable[Union[str, Path]]) -> None:
         """Add tomogram files or folders to the list."""
         present = {self.tomo_list.item(i).text() for i in range(self.tomo_list.count())}
         for path in paths:
@@ -208,7 +209,7 @@ class InferTab(QWidget):
         if path:
             self.add_folder_tomograms(path)
 
-    def add_folder_tomograms(self, folder) -> int:
+    def add_folder_tomograms(self, folder: Union[str, Path]) -> int:
         """List the tomograms of ``folder`` (so you see what will be picked); returns how
         many were found."""
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence, Union
 
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
@@ -32,7 +32,9 @@ def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int
     return [(t.id, t.stem, t.counts) for t in list_dataset(coords_dir, coord_format, num_cls)]
 
 
-def fill_dataset_table(table: QTableWidget, rows, num_cls: int) -> None:
+def fill_dataset_table(table: QTableWidget,
+                       rows: Sequence[tuple[Optional[int], str, dict[int, int]]],
+                       num_cls: int) -> None:
     """Show ``dataset_rows`` in a table: id, tomogram, total, then one column per class."""
     headers = ["id", "tomogram", "particles"] + [f"class {c}" for c in range(1, num_cls + 1)]
     table.clear()
@@ -161,7 +163,7 @@ class PreprocessTab(QWidget):
         self.ocp_diameter.setText(",".join(str(d) for d in cfg.ocp_diameter))
         set_combo(self.norm_type, cfg.norm_type)
 
-    def load_config(self, path=None) -> bool:
+    def load_config(self, path: Union[str, Path, None] = None) -> bool:
         """Read a preprocessing config (a dialog asks for the file without ``path``)."""
         cfg, path = dialogs.load_config_file(self, load_preprocess_config,
                                              "Load preprocessing config", path)
@@ -173,7 +175,7 @@ class PreprocessTab(QWidget):
         self.show_dataset(cfg)
         return True
 
-    def save_config(self, path=None) -> bool:
+    def save_config(self, path: Union[str, Path, None] = None) -> bool:
         """Write the fields as a config file (original format)."""
         saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path)
         if saved is None:
@@ -203,7 +205,7 @@ class PreprocessTab(QWidget):
         self.show_dataset(self.to_config(), unlabelled)
         self.preprocessed.emit(str(result.config_path))
 
-    def show_dataset(self, cfg: PreprocessConfig, unlabelled=()) -> None:
+    def show_dataset(self, cfg: PreprocessConfig, unlabelled: Sequence[str] = ()) -> None:
         """List the dataset's preprocessed tomograms (if it was preprocessed already) and
         the ``unlabelled`` stems (normalised only)."""
         try:

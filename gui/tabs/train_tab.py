@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 import pyqtgraph as pg
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
@@ -261,7 +261,7 @@ class TrainTab(QWidget):
         return TrainConfig.from_preprocess(self.base, self.train_ids.text().strip(),
                                            self.val_ids.text().strip(), **values)
 
-    def load_config(self, path=None) -> bool:
+    def load_config(self, path: Union[str, Path, None] = None) -> bool:
         """Read a preprocessing or training config (a dialog asks without ``path``)."""
         cfg, path = dialogs.load_config_file(self, load_config, "Load config", path)
         if cfg is None:
@@ -271,7 +271,7 @@ class TrainTab(QWidget):
         self.status_message.emit(f"Loaded {path}")
         return True
 
-    def save_config(self, path=None) -> Optional[Path]:
+    def save_config(self, path: Union[str, Path, None] = None) -> Optional[Path]:
         """Write the training config (default: ``base_path/configs/<run name>.py``)."""
         saved = dialogs.save_config_file(self, self.to_config, "Save training config", path)
         if saved is not None:
@@ -280,7 +280,7 @@ class TrainTab(QWidget):
         return saved
 
     # -- running -------------------------------------------------------------------------------
-    def start(self, resume=None) -> bool:
+    def start(self, resume: Union[str, Path, None] = None) -> bool:
         """Save the config beside the dataset and start training (from ``resume``)."""
         try:
             cfg = self.to_config()
@@ -317,7 +317,7 @@ class TrainTab(QWidget):
         except DeepETPickerError:
             return False
 
-    def resume(self, checkpoint=None) -> bool:
+    def resume(self, checkpoint: Union[str, Path, None] = None) -> bool:
         """Continue a run from its ``last.pth`` (a dialog asks without ``checkpoint``)."""
         if checkpoint is None:
             from deepetpicker.io.dataset import LAST_CHECKPOINT
@@ -345,7 +345,7 @@ class TrainTab(QWidget):
         self.history.append({"epoch": epoch, **event.metrics})
         self._draw_history()
 
-    def show_run_log(self, run_dir) -> bool:
+    def show_run_log(self, run_dir: Union[str, Path]) -> bool:
         """Plot the epochs of an earlier run from its metrics (if there are any)."""
         from deepetpicker.train.job import best_row, read_metrics, selection_f1
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from PyQt5.QtCore import QSettings, Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
@@ -315,7 +315,7 @@ class ViewerTab(QWidget):
         if path:
             self.open_tomogram(path)
 
-    def open_tomogram(self, path, picks=None) -> bool:
+    def open_tomogram(self, path: Union[str, Path], picks: Union[str, Path, None] = None) -> bool:
         """Show a tomogram (memory-mapped); optionally load ``picks`` (a file) for editing.
 
         Asks first when the current picks are unsaved. Returns False when nothing changed.
@@ -357,7 +357,7 @@ class ViewerTab(QWidget):
         if path:
             self.load_picks(path)
 
-    def load_picks(self, path, ask: bool = True) -> bool:
+    def load_picks(self, path: Union[str, Path], ask: bool = True) -> bool:
         """Load a pick file (ours or another program's) for editing."""
         if ask and not self.maybe_keep_work("Load other picks"):
             return False
@@ -395,7 +395,7 @@ class ViewerTab(QWidget):
         if path:
             self.open_mask(kind, path)
 
-    def open_mask(self, kind: str, path) -> bool:
+    def open_mask(self, kind: str, path: Union[str, Path]) -> bool:
         """Overlay a weak-label or occupancy volume of the open tomogram."""
         if self.tomogram is None:
             return False
@@ -422,7 +422,7 @@ class ViewerTab(QWidget):
             return self.save_as()
         return self._write(None, None)
 
-    def save_as(self, path=None, fmt: Optional[str] = None) -> bool:
+    def save_as(self, path: Union[str, Path, None] = None, fmt: Optional[str] = None) -> bool:
         """Save to a new file; without ``path`` a dialog asks for the file and format."""
         if self.tomogram is None:
             return False

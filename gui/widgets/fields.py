@@ -3,7 +3,7 @@ tables."""
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Sequence, Union
 
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtGui import QValidator
@@ -63,7 +63,7 @@ class MultipleSpinBox(QSpinBox):
         self.setSingleStep(self.multiple)
         self.setValue(value)
 
-    def validate(self, text: str, pos: int):
+    def validate(self, text: str, pos: int) -> tuple[QValidator.State, str, int]:
         state, text, pos = super().validate(text, pos)
         if state == QValidator.Acceptable:
             try:
@@ -107,7 +107,8 @@ def dspin(minimum: float, maximum: float, value: float, decimals: int = 3, step:
     return box
 
 
-def combo(items, current=None, tip: str = "") -> QComboBox:
+def combo(items: Sequence[Union[str, tuple[str, Any]]], current: Any = None, tip: str = ""
+          ) -> QComboBox:
     """A combo box of ``(label, value)`` pairs (or plain strings); value in ``currentData()``."""
     box = QComboBox()
     for item in items:
@@ -119,7 +120,7 @@ def combo(items, current=None, tip: str = "") -> QComboBox:
     return box
 
 
-def set_combo(box: QComboBox, value) -> bool:
+def set_combo(box: QComboBox, value: Any) -> bool:
     """Select the entry whose value (or label) is ``value``; False when there is none."""
     for i in range(box.count()):
         if box.itemData(i) == value or box.itemText(i) == value:
@@ -140,7 +141,7 @@ def group_box(title: str, *parts) -> QGroupBox:
     return box
 
 
-def table(headers) -> QTableWidget:
+def table(headers: Sequence[str]) -> QTableWidget:
     """An empty table with these column headers and no row numbers."""
     widget = QTableWidget(0, len(headers))
     widget.setHorizontalHeaderLabels(list(headers))

@@ -20,7 +20,7 @@ is on screen without waiting for the whole file. Mouse and keys:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Iterable, Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,6 +31,9 @@ from deepetpicker.render import (VIEW_AXES, VIEWS, circle_sections, inside_volum
                                  slice_to_volume, view_axes, volume_to_slice)
 from gui.display import ClassStyles, mask_rgba, render_slice, slice_image
 from gui.picks_model import PicksModel
+
+if TYPE_CHECKING:
+    from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
 MASK_KINDS = ("labels", "occupancy")
 
@@ -44,7 +47,7 @@ class CirclesItem(pg.GraphicsObject):
         self._rect = QRectF()
 
     def set_circles(self, centres: np.ndarray, radii: np.ndarray, colours: list,
-                    width: float, style=Qt.SolidLine) -> None:
+                    width: float, style: Qt.PenStyle = Qt.SolidLine) -> None:
         """Centres (n, 2) in view coordinates, radii (n,), one colour (str/QColor) each."""
         self.prepareGeometryChange()
         pens: dict = {}
@@ -203,7 +206,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         model.changed.connect(self.refresh_picks)
 
     # -- volume and position --------------------------------------------------------------
-    def set_volume(self, data, **display) -> None:
+    def set_volume(self, data: np.ndarray, **display) -> None:
         """Show a (z, y, x) volume (a memory map is fine: only slices are read).
 
         ``display`` options (see :meth:`set_display`) apply from the first picture on. The XY
@@ -359,7 +362,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.display.update(options)
         self.refresh_images()
 
-    def refresh_images(self, names=None) -> None:
+    def refresh_images(self, names: Optional[Iterable[str]] = None) -> None:
         """Re-read and redraw the slices of ``names`` (default: all views)."""
         if self.data is None:
             return
@@ -380,7 +383,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         view.vline.setValue(self.position[h] + 0.5)
         view.hline.setValue(self.position[v] + 0.5)
 
-    def set_mask(self, kind: str, volume) -> None:
+    def set_mask(self, kind: str, volume: Optional[np.ndarray]) -> None:
         """Overlay a label (class ids) or occupancy (instance ids) volume; None removes it."""
         if kind not in MASK_KINDS:
             raise KeyError(kind)
@@ -451,14 +454,14 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.refresh_picks()
 
     # -- coordinates --------------------------------------------------------------------------
-    def voxel_at(self, view: str, scene_pos) -> np.ndarray:
+    def voxel_at(self, view: str, scene_pos: QPointF) -> np.ndarray:
         """(x, y, z) voxel coordinates (floats) of a scene point on ``view``; the slice
         coordinate is the view's current slice."""
         point = self.views[view].vb.mapSceneToView(QPointF(scene_pos))
         # on screen voxel i covers [i, i + 1)
         return slice_to_volume(view, point.x() - 0.5, point.y() - 0.5, self.position)
 
-    def widget_point(self, view: str, xyz) -> QPoint:
+    def widget_point(self, view: str, xyz: Sequence[float]) -> QPoint:
         """Widget (viewport) pixel of voxel ``xyz`` in ``view``: for tests and tools."""
         h, v, _ = volume_to_slice(view, xyz)
         scene = self.views[view].vb.mapViewToScene(QPointF(h + 0.5, v + 0.5))
@@ -486,7 +489,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
                 return
 
     # -- mouse ------------------------------------------------------------------------------
-    def handle_click(self, view: str, ev) -> bool:
+    def handle_click(self, view: str, ev: MouseClickEvent) -> bool:
         """A click on ``view``, passed to the mouse handler when it falls inside the volume;
         True when it was used."""
         if self.mouse_handler is None or self.data is None:
@@ -497,7 +500,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         return self.mouse_handler.click(view, xyz, ev.button(), double=ev.double(),
                                         modifiers=ev.modifiers())
 
-    def handle_drag(self, view: str, ev) -> bool:
+    def handle_drag(self, view: str, ev: MouseDragEvent) -> bool:
         """A drag on ``view``, passed to the mouse handler; False lets the view pan."""
         if self.mouse_handler is None or self.data is None:
             return False

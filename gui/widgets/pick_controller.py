@@ -50,8 +50,8 @@ class PickController(QObject):
         self.views.select_pick(index)
         self.pick_selected.emit(index)
 
-    def click(self, view: str, xyz: np.ndarray, button, double: bool = False,
-              modifiers=Qt.NoModifier) -> bool:
+    def click(self, view: str, xyz: np.ndarray, button: Qt.MouseButton, double: bool = False,
+              modifiers: Qt.KeyboardModifiers = Qt.NoModifier) -> bool:
         """A click at voxel point ``xyz`` (inside the volume) of ``view``; True when used."""
         adding = double or bool(modifiers & Qt.ControlModifier)
         if button == Qt.LeftButton and self.picking and adding:
@@ -73,7 +73,7 @@ class PickController(QObject):
                 return True
         return False
 
-    def drag(self, view: str, button, start: np.ndarray, xyz: np.ndarray,
+    def drag(self, view: str, button: Qt.MouseButton, start: np.ndarray, xyz: np.ndarray,
              is_start: bool, is_finish: bool) -> bool:
         """One step of a drag on ``view`` that began at ``start`` and is now at ``xyz``
         (voxel points); moves a pick when the drag began on one with picking enabled.
