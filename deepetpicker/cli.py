@@ -170,7 +170,13 @@ def _ctrl_c_cancels(token, printer):
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        # once stopping, a further Ctrl+C has nothing left to stop: the command is reporting
+        # what it finished and exits with 130 (main puts the handler back for callers)
+        signal.signal(signal.SIGINT, _already_stopping if token.cancelled else previous)
+
+
+def _already_stopping(signum: int, frame: object) -> None:
+    """SIGINT while an interrupted command reports and exits: nothing to do."""
 
 
 def _run_job(job, *args, **kwargs):
@@ -719,12 +725,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``); the exit
+    status. Called with ``argv`` (from Python), the SIGINT handler is as before on return;
+    as the program, a Ctrl+C after an interruption is ignored until the process exits."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    original = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
         try:
             with _config_warnings_as_lines():
                 return _main(argv)
         finally:
             sys.stdout.flush()      # a closed pipe shows here, not at interpreter exit
+            if main_thread and argv is not None:
+                signal.signal(signal.SIGINT, original)
     except BrokenPipeError:
         # the reader (e.g. `head`) has what it wanted; say nothing more on that pipe
         try:
