@@ -40,7 +40,9 @@ setup(
     extras_require={
         # ome-zarr writes the OME-Zarr tomograms of the tests as copick does; its releases from
         # 0.12 on need zarr 3.
-        "test": ["pytest>=7", "pytest-qt>=4.2", "ome-zarr>=0.9,<0.12"],
+        # copick projects (`deepetpicker copick import`, `predict --copick`); tested with 1.31.
+        "copick": ["copick>=1.0"],
+        "test": ["pytest>=7", "pytest-qt>=4.2", "ome-zarr>=0.9,<0.12", "copick>=1.0"],
     },
     entry_points={
         "console_scripts": ["deepetpicker=deepetpicker.cli:main"],
