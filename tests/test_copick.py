@@ -257,3 +257,29 @@ def test_without_copick_the_error_says_how_to_install_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "copick", None)
     with pytest.raises(DeepETPickerError, match=r"pip install 'deepetpicker\[copick\]'"):
         open_project(config)
+
+
+def test_import_preprocess_train_predict_into_the_project(project, tmp_path):
+    """The whole way: the checkpoint trained on an imported project names its classes after
+    the project's objects, and its picks land on those objects."""
+    from deepetpicker.model import load_checkpoint
+    from deepetpicker.preprocess.job import preprocess
+    from deepetpicker.train.job import train
+
+    from train_fixtures import train_config
+
+    config, _ = project
+    imported = import_project(config, "wbp", VOXEL, "curator", tmp_path / "ds")
+    pre = load_preprocess_config(imported.config)
+    preprocess(pre)
+    cfg = train_config(pre, "0", "1", max_epochs=1)
+    assert cfg.class_names == ["ribosome", "proteasome"]
+    run = train(cfg)
+    _, meta = load_checkpoint(run.last_checkpoint)
+    assert meta["class_names"] == ["ribosome", "proteasome"]
+    result = predict_into_project(None, run.last_checkpoint, config, "wbp", VOXEL,
+                                  runs=["TS_3"], out=tmp_path / "pred", picking=PICKING,
+                                  device="cpu")
+    coords = read_picks(result.outputs["TS_3"], num_cls=2)
+    assert result.written["TS_3"] == {"ribosome": int((coords.classes == 1).sum()),
+                                      "proteasome": int((coords.classes == 2).sum())}
