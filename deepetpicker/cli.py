@@ -331,10 +331,10 @@ def _copick_predict(args):
             "--copick reads the tomograms of --tomo-type at --voxel-spacing from the project: "
             "give " + (" and ".join(missing) if missing else "no --tomograms or --zarr-level")
             + " with it.")
+    given = {"user_id": args.user, "session_id": args.session}
     return predict_into_project, {"copick_config": args.copick, "tomo_type": args.tomo_type,
                                   "voxel_spacing": args.voxel_spacing, "runs": args.runs,
-                                  "user_id": args.user or "deepetpicker",
-                                  "session_id": args.session or "0"}
+                                  **{k: v for k, v in given.items() if v is not None}}
 
 
 def cmd_copick_import(args) -> int:

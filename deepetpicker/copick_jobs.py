@@ -28,12 +28,13 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io import copick_project as cp
+from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 
 PathLike = Union[str, os.PathLike]
@@ -279,11 +280,11 @@ def _checkpoint_classes(config, weights) -> tuple[int, Optional[list]]:
 
 def predict_into_project(config, weights: PathLike, copick_config: PathLike, tomo_type: str,
                          voxel_spacing: float, runs: Optional[Sequence[str]] = None,
-                         user_id: str = "deepetpicker", session_id: str = "0",
+                         user_id: str = COPICK_USER, session_id: str = COPICK_SESSION,
                          out: Optional[PathLike] = None, overwrite: bool = False,
                          progress: Optional[ProgressCallback] = None,
                          cancel: Optional[CancelToken] = None,
-                         **options) -> CopickPredictResult:
+                         **options: Any) -> CopickPredictResult:
     """Pick particles in the ``tomo_type`` tomograms at ``voxel_spacing`` of the copick project
     ``copick_config`` (``runs``, default all) and store them there as picks of ``user_id`` and
     ``session_id``.

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -28,7 +28,7 @@ PathLike = Union[str, os.PathLike]
 INSTALL_HINT = "install the copick extra: pip install 'deepetpicker[copick]'"
 
 
-def require_copick():
+def require_copick() -> Any:
     """The ``copick`` module, or a :class:`DeepETPickerError` saying how to install it."""
     try:
         import copick
@@ -39,7 +39,7 @@ def require_copick():
     return copick
 
 
-def open_project(config: PathLike):
+def open_project(config: PathLike) -> Any:
     """The copick root of the project whose config JSON is ``config`` (any project copick can
     open: file system, CryoET Data Portal, ...)."""
     copick = require_copick()
@@ -68,7 +68,7 @@ class ProjectObject:
         return None if not self.radius else 2.0 * float(self.radius) / float(voxel_spacing)
 
 
-def particle_objects(root, source: str = "the copick config") -> list[ProjectObject]:
+def particle_objects(root: Any, source: str = "the copick config") -> list[ProjectObject]:
     """The project's pickable objects that are particles and have a label, by label.
 
     Raises when two particles share a label (their picks could not be told apart).
@@ -144,7 +144,7 @@ def class_objects(num_cls: int, class_names: Optional[Sequence[str]],
     return mapping
 
 
-def project_runs(root, names: Optional[Iterable[str]] = None,
+def project_runs(root: Any, names: Optional[Iterable[str]] = None,
                  source: str = "the copick project") -> list:
     """The project's runs, or those named (each must exist), in the order given."""
     runs = list(root.runs)
@@ -160,7 +160,7 @@ def project_runs(root, names: Optional[Iterable[str]] = None,
     return [by_name[n] for n in names]
 
 
-def run_tomogram(run, tomo_type: str, voxel_spacing: float):
+def run_tomogram(run: Any, tomo_type: str, voxel_spacing: float) -> Any:
     """The copick tomogram of ``run`` at ``voxel_spacing`` of ``tomo_type`` (the first, where
     a run holds several of that type), or None."""
     spacing = run.get_voxel_spacing(float(voxel_spacing))
@@ -170,13 +170,13 @@ def run_tomogram(run, tomo_type: str, voxel_spacing: float):
     return found[0] if found else None
 
 
-def available_tomograms(run) -> list[str]:
+def available_tomograms(run: Any) -> list[str]:
     """``"<tomo_type> at <voxel spacing> A"`` for every tomogram of ``run`` (for messages)."""
     return [f"{t.tomo_type} at {vs.voxel_size:g} A"
             for vs in run.voxel_spacings for t in vs.tomograms]
 
 
-def local_zarr_path(tomogram) -> Optional[Path]:
+def local_zarr_path(tomogram: Any) -> Optional[Path]:
     """The tomogram's ``.zarr`` folder when the project lies on this computer's file system
     (copick's ``local``/``file`` storage), else None (read it with :func:`tomogram_array`)."""
     try:
@@ -192,7 +192,7 @@ def local_zarr_path(tomogram) -> Optional[Path]:
     return path if path.is_dir() else None
 
 
-def tomogram_array(tomogram, level: str = "0"):
+def tomogram_array(tomogram: Any, level: str = "0") -> Any:
     """The tomogram's scale ``level`` (default the full resolution) as a read-only array that
     decodes only the chunks read (:class:`~deepetpicker.io.zarr_tomogram.ChunkCache`)."""
     import zarr
@@ -207,7 +207,8 @@ def tomogram_array(tomogram, level: str = "0"):
     return ChunkCache(array)
 
 
-def copy_tomogram(tomogram, path: PathLike, voxel_size: float, report=None) -> Path:
+def copy_tomogram(tomogram: Any, path: PathLike, voxel_size: float,
+                  report: Optional[Callable[..., Any]] = None) -> Path:
     """Write the copick ``tomogram`` to the MRC file ``path`` slab by slab (as many z-slices as
     a chunk holds at a time, never the whole volume in memory), atomically."""
     from deepetpicker.io.atomic import atomic_path
@@ -245,7 +246,7 @@ def _centres_angstrom(picks) -> tuple[np.ndarray, np.ndarray]:
     return xyz, scores
 
 
-def read_run_picks(run, objects: Sequence[ProjectObject], voxel_spacing: float,
+def read_run_picks(run: Any, objects: Sequence[ProjectObject], voxel_spacing: float,
                    user_id: Optional[str] = None, session_id: Optional[str] = None) -> Picks:
     """The picks of ``objects`` in ``run`` by ``user_id`` (and ``session_id``, or every
     session) as one table: class id = the object's label, positions in 0-based voxels at
@@ -266,14 +267,14 @@ def read_run_picks(run, objects: Sequence[ProjectObject], voxel_spacing: float,
                  tomo_name=run.name, voxel_size=float(voxel_spacing))
 
 
-def existing_picks(run, object_names: Iterable[str], user_id: str,
+def existing_picks(run: Any, object_names: Iterable[str], user_id: str,
                    session_id: str) -> list[str]:
     """``"<run>/<user>_<session>_<object>"`` for each of those picks already in ``run``."""
     return [f"{run.name}/{user_id}_{session_id}_{name}" for name in object_names
             if run.get_picks(object_name=name, user_id=user_id, session_id=session_id)]
 
 
-def write_run_picks(run, picks: Picks, objects: dict[int, str], voxel_spacing: float,
+def write_run_picks(run: Any, picks: Picks, objects: dict[int, str], voxel_spacing: float,
                     user_id: str, session_id: str) -> dict[str, int]:
     """Store ``picks`` (0-based voxels at ``voxel_spacing``) in ``run`` as copick picks of
     ``user_id`` and ``session_id``: one picks file per object of ``objects`` (class id ->
