@@ -308,16 +308,66 @@ def cmd_predict(args: argparse.Namespace) -> int:
     picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
                                  "t_dist": args.t_dist, "localize": args.localize,
                                  "min_score": args.min_score}.items() if v is not None}
-    result = _run_job(predict, cfg, args.weights, tomograms=args.tomograms, out=args.out,
-                      pad=args.pad_size, save_scores=args.save_scores,
-                      formats=tuple(args.format or ()), device=args.device,
-                      batch_size=args.batch_size, picking=picking, export=_export_options(args),
-                      diameters=args.diameters, overwrite=args.overwrite, force=args.force,
-                      tta=args.tta_set or args.tta, zarr_level=args.zarr_level,
-                      mask=args.mask)
+    job, where = predict, {"tomograms": args.tomograms, "zarr_level": args.zarr_level}
+    if args.copick:
+        job, where = _copick_predict(args)
+    elif any(v is not None for v in (args.tomo_type, args.voxel_spacing, args.runs, args.user,
+                                     args.session)):
+        raise DeepETPickerError("--tomo-type, --voxel-spacing, --runs, --user and --session "
+                                "name a copick project's data: give the project with --copick.")
+    result = _run_job(job, cfg, args.weights, out=args.out, pad=args.pad_size,
+                      save_scores=args.save_scores, formats=tuple(args.format or ()),
+                      device=args.device, batch_size=args.batch_size, picking=picking,
+                      export=_export_options(args), diameters=args.diameters,
+                      overwrite=args.overwrite, force=args.force, tta=args.tta_set or args.tta,
+                      mask=args.mask, **where)
     print(_summary(result) or "Prediction finished")
     failed = getattr(result, "failed", None)
     return 1 if failed else 0
+
+
+def _copick_predict(args: argparse.Namespace) -> tuple:
+    """The job and its project options for ``predict --copick``."""
+    from deepetpicker.copick_jobs import predict_into_project
+
+    missing = [o for o, v in (("--tomo-type", args.tomo_type),
+                              ("--voxel-spacing", args.voxel_spacing)) if v is None]
+    if missing or args.tomograms or args.zarr_level is not None:
+        raise DeepETPickerError(
+            "--copick reads the tomograms of --tomo-type at --voxel-spacing from the project: "
+            "give " + (" and ".join(missing) if missing else "no --tomograms or --zarr-level")
+            + " with it.")
+    given = {"user_id": args.user, "session_id": args.session}
+    return predict_into_project, {"copick_config": args.copick, "tomo_type": args.tomo_type,
+                                  "voxel_spacing": args.voxel_spacing, "runs": args.runs,
+                                  **{k: v for k, v in given.items() if v is not None}}
+
+
+def cmd_copick_import(args: argparse.Namespace) -> int:
+    from deepetpicker.copick_jobs import import_project
+
+    result = _run_job(import_project, args.config, args.tomo_type, args.voxel_spacing,
+                      args.user, args.out, session_id=args.session, runs=args.runs,
+                      overwrite=args.overwrite)
+    print(result.summary())
+    return 0
+
+
+def _add_copick_options(p: argparse.ArgumentParser, predicting: bool) -> None:
+    """The options naming what to read from a copick project (and, predicting, where picks
+    go)."""
+    need = not predicting
+    with_copick = "; needed with --copick (no default)" if predicting else ""
+    p.add_argument("--tomo-type", required=need,
+                   help="copick tomogram type, e.g. wbp, denoised" + with_copick)
+    p.add_argument("--voxel-spacing", type=float, required=need, metavar="V",
+                   help="voxel spacing of the tomograms in Angstrom, e.g. 10.012" + with_copick)
+    p.add_argument("--runs", nargs="+", metavar="R", help="runs to use (default: all)")
+    p.add_argument("--user", required=need,
+                   help="copick user id of the picks to " + ("write (default: deepetpicker)"
+                                                             if predicting else "read"))
+    p.add_argument("--session", help="copick session id of the picks to " + (
+        "write (default: 0, a tool's)" if predicting else "read (default: every session)"))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -615,7 +665,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "non-zero = keep) or a folder of masks named like the tomograms; picks "
                         "outside it are dropped and tiles outside it are not run (default: "
                         "the whole tomogram)")
+    p.add_argument("--copick", metavar="CONFIG",
+                   help="pick the tomograms of this copick project (its config JSON) and store "
+                        "the picks in it, one copick picks file per object; needs --tomo-type "
+                        "and --voxel-spacing; .coords go to --out/<run> (default: "
+                        "deepetpicker-predictions beside the config); --overwrite replaces "
+                        "picks of the same user and session")
+    _add_copick_options(p, predicting=True)
     p.set_defaults(func=cmd_predict)
+
+    p = command("copick", "work with copick projects (`pip install 'deepetpicker[copick]'`)",
+                ["deepetpicker copick import copick.json --tomo-type wbp --voxel-spacing 10 "
+                 "--user curator --out dataset"])
+    group = p.add_subparsers(dest="copick_command", metavar="COMMAND", required=True)
+    p = group.add_parser("import", formatter_class=HelpFormatter,
+                         help="turn a copick project into a dataset to preprocess and train on",
+                         description=_paragraph(
+                             "Turn a copick project into a dataset: per run with picks, its "
+                             "tomogram (the .zarr in place, or an MRC copy) and a .coords of "
+                             "the particles' picks (class id = label, voxels), plus a "
+                             "preprocess config with the classes' names and diameters."))
+    p.add_argument("config", help="the copick project's config JSON")
+    _add_copick_options(p, predicting=False)
+    p.add_argument("--out", required=True, help="folder for the dataset")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the files of an earlier import in --out")
+    p.set_defaults(func=cmd_copick_import)
 
     p = command("evaluate", "compare picks with ground truth (SHREC-2021 and distance rules, "
                             "precision-recall curve)",

@@ -10,7 +10,7 @@ import deepetpicker
 PACKAGE = Path(deepetpicker.__file__).parent
 STAGES = {"preprocess", "train", "infer", "evaluate"}
 #: Above the stages: they run the stages in order for a user.
-ORCHESTRATORS = {"cli", "demo", "__main__"}
+ORCHESTRATORS = {"cli", "demo", "__main__", "copick_jobs"}
 
 
 def unit_imports() -> dict:

@@ -43,10 +43,11 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
               "val_set_ids", "batch_size", "patch_size", "padding_size", "lr", "max_epochs",
               "seg_thresh", "gpu_ids")
 
-#: Training keys of our own (the original ignores them); written when set or not default.
+#: Keys of our own (the original ignores them); written when set or not default.
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
-                    "weight_decay", "ema_decay", "localize", "init")
+                    "weight_decay", "ema_decay", "localize", "init",
+                    "class_names")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -170,6 +171,7 @@ class PreprocessConfig:
     ocp_type: str = "sphere"
     ocp_diameter: list
     norm_type: str = "standardization"
+    class_names: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     source: Optional[str] = field(default=None, compare=False, repr=False)
 
@@ -400,6 +402,12 @@ class PreprocessConfig:
                       f"gives {len(diam)} diameter{'s' if len(diam) != 1 else ''} but num_cls "
                       f"is {self.num_cls}; give exactly one diameter per class, separated by "
                       f"commas (e.g. \"{format_int_list(example)}\")")
+        names = self.class_names
+        if not (isinstance(names, list) and all(isinstance(n, str) and n.strip() for n in names)):
+            p.add("class_names", names, "expected a list of names, one per class")
+        elif names and num_ok and len(names) != self.num_cls:
+            p.add("class_names", names, f"gives {len(names)} name(s) but num_cls is "
+                  f"{self.num_cls}; give one name per class or leave the key out")
         if not isinstance(self.extra, dict):
             p.add("extra", self.extra, "must be a dict of additional keys")
 
@@ -526,6 +534,8 @@ class TrainConfig(PreprocessConfig):
             "val_set_ids": val_ids,
             **pre._output_paths(),
         }
+        if pre.class_names:
+            data["class_names"] = list(pre.class_names)
         data.update(overrides)
         cfg = cls(**data)
         cfg._present = {k for k in overrides if k in EXTRA_TRAIN_KEYS}

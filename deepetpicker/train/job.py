@@ -452,7 +452,8 @@ class Trainer:
     def checkpoint_meta(self, epochs_done: int) -> dict:
         """Everything but the weights that a checkpoint holds after ``epochs_done`` epochs."""
         cfg = self.cfg
-        names = cfg.extra.get("class_names") if isinstance(cfg.extra, dict) else None
+        names = cfg.class_names or (cfg.extra.get("class_names")
+                                    if isinstance(cfg.extra, dict) else None)
         if not (isinstance(names, list) and len(names) == cfg.num_cls):
             names = [f"class{c}" for c in range(1, cfg.num_cls + 1)]
         return {"epoch": epochs_done, "global_step": self.global_step, "config": cfg.to_dict(),
