@@ -282,7 +282,8 @@ def _checkpoint_classes(config, weights) -> tuple[int, Optional[list]]:
 
 
 def predict_into_project(config: Optional[TrainConfig], weights: PathLike,
-                         copick_config: PathLike, tomo_type: str, voxel_spacing: float, runs: Optional[Sequence[str]] = None,
+                         copick_config: PathLike, tomo_type: str, voxel_spacing: float,
+                         runs: Optional[Sequence[str]] = None,
                          user_id: str = COPICK_USER, session_id: str = COPICK_SESSION,
                          out: Optional[PathLike] = None, overwrite: bool = False,
                          progress: Optional[ProgressCallback] = None,
