@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io import copick_project as cp
 from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
@@ -320,12 +320,10 @@ def predict_into_project(config: Optional[TrainConfig], weights: PathLike,
         present = [name for run in chosen for name in
                    cp.existing_picks(run, mapping.values(), user_id, session_id)]
         if present:
-            shown = ", ".join(present[:5]) + (f" and {len(present) - 5} more"
-                                              if len(present) > 5 else "")
             raise DeepETPickerError(
                 f"The copick project {source} already holds picks of user {user_id!r}, "
-                f"session {session_id!r}: {shown}. Add --overwrite to replace them, or give "
-                f"another --session.")
+                f"session {session_id!r}: {listed(present)}. Add --overwrite to replace them, "
+                f"or give another --session.")
     result = CopickPredictResult(out_dir=out_dir, user_id=user_id, session_id=session_id)
     for i, run in enumerate(chosen):
         report("copick", i, len(chosen), item=run.name,

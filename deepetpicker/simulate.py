@@ -38,7 +38,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 import numpy as np
 from scipy import ndimage
 
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.picks import Picks
 from deepetpicker.jobs import CancelToken, ProgressCallback
 
@@ -697,11 +697,10 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
         found += [p for p in sorted(raw.iterdir()) if p.suffix.lower() in
                   (*TOMOGRAM_SUFFIXES, ".coords", ".txt", ".csv") and p not in found]
     if found:
-        shown = ", ".join(str(p) for p in found[:4]) + (
-            f" and {len(found) - 4} more" if len(found) > 4 else "")
         raise DeepETPickerError(
-            f"{out} already holds a dataset ({shown}); simulating into it would mix old and "
-            f"new tomograms. Choose an empty or new folder, or remove those files first.")
+            f"{out} already holds a dataset ({listed(found, limit=4)}); simulating into it would "
+            f"mix old and new tomograms. Choose an empty or new folder, or remove those files "
+            f"first.")
     check_output_folder(out, "dataset folder", "OUT")
     report = Reporter(progress, cancel)
     rng = np.random.default_rng(seed)

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Union
 
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import write_text_atomic
 
 PathLike = Union[str, os.PathLike]
@@ -253,6 +253,4 @@ class OutputGuard:
 
 
 def _listed(paths: list[Path]) -> str:
-    names = ", ".join(str(p) for p in paths[:_LISTED])
-    more = f" and {len(paths) - _LISTED} more" if len(paths) > _LISTED else ""
-    return names + more
+    return listed(paths, _LISTED)

@@ -34,7 +34,7 @@ from typing import Any, Optional, Union
 
 import torch
 
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.dataset import BEST_CHECKPOINT, CHECKPOINT_SUFFIXES, LAST_CHECKPOINT
 from deepetpicker.model.resunet import ResUNet3D
@@ -326,10 +326,9 @@ def resolve_checkpoint(path: PathLike, prefer: Optional[str] = None) -> Path:
             f"{path} is {what} and holds no checkpoint files (.pth/.ckpt). Choose the "
             f"best.pth of a DeepETPicker run folder (runs/<name>/best.pth) or a .ckpt "
             f"written by the original program's training.")
-    shown = ", ".join(str(p.relative_to(path)) for p in files[:8])
-    more = f" and {len(files) - 8} more" if len(files) > 8 else ""
+    shown = listed((p.relative_to(path) for p in files), limit=8)
     raise DeepETPickerError(
-        f"{path} is {what}; it holds {shown}{more}. Name one of these files, e.g. "
+        f"{path} is {what}; it holds {shown}. Name one of these files, e.g. "
         f"{files[0]}.")
 
 

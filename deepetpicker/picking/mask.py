@@ -16,7 +16,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.picks import Picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 from deepetpicker.io.zarr_tomogram import ChunkCache, Level, is_zarr_path
@@ -57,10 +57,8 @@ def mask_paths(mask: PathLike, tomograms: Sequence[Path]) -> dict[Path, Path]:
         else:
             found[tomo] = match
     if missing:
-        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more"
-                                          if len(missing) > 5 else "")
         raise DeepETPickerError(
-            f"The mask folder {mask} has no mask for {shown}. Name each mask like its "
+            f"The mask folder {mask} has no mask for {listed(missing)}. Name each mask like its "
             f"tomogram (e.g. {Path(missing[0]).stem}.mrc or {Path(missing[0]).stem}_mask.mrc), "
             f"or give one mask file for all tomograms.")
     return found

@@ -30,44 +30,44 @@ if TYPE_CHECKING:
 PerClass = Union[None, float, tuple]
 
 
-def _per_class_value(name: str, value, *, integer: bool = False, minimum: float = 0.0,
-                     allow_zero: bool = False) -> PerClass:
-    """``value`` (None, one number or one per class) checked and made hashable."""
+def _per_class(name: str, value: object, check: Callable[[object], float],
+               what: str) -> PerClass:
+    """``value`` (None, one value or one per class), each item passed through ``check``, made
+    hashable (a tuple for several)."""
     if value is None:
         return None
     many = isinstance(value, (list, tuple))
     items = list(value) if many else [value]
     if not items:
-        raise DeepETPickerError(f"{name} is empty; give one number, or one per class.")
-    checked = []
-    for item in items:
+        raise DeepETPickerError(f"{name} is empty; give one {what}, or one per class.")
+    checked = [check(item) for item in items]
+    return tuple(checked) if many else checked[0]
+
+
+def _distance_values(name: str, value: object, *, integer: bool = False,
+                     allow_zero: bool = False) -> PerClass:
+    """A distance in voxels (one, or one per class): positive (or 0 with ``allow_zero``)."""
+    def check(item: object) -> float:
         try:
             number = float(item)
         except (TypeError, ValueError):
             raise DeepETPickerError(f"{name} = {value!r} is not a number; give a number of "
                                     f"voxels (one, or one per class).") from None
-        if not math.isfinite(number) or number < minimum or (number == minimum
-                                                              and not allow_zero):
+        if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
             raise DeepETPickerError(
                 f"{name} = {item!r} is not allowed; it is a distance in voxels and must be "
                 f"{'0 or more' if allow_zero else 'more than 0'} (leave it unset for the "
                 f"default).")
         if integer and number != int(number):
             raise DeepETPickerError(f"{name} = {item!r} must be a whole number of voxels.")
-        checked.append(int(number) if integer else number)
-    return tuple(checked) if many else checked[0]
+        return int(number) if integer else number
+
+    return _per_class(name, value, check, "number")
 
 
-def _score_values(value) -> PerClass:
-    """``min_score`` (None, one score or one per class) checked and made hashable."""
-    if value is None:
-        return None
-    many = isinstance(value, (list, tuple))
-    items = list(value) if many else [value]
-    if not items:
-        raise DeepETPickerError("min_score is empty; give one score, or one per class.")
-    checked = []
-    for item in items:
+def _score_values(value: object) -> PerClass:
+    """``min_score`` (one score in [0, 1), or one per class)."""
+    def check(item: object) -> float:
         try:
             number = float(item)
         except (TypeError, ValueError):
@@ -76,8 +76,9 @@ def _score_values(value) -> PerClass:
             raise DeepETPickerError(
                 f"min_score = {item!r} is outside [0, 1); a pick's score is a probability, so "
                 f"give e.g. 0.6 (or 0 to keep every pick).")
-        checked.append(number)
-    return tuple(checked) if many else checked[0]
+        return number
+
+    return _per_class("min_score", value, check, "score")
 
 
 def format_thresholds(values: Sequence[float]) -> str:
@@ -148,9 +149,9 @@ class PickSettings:
                     f"{name} = {value!r} is outside [0, 1); scores are probabilities, so use "
                     f"a threshold such as {example}.")
             object.__setattr__(self, name, number)
-        object.__setattr__(self, "t_dist", _per_class_value("t_dist", self.t_dist))
-        object.__setattr__(self, "score_radius", _per_class_value(
-            "score_radius", self.score_radius, integer=True, minimum=0, allow_zero=True))
+        object.__setattr__(self, "t_dist", _distance_values("t_dist", self.t_dist))
+        object.__setattr__(self, "score_radius", _distance_values(
+            "score_radius", self.score_radius, integer=True, allow_zero=True))
         from deepetpicker.picking.peaks import LOCALIZE
 
         if self.localize not in LOCALIZE:

@@ -39,7 +39,7 @@ import numpy as np
 
 from deepetpicker.config import COORD_FORMATS, PreprocessConfig, format_config, \
     save_config, written_by_save_config
-from deepetpicker.errors import DeepETPickerError
+from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.dataset import NUM_NAME, RAW_TOMOGRAM_SUFFIXES, read_num_name
 from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, file_stamp
@@ -358,10 +358,8 @@ def _check_outputs_are_ours(cfg: PreprocessConfig, tomos: list, manifest: _Recor
     if config_path in foreign and written_by_save_config(config_path):
         foreign.remove(config_path)             # no hand edits in it to lose
     if foreign:
-        shown = ", ".join(str(p) for p in foreign[:5])
-        more = f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
         raise DeepETPickerError(
-            f"Nothing was written: preprocessing would replace {shown}{more}, which it did not "
+            f"Nothing was written: preprocessing would replace {listed(foreign)}, which it did not "
             f"write under {cfg.base_path} (an input, your own file, or another program's "
             f"output). Choose another base_path in the config, or move those files away.")
 
