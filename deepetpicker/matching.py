@@ -16,7 +16,7 @@ JSON form that evaluation reports write.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -279,6 +279,23 @@ def _check_beta(beta: float) -> None:
             f"as precision); give e.g. --beta 4 (the CZII benchmark) or --beta 1 (F1).")
 
 
+def cumulative_hits(scores: Sequence[np.ndarray], hits: Sequence[np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Picks pooled over tomograms (``scores`` and whether each found a particle, one array
+    per tomogram), ranked by score: at each distinct score from high to low, the score, how
+    many picks score at least that (``kept``) and how many of those found a particle
+    (``tp``). A threshold can only fall between two distinct scores, so these are every
+    precision-recall point there is."""
+    scores = np.concatenate(list(scores)) if len(scores) else np.zeros(0)
+    hits = np.concatenate(list(hits)) if len(hits) else np.zeros(0, bool)
+    order = np.argsort(-scores, kind="stable")
+    scores, hits = scores[order], hits[order]
+    tp = np.cumsum(hits)
+    last = np.flatnonzero(np.r_[scores[1:] != scores[:-1], True]) if len(scores) else \
+        np.zeros(0, np.int64)
+    return scores[last], last + 1, tp[last]
+
+
 def ranked_hits(pred: Picks, truth: Picks, max_distance: float) -> tuple[np.ndarray, np.ndarray]:
     """The scores of one class's picks from high to low and, for each, whether it found a
     particle: picks take the nearest free particle within ``max_distance`` in descending score
@@ -324,22 +341,14 @@ def best_score_thresholds(preds: list[Picks], truths: list[Picks], radii: PerCla
         ranked = [ranked_hits(p.of_class(c), t.of_class(c), fraction * radius[c - 1])
                   for p, t in zip(preds, truths)]
         n_truth = int(sum(len(t.of_class(c)) for t in truths))
-        scores = np.concatenate([s for s, _ in ranked]) if ranked else np.zeros(0)
-        hits = np.concatenate([h for _, h in ranked]) if ranked else np.zeros(0, bool)
-        order = np.argsort(-scores, kind="stable")
-        scores, hits = scores[order], hits[order]
-        threshold, f1_best, f1_all, n_kept = 0.0, 0.0, 0.0, len(scores)
-        if len(scores) and n_truth:
-            tp = np.cumsum(hits)
-            kept = np.arange(1, len(scores) + 1)
+        cuts, kept, tp = cumulative_hits([s for s, _ in ranked], [h for _, h in ranked])
+        threshold, f1_best, f1_all, n_kept = 0.0, 0.0, 0.0, int(kept[-1]) if len(kept) else 0
+        if len(cuts) and n_truth:
             f1 = 2.0 * tp / (kept + n_truth)
-            # a cut can only fall between two different scores: the last of each run of ties
-            last = np.r_[scores[1:] != scores[:-1], True]
-            top = f1[last].max()
             # on equal F1 the lowest threshold (more picks, better recall) wins
-            best = int(np.flatnonzero(last & (f1 >= top - 1e-12))[-1])
-            f1_best, f1_all, n_kept = float(f1[best]), float(f1[-1]), best + 1
-            if best + 1 < len(scores):
-                threshold = float((scores[best] + scores[best + 1]) / 2.0)
+            best = int(np.flatnonzero(f1 >= f1.max() - 1e-12)[-1])
+            f1_best, f1_all, n_kept = float(f1[best]), float(f1[-1]), int(kept[best])
+            if best + 1 < len(cuts):
+                threshold = float((cuts[best] + cuts[best + 1]) / 2.0)
         choices.append(ThresholdChoice(c, threshold, f1_best, f1_all, n_kept, n_truth))
     return choices

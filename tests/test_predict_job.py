@@ -113,15 +113,21 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     assert "held_out.coords: %d picks" % len(picks) in result.summary()
 
 
+def _saved_map_and_normalised_volume(result, trained):
+    """The score map ``predict`` wrote, and the held-out volume z-scored as a whole (what
+    per-tile normalisation with the tomogram's statistics must equal)."""
+    with mrcfile.open(result.score_maps[0]) as mrc:
+        saved = mrc.data.copy()
+    volume = trained["volume"]
+    return saved, (volume - volume.mean()) / volume.std()
+
+
 def test_tiles_are_normalised_on_the_fly_like_training(trained, tmp_path):
     cfg = make_config(tmp_path, padding_size=2)
     result = predict(cfg, trained["weights"], tomograms=[trained["raw"]], out=tmp_path,
                      save_scores=True, score_dtype="float32", batch_size=3,
                      picking={"t_seg": 0.6})
-    with mrcfile.open(result.score_maps[0]) as mrc:
-        saved = mrc.data.copy()
-    volume = trained["volume"]
-    normalised = (volume - volume.mean()) / volume.std()
+    saved, normalised = _saved_map_and_normalised_volume(result, trained)
     with torch.no_grad():
         direct = scan(normalised, lambda b: probabilities(trained["model"](b)), 16, 2)
     np.testing.assert_allclose(saved, direct[0], atol=2e-4)
@@ -420,10 +426,7 @@ def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained
     picks = read_picks(tta.outputs[0])
     assert evaluate_occupancy(picks, trained["truth"], trained["occupancy"]).f1 >= F1_FLOOR
     # the score map is the mean of the network's flipped-scored-flipped-back tiles
-    with mrcfile.open(tta.score_maps[0]) as mrc:
-        saved = mrc.data.copy()
-    volume = trained["volume"]
-    normalised = (volume - volume.mean()) / volume.std()
+    saved, normalised = _saved_map_and_normalised_volume(tta, trained)
     with torch.no_grad():
         direct = scan(normalised, lambda b: probabilities(trained["model"](b)), 16, 4)
         averaged = scan(normalised, with_tta(lambda b: probabilities(trained["model"](b)),

@@ -19,7 +19,7 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate.occupancy import _hits, _lookup_map, _skipped
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.picks import Picks
-from deepetpicker.matching import _radii_per_class, match_by_distance
+from deepetpicker.matching import _radii_per_class, cumulative_hits, ranked_hits
 from deepetpicker.values import PerClassValue
 
 PathLike = Union[str, os.PathLike]
@@ -116,17 +116,12 @@ def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], ra
     k = max([1, int(pred.classes.max()) if len(pred) else 0,
              int(truth.classes.max()) if len(truth) else 0])
     radius = _radii_per_class(radii, k)
-    new = np.zeros(len(pred), dtype=bool)
     classes = [class_id] if class_id is not None else range(1, k + 1)
-    n_true = 0
-    for c in classes:
-        rows = np.nonzero(pred.classes == c)[0]
-        t = truth.of_class(c)
-        n_true += len(t)
-        pairs = match_by_distance(pred.xyz[rows], t.xyz, fraction * radius[c - 1],
-                                  pred.scores[rows], matching="greedy")
-        new[rows[[p for p, _, _ in pairs]]] = True
-    return pred.scores, new, n_true
+    ranked = [ranked_hits(pred.of_class(c), truth.of_class(c), fraction * radius[c - 1])
+              for c in classes]
+    n_true = sum(len(truth.of_class(c)) for c in classes)
+    return (np.concatenate([s for s, _ in ranked]), np.concatenate([h for _, h in ranked]),
+            n_true)
 
 
 
@@ -169,32 +164,23 @@ def pr_curve(pred: Union[Picks, Sequence[Picks]], truth: Union[Picks, Sequence[P
 def _curve_from_flags(per_tomogram: list, rule: str, out: Optional[PathLike] = None,
                       title: str = "", dilated: Optional[bool] = None) -> PRCurve:
     """The curve from each tomogram's ``(scores, first-hit flags, number of true particles)``."""
-    scores = [s for s, _, _ in per_tomogram]
-    flags = [f for _, f, _ in per_tomogram]
     n_true = sum(n for _, _, n in per_tomogram)
-    scores = np.concatenate(scores) if scores else np.zeros(0)
-    flags = np.concatenate(flags) if flags else np.zeros(0, bool)
-    order = np.argsort(-scores, kind="stable")
-    scores, flags = scores[order], flags[order]
-    tp = np.cumsum(flags)
-    # one point per distinct score: the last pick with that score
-    last = np.nonzero(np.r_[scores[1:] != scores[:-1], True])[0] if len(scores) else \
-        np.zeros(0, np.int64)
-    n_picks = last + 1
-    precision = tp[last] / n_picks
-    recall = tp[last] / n_true if n_true else np.zeros(len(last))
+    cuts, n_picks, tp = cumulative_hits([s for s, _, _ in per_tomogram],
+                                        [f for _, f, _ in per_tomogram])
+    precision = tp / n_picks
+    recall = tp / n_true if n_true else np.zeros(len(cuts))
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(precision + recall > 0,
                       2 * precision * recall / (precision + recall), 0.0)
     gained = np.diff(np.r_[0.0, recall])
-    ap = float(np.sum(gained * precision)) if len(last) else 0.0
-    curve = PRCurve(thresholds=scores[last].tolist(), precision=precision.tolist(),
+    ap = float(np.sum(gained * precision)) if len(cuts) else 0.0
+    curve = PRCurve(thresholds=cuts.tolist(), precision=precision.tolist(),
                     recall=recall.tolist(), f1=f1.tolist(), n_picks=n_picks.tolist(),
-                    tp=tp[last].astype(int).tolist(), n_truth=int(n_true), ap=ap, rule=rule,
+                    tp=tp.astype(int).tolist(), n_truth=int(n_true), ap=ap, rule=rule,
                     dilated=dilated)
-    if len(last):
+    if len(cuts):
         b = int(np.argmax(f1))
-        curve.best = CurvePoint(threshold=float(scores[last][b]),
+        curve.best = CurvePoint(threshold=float(cuts[b]),
                                 precision=float(precision[b]), recall=float(recall[b]),
                                 f1=float(f1[b]))
     if out is not None:
