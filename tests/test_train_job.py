@@ -36,8 +36,12 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
     first, second = result.history
     assert second["train_loss"] < first["train_loss"]  # learning
     for row in result.history:
-        assert 0.0 <= row["f1"] <= 1.0 and row["val_loss"] > 0 and row["lr"] > 0
-        assert row["f1"] == row["f1_1"] and row["n_picks"] >= 0
+        # precision counts whole picks, and F1 is their harmonic mean with recall
+        precision, recall, found = row["precision"], row["recall"], row["precision"] * row[
+            "n_picks"]
+        assert found == pytest.approx(round(found)) and row["val_loss"] > 0 and row["lr"] > 0
+        assert row["f1"] == row["f1_1"] == pytest.approx(
+            2 * precision * recall / (precision + recall) if precision + recall else 0.0)
     # best.pth is chosen on the F1 with the score thresholds tuned on validation
     assert result.best_f1 == max(row["f1_tuned"] for row in result.history)
     best_row = result.history[result.best_epoch - 1]
@@ -258,9 +262,24 @@ def test_several_classes(tmp_path):
     cfg = train_config(pre, "0", "0", max_epochs=1, batch_size=3)
     result = train(cfg)
     row = result.history[0]
-    assert {"f1_1", "f1_2", "f1_3", "precision_3", "recall_2"} <= set(row)
     model, meta = load_checkpoint(result.best_checkpoint)
     assert model.out_channels == 4 and meta["diameters"] == [6, 6, 6]
+    # each class's validation scores are those of its own picks: predict the validation
+    # tomogram with the same weights and score every class by the same rule
+    from deepetpicker.infer.job import predict
+    from deepetpicker.io.picks import read_picks
+    from deepetpicker.matching import evaluate_distance
+    from deepetpicker.train.job import MATCH_FRACTION
+
+    picked = predict(cfg, result.best_checkpoint, tomograms=[pre.tomo_path + "/tomo0.mrc"],
+                     out=tmp_path / "picks", picking={"min_score": 0})
+    truth = read_picks(pre.coord_path + "/tomo0.coords")
+    scored = evaluate_distance(read_picks(picked.outputs[0]), truth, radii=[3.0] * 3,
+                               fraction=MATCH_FRACTION, num_cls=3)
+    assert sum(picked.counts["tomo0"].values()) == row["n_picks"] > 0
+    for c in scored.per_class:
+        assert (row[f"precision_{c.class_id}"], row[f"recall_{c.class_id}"],
+                row[f"f1_{c.class_id}"]) == pytest.approx((c.precision, c.recall, c.f1))
 
 
 def test_clear_errors(toy, tmp_path):
