@@ -259,9 +259,9 @@ def test_cancel_stops_inside_a_long_step(toy, tmp_path):
 
 def test_several_classes(tmp_path):
     pre, _ = make_preprocessed(tmp_path, n_tomos=1, n_particles=6, num_cls=3)
-    cfg = train_config(pre, "0", "0", max_epochs=1, batch_size=3)
+    cfg = train_config(pre, "0", "0", max_epochs=8, batch_size=3)
     result = train(cfg)
-    row = result.history[0]
+    row = result.history[result.best_epoch - 1]
     model, meta = load_checkpoint(result.best_checkpoint)
     assert model.out_channels == 4 and meta["diameters"] == [6, 6, 6]
     # each class's validation scores are those of its own picks: predict the validation
