@@ -62,7 +62,7 @@ class DataSettings:
     n_val: int = 6
     diameter: tuple = (6.0, 40.0)         # particle diameters, voxels (log-uniform)
     species: tuple = (1, 3)               # species per training tomogram
-    shapes: tuple = ("complex", "barrel", "rod", "globule")
+    shapes: tuple = ("complex", "barrel", "rod", "globule", "ring", "shell", "stalk")
     snr: tuple = (0.02, 0.5)              # log-uniform
     packing: tuple = (0.01, 0.12)         # share of the ice taken by particles (log-uniform)
     max_particles: int = 250
