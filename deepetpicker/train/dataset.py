@@ -9,9 +9,10 @@ Each epoch draws one patch per annotated particle, its centre moved by up to ``N
 per axis and the patch kept inside the tomogram, plus a share of patches at random places
 (background). With a region-of-interest mask (the config's ``mask_path``, the rules of
 ``predict --mask``), background centres are drawn uniformly among the mask's non-zero voxels;
-particle patches are drawn as without a mask. Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so results do not
-depend on the number of DataLoader workers or processes. Tomograms and labels are opened
-memory-mapped inside each worker; only the patches are read.
+particle patches are drawn as without a mask. Sample ``i`` of epoch ``e`` depends only on
+``(seed, e, i)``, so results do not depend on the number of DataLoader workers or processes.
+Tomograms, labels and masks are opened memory-mapped inside each worker; only the patches are
+read.
 """
 
 from __future__ import annotations
