@@ -252,14 +252,14 @@ def cmd_train_config(args: argparse.Namespace) -> int:
     from deepetpicker.config import (NETWORK_PRESETS, TrainConfig, load_preprocess_config,
                                      save_config, written_by_save_config)
     from deepetpicker.io.outputs import check_output_folder
-    from deepetpicker.train.dataset import check_dataset_ids
+    from deepetpicker.train.dataset import check_dataset_ids, check_dataset_masks
 
     pre = load_preprocess_config(args.pre_config)
     overrides = {k: v for k, v in {
         "dset_name": args.name, "batch_size": args.batch_size, "patch_size": args.patch_size,
         "padding_size": args.pad_size, "lr": args.lr, "max_epochs": args.epochs,
         "device": args.device, "loss": args.loss, "seed": args.seed,
-        "num_workers": args.num_workers,
+        "num_workers": args.num_workers, "mask_path": args.mask,
     }.items() if v is not None}
     if args.light:
         overrides["f_maps"] = list(NETWORK_PRESETS["light"])
@@ -271,6 +271,7 @@ def cmd_train_config(args: argparse.Namespace) -> int:
     if not check_dataset_ids(cfg):
         print(f"note: {cfg.coord_path} holds no preprocessed dataset yet, so the tomogram ids "
               f"were not checked; preprocess before training.", file=sys.stderr)
+    check_dataset_masks(cfg)
     output = Path(args.output)
     if output.exists():
         if output.resolve() == Path(args.pre_config).resolve():
@@ -295,6 +296,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config)
     if args.epochs is not None:
         cfg.max_epochs = args.epochs
+    if args.mask is not None:
+        cfg.mask_path = args.mask
     result = _run_job(train, cfg, resume=args.resume, device=args.device)
     print(_summary(result) or f"Training finished; checkpoints under {cfg.run_dir}")
     return 0
@@ -397,6 +400,14 @@ def _add_zarr_level(p) -> None:
     p.add_argument("--zarr-level", metavar="LEVEL",
                    help="scale level read from OME-Zarr tomograms (.zarr): its index or name "
                         "(default: 0, the full resolution); picks are in that level's voxels")
+
+
+def _add_train_mask(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--mask", metavar="M",
+                   help="region of interest: a volume of the tomograms' shape (MRC or .zarr, "
+                        "non-zero = inside) or a folder of masks named like the tomograms, as "
+                        "for predict --mask; background patches are drawn inside it and "
+                        "validation leaves out picks and particles outside it " + default)
 
 
 def _export_options(args) -> dict:
@@ -587,6 +598,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "(default: 0)")
     p.add_argument("--num-workers", type=int, help="processes preparing batches, 4-8 on a GPU "
                                                    "(default: 0, the training process itself)")
+    _add_train_mask(p, "(mask_path; default: none, the whole tomograms)")
     p.set_defaults(func=cmd_train_config)
 
     p = command("train", "train the 3D-ResUNet from a training config",
@@ -599,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "new run)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: the config's device)")
     p.add_argument("--epochs", type=int, help="override max_epochs (default: the config's)")
+    _add_train_mask(p, "(default: the config's mask_path)")
     p.set_defaults(func=cmd_train)
 
     p = command("predict", "pick particles in tomograms with trained weights",

@@ -126,6 +126,25 @@ def draw_circles(ax: Axes, picks: Picks, axis: int, index: int,
                             ec=class_colour(picks.classes[k]), label=label if n == 0 else None))
 
 
+#: Colour of a region-of-interest mask's outline.
+MASK_COLOUR = "#ffe119"
+
+
+def draw_mask(ax: Axes, region: np.ndarray) -> None:
+    """Dim what lies outside ``region`` (a 2-D slice of a mask, non-zero = inside) on axes
+    ``ax`` and outline its edge."""
+    inside = np.asarray(region) != 0
+    shade = np.zeros(inside.shape + (4,), dtype=np.float32)
+    shade[~inside, 3] = 0.55                       # translucent black outside
+    limits = ax.get_xlim(), ax.get_ylim()
+    ax.imshow(shade, interpolation="nearest")
+    if inside.any() and not inside.all():
+        ax.contour(inside.astype(np.float32), levels=[0.5], colors=MASK_COLOUR,
+                   linewidths=1.2)
+    ax.set_xlim(limits[0])
+    ax.set_ylim(limits[1])
+
+
 def _diameter(diameters, cls) -> float:
     if diameters is None:
         return 10.0
@@ -137,13 +156,18 @@ def _diameter(diameters, cls) -> float:
 def render_picks_png(volume: np.ndarray, picks: Picks, path: Union[str, Path],
                      truth: Optional[Picks] = None,
                      diameters: Optional[Sequence[float]] = None, z: Optional[int] = None,
-                     y: Optional[int] = None, title: str = "", sigma: float = 1.0) -> Path:
+                     y: Optional[int] = None, title: str = "", sigma: float = 1.0,
+                     mask: Optional[np.ndarray] = None,
+                     names: Sequence[str] = ("picks", "truth")) -> Path:
     """Save an XY slice (at ``z``) and an XZ slice (at ``y``) with picks circled.
 
     The slices are smoothed with a Gaussian of ``sigma`` voxels (0: raw), as viewers show
     tomograms. Picks are solid circles; ``truth`` (optional) dashed. Each circle is the
     cross-section of a
     sphere of the class's diameter with the slice, so a particle shows where it is cut.
+    ``mask`` (a volume of the same shape, non-zero = inside): the region of interest, its
+    outside dimmed and its edge outlined. ``names``: the legend's names of the solid and the
+    dashed circles.
     """
     import matplotlib
 
@@ -165,15 +189,22 @@ def render_picks_png(volume: np.ndarray, picks: Picks, path: Union[str, Path],
     for ax, image, axis, index, name in ((axes[0], xy, 0, z, f"XY slice z={z}"),
                                          (axes[1], xz, 1, y, f"XZ slice y={y}")):
         ax.imshow(image, cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+        if mask is not None:
+            draw_mask(ax, mask[index] if axis == 0 else mask[:, index, :])
         if truth is not None:
-            draw_circles(ax, truth, axis, index, diameters, "--", "truth", lw=0.9)
-        draw_circles(ax, picks, axis, index, diameters, "-", "picks")
+            draw_circles(ax, truth, axis, index, diameters, "--", names[1], lw=0.9)
+        draw_circles(ax, picks, axis, index, diameters, "-", names[0])
         ax.set_title(name, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
+    if mask is not None:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color=MASK_COLOUR, lw=1.2))
+        labels.append("mask edge (outside dimmed)")
     if handles:
         axes[0].legend(handles, labels, loc="upper right", fontsize=7)
     fig.tight_layout()

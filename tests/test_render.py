@@ -93,3 +93,27 @@ def test_pick_at_takes_the_nearest_centre_and_honours_the_minimum_radius():
     assert pick_at((0.9, 0.0), tiny, np.array([0.1])) == 0
     assert pick_at((0.9, 0.0), tiny, np.array([0.1]), min_radius=0.5) is None
     assert pick_at((2.5, 0.0), tiny, np.array([0.1]), min_radius=3.0) == 0
+
+
+def test_a_mask_dims_the_outside_and_keeps_the_view(tmp_path):
+    from deepetpicker.render import draw_mask
+
+    volume = np.random.default_rng(0).normal(size=(40, 48, 64)).astype(np.float32)
+    mask = np.zeros(volume.shape, np.uint8)
+    mask[:, :, :32] = 1                                    # the left half
+    plain = plt.imread(render_picks_png(volume, _picks(), tmp_path / "plain.png", z=10, y=15))
+    masked = plt.imread(render_picks_png(volume, _picks(), tmp_path / "masked.png", z=10, y=15,
+                                         mask=mask, names=("kept", "dropped")))
+    assert plain.shape == masked.shape                     # same layout
+    width = plain.shape[1]
+    left, right = slice(width // 5, width * 2 // 5), slice(width * 3 // 5, width * 4 // 5)
+    rows = slice(plain.shape[0] // 4, plain.shape[0] // 2)  # inside the XY panel
+    assert masked[rows, right, :3].mean() < 0.7 * plain[rows, right, :3].mean()
+    assert abs(masked[rows, left, :3].mean() - plain[rows, left, :3].mean()) < 0.02
+
+    fig, ax = plt.subplots()
+    ax.imshow(volume[10])
+    before = ax.get_xlim(), ax.get_ylim()
+    draw_mask(ax, mask[10])
+    assert (ax.get_xlim(), ax.get_ylim()) == before and len(ax.collections) >= 1
+    plt.close(fig)

@@ -46,7 +46,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 #: Keys of our own (the original ignores them); written when set or not default.
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
-                    "weight_decay", "ema_decay", "localize", "init",
+                    "weight_decay", "ema_decay", "localize", "init", "mask_path",
                     "class_names")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
@@ -487,6 +487,7 @@ class TrainConfig(PreprocessConfig):
     ema_decay: float = 0.0
     localize: str = "class"
     init: str = "pretrained"
+    mask_path: str = ""
 
     # -- derived paths: the explicit keys of a training config ----------------------------
     def _output_paths(self) -> dict[str, str]:
@@ -549,7 +550,7 @@ class TrainConfig(PreprocessConfig):
     # -- typed values ---------------------------------------------------------------------
     def _take_values(self) -> None:
         super()._take_values()
-        for key in self._PATH_KEYS + ("init",):
+        for key in self._PATH_KEYS + ("init", "mask_path"):
             _take_text(self, key)
         if isinstance(self.init, str) and self.init.strip().lower() in INIT_CHOICES:
             self.init = self.init.strip().lower()
@@ -660,6 +661,9 @@ class TrainConfig(PreprocessConfig):
             p.add("init", init, "expected 'pretrained' (the weights shipped for the light "
                   "network), 'scratch' (random weights) or the path of a checkpoint file "
                   "(.pth) to start training from")
+        if not isinstance(self.mask_path, str):
+            p.add("mask_path", self.mask_path, "expected the path of a mask volume or of a "
+                  "folder of masks named like the tomograms, in quotes, or \"\" for none")
         self._check_augment(p)
 
     def _check_augment(self, p: _Problems) -> None:
@@ -696,6 +700,10 @@ class TrainConfig(PreprocessConfig):
                 and not Path(self.init).is_file():
             p.add("init", self.init, "this checkpoint file does not exist; give the path of a "
                   "best.pth or last.pth, or 'pretrained' or 'scratch'")
+        if isinstance(self.mask_path, str) and self.mask_path \
+                and not Path(self.mask_path).exists():
+            p.add("mask_path", self.mask_path, "this mask (or folder of masks) does not exist; "
+                  "correct the path, or write \"\" to train on the whole tomograms")
 
 
 # ---------------------------------------------------------------------------------------------

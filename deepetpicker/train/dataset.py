@@ -7,22 +7,26 @@ config's ``train_set_ids`` / ``val_set_ids`` refer to.
 
 Each epoch draws one patch per annotated particle, its centre moved by up to ``N // 5`` voxels
 per axis and the patch kept inside the tomogram, plus a share of patches at random places
-(background). Sample ``i`` of epoch ``e`` depends only on ``(seed, e, i)``, so results do not
-depend on the number of DataLoader workers or processes. Tomograms and labels are opened
-memory-mapped inside each worker; only the patches are read.
+(background). With a region-of-interest mask (the config's ``mask_path``, the rules of
+``predict --mask``), background centres are drawn uniformly among the mask's non-zero voxels;
+particle patches are drawn as without a mask. Sample ``i`` of epoch ``e`` depends only on
+``(seed, e, i)``, so results do not depend on the number of DataLoader workers or processes.
+Tomograms, labels and masks are opened memory-mapped inside each worker; only the patches are
+read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.picking.mask import VolumeLike, load_mask, mask_paths
 from deepetpicker.picking.tiling import read_tile
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import load_tomogram, tomogram_shape
@@ -44,6 +48,8 @@ class TomoEntry:
     coord_path: Path
     shape: tuple
     picks: Picks
+    #: The region-of-interest mask (non-zero = inside), or None for the whole tomogram.
+    mask_path: Optional[Path] = None
 
 
 def _preprocess_hint(config_source: Optional[str]) -> str:
@@ -142,6 +148,80 @@ def check_patch_fits(entries: Sequence[TomoEntry], patch: int) -> None:
                 f"= {e.shape}). Use patch_size {fit} or less (a multiple of 8, at least 16).")
 
 
+#: Random positions tried for a background centre inside a mask before it is drawn slice by
+#: slice (so a mask of a few percent of the volume is still sampled uniformly, and quickly).
+MASK_TRIES = 100
+
+
+def attach_masks(entries: Sequence[TomoEntry], mask: Union[str, Path, None]) -> None:
+    """Give each entry its region-of-interest mask: ``mask`` itself (a volume) or the mask
+    named like the tomogram in the folder ``mask`` (the rules of ``predict --mask``), checked
+    to have the tomogram's shape. Nothing happens for an empty ``mask``."""
+    if not mask:
+        return
+    if not Path(mask).exists():
+        raise DeepETPickerError(
+            f"mask_path = {str(mask)!r}: no such mask or folder of masks. Correct the path "
+            f"(--mask or mask_path in the training config), or leave it out to train on the "
+            f"whole tomograms.")
+    found = mask_paths(mask, [e.data_path for e in entries])
+    for e in entries:
+        load_mask(found[e.data_path], e.shape, e.data_path)  # the shape check
+        e.mask_path = found[e.data_path]
+
+
+def check_dataset_masks(cfg: TrainConfig) -> bool:
+    """Check the config's ``mask_path`` against the tomograms of ``train_set_ids`` and
+    ``val_set_ids`` (a mask for each, of its shape); False (only the path checked) when the
+    dataset is not preprocessed yet or there is no mask."""
+    from deepetpicker.io.dataset import NUM_NAME
+
+    if not cfg.mask_path:
+        return False
+    if not (Path(cfg.coord_path) / NUM_NAME).is_file():
+        attach_masks([], cfg.mask_path)
+        return False
+    ids = list(dict.fromkeys([*cfg.train_set_ids, *cfg.val_set_ids]))
+    attach_masks(load_entries(cfg, ids, "train_set_ids/val_set_ids"), cfg.mask_path)
+    return True
+
+
+def mask_slice_counts(mask: VolumeLike) -> np.ndarray:
+    """The number of non-zero voxels in each z-slice of ``mask``, read a slab at a time."""
+    nz = int(mask.shape[0])
+    step = max(1, 2 ** 24 // max(1, int(np.prod(mask.shape[1:]))))
+    counts = np.zeros(nz, dtype=np.int64)
+    for z in range(0, nz, step):
+        block = np.asarray(mask[z:z + step])
+        counts[z:z + len(block)] = np.count_nonzero(block.reshape(len(block), -1), axis=1)
+    return counts
+
+
+def draw_in_mask(mask: VolumeLike, rng: np.random.Generator, counts: np.ndarray,
+                 tries: int = MASK_TRIES) -> np.ndarray:
+    """A voxel ``(z, y, x)`` drawn uniformly among the non-zero voxels of ``mask``.
+
+    Random positions of the volume are tried first (``tries`` of them, each reading one
+    voxel); when all fall outside, a z-slice is drawn in proportion to its count of mask
+    voxels (``counts``, from :func:`mask_slice_counts`) and a voxel among that slice's. Both
+    ways give every mask voxel the same chance, and no list of all mask voxels is made.
+    Raises :class:`DeepETPickerError` when the mask is empty.
+    """
+    shape = np.array(mask.shape, dtype=np.int64)
+    for _ in range(int(tries)):
+        zyx = np.minimum((rng.random(3) * shape).astype(np.int64), shape - 1)
+        if np.asarray(mask[int(zyx[0]), int(zyx[1]), int(zyx[2])]) != 0:
+            return zyx
+    total = int(counts.sum())
+    if total == 0:
+        raise DeepETPickerError("The mask holds no non-zero voxel, so no background patch can "
+                                "be drawn inside it; mark the region with non-zero values.")
+    z = int(np.searchsorted(np.cumsum(counts), rng.random() * total, side="right"))
+    inside = np.flatnonzero(np.asarray(mask[z]))
+    y, x = np.unravel_index(inside[rng.integers(len(inside))], tuple(shape[1:]))
+    return np.array([z, y, x], dtype=np.int64)
+
+
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Training target from a class-id patch: ``(1, ...)`` foreground for one class,
     ``(K + 1, ...)`` one-hot (channel 0 background) for K classes."""
@@ -155,8 +235,12 @@ class PatchDataset(Dataset):
     """Patches around particles (jittered) and at random places, with augmentation.
 
     Items are ``(image (1, N, N, N), target (C, N, N, N))`` float32 tensors.
-    ``background_fraction`` is the share of all patches drawn at random places. Call
-    :meth:`set_epoch` before each epoch (before the DataLoader iterator is made).
+    ``background_fraction`` is the share of all patches drawn at random places: anywhere in
+    the tomograms (each chosen in proportion to its volume), or, for entries with a
+    ``mask_path``, among the mask's non-zero voxels (each tomogram in proportion to its mask
+    voxels, so every voxel inside has the same chance). An empty mask is an error when
+    background patches are drawn. Call :meth:`set_epoch` before each epoch (before the
+    DataLoader iterator is made).
     """
 
     def __init__(self, entries: Sequence[TomoEntry], patch_size: int, num_classes: int,
@@ -178,9 +262,24 @@ class PatchDataset(Dataset):
         self.particles = particles
         fraction = min(float(background_fraction), 0.95)
         self.n_background = int(round(len(particles) * fraction / (1.0 - fraction)))
-        sizes = np.array([float(np.prod(e.shape)) for e in self.entries])
-        self._weights = sizes / sizes.sum() if len(sizes) else sizes
         self._open: dict = {}
+        self._masks: dict = {}
+        #: Non-zero voxels per z-slice of each masked tomogram (by entry position).
+        self.mask_counts: dict[int, np.ndarray] = {}
+        if self.n_background:
+            for k, e in enumerate(self.entries):
+                if e.mask_path is None:
+                    continue
+                self.mask_counts[k] = mask_slice_counts(self._mask(k))
+                if not self.mask_counts[k].any():
+                    raise DeepETPickerError(
+                        f"The mask {e.mask_path} of tomogram {e.index} ({e.stem}, "
+                        f"{e.data_path}) holds no non-zero voxel, so no background patch can "
+                        f"be drawn inside it. Mark the region to train on with non-zero "
+                        f"values, or set background_fraction to 0.")
+        sizes = np.array([float(self.mask_counts[k].sum()) if k in self.mask_counts
+                          else float(np.prod(e.shape)) for k, e in enumerate(self.entries)])
+        self._weights = sizes / sizes.sum() if len(sizes) else sizes
 
     def __len__(self) -> int:
         return len(self.particles) + self.n_background
@@ -192,7 +291,14 @@ class PatchDataset(Dataset):
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state["_open"] = {}  # memory maps are opened again in each worker
+        state["_masks"] = {}
         return state
+
+    def _mask(self, k: int) -> VolumeLike:
+        if k not in self._masks:
+            e = self.entries[k]
+            self._masks[k] = load_mask(e.mask_path, e.shape, e.data_path)
+        return self._masks[k]
 
     def _arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if k not in self._open:
@@ -208,8 +314,11 @@ class PatchDataset(Dataset):
             centre = zyx + rng.integers(-self.jitter, self.jitter + 1, size=3)
         else:
             k = int(rng.choice(len(self.entries), p=self._weights))
-            shape = np.array(self.entries[k].shape)
-            centre = (rng.random(3) * shape).astype(np.int64)
+            if k in self.mask_counts:
+                centre = draw_in_mask(self._mask(k), rng, self.mask_counts[k])
+            else:
+                shape = np.array(self.entries[k].shape)
+                centre = (rng.random(3) * shape).astype(np.int64)
         return k, centre
 
     def __getitem__(self, i: int):

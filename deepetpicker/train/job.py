@@ -62,7 +62,8 @@ from deepetpicker.model.pretrained import start_weights
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
 from deepetpicker.picking.settings import format_thresholds
 from deepetpicker.train.augment import AugmentSettings
-from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries
+from deepetpicker.train.dataset import (PatchDataset, attach_masks, check_patch_fits,
+                                        load_entries)
 from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
                                             resolve_device, setup_distributed,
                                             teardown_distributed)
@@ -209,6 +210,7 @@ class Trainer:
         self.train_entries = load_entries(cfg, cfg.train_set_ids, "train_set_ids")
         self.val_entries = load_entries(cfg, cfg.val_set_ids, "val_set_ids")
         check_patch_fits(self.train_entries, cfg.patch_size)
+        attach_masks(self.train_entries + self.val_entries, cfg.mask_path)
         n_particles = sum(len(e.picks) for e in self.train_entries)
         if n_particles == 0:
             files = ", ".join(str(e.coord_path) for e in self.train_entries)
@@ -387,8 +389,13 @@ class Trainer:
 
     def validate(self, epoch: int) -> dict:
         """Validation loss on particle patches, then pick the validation tomograms and score
-        the picks: precision, recall, F1 overall and per class."""
+        the picks: precision, recall, F1 overall and per class.
+
+        A validation tomogram with a mask is picked as ``predict --mask`` picks it (tiles
+        outside the mask skipped, picks outside dropped), and scored against its particles
+        inside the mask."""
         from deepetpicker.matching import best_score_thresholds, evaluate_distance, pool_distance
+        from deepetpicker.picking.mask import TileFilter, load_mask, picks_in_mask
         from deepetpicker.picking.settings import PickSettings, picks_from_scores
         from deepetpicker.picking.tiling import scan
         from deepetpicker.io.tomogram import load_tomogram
@@ -410,14 +417,21 @@ class Trainer:
         settings = PickSettings.from_config(cfg)
         for entry in self.val_entries:
             volume = load_tomogram(entry.data_path, mmap=True).data
+            region = (None if entry.mask_path is None else
+                      load_mask(entry.mask_path, entry.shape, entry.data_path))
             scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
                           cfg.batch_size, report=self.report, num_classes=k, stage="validate",
-                          item=f"epoch {epoch + 1} {entry.stem}")
+                          item=f"epoch {epoch + 1} {entry.stem}",
+                          keep_tile=None if region is None else TileFilter(region,
+                                                                           cfg.patch_size))
             picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem)
             del scores
+            truth = entry.picks
+            if region is not None:
+                picks, truth = picks_in_mask(picks, region), picks_in_mask(truth, region)
             n_picks += len(picks)
-            tables.append((picks, entry.picks))
-            results.append(evaluate_distance(picks, entry.picks,
+            tables.append((picks, truth))
+            results.append(evaluate_distance(picks, truth,
                                              radii=[d / 2.0 for d in cfg.ocp_diameter],
                                              fraction=MATCH_FRACTION, num_cls=k))
         pooled = pool_distance(results)
@@ -677,6 +691,9 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
         f"{len(trainer.val_entries)} tomogram(s)"
         + (f" with the moving average of the weights (ema_decay {trainer.ema_decay:g})."
            if trainer.ema_net is not None else "."))
+    if cfg.mask_path:
+        report.log(f"Region of interest {cfg.mask_path}: background patches are drawn inside "
+                   f"the masks; validation leaves out the picks and particles outside them.")
     if dev.type == "cuda" and int(cfg.num_workers) == 0:
         report.log("Batches are prepared in the training process (num_workers 0); on a GPU "
                    "set num_workers to 4-8 in the config so that data loading overlaps the "
