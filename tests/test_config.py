@@ -490,3 +490,19 @@ def test_paths_left_out_of_a_train_file_are_those_preprocessing_fills():
     moved = TrainConfig.from_dict(train_dict(tomo_path="/elsewhere/std"))
     assert moved.data_dir == Path("/elsewhere/std") and moved.label_dir == Path(
         "/data/ds/gaussian9")
+
+
+def test_the_typing_patterns_admit_what_the_parsers_read_and_nothing_else():
+    import re
+
+    from deepetpicker.config.grammar import (IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN,
+                                             NAME_PATTERN)
+
+    for text, ids in (("0-7, 9", [0, 1, 2, 3, 4, 5, 6, 7, 9]), ("3", [3]), ("0,2", [0, 2])):
+        assert re.fullmatch(IDS_TYPING_PATTERN, text) and parse_ids(text) == ids
+    assert re.fullmatch(IDS_TYPING_PATTERN, "0,2,")      # half typed: admitted while editing
+    for text in ("a", "1-", "-2", "1;2"):
+        assert not re.fullmatch(IDS_TYPING_PATTERN, text)
+    assert re.fullmatch(INT_LIST_TYPING_PATTERN, "7, 7,9") and parse_int_list("7, 7,9") == [7, 7, 9]
+    assert not re.fullmatch(INT_LIST_TYPING_PATTERN, "7.5")
+    assert re.fullmatch(NAME_PATTERN, "SHREC_2021") and not re.fullmatch(NAME_PATTERN, "a/b")

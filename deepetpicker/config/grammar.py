@@ -72,6 +72,14 @@ def _is_number(value: Any) -> bool:
             and math.isfinite(float(value)))
 
 
+#: What a text field may hold while it is typed (a validator's pattern; the value is then read
+#: by the parser named): ids such as ``0-7, 9`` (:func:`parse_ids`), whole numbers such as
+#: ``7, 7, 9`` (:func:`parse_int_list`), and a dataset name (no path separators).
+IDS_TYPING_PATTERN = r"\s*(\d+(\s*-\s*\d+)?)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*,?\s*"
+INT_LIST_TYPING_PATTERN = r"\s*\d+(\s*,\s*\d+)*\s*,?\s*"
+NAME_PATTERN = r"[^/\\]+"
+
+
 def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> list[int]:
     """Tomogram ids from ``"0-7"`` (inclusive range), ``"0,2,5"``, ``"0-3,7"``, an int or a list.
 

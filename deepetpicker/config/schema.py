@@ -18,7 +18,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional, Union
 
-from deepetpicker.config.grammar import (LABEL_TYPES, LOSSES, MODEL_NAMES, NORM_TYPES, OCP_TYPES,
+from deepetpicker.config.grammar import (LABEL_TYPES, LOSSES, MODEL_NAMES, NAME_PATTERN,
+                                         NORM_TYPES, OCP_TYPES,
                                          ConfigWarning, _canonical, _is_int, _is_number, _short,
                                          _where, format_ids, format_int_list, parse_ids,
                                          parse_int_list)
@@ -382,7 +383,8 @@ class PreprocessConfig:
     def _check_values(self, p: _Problems) -> None:
         for key in self._TEXT_KEYS:
             _check_str(self, key, p)
-        if isinstance(self.dset_name, str) and re.search(r"[/\\]", self.dset_name):
+        if (isinstance(self.dset_name, str) and self.dset_name
+                and not re.fullmatch(NAME_PATTERN, self.dset_name)):
             p.add("dset_name", self.dset_name, "is used as a file and folder name and may not "
                   "contain '/' or '\\'; use a plain name such as 'SHREC_2021_train'")
         self._check_names(p)

@@ -11,6 +11,7 @@ from PyQt5.QtGui import QRegularExpressionValidator
 from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
                              QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from deepetpicker.config.grammar import INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.config import (COORD_FORMATS, TOMO_FORMATS, PreprocessConfig,
                                  load_preprocess_config)
 from deepetpicker.errors import DeepETPickerError
@@ -67,7 +68,7 @@ class PreprocessTab(QWidget):
         self.config_path: Optional[Path] = None
         self.dset_name = QLineEdit("my_dataset")
         self.dset_name.setValidator(QRegularExpressionValidator(
-            QRegularExpression(r"[^/\\]+")))
+            QRegularExpression(NAME_PATTERN)))
         self.dset_name.setToolTip("Name of the dataset; used for folders and config files")
         self.base_path = PathField("folder", placeholder="folder for all outputs")
         self.coord_path = PathField("folder", placeholder="folder with <tomogram>.coords files")
@@ -81,7 +82,7 @@ class PreprocessTab(QWidget):
                                    " vx")
         self.ocp_diameter = QLineEdit("9")
         self.ocp_diameter.setValidator(QRegularExpressionValidator(
-            QRegularExpression(r"\s*\d+(\s*,\s*\d+)*\s*,?\s*")))
+            QRegularExpression(INT_LIST_TYPING_PATTERN)))
         self.ocp_diameter.setToolTip("Particle diameter of each class in voxels, separated by "
                                      "commas, e.g. 7,7,9 for three classes")
         self.norm_type = combo(NORM_TYPES, "standardization", "Intensity normalisation")

@@ -13,6 +13,7 @@ from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLay
                              QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
                              QWidget)
 
+from deepetpicker.config.grammar import IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.config import (DEFAULT_AUGMENT, LOSS_NAMES, NETWORK_PRESETS, PreprocessConfig,
                                  TrainConfig, format_ids, load_config, parse_ids, save_config)
 from deepetpicker.errors import DeepETPickerError
@@ -27,7 +28,6 @@ MODELS = tuple((f"ResUNet{' ' + name if name != 'default' else ''} "
                for name, f_maps in NETWORK_PRESETS.items())
 LOSSES = tuple((label, name) for name, (label, _) in LOSS_NAMES.items())
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
-IDS_PATTERN = r"\s*(\d+(\s*-\s*\d+)?)?(\s*,\s*\d+(\s*-\s*\d+)?)*\s*,?\s*"
 #: probabilities used when a switch of a random augmentation is turned on
 _ON_PROBABILITY = {k: v for k, v in DEFAULT_AUGMENT.items() if k in ("elastic", "rotate", "scale")}
 
@@ -49,14 +49,14 @@ class TrainTab(QWidget):
                                    "start.")
         self.source_label.setWordWrap(True)
         self.dset_name = QLineEdit()
-        self.dset_name.setValidator(QRegularExpressionValidator(QRegularExpression(r"[^/\\]+")))
+        self.dset_name.setValidator(QRegularExpressionValidator(QRegularExpression(NAME_PATTERN)))
         self.model_box = combo(MODELS, "default", "Network size; the light one is 3.4 MB and "
                                                   "almost as accurate")
         self.classes_label = QLabel("-")
         self.train_ids = QLineEdit()
         self.val_ids = QLineEdit()
         for edit, what in ((self.train_ids, "training"), (self.val_ids, "validation")):
-            edit.setValidator(QRegularExpressionValidator(QRegularExpression(IDS_PATTERN)))
+            edit.setValidator(QRegularExpressionValidator(QRegularExpression(IDS_TYPING_PATTERN)))
             edit.setPlaceholderText("e.g. 0-7 or 0,2")
             edit.setToolTip(f"Ids of the {what} tomograms (see the table), e.g. 0-7 or 0,2")
         self.batch_size = spin(1, 512, 8, "Patches per training step")
@@ -78,7 +78,7 @@ class TrainTab(QWidget):
         self.device.setEditable(True)
         self.gpu_ids = QLineEdit("0")
         self.gpu_ids.setValidator(QRegularExpressionValidator(
-            QRegularExpression(r"\s*\d+(\s*,\s*\d+)*\s*")))
+            QRegularExpression(INT_LIST_TYPING_PATTERN)))
         self.gpu_ids.setToolTip("GPU ids, e.g. 0,1 (several GPUs: use torchrun, see README)")
 
         form = QFormLayout()
