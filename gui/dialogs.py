@@ -20,6 +20,7 @@ from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
 CONFIG_FILTER = "Config files (*.py);;All files (*)"
+COPICK_FILTER = "copick configs (*.json);;All files (*)"
 
 
 def show_error(parent: Optional[QWidget], title: str, message: str) -> None:

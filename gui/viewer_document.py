@@ -21,7 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 from PyQt5.QtCore import QObject, QSettings, QTimer, pyqtSignal
@@ -30,6 +30,9 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import Tomogram, load_tomogram
 from gui.picks_model import PicksModel, autosave_path, remove_autosave
+
+if TYPE_CHECKING:
+    from deepetpicker.io.copick_project import ProjectRun
 
 log = logging.getLogger("deepetpicker.gui")
 
@@ -60,6 +63,8 @@ class ViewerDocument(QObject):
         super().__init__(parent)
         self.settings = settings
         self.tomogram: Optional[Tomogram] = None
+        #: the copick run the open tomogram belongs to (None for a tomogram file)
+        self.copick_run: Optional["ProjectRun"] = None
         self.picks = PicksModel(self)
         self.autosave_delay_ms = 1000
         self._autosave_timer = QTimer(self)
@@ -94,8 +99,16 @@ class ViewerDocument(QObject):
         """``tomo.mrc - picks.coords *``: what is open, with ``*`` for unsaved picks."""
         if self.tomogram is None:
             return ""
-        picks = self.picks.path.name if self.picks.path is not None else "new picks"
-        return f"{self.tomogram.path.name} - {picks}{' *' if self.picks.dirty else ''}"
+        if self.picks.path is not None:
+            picks = self.picks.path.name
+        elif self.copick_run is not None and len(self.picks):
+            picks = "copick picks"
+        else:
+            picks = "new picks"
+        name = self.tomogram.path.name
+        if self.copick_run is not None:
+            name = f"{self.copick_run.name}/{name}"
+        return f"{name} - {picks}{' *' if self.picks.dirty else ''}"
 
     # -- opening -----------------------------------------------------------------------------
     def open_tomogram(self, path: PathLike) -> Tomogram:
@@ -104,6 +117,7 @@ class ViewerDocument(QObject):
         tomo = load_tomogram(path, mmap=True)
         self._autosave_timer.stop()
         self.tomogram = tomo
+        self.copick_run = None
         self.picks.clear(tomo.name, tomo.shape, tomo.voxel_size)
         self._remember("tomogram", str(tomo.path))
         self._remember("picks", "")
@@ -111,6 +125,34 @@ class ViewerDocument(QObject):
         self.status_message.emit(f"Opened {tomo.path.name} ({nx} x {ny} x {nz})")
         self.title_changed.emit()
         return tomo
+
+    def open_copick_run(self, config: PathLike, run: str, tomo_type: str,
+                        voxel_spacing: float, user_id: Optional[str] = None,
+                        session_id: Optional[str] = None,
+                        object_names: Optional[Sequence[str]] = None) -> "ProjectRun":
+        """Open the ``tomo_type`` tomogram at ``voxel_spacing`` of ``run`` in the copick
+        project ``config`` (its ``.zarr`` folder, read in place) with the run's picks of
+        ``object_names`` (default every particle) by ``user_id`` / ``session_id`` (default
+        any) for editing: class id = the object's label, positions in voxels.
+
+        The picks are not written back into the project: they have no file until saved (Save
+        As), like new picks. The caller asks about unsaved picks first; on an error nothing
+        changes.
+        """
+        from deepetpicker.io.copick_project import open_run
+
+        found = open_run(config, run, tomo_type, voxel_spacing, user_id, session_id,
+                         object_names)
+        self.open_tomogram(found.tomogram)
+        self.copick_run = found
+        picks = found.picks
+        picks.tomo_name = self.picks.tomo_name
+        self.picks.set_picks(picks)
+        who = " ".join(f"{k} {v}" for k, v in (("user", user_id), ("session", session_id)) if v)
+        self.status_message.emit(f"Opened run {found.name} of {Path(config).name} with "
+                                 f"{len(picks)} picks{' of ' + who if who else ''}")
+        self.title_changed.emit()
+        return found
 
     def load_picks(self, path: PathLike) -> None:
         """Edit the picks of a file (ours or another program's) on the open tomogram; on an
@@ -125,9 +167,14 @@ class ViewerDocument(QObject):
 
     def load_mask(self, kind: str, path: PathLike) -> np.ndarray:
         """A weak-label (``kind`` "labels") or occupancy volume made from the open tomogram,
-        memory-mapped; it must have the tomogram's shape."""
+        or a region of interest (``kind`` "mask": the volume prediction's ``mask`` reads,
+        MRC or ``.zarr``, non-zero inside), read lazily; it must have the tomogram's shape."""
         if self.tomogram is None:
             raise DeepETPickerError(f"Open the tomogram first, then its {kind}.")
+        if kind == "mask":
+            from deepetpicker.picking.mask import load_mask
+
+            return load_mask(path, self.tomogram.shape, self.tomogram.path)
         mask = load_tomogram(path, mmap=True)
         if mask.shape != self.tomogram.shape:
             raise DeepETPickerError(

@@ -319,8 +319,96 @@ def copick_name(text: Any) -> str:
     return text
 
 
-__all__ = ["INSTALL_HINT", "ProjectObject", "available_tomograms", "class_objects",
-           "copick_name", "copy_tomogram", "existing_picks", "local_zarr_path",
-           "objects_as_classes", "open_project", "particle_objects", "project_runs",
-           "read_run_picks", "require_copick", "run_tomogram", "tomogram_array",
+@dataclass(frozen=True)
+class RunContents:
+    """What one run of a project holds: its tomograms as ``(tomo_type, voxel spacing)`` and
+    the ``(user_id, session_id)`` of its picks, each sorted (to offer as choices)."""
+
+    name: str
+    tomograms: list[tuple[str, float]]
+    pick_owners: list[tuple[str, str]]
+
+
+def run_contents(run: Any) -> RunContents:
+    """The tomograms and pick owners of ``run`` (see :class:`RunContents`)."""
+    tomograms = sorted({(str(t.tomo_type), float(vs.voxel_size))
+                        for vs in run.voxel_spacings for t in vs.tomograms})
+    owners = sorted({(str(p.user_id), str(p.session_id)) for p in run.picks})
+    return RunContents(str(run.name), tomograms, owners)
+
+
+def run_tomogram_path(run: Any, tomo_type: str, voxel_spacing: float,
+                      source: str = "the copick project") -> Path:
+    """The local ``.zarr`` folder of the ``tomo_type`` tomogram of ``run`` at
+    ``voxel_spacing`` Angstrom (what a viewer opens in place).
+
+    Raises when the run has no such tomogram (naming those it has) or when the project is not
+    on this computer's file system.
+    """
+    tomogram = run_tomogram(run, tomo_type, voxel_spacing)
+    if tomogram is None:
+        have = ", ".join(available_tomograms(run)) or "none"
+        raise DeepETPickerError(
+            f"Run {run.name!r} of {source} has no {tomo_type!r} tomogram at "
+            f"{float(voxel_spacing):g} A (it has: {have}). Choose one of those tomogram types "
+            f"and voxel spacings.")
+    path = local_zarr_path(tomogram)
+    if path is None:
+        raise DeepETPickerError(
+            f"The {tomo_type!r} tomogram of run {run.name!r} in {source} is not on this "
+            f"computer's file system. Import the project first (deepetpicker copick import "
+            f"copies it to raw/{run.name}.mrc) and open that file.")
+    return path
+
+
+@dataclass(frozen=True)
+class ProjectRun:
+    """A run opened for viewing: its tomogram's local ``.zarr`` folder, the picks of the
+    chosen particles (class id = the object's label, 0-based voxels) and those particles,
+    with the project's ``config`` and the ``voxel_spacing`` read."""
+
+    name: str
+    tomogram: Path
+    picks: Picks
+    objects: list[ProjectObject]
+    voxel_spacing: float
+    config: Path
+
+
+def open_run(config: PathLike, run_name: str, tomo_type: str, voxel_spacing: float,
+             user_id: Optional[str] = None, session_id: Optional[str] = None,
+             object_names: Optional[Sequence[str]] = None) -> ProjectRun:
+    """Open run ``run_name`` of the project ``config``: the path of its ``tomo_type``
+    tomogram at ``voxel_spacing`` Angstrom and the picks of ``object_names`` (default every
+    particle) by ``user_id`` and ``session_id`` (default any) in voxels of that spacing.
+
+    Raises for an unknown run, tomogram or object, and for a tomogram that is not on this
+    computer's file system (see :func:`run_tomogram_path`).
+    """
+    voxel_spacing = float(voxel_spacing)
+    if not voxel_spacing > 0:
+        raise DeepETPickerError(f"Voxel spacing {voxel_spacing:g}: give the spacing of the "
+                                f"tomogram in Angstrom, a positive number such as 10.012.")
+    root = open_project(config)
+    source = str(config)
+    run = project_runs(root, [run_name], source)[0]
+    path = run_tomogram_path(run, tomo_type, voxel_spacing, source)
+    objects = particle_objects(root, source)
+    if object_names:
+        by_name = {o.name: o for o in objects}
+        unknown = [n for n in object_names if n not in by_name]
+        if unknown:
+            known = ", ".join(by_name) or "none"
+            raise DeepETPickerError(f"{source} has no particle named {', '.join(unknown)}; "
+                                    f"its particles are {known}.")
+        objects = [by_name[n] for n in object_names]
+    picks = read_run_picks(run, objects, voxel_spacing, user_id or None, session_id or None)
+    return ProjectRun(str(run.name), path, picks, list(objects), voxel_spacing, Path(config))
+
+
+__all__ = ["INSTALL_HINT", "ProjectObject", "ProjectRun", "RunContents", "available_tomograms",
+           "class_objects", "copick_name", "copy_tomogram", "existing_picks",
+           "local_zarr_path", "objects_as_classes", "open_project", "open_run",
+           "particle_objects", "project_runs", "read_run_picks", "require_copick",
+           "run_contents", "run_tomogram", "run_tomogram_path", "tomogram_array",
            "write_run_picks"]

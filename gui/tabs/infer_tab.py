@@ -1,4 +1,5 @@
-"""The Inference tab: pick particles with trained weights, list the results, convert formats."""
+"""The Inference tab: pick particles with trained weights in tomogram files or the runs of a
+copick project, list the results, convert formats."""
 
 from __future__ import annotations
 
@@ -6,20 +7,25 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout, QGroupBox,
-                             QHBoxLayout, QHeaderView, QListWidget, QPushButton,
-                             QSplitter, QTableWidgetItem, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout,
+                             QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QListWidget,
+                             QPushButton, QStackedWidget, QTableWidgetItem, QVBoxLayout,
+                             QWidget)
 
 from deepetpicker.config import TrainConfig, load_train_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import FORMAT_SPECS, picks_file_filter, spoken_list
+from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
-from gui.widgets.fields import (MultipleSpinBox, PathField, combo, dspin, group_box, hbox,
-                                set_combo, spin, table)
+from gui.widgets.fields import (MultipleSpinBox, PathField, combo, device_combo, dspin,
+                                group_box, hbox, job_tab_layout, set_combo, spin, table)
 from gui.widgets.job_panel import JobPanel
 
-DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
+#: where the tomograms to pick come from (the pages of the input box, in this order)
+SOURCES = (("tomogram files", "files"), ("copick project", "copick"))
+FILE_HEADERS = ("tomogram", "picks", "file")
+COPICK_HEADERS = ("run", "picks", "stored in")
 
 
 class InferTab(QWidget):
@@ -33,6 +39,8 @@ class InferTab(QWidget):
         super().__init__(parent)
         self.config: Optional[TrainConfig] = None
         self.results: list[tuple[str, str, str]] = []  # (stem, tomogram, picks file)
+        #: (copick config, tomo type, voxel spacing) of the copick results listed, else None
+        self.results_project: Optional[tuple[str, str, float]] = None
 
         self.config_field = PathField("open", "Training configs (*.py);;All files (*)",
                                       "train config (train_configs=...)")
@@ -45,6 +53,29 @@ class InferTab(QWidget):
         self.add_files = QPushButton("Add files...")
         self.add_folder = QPushButton("Add folder...")
         self.remove_tomos = QPushButton("Remove")
+        self.source = combo(SOURCES, "files", "Pick tomogram files and folders, or the runs "
+                                              "of a copick project (the picks are stored in "
+                                              "the project)")
+        self.copick_config = PathField("open", dialogs.COPICK_FILTER, "the project's config JSON")
+        self.copick_tomo_type = QComboBox()
+        self.copick_tomo_type.setEditable(True)
+        self.copick_tomo_type.setToolTip("Tomogram type to pick (e.g. wbp, denoised)")
+        self.copick_spacing = dspin(0.001, 100000.0, 10.0, 3, 0.5,
+                                    "Voxel spacing of the tomograms in Angstrom")
+        self.copick_runs = QLineEdit()
+        self.copick_runs.setPlaceholderText("all runs; or names, e.g. TS_1, TS_2")
+        self.copick_user = QLineEdit()
+        self.copick_user.setPlaceholderText(COPICK_USER)
+        self.copick_user.setToolTip("copick user id the picks are stored under")
+        self.copick_session = QLineEdit()
+        self.copick_session.setPlaceholderText(COPICK_SESSION)
+        self.copick_session.setToolTip("copick session id the picks are stored under")
+        self.copick_overwrite = QCheckBox("replace earlier picks of this user and session")
+        self.mask_field = PathField("open_or_folder", dialogs.TOMO_FILTER,
+                                    "optional: region to pick in")
+        self.mask_field.setToolTip("A mask volume of the tomogram's shape (non-zero = pick "
+                                   "there), or a folder of masks named like the tomograms; "
+                                   "tiles outside it are not scanned")
         self.patch_size = MultipleSpinBox(8, 16, 512, 72)
         self.patch_size.setToolTip("Tile edge in voxels (a multiple of 8)")
         self.pad_size = spin(0, 64, 12, "Margin dropped from each tile (6-12 sensible)")
@@ -60,8 +91,7 @@ class InferTab(QWidget):
                               "the most probable class (finds particles whose probability is "
                               "split over similar classes)")
         self.t_dist.setSpecialValueText("auto")
-        self.device = combo(DEVICES, "auto", "Where to run the network")
-        self.device.setEditable(True)
+        self.device = device_combo("Where to run the network")
         self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
                                                        "predictions")
         self.out_format = combo([("coords only", "")] +
@@ -76,14 +106,30 @@ class InferTab(QWidget):
         tomo_buttons = QHBoxLayout()
         for b in (self.add_files, self.add_folder, self.remove_tomos):
             tomo_buttons.addWidget(b)
-        tomo_box = QVBoxLayout()
+        tomo_page = QWidget()
+        tomo_box = QVBoxLayout(tomo_page)
+        tomo_box.setContentsMargins(0, 0, 0, 0)
         tomo_box.addWidget(self.tomo_list)
         tomo_box.addLayout(tomo_buttons)
+        copick_page = QWidget()
+        cp = QFormLayout(copick_page)
+        cp.setContentsMargins(0, 0, 0, 0)
+        cp.addRow("Config", self.copick_config)
+        cp.addRow("Tomograms", hbox("type", self.copick_tomo_type, "voxel spacing (A)",
+                                    self.copick_spacing))
+        cp.addRow("Runs", self.copick_runs)
+        cp.addRow("Store as", hbox("user", self.copick_user, "session", self.copick_session))
+        cp.addRow("", self.copick_overwrite)
+        self.source_pages = QStackedWidget()
+        self.source_pages.addWidget(tomo_page)
+        self.source_pages.addWidget(copick_page)
 
         form = QFormLayout()
         form.addRow("Train config", self.config_field)
         form.addRow("Weights", self.weights_field)
-        form.addRow("Tomograms", tomo_box)
+        form.addRow("Input", self.source)
+        form.addRow(self.source_pages)
+        form.addRow("Mask", self.mask_field)
         form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size, self.tta))
         form.addRow("Thresholds", hbox("t_seg", self.t_seg, "t_lm", self.t_lm,
                                        "t_dist", self.t_dist))
@@ -96,7 +142,7 @@ class InferTab(QWidget):
         buttons.addStretch(1)
         buttons.addWidget(self.run_button)
         settings = group_box("Inference", form, buttons)
-        self.results_table = table(["tomogram", "picks", "file"])
+        self.results_table = table(FILE_HEADERS)
         self.results_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.results_table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.show_button = QPushButton("Show in Particle Visualization")
@@ -128,24 +174,17 @@ class InferTab(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(results, 1)
         rl.addWidget(convert)
-        top = QWidget()
-        th = QHBoxLayout(top)
-        th.setContentsMargins(0, 0, 0, 0)
-        th.addWidget(settings, 3)
-        th.addWidget(right, 2)
         self.panel = JobPanel("Inference", bar_stages=("scan",))
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(self.panel)
-        splitter.setSizes([480, 220])
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        job_tab_layout(self, settings, right, self.panel, (480, 220))
 
         self.config_field.edit.editingFinished.connect(self._config_edited)
         self.config_field.button.clicked.connect(self._config_edited)
         self.add_files.clicked.connect(self._choose_files)
         self.add_folder.clicked.connect(self._choose_folder)
         self.remove_tomos.clicked.connect(self._remove_selected)
+        self.source.currentIndexChanged.connect(self.source_pages.setCurrentIndex)
+        self.copick_config.edit.editingFinished.connect(self._copick_config_edited)
+        self.copick_config.button.clicked.connect(self._copick_config_edited)
         self.run_button.clicked.connect(lambda: self.run())
         self.panel.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
         self.panel.status_message.connect(self.status_message)
@@ -230,10 +269,64 @@ class InferTab(QWidget):
         for item in self.tomo_list.selectedItems():
             self.tomo_list.takeItem(self.tomo_list.row(item))
 
+    def set_copick_project(self, config: Union[str, Path]) -> bool:
+        """Pick the runs of the copick project ``config`` (its config JSON); offers the
+        tomogram types of its first run."""
+        set_combo(self.source, "copick")
+        self.copick_config.setText(str(config))
+        return self._copick_config_edited()
+
+    def _copick_config_edited(self) -> bool:
+        path = self.copick_config.text()
+        if not path:
+            return False
+        from deepetpicker.io.copick_project import open_project, run_contents
+
+        try:
+            runs = open_project(path).runs
+            tomograms = run_contents(runs[0]).tomograms if runs else []
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot open the copick project", str(exc))
+            return False
+        typed = self.copick_tomo_type.currentText()
+        self.copick_tomo_type.clear()
+        self.copick_tomo_type.addItems(list(dict.fromkeys(t for t, _ in tomograms)))
+        if typed:
+            self.copick_tomo_type.setCurrentText(typed)
+        if tomograms and not any(abs(vs - self.copick_spacing.value()) < 1e-3
+                                 for _, vs in tomograms):
+            self.copick_spacing.setValue(tomograms[0][1])
+        self.status_message.emit(f"copick project {Path(path).name}: {len(runs)} run(s)")
+        return True
+
+    def copick_arguments(self) -> dict:
+        """The copick keyword arguments of :func:`deepetpicker.copick_jobs.
+        predict_into_project` that the copick fields describe."""
+        config = self.copick_config.text()
+        if not config:
+            raise DeepETPickerError("Choose the copick project's config JSON (copick project: "
+                                    "Config).")
+        tomo_type = self.copick_tomo_type.currentText().strip()
+        if not tomo_type:
+            raise DeepETPickerError("Give the type of the tomograms to pick in the copick "
+                                    "project (e.g. wbp or denoised).")
+        runs = [r for r in self.copick_runs.text().replace(",", " ").split() if r]
+        return {"copick_config": config, "tomo_type": tomo_type,
+                "voxel_spacing": self.copick_spacing.value(), "runs": runs or None,
+                "user_id": self.copick_user.text().strip() or COPICK_USER,
+                "session_id": self.copick_session.text().strip() or COPICK_SESSION,
+                "overwrite": self.copick_overwrite.isChecked()}
+
     # -- running -------------------------------------------------------------------------------
+    def uses_copick(self) -> bool:
+        """True when the input is a copick project (else tomogram files)."""
+        return self.source.currentData() == "copick"
+
     def job_arguments(self) -> tuple[TrainConfig, dict]:
         """The config and keyword arguments of :func:`deepetpicker.infer.job.predict` that the
-        fields describe (raises DeepETPickerError naming what is missing or wrong)."""
+        fields describe, or with a copick project as the input those of
+        :func:`deepetpicker.copick_jobs.predict_into_project` (raises DeepETPickerError naming
+        what is missing or wrong)."""
         if self.config is None and not self._config_edited():
             raise DeepETPickerError("Choose the training config of the weights (Train config).")
         weights = self.weights_field.text()
@@ -251,11 +344,14 @@ class InferTab(QWidget):
                    "localize": self.localize.currentData()}
         if self.t_dist.value() > 0:
             picking["t_dist"] = self.t_dist.value()
-        kwargs = {"weights": weights, "tomograms": self.tomograms() or None,
-                  "out": self.out_dir.text() or None, "picking": picking,
+        kwargs = {"weights": weights, "out": self.out_dir.text() or None, "picking": picking,
                   "save_scores": self.save_scores.isChecked(), "tta": self.tta.isChecked(),
                   "formats": [self.out_format.currentData()] if self.out_format.currentData()
-                  else []}
+                  else [], "mask": self.mask_field.text() or None}
+        if self.uses_copick():
+            kwargs.update(self.copick_arguments())
+        else:
+            kwargs["tomograms"] = self.tomograms() or None
         return cfg, kwargs
 
     def run(self) -> bool:
@@ -265,40 +361,99 @@ class InferTab(QWidget):
         except DeepETPickerError as exc:
             dialogs.show_error(self, "Check the settings", str(exc))
             return False
+        if "copick_config" in kwargs:
+            from deepetpicker.copick_jobs import predict_into_project
+
+            project = (kwargs["copick_config"], kwargs["tomo_type"], kwargs["voxel_spacing"])
+            return self.panel.run(predict_into_project, cfg,
+                                  on_success=lambda result: self._on_copick_done(result,
+                                                                                 project),
+                                  name="inference into the copick project",
+                                  **kwargs) is not None
         from deepetpicker.infer.job import predict
 
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
 
-    def _on_done(self, result) -> None:
-        self.panel.append_log(result.summary())
-        self.results = [(Path(output).stem, str(tomogram), str(output))
-                        for tomogram, output in result.pairs()]
+    def _show_results(self, headers: Iterable[str],
+                      rows: list[tuple[tuple[str, str, str], str]]) -> None:
+        """Fill the results table: ``rows`` of (cells, tooltip)."""
         table = self.results_table
-        table.setRowCount(len(self.results))
-        for r, (stem, _tomo, output) in enumerate(self.results):
-            counts = result.counts.get(stem, {})
-            text = ", ".join(f"class {c}: {n}" for c, n in sorted(counts.items())) or "0"
-            cells = (stem, f"{sum(counts.values())} ({text})", Path(output).name)
+        table.clearContents()
+        table.setHorizontalHeaderLabels(list(headers))
+        table.setRowCount(len(rows))
+        for r, (cells, tip) in enumerate(rows):
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
                 item.setFlags(Qt.ItemIsEnabled | Qt.ItemIsSelectable)
-                item.setToolTip(output)
+                item.setToolTip(tip)
                 table.setItem(r, c, item)
         table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
+
+    def _on_done(self, result) -> None:
+        self.panel.append_log(result.summary())
+        self.results_project = None
+        self.results = [(Path(output).stem, str(tomogram), str(output))
+                        for tomogram, output in result.pairs()]
+        rows = []
+        for stem, _tomo, output in self.results:
+            counts = result.counts.get(stem, {})
+            text = ", ".join(f"class {c}: {n}" for c, n in sorted(counts.items())) or "0"
+            rows.append(((stem, f"{sum(counts.values())} ({text})", Path(output).name),
+                         output))
+        self._show_results(FILE_HEADERS, rows)
         for path, reason in result.failed.items():
             self.panel.append_log(f"skipped {path}: {reason}")
         if result.failed:
             dialogs.show_error(self, "Some tomograms were skipped",
                                "\n\n".join(f"{p}: {why}" for p, why in result.failed.items()))
 
+    def _on_copick_done(self, result, project: tuple[str, str, float]) -> None:
+        """List per run the picks stored in the copick project (and where their ``.coords``
+        copy went), then the runs skipped."""
+        self.panel.append_log(result.summary())
+        self.results_project = project
+        place = f"copick {result.user_id}/{result.session_id}"
+        self.results, rows = [], []
+        for run, counts in result.written.items():
+            coords = str(result.outputs[run])
+            text = ", ".join(f"{name}: {n}" for name, n in counts.items()) or "0"
+            self.results.append((run, "", coords))
+            rows.append(((run, f"{sum(counts.values())} ({text})", place),
+                         f"user {result.user_id}, session {result.session_id} in "
+                         f"{project[0]}; also {coords}"))
+        for run in result.no_tomogram:
+            self.results.append((run, "", ""))
+            rows.append(((run, "-", "skipped: no tomogram"),
+                         f"no {project[1]!r} tomogram at {project[2]:g} A"))
+        for run, reason in result.failed.items():
+            self.results.append((run, "", ""))
+            rows.append(((run, "-", "failed"), reason))
+        self._show_results(COPICK_HEADERS, rows)
+        if result.failed:
+            dialogs.show_error(self, "Some runs were skipped",
+                               "\n\n".join(f"{r}: {why}" for r, why in result.failed.items()))
+
     def show_selected(self) -> bool:
         """Open the selected result in the Particle Visualization tab."""
         rows = {i.row() for i in self.results_table.selectedItems()}
         if not rows:
             return False
-        _stem, tomo, picks = self.results[min(rows)]
+        stem, tomo, picks = self.results[min(rows)]
+        if not picks:
+            return False
+        if not tomo and self.results_project is not None:
+            from deepetpicker.io.copick_project import (open_project, project_runs,
+                                                        run_tomogram_path)
+
+            config, tomo_type, spacing = self.results_project
+            try:
+                run = project_runs(open_project(config), [stem], config)[0]
+                tomo = str(run_tomogram_path(run, tomo_type, spacing, config))
+            except DeepETPickerError as exc:
+                dialogs.show_error(self, "Cannot open the run's tomogram", str(exc))
+                return False
         self.open_in_viewer.emit(tomo, picks)
         return True
 

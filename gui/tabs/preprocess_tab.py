@@ -9,14 +9,15 @@ from typing import Optional, Sequence, Union
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
 from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
-                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+                             QTableWidget, QTableWidgetItem, QWidget)
 
 from deepetpicker.config.grammar import INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.config import (COORD_FORMATS, TOMO_FORMATS, PreprocessConfig,
                                  load_preprocess_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
-from gui.widgets.fields import PathField, combo, group_box, hbox, set_combo, spin, table
+from gui.widgets.fields import (PathField, combo, group_box, hbox, job_tab_layout, set_combo,
+                                spin, table)
 from gui.widgets.job_panel import JobPanel
 
 LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))
@@ -111,19 +112,8 @@ class PreprocessTab(QWidget):
         self.result_table = table(["id", "tomogram", "particles"])
         results = group_box("Tomograms found", self.result_table)
 
-        top = QWidget()
-        th = QHBoxLayout(top)
-        th.setContentsMargins(0, 0, 0, 0)
-        th.addWidget(settings, 3)
-        th.addWidget(results, 2)
-
         self.panel = JobPanel("Preprocessing")
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(self.panel)
-        splitter.setSizes([420, 260])
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        job_tab_layout(self, settings, results, self.panel, (420, 260))
 
         self.load_button.clicked.connect(lambda: self.load_config())
         self.save_button.clicked.connect(lambda: self.save_config())

@@ -10,8 +10,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
 from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout,
-                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QVBoxLayout,
-                             QWidget)
+                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QWidget)
 
 from deepetpicker.config.grammar import IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.config import (DEFAULT_AUGMENT, LOSS_NAMES, NETWORK_PRESETS, PreprocessConfig,
@@ -19,15 +18,14 @@ from deepetpicker.config import (DEFAULT_AUGMENT, LOSS_NAMES, NETWORK_PRESETS, P
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
-from gui.widgets.fields import (MultipleSpinBox, combo, dspin, group_box, hbox, set_combo, spin,
-                                table)
+from gui.widgets.fields import (MultipleSpinBox, combo, device_combo, dspin, group_box, hbox,
+                                job_tab_layout, set_combo, spin, table)
 from gui.widgets.job_panel import JobPanel
 
 MODELS = tuple((f"ResUNet{' ' + name if name != 'default' else ''} "
                 f"({', '.join(map(str, f_maps))})", name)
                for name, f_maps in NETWORK_PRESETS.items())
 LOSSES = tuple((label, name) for name, (label, _) in LOSS_NAMES.items())
-DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
 #: probabilities used when a switch of a random augmentation is turned on
 _ON_PROBABILITY = {k: v for k, v in DEFAULT_AUGMENT.items() if k in ("elastic", "rotate", "scale")}
 
@@ -74,8 +72,7 @@ class TrainTab(QWidget):
         for key, box in self.augment.items():
             box.setChecked(key in ("mirror", "crop") or DEFAULT_AUGMENT[key] > 0)
             box.setToolTip(f"Use {key} augmentation")
-        self.device = combo(DEVICES, "auto", "Where to train: auto uses a GPU when there is one")
-        self.device.setEditable(True)
+        self.device = device_combo("Where to train: auto uses a GPU when there is one")
         self.gpu_ids = QLineEdit("0")
         self.gpu_ids.setValidator(QRegularExpressionValidator(
             QRegularExpression(INT_LIST_TYPING_PATTERN)))
@@ -147,22 +144,12 @@ class TrainTab(QWidget):
         pl.addWidget(self.loss_plot)
         pl.addWidget(self.f1_plot)
 
-        top = QWidget()
-        th = QHBoxLayout(top)
-        th.setContentsMargins(0, 0, 0, 0)
-        th.addWidget(settings, 3)
-        th.addWidget(dataset, 2)
         self.panel = JobPanel("Training", bar_stages=("train",))
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(plots)
         bottom.addWidget(self.panel)
         bottom.setSizes([640, 420])
-        splitter = QSplitter(Qt.Vertical)
-        splitter.addWidget(top)
-        splitter.addWidget(bottom)
-        splitter.setSizes([420, 300])
-        layout = QVBoxLayout(self)
-        layout.addWidget(splitter)
+        job_tab_layout(self, settings, dataset, bottom, (420, 300))
 
         self.load_button.clicked.connect(lambda: self.load_config())
         self.save_button.clicked.connect(lambda: self.save_config())

@@ -6,19 +6,23 @@ a marker, opening another tomogram or picks file or closing asks first, and one 
 every edit the document writes the picks to a hidden autosave file beside the pick file
 (``.<name>.autosave.coords``), which is offered for restore the next time that tomogram or
 pick file is opened (or the application starts).
+
+A run of a copick project opens with "Open from copick project...": its tomogram (the
+``.zarr`` folder, read in place) and its picks in voxels, to view, edit and save or export
+like picks from a file (they are not written back into the project).
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional, Sequence, Union
 
 from PyQt5.QtCore import QSettings, Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
-from PyQt5.QtWidgets import (QAction, QCheckBox, QFileDialog, QFormLayout, QGridLayout,
-                             QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSlider,
-                             QSplitter, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (QAction, QCheckBox, QDialog, QFileDialog, QFormLayout,
+                             QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                             QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import picks_file_filter
@@ -29,6 +33,7 @@ from gui.display import ClassStyles, sample_volume
 from gui.picks_model import SAVE_FILTERS
 from gui.viewer_document import ViewerDocument
 from gui.widgets.class_table import ClassTable
+from gui.widgets.copick_dialog import CopickRunDialog
 from gui.widgets.fields import dspin, spin
 from gui.widgets.ortho_views import MASK_KINDS, OrthoViews
 from gui.widgets.pick_controller import PickController
@@ -144,12 +149,18 @@ class ViewerTab(QWidget):
         self.save_as_button = QPushButton("Save As...")
         self.labels_button = QPushButton("Open labels...")
         self.ocp_button = QPushButton("Open occupancy...")
-        for i, b in enumerate((self.open_button, self.load_picks_button, self.save_button,
-                               self.save_as_button, self.labels_button, self.ocp_button)):
+        self.copick_button = QPushButton("Open from copick project...")
+        self.copick_button.setToolTip("Open a run's tomogram and picks from a copick project")
+        self.region_button = QPushButton("Open mask...")
+        self.region_button.setToolTip("Overlay a region of interest (the mask volume given "
+                                      "to prediction: non-zero inside)")
+        for i, b in enumerate((self.open_button, self.copick_button, self.load_picks_button,
+                               self.save_button, self.save_as_button, self.labels_button,
+                               self.ocp_button, self.region_button)):
             grid.addWidget(b, i // 2, i % 2)
         self.file_label = QLabel("No tomogram open")
         self.file_label.setWordWrap(True)
-        grid.addWidget(self.file_label, 3, 0, 1, 2)
+        grid.addWidget(self.file_label, 4, 0, 1, 2)
         return box
 
     def _contrast_box(self) -> QGroupBox:
@@ -209,7 +220,7 @@ class ViewerTab(QWidget):
         self.alpha_slider = QSlider(Qt.Horizontal)
         self.alpha_slider.setRange(0, 100)
         self.alpha_slider.setValue(40)
-        self.alpha_slider.setToolTip("Opacity of the label and occupancy overlays")
+        self.alpha_slider.setToolTip("Opacity of the mask, label and occupancy overlays")
         form.addRow("Mask opacity", self.alpha_slider)
         self.class_count = spin(1, 99, 1, "Number of classes shown in the table below")
         form.addRow("Classes", self.class_count)
@@ -252,6 +263,8 @@ class ViewerTab(QWidget):
         self.save_as_button.clicked.connect(lambda: self.save_as())
         self.labels_button.clicked.connect(lambda: self.choose_mask("labels"))
         self.ocp_button.clicked.connect(lambda: self.choose_mask("occupancy"))
+        self.region_button.clicked.connect(lambda: self.choose_mask("mask"))
+        self.copick_button.clicked.connect(self.choose_copick_run)
         for axis in "xyz":
             self.sliders[axis].valueChanged.connect(self._on_nav)
             self.spins[axis].valueChanged.connect(self._on_nav)
@@ -291,7 +304,8 @@ class ViewerTab(QWidget):
 
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.load_picks_button, self.save_button, self.save_as_button,
-                       self.labels_button, self.ocp_button, self.picking):
+                       self.labels_button, self.ocp_button, self.region_button,
+                       self.picking):
             widget.setEnabled(enabled)
 
     # ------------------------------------------------------------------------------------------
@@ -327,6 +341,54 @@ class ViewerTab(QWidget):
         except DeepETPickerError as exc:
             dialogs.show_error(self, "Cannot open the tomogram", str(exc))
             return False
+        self._show_tomogram(tomo)
+        if picks is not None:
+            self.load_picks(picks, ask=False)
+        else:
+            self.offer_restore(self.document.default_picks_path)
+        self.views.setFocus()
+        return True
+
+    def choose_copick_run(self) -> None:
+        """Ask for a run of a copick project (a dialog) and open it."""
+        run = self.document.copick_run
+        dialog = CopickRunDialog(self, config=str(run.config) if run is not None else "")
+        if dialog.exec_() == QDialog.Accepted:
+            self.open_copick_run(**dialog.values())
+
+    def open_copick_run(self, config: Union[str, Path], run: str, tomo_type: str,
+                        voxel_spacing: float, user_id: Optional[str] = None,
+                        session_id: Optional[str] = None,
+                        object_names: Optional[Sequence[str]] = None) -> bool:
+        """Show the tomogram of a copick run with its picks (see
+        :meth:`ViewerDocument.open_copick_run`); circles are drawn at the particles' sizes.
+
+        Asks first when the current picks are unsaved. Returns False when nothing changed.
+        """
+        if not self.maybe_keep_work("Open another tomogram"):
+            return False
+        try:
+            found = self.document.open_copick_run(config, run, tomo_type, voxel_spacing,
+                                                  user_id, session_id, object_names)
+        except DeepETPickerError as exc:
+            dialogs.show_error(self, "Cannot open the copick run", str(exc))
+            return False
+        self._show_tomogram(self.document.tomogram)
+        if found.objects:
+            self.class_count.setValue(max(self.class_count.value(),
+                                          max(o.label for o in found.objects)))
+        for obj in found.objects:
+            diameter = obj.diameter(found.voxel_spacing)
+            if diameter:
+                self.class_table.set_diameter(obj.label, diameter)
+        self._show_classes()
+        self.file_label.setText(f"copick run {found.name}: {self.file_label.text()}")
+        self.offer_restore(self.document.default_picks_path)
+        self.views.setFocus()
+        return True
+
+    def _show_tomogram(self, tomo: Tomogram) -> None:
+        """Show the document's newly opened tomogram: slider ranges, contrast, overlays."""
         self.sample = sample_volume(tomo.data)
         nz, ny, nx = tomo.shape
         for axis, n in zip("xyz", (nx, ny, nz)):
@@ -343,12 +405,6 @@ class ViewerTab(QWidget):
         self._set_enabled(True)
         vs = f", {tomo.voxel_size:g} A/voxel" if tomo.voxel_size else ""
         self.file_label.setText(f"{tomo.path}\n{nx} x {ny} x {nz} (x, y, z){vs}")
-        if picks is not None:
-            self.load_picks(picks, ask=False)
-        else:
-            self.offer_restore(self.document.default_picks_path)
-        self.views.setFocus()
-        return True
 
     def choose_picks(self) -> None:
         target = self.document.picks_target
@@ -396,7 +452,8 @@ class ViewerTab(QWidget):
             self.open_mask(kind, path)
 
     def open_mask(self, kind: str, path: Union[str, Path]) -> bool:
-        """Overlay a weak-label or occupancy volume of the open tomogram."""
+        """Overlay a region of interest (``kind`` "mask"), weak-label or occupancy volume of
+        the open tomogram."""
         if self.tomogram is None:
             return False
         try:

@@ -5,34 +5,46 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from PyQt5.QtCore import pyqtSignal
+from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QValidator
 from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout,
-                             QLabel, QLayout, QLineEdit, QPushButton, QSpinBox, QTableWidget,
-                             QVBoxLayout, QWidget)
+                             QLabel, QLayout, QLineEdit, QPushButton, QSpinBox, QSplitter,
+                             QTableWidget, QVBoxLayout, QWidget)
+
+#: the devices offered where a job runs the network (the box is editable: cuda:2, ...)
+DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")
 
 
 class PathField(QWidget):
-    """A line edit with a "Browse..." button; ``mode`` is ``folder``, ``open`` or ``save``."""
+    """A line edit with a "Browse..." button; ``mode`` is ``folder``, ``open`` or ``save``,
+    or ``open_or_folder`` (a "File..." and a "Folder..." button)."""
 
     changed = pyqtSignal(str)
 
     def __init__(self, mode: str = "folder", file_filter: str = "", placeholder: str = "",
                  parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
-        if mode not in ("folder", "open", "save"):
+        if mode not in ("folder", "open", "save", "open_or_folder"):
             raise ValueError(mode)
         self.mode = mode
         self.file_filter = file_filter
         self.edit = QLineEdit()
         self.edit.setPlaceholderText(placeholder)
         self.edit.textChanged.connect(self.changed)
-        self.button = QPushButton("Browse...")
-        self.button.clicked.connect(self.browse)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit, 1)
-        layout.addWidget(self.button)
+        if mode == "open_or_folder":
+            self.button = QPushButton("File...")
+            self.button.clicked.connect(lambda: self.browse("open"))
+            self.folder_button = QPushButton("Folder...")
+            self.folder_button.clicked.connect(lambda: self.browse("folder"))
+            layout.addWidget(self.button)
+            layout.addWidget(self.folder_button)
+        else:
+            self.button = QPushButton("Browse...")
+            self.button.clicked.connect(lambda: self.browse())
+            layout.addWidget(self.button)
 
     def text(self) -> str:
         return self.edit.text().strip()
@@ -40,11 +52,14 @@ class PathField(QWidget):
     def setText(self, text: str) -> None:  # noqa: N802 - Qt style, like QLineEdit
         self.edit.setText(str(text))
 
-    def browse(self) -> None:
+    def browse(self, mode: Optional[str] = None) -> None:
+        """Ask for the path with a file dialog (``mode``: the field's, or ``open`` /
+        ``folder`` for the two buttons of ``open_or_folder``)."""
         start = self.text()
-        if self.mode == "folder":
+        mode = mode or self.mode
+        if mode == "folder":
             path = QFileDialog.getExistingDirectory(self, "Choose a folder", start)
-        elif self.mode == "open":
+        elif mode == "open":
             path, _ = QFileDialog.getOpenFileName(self, "Choose a file", start, self.file_filter)
         else:
             path, _ = QFileDialog.getSaveFileName(self, "Save as", start, self.file_filter)
@@ -120,6 +135,13 @@ def combo(items: Sequence[Union[str, tuple[str, Any]]], current: Any = None, tip
     return box
 
 
+def device_combo(tip: str) -> QComboBox:
+    """The editable box of :data:`DEVICES` (default ``auto``) where a job runs the network."""
+    box = combo(DEVICES, "auto", tip)
+    box.setEditable(True)
+    return box
+
+
 def set_combo(box: QComboBox, value: Any) -> bool:
     """Select the entry whose value (or label) is ``value``; False when there is none."""
     for i in range(box.count()):
@@ -157,3 +179,21 @@ def hbox(*items, stretch_first: bool = False) -> QHBoxLayout:
         widget = QLabel(item) if isinstance(item, str) else item
         row.addWidget(widget, 1 if (stretch_first and i == 0) else 0)
     return row
+
+
+def job_tab_layout(owner: QWidget, settings: QWidget, results: QWidget, below: QWidget,
+                   sizes: Sequence[int]) -> QSplitter:
+    """Lay out a job tab: ``settings`` (3/5 of the width) beside ``results`` (2/5) on top,
+    ``below`` (the job panel) under them, in a vertical splitter of heights ``sizes``."""
+    top = QWidget()
+    row = QHBoxLayout(top)
+    row.setContentsMargins(0, 0, 0, 0)
+    row.addWidget(settings, 3)
+    row.addWidget(results, 2)
+    splitter = QSplitter(Qt.Vertical)
+    splitter.addWidget(top)
+    splitter.addWidget(below)
+    splitter.setSizes(list(sizes))
+    layout = QVBoxLayout(owner)
+    layout.addWidget(splitter)
+    return splitter

@@ -35,7 +35,11 @@ from gui.picks_model import PicksModel
 if TYPE_CHECKING:
     from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
-MASK_KINDS = ("labels", "occupancy")
+#: the overlays, bottom to top: a region of interest (``mask``, non-zero = inside, as
+#: prediction's ``mask`` reads it), weak labels (class ids) and occupancy (instance ids)
+MASK_KINDS = ("mask", "labels", "occupancy")
+#: the colour of the inside of a region of interest
+REGION_COLOUR = (0, 200, 255)
 
 
 class CirclesItem(pg.GraphicsObject):
@@ -384,7 +388,8 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         view.hline.setValue(self.position[v] + 0.5)
 
     def set_mask(self, kind: str, volume: Optional[np.ndarray]) -> None:
-        """Overlay a label (class ids) or occupancy (instance ids) volume; None removes it."""
+        """Overlay a region of interest (non-zero inside), label (class ids) or occupancy
+        (instance ids) volume; None removes it."""
         if kind not in MASK_KINDS:
             raise KeyError(kind)
         self.mask_data[kind] = volume
@@ -408,9 +413,14 @@ class OrthoViews(pg.GraphicsLayoutWidget):
             if volume is None or not self.mask_visible[kind]:
                 item.setVisible(False)
                 continue
-            ids = slice_image(volume, view.name, self.position[view.axes[2]]).astype(np.int64)
-            n = int(ids.max()) if ids.size else 1
-            colours = self.styles.rgb_table(min(max(n, 1), len(self.styles.palette)))
+            values = slice_image(volume, view.name, self.position[view.axes[2]])
+            if kind == "mask":
+                ids = (values != 0).astype(np.int64)
+                colours = [REGION_COLOUR]
+            else:
+                ids = values.astype(np.int64)
+                n = int(ids.max()) if ids.size else 1
+                colours = self.styles.rgb_table(min(max(n, 1), len(self.styles.palette)))
             item.setImage(mask_rgba(ids, colours), autoLevels=False, levels=(0, 255))
             item.setOpacity(self.mask_alpha)
             item.setVisible(True)
