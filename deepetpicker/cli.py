@@ -645,8 +645,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="class: search each class map on its own (the paper's rule); "
                         "foreground: find particles on all classes together, then give each "
                         "the most probable class (finds particles whose probability is split "
-                        "over similar classes) (default: the config's localize, class unless "
-                        "set)")
+                        "over similar classes) (default: the config's localize, foreground "
+                        "unless set)")
     p.add_argument("--diameters", type=float, nargs="+", metavar="D",
                    help="particle diameter per class in voxels (needed for the original "
                         "program's .ckpt without a config; overrides the config's; default: "

@@ -445,9 +445,9 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     tab.tta.setChecked(True)
     assert tab.job_arguments()[1]["tta"] is True
     tab.tta.setChecked(False)
-    assert tab.job_arguments()[1]["picking"]["localize"] == "class"
-    tab.localize.setCurrentIndex(tab.localize.findData("foreground"))
     assert tab.job_arguments()[1]["picking"]["localize"] == "foreground"
+    tab.localize.setCurrentIndex(tab.localize.findData("class"))
+    assert tab.job_arguments()[1]["picking"]["localize"] == "class"
     tab.localize.setCurrentIndex(tab.localize.findData("class"))
     assert tab.run()
     wait_done(qtbot, tab.panel)

@@ -25,7 +25,7 @@ def toy(tmp_path_factory):
 
 
 def test_training_writes_checkpoints_logs_and_progress(toy):
-    cfg = train_config(toy, dset_name="outputs", max_epochs=2)
+    cfg = train_config(toy, dset_name="outputs", max_epochs=2, ema_decay=0.0)
     events = []
     result = train(cfg, progress=events.append)
     run = toy.run_dir.parent / "outputs"
@@ -172,7 +172,8 @@ def test_best_checkpoint_holds_the_moving_average_and_last_holds_both(toy, tmp_p
     assert picked.counts["tomo1"] == {1: result.history[-1]["n_picks_tuned"]}
 
     # ema_decay 0 is the plain run: best.pth holds the trained weights, nothing else
-    plain = train(train_config(toy, dset_name="no_ema", max_epochs=2, val_every=2))
+    plain = train(train_config(toy, dset_name="no_ema", max_epochs=2, val_every=2,
+                               ema_decay=0.0))
     last = torch.load(plain.last_checkpoint, weights_only=True)
     best = torch.load(plain.best_checkpoint, weights_only=True)
     assert "ema_state_dict" not in last and "raw_state_dict" not in best

@@ -486,8 +486,8 @@ class TrainConfig(PreprocessConfig):
     background_fraction: float = 0.0
     val_every: int = 1
     weight_decay: float = 0.01
-    ema_decay: float = 0.0
-    localize: str = "class"
+    ema_decay: float = 0.999
+    localize: str = "foreground"
     init: str = "pretrained"
     mask_path: str = ""
 

@@ -134,7 +134,7 @@ class PickSettings:
     score_radius: PerClass = None
     cross_class: bool = True
     refine: bool = True
-    localize: str = "class"
+    localize: str = "foreground"
     min_score: PerClass = None
 
     def __post_init__(self) -> None:
@@ -181,7 +181,7 @@ class PickSettings:
         values: dict = {}
         if config is not None:
             values.update(t_seg=config.seg_thresh, t_lm=config.t_lm, t_dist=config.t_dist,
-                          localize=getattr(config, "localize", "class"))
+                          localize=getattr(config, "localize", cls.localize))
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

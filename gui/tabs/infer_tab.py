@@ -84,12 +84,12 @@ class InferTab(QWidget):
         self.t_dist = dspin(0.0, 500.0, 0.0, 1, 1.0, "Picks closer than this (voxels) are one "
                                                      "particle; auto = half of each class's "
                                                      "particle diameter")
-        self.localize = combo([("each class on its own", "class"),
-                               ("all classes, then classify", "foreground")], "class",
-                              "How particles are found: in each class's score map on its own "
-                              "(the paper's rule), or in the summed class maps and then given "
-                              "the most probable class (finds particles whose probability is "
-                              "split over similar classes)")
+        self.localize = combo([("all classes, then classify", "foreground"),
+                               ("each class on its own", "class")], "foreground",
+                              "How particles are found: in the summed class maps and then "
+                              "given the most probable class (finds particles whose "
+                              "probability is split over similar classes), or in each class's "
+                              "score map on its own (the paper's rule)")
         self.t_dist.setSpecialValueText("auto")
         self.device = device_combo("Where to run the network")
         self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
