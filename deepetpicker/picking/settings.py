@@ -65,18 +65,22 @@ def _distance_values(name: str, value: object, *, integer: bool = False,
     return _per_class(name, value, check, "number")
 
 
+def _probability(name: str, value: object, hint: str) -> float:
+    """``value`` as a number in [0, 1), or an error naming ``name`` and saying ``hint``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not 0.0 <= number < 1.0:
+        raise DeepETPickerError(f"{name} = {value!r} is outside [0, 1); {hint}")
+    return number
+
+
 def _score_values(value: object) -> PerClass:
     """``min_score`` (one score in [0, 1), or one per class)."""
     def check(item: object) -> float:
-        try:
-            number = float(item)
-        except (TypeError, ValueError):
-            number = float("nan")
-        if not 0.0 <= number < 1.0:
-            raise DeepETPickerError(
-                f"min_score = {item!r} is outside [0, 1); a pick's score is a probability, so "
-                f"give e.g. 0.6 (or 0 to keep every pick).")
-        return number
+        return _probability("min_score", item, "a pick's score is a probability, so give e.g. "
+                                               "0.6 (or 0 to keep every pick).")
 
     return _per_class("min_score", value, check, "score")
 
@@ -139,16 +143,9 @@ class PickSettings:
 
     def __post_init__(self) -> None:
         for name, example in (("t_seg", 0.5), ("t_lm", 0.1)):
-            value = getattr(self, name)
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = float("nan")
-            if not 0.0 <= number < 1.0:
-                raise DeepETPickerError(
-                    f"{name} = {value!r} is outside [0, 1); scores are probabilities, so use "
-                    f"a threshold such as {example}.")
-            object.__setattr__(self, name, number)
+            object.__setattr__(self, name, _probability(
+                name, getattr(self, name),
+                f"scores are probabilities, so use a threshold such as {example}."))
         object.__setattr__(self, "t_dist", _distance_values("t_dist", self.t_dist))
         object.__setattr__(self, "score_radius", _distance_values(
             "score_radius", self.score_radius, integer=True, allow_zero=True))
