@@ -448,6 +448,12 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     assert tab.job_arguments()[1]["picking"]["localize"] == "foreground"
     tab.localize.setCurrentIndex(tab.localize.findData("class"))
     assert tab.job_arguments()[1]["picking"]["localize"] == "class"
+    # the thresholds tuned in training unless a minimum score is set (0 keeps every pick)
+    assert "min_score" not in tab.job_arguments()[1]["picking"]
+    assert tab.min_score.text() == "tuned"
+    tab.min_score.setValue(0.0)
+    assert tab.job_arguments()[1]["picking"]["min_score"] == 0.0
+    tab.min_score.setValue(tab.min_score.minimum())
     tab.localize.setCurrentIndex(tab.localize.findData("class"))
     assert tab.run()
     wait_done(qtbot, tab.panel)

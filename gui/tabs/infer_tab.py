@@ -91,6 +91,11 @@ class InferTab(QWidget):
                               "probability is split over similar classes), or in each class's "
                               "score map on its own (the paper's rule)")
         self.t_dist.setSpecialValueText("auto")
+        self.min_score = dspin(-0.01, 0.99, -0.01, 2, 0.05,
+                               "Drop picks scoring below this; 'tuned': the thresholds tuned "
+                               "per class on the validation tomograms in training (stored in "
+                               "the weights); 0 keeps every pick")
+        self.min_score.setSpecialValueText("tuned")
         self.device = device_combo("Where to run the network")
         self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
                                                        "predictions")
@@ -132,7 +137,7 @@ class InferTab(QWidget):
         form.addRow("Mask", self.mask_field)
         form.addRow("Tiles", hbox("patch", self.patch_size, "pad", self.pad_size, self.tta))
         form.addRow("Thresholds", hbox("t_seg", self.t_seg, "t_lm", self.t_lm,
-                                       "t_dist", self.t_dist))
+                                       "t_dist", self.t_dist, "min score", self.min_score))
         form.addRow("Find particles", self.localize)
         form.addRow("Device", self.device)
         form.addRow("Output folder", self.out_dir)
@@ -344,6 +349,8 @@ class InferTab(QWidget):
                    "localize": self.localize.currentData()}
         if self.t_dist.value() > 0:
             picking["t_dist"] = self.t_dist.value()
+        if self.min_score.value() >= 0:           # else the thresholds stored in the weights
+            picking["min_score"] = self.min_score.value()
         kwargs = {"weights": weights, "out": self.out_dir.text() or None, "picking": picking,
                   "save_scores": self.save_scores.isChecked(), "tta": self.tta.isChecked(),
                   "formats": [self.out_format.currentData()] if self.out_format.currentData()
