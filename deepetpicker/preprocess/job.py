@@ -303,12 +303,12 @@ def _label_diameters(cfg: PreprocessConfig) -> Union[int, list[int]]:
 
 
 def _label_settings(cfg: PreprocessConfig) -> dict:
-    """The label settings among an output's settings (``label_diameters`` only when set, so
-    labels made before it existed stay up to date)."""
-    out = {"label_type": cfg.label_type, "label_diameter": cfg.label_diameter}
+    """The label settings among an output's settings: the diameters that paint them
+    (``label_diameters`` when set; otherwise ``label_diameter``, as labels made before
+    ``label_diameters`` existed were recorded, so they stay up to date)."""
     if cfg.label_diameters is not None:
-        out["label_diameters"] = list(cfg.label_diameters)
-    return out
+        return {"label_type": cfg.label_type, "label_diameters": list(cfg.label_diameters)}
+    return {"label_type": cfg.label_type, "label_diameter": cfg.label_diameter}
 
 
 def _write_labels(cfg: PreprocessConfig, item: _Tomo, path: Path, report: Reporter) -> None:
