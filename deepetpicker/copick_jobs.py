@@ -9,7 +9,8 @@ predictions go back into the project as copick picks.
 - ``raw/<run>.coords``: the run's picks of every particle object (class id = the object's
   ``label``, 0-based voxels at the chosen voxel spacing);
 - ``configs/<name>.py``: a preprocess config with the classes' names and diameters (twice
-  each object's radius, in voxels), ready for ``deepetpicker preprocess``;
+  each object's radius, in voxels) and a weak-label diameter per class (about 60 % of each),
+  ready for ``deepetpicker preprocess``;
 - ``copick_import.json``: which runs were taken, which had no picks and which lacked the
   tomogram.
 
@@ -144,12 +145,11 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     picks. Files an earlier import wrote are replaced only with ``overwrite``.
     Progress: stage ``import`` per run (and ``copy`` per slab of a tomogram copied).
     """
-    from deepetpicker.config import PreprocessConfig, save_config
+    from deepetpicker.config import PreprocessConfig, save_config, suggested_label_diameters
     from deepetpicker.io.atomic import write_text_atomic
     from deepetpicker.io.dataset import CONFIGS_DIR
     from deepetpicker.io.outputs import OutputGuard
     from deepetpicker.io.picks import write_picks
-    from deepetpicker.simulate import ParticleClass, label_diameter_for
 
     report = Reporter(progress, cancel)
     config = Path(config).expanduser()
@@ -207,12 +207,12 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
         coords = write_picks(raw / f"{run.name}.coords", picks)
         guard.record([coords], tag=tag)
         result.counts[run.name] = picks.counts(len(objects))
+    labels = suggested_label_diameters(diameters)     # one per class: fits each size
     pre = PreprocessConfig(
         dset_name=name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(objects),
-        label_diameter=label_diameter_for([ParticleClass(o.name, "globule", d)
-                                           for o, d in zip(objects, diameters)]),
-        ocp_diameter=diameters, class_names=[o.name for o in objects])
+        label_diameter=min(labels), label_diameters=labels, ocp_diameter=diameters,
+        class_names=[o.name for o in objects])
     config_path.parent.mkdir(parents=True, exist_ok=True)
     save_config(pre, config_path)
     record = {"copick_config": str(config.resolve()), "tomo_type": tomo_type,

@@ -623,11 +623,18 @@ def _json_lines(data: dict) -> str:
 DEFAULT_DATASET = {"n": 4, "shape": (64, 192, 192), "classes": 3}
 
 
+def label_diameters_for(specs: Sequence[ParticleClass]) -> list[int]:
+    """A weak-label diameter for each class: odd, about 60 % of its particle diameter, at
+    least 3 (:func:`deepetpicker.config.suggested_label_diameters`)."""
+    from deepetpicker.config import suggested_label_diameters
+
+    return suggested_label_diameters([s.diameter for s in specs])
+
+
 def label_diameter_for(specs: Sequence[ParticleClass]) -> int:
-    """A weak-label diameter for these classes: odd, about 60 % of the smallest particle."""
-    d = int(0.6 * min(s.diameter for s in specs))
-    d += d % 2 == 0
-    return max(3, d)
+    """One weak-label diameter for all these classes: the smallest of
+    :func:`label_diameters_for` (odd, about 60 % of the smallest particle)."""
+    return min(label_diameters_for(specs))
 
 
 def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int] = None,
@@ -649,10 +656,12 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     Writes ``raw/sim_<i>.mrc`` (with the voxel size) and ``raw/sim_<i>.coords`` (``class x y
     z``, 0-based voxel centres), ``particles.json`` (classes with names and diameters, and per
     tomogram its settings and distractors), and ``configs/<dset_name>.py``: a preprocess config
-    whose ``base_path`` is ``out_dir``, with one occupancy diameter per class and a weak-label
-    diameter from :func:`label_diameter_for`. Left as None, ``n``, ``shape`` and ``classes``
-    take :data:`DEFAULT_DATASET`; each tomogram's defocus is drawn from 3-5 micrometres
-    unless ``defocus_um`` is given. Other ``options`` go to :func:`simulate_tomogram`.
+    whose ``base_path`` is ``out_dir``, with one occupancy diameter per class, one weak-label
+    diameter per class from :func:`label_diameters_for` (``label_diameters``) and the smallest
+    of them as ``label_diameter`` (for the original program). Left as None, ``n``, ``shape``
+    and ``classes`` take :data:`DEFAULT_DATASET`; each tomogram's defocus is drawn from 3-5
+    micrometres unless ``defocus_um`` is given. Other ``options`` go to
+    :func:`simulate_tomogram`.
     Same arguments, same files.
     """
     from deepetpicker.config import PreprocessConfig, save_config
@@ -731,7 +740,8 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     cfg = PreprocessConfig(
         dset_name=dset_name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(specs), label_type="gaussian",
-        label_diameter=label_diameter_for(specs), ocp_type="sphere",
+        label_diameter=label_diameter_for(specs), label_diameters=label_diameters_for(specs),
+        ocp_type="sphere",
         ocp_diameter=[int(round(s.diameter)) for s in specs], norm_type="standardization")
     path = save_config(cfg, planned[1])
     report("simulate", int(n), int(n), message=f"simulated {n} tomograms in {out}")

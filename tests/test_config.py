@@ -506,3 +506,73 @@ def test_the_typing_patterns_admit_what_the_parsers_read_and_nothing_else():
     assert re.fullmatch(INT_LIST_TYPING_PATTERN, "7, 7,9") and parse_int_list("7, 7,9") == [7, 7, 9]
     assert not re.fullmatch(INT_LIST_TYPING_PATTERN, "7.5")
     assert re.fullmatch(NAME_PATTERN, "SHREC_2021") and not re.fullmatch(NAME_PATTERN, "a/b")
+
+
+# ---------------------------------------------------------------------------------------------
+# One weak-label diameter per class
+# ---------------------------------------------------------------------------------------------
+def test_label_diameters_are_written_only_when_set_and_keep_one_label_diameter(tmp_path):
+    plain = PreprocessConfig.from_dict(pre_dict())
+    assert plain.label_diameters is None and "label_diameters" not in plain.to_dict()
+    assert plain.label_name == "gaussian9"
+
+    cfg = PreprocessConfig.from_dict(pre_dict(label_diameter=7, label_diameters=[7, 9, 11]))
+    path = save_config(cfg, tmp_path / "pre.py")
+    written = original_read(path.read_text(), "pre_config")
+    assert written["label_diameter"] == 7 and written["label_diameters"] == [7, 9, 11]
+    again = load_preprocess_config(path)
+    assert (again.label_diameter, again.label_diameters) == (7, [7, 9, 11])
+    assert format_config(again) == path.read_text()
+
+    # built in code without label_diameter: the smallest of the per-class diameters
+    made = PreprocessConfig(**{**pre_dict(label_diameters="13,9,11"), "label_diameter": None})
+    assert made.label_diameter == 9 and made.label_diameters == [13, 9, 11]
+    assert made.to_dict()["label_diameters"] == "13,9,11"      # the form given
+
+
+def test_label_diameters_name_their_own_label_folder():
+    with pytest.warns(ConfigWarning, match="class 3 has particles of 17 voxels"):
+        one = PreprocessConfig.from_dict(pre_dict(label_diameter=5))
+    per_class = PreprocessConfig.from_dict(pre_dict(label_diameter=5, label_diameters=[5, 11, 9]))
+    other = PreprocessConfig.from_dict(pre_dict(label_diameter=5, label_diameters=[5, 11, 7]))
+    assert (one.label_name, per_class.label_name, other.label_name) == (
+        "gaussian5", "gaussian5-11-9", "gaussian5-11-7")
+    assert per_class.label_dir == Path("/data/ds/gaussian5-11-9")
+    train = TrainConfig.from_preprocess(per_class, "0", "0")
+    assert train.label_path == "/data/ds/gaussian5-11-9" and train.label_diameters == [5, 11, 9]
+    assert train.to_preprocess().label_dir == per_class.label_dir
+    # a training file without label_name/label_path derives the same folder
+    derived = TrainConfig.from_dict(train_dict(label_name="", label_path="",
+                                               label_diameter=5, label_diameters=[5, 11, 9]))
+    assert derived.label_path == "/data/ds/gaussian5-11-9"
+
+
+@pytest.mark.parametrize("value,expected", [
+    ([9, 11], "gives 2 diameters but num_cls is 3"),
+    ([9, 2, 11], "at least 3 voxels"),
+    ([], "is empty"),
+    ("9,x,11", "'x' is not a whole number"),
+])
+def test_bad_label_diameters_are_named(value, expected):
+    with pytest.raises(DeepETPickerError, match="label_diameters") as err:
+        PreprocessConfig.from_dict(pre_dict(label_diameters=value))
+    assert expected in str(err.value)
+
+
+def test_a_small_label_for_a_big_particle_warns_with_the_numbers():
+    with pytest.warns(ConfigWarning) as record:
+        PreprocessConfig.from_dict(pre_dict(label_diameter=5, ocp_diameter="8,18,12",
+                                            class_names=["small", "ring", "mid"]),
+                                   source="pre.py")
+    messages = [str(w.message) for w in record]
+    assert len(messages) == 1
+    text = messages[0]
+    assert text.startswith("pre.py: weak labels of 5 voxels")
+    assert "class 2 (ring) has particles of 18 voxels" in text and "3.6 x" in text
+    assert "class 1" not in text and "class 3" not in text      # 8 and 12 <= 2.5 x 5
+    assert 'label_diameters, e.g. "5,11,7"' in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PreprocessConfig.from_dict(pre_dict(label_diameter=5, ocp_diameter="8,12,12"))
+        PreprocessConfig.from_dict(pre_dict(label_diameter=5, ocp_diameter="8,18,12",
+                                            label_diameters=[5, 11, 7]))

@@ -140,6 +140,31 @@ def test_preprocess_fields_save_and_load_a_config(qtbot, dialogs, sim, tmp_path,
     assert not dialogs.shown
 
 
+def test_preprocess_label_diameter_per_class_field(qtbot, dialogs, sim, tmp_path):  # noqa: F811
+    tab = PreprocessTab()
+    qtbot.addWidget(tab)
+    fill_preprocess(qtbot, tab, sim, tmp_path / "base")
+    assert tab.to_config().label_diameters is None and tab.label_diameter.isEnabled()
+    qtbot.keyClicks(tab.label_diameters, "7;x")        # the validator refuses the rest
+    assert tab.label_diameters.text() == "7"
+    qtbot.keyClicks(tab.label_diameters, ", 5,")
+    assert not tab.label_diameter.isEnabled()          # the per-class diameters decide
+    cfg = tab.to_config()
+    assert (cfg.label_diameters, cfg.label_diameter, cfg.label_name) == ([7, 5], 5, "sphere7-5")
+    assert tab.save_config(tmp_path / "pre.py")
+    saved = load_preprocess_config(tmp_path / "pre.py")
+    assert (saved.label_diameters, saved.label_diameter) == ([7, 5], 5)
+
+    other = PreprocessTab()
+    qtbot.addWidget(other)
+    assert other.load_config(tmp_path / "pre.py")
+    assert other.label_diameters.text() == "7,5" and not other.label_diameter.isEnabled()
+    assert other.to_config().to_dict() == cfg.to_dict()
+    tab.label_diameters.clear()
+    assert tab.label_diameter.isEnabled() and tab.to_config().label_name == "sphere5"
+    assert not dialogs.shown
+
+
 def test_original_config_files_round_trip_through_the_tabs(qtbot, dialogs, tmp_path):  # noqa: F811
     pre_src = REPO / "configs" / "SHREC_2021_preprocess.py"
     tab = PreprocessTab()

@@ -231,3 +231,36 @@ def test_occupancy_needs_a_diameter_per_class():
         paint_occupancy((8, 8, 8), Picks([1, 3], [[2, 2, 2], [5, 5, 5]]), [5, 5])
     with pytest.raises(DeepETPickerError, match="occupancy diameter of class 2"):
         paint_occupancy((8, 8, 8), Picks([1], [[2, 2, 2]]), [5, 0])
+
+
+def test_each_class_gets_its_own_label_diameter():
+    # three particles far apart, classes 1..3 with TBall diameters 9, 11 and 5
+    picks = Picks([1, 2, 3], [[8, 8, 8], [24, 8, 8], [8, 24, 8]])
+    lab = paint_labels((16, 32, 32), picks, [9, 11, 5])
+    assert [np.count_nonzero(lab == k) for k in (1, 2, 3)] == [625, 1203, 93]
+    same = paint_labels((16, 32, 32), picks, 9)
+    assert [np.count_nonzero(same == k) for k in (1, 2, 3)] == [625, 625, 625]
+    assert np.array_equal(paint_labels((16, 32, 32), picks, [9]), same)  # one serves all
+
+
+def test_per_class_diameters_keep_the_nearest_centre_rule():
+    rng = np.random.default_rng(5)
+    shape = (20, 28, 32)
+    n = 40
+    xyz = rng.uniform(-0.5, [31.5, 27.5, 19.5], size=(n, 3))
+    picks = Picks(rng.integers(1, 4, n), xyz)
+    diameters = [5, 11, 8]
+    lab = paint_labels(shape, picks, diameters, "gaussian")
+    masks = [weak_label_mask(diameters[k - 1], "gaussian") for k in picks.classes]
+    assert np.array_equal(lab, reference_paint(shape, picks, masks, picks.classes))
+    assert np.count_nonzero(lab) > 0.2 * lab.size
+
+
+def test_per_class_diameters_must_cover_every_class():
+    picks = Picks([1, 3], [[4, 4, 4], [10, 10, 10]], tomo_name="t1")
+    with pytest.raises(DeepETPickerError, match=r"2 value\(s\) \(9, 11\) for 3 class.*t1"):
+        paint_labels((16, 16, 16), picks, [9, 11])
+    with pytest.raises(DeepETPickerError, match="0"):
+        paint_labels((16, 16, 16), picks, [9, 0, 5])
+    with pytest.raises(DeepETPickerError, match="not a number"):
+        paint_labels((16, 16, 16), picks, "nine")

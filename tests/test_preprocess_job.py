@@ -342,3 +342,34 @@ def test_outputs_an_earlier_version_did_not_list_are_still_refused(tmp_path):
     with pytest.raises(DeepETPickerError, match=r"data_std/c.mrc.*did not write"):
         preprocess(cfg)
     assert (out / "data_std/c.mrc").read_bytes() == before
+
+
+def test_label_diameters_paint_each_class_and_changing_them_redoes_the_labels(tmp_path):
+    one = make_dataset(tmp_path)
+    preprocess(one)
+    cfg = PreprocessConfig(**{**{k: getattr(one, k) for k in (
+        "dset_name", "base_path", "coord_path", "tomo_path", "num_cls", "ocp_diameter")},
+        "label_diameter": 5, "label_diameters": [5, 7]})
+    out = tmp_path / "out"
+    result = preprocess(cfg)
+    assert result.written == [out / "gaussian5-7/a.mrc", out / "gaussian5-7/b.mrc",
+                              out / "configs/toy.py"]
+    labels = load_tomogram(out / "gaussian5-7/a.mrc", mmap=False).data
+    assert np.count_nonzero(labels == 2) == weak_label_mask(7, "gaussian").sum() == 287
+    assert np.count_nonzero(labels == 1) == 2 * weak_label_mask(5, "gaussian").sum()
+    old = load_tomogram(out / "gaussian5/a.mrc", mmap=False).data    # kept, untouched
+    assert np.count_nonzero(old == 2) == weak_label_mask(5, "gaussian").sum()
+    saved = load_preprocess_config(out / "configs/toy.py")
+    assert (saved.label_diameter, saved.label_diameters) == (5, [5, 7])
+
+    again = preprocess(cfg)
+    assert out / "gaussian5-7/a.mrc" in again.skipped and not again.written
+    # the per-class diameters paint the labels, not label_diameter: changing it alone
+    # keeps them; changing a per-class diameter paints them again
+    cfg.label_diameter = 3
+    assert out / "gaussian5-7/a.mrc" in preprocess(cfg).skipped
+    cfg.label_diameters = [5, 9]
+    redone = preprocess(cfg)
+    assert out / "gaussian5-9/a.mrc" in redone.written
+    labels = load_tomogram(out / "gaussian5-9/a.mrc", mmap=False).data
+    assert np.count_nonzero(labels == 2) == weak_label_mask(9, "gaussian").sum() == 625

@@ -9,6 +9,7 @@ from scipy import ndimage
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.simulate import (
     BUILTIN_CLASSES, ParticleClass, back_project, ctf, electron_wavelength, label_diameter_for,
+    label_diameters_for,
     particle_template, project, simulate_dataset, simulate_tomogram, tilt_angles, wbp_weights)
 
 SMALL = (40, 96, 96)
@@ -184,6 +185,8 @@ def test_custom_classes_and_labels():
     assert [c["name"] for c in info["classes"]] == ["small", "big"]
     assert picks.counts(2) == {1: 3, 2: 3}
     assert label_diameter_for(BUILTIN_CLASSES[:3]) == 9
+    assert label_diameters_for(BUILTIN_CLASSES[:3]) == [15, 9, 11]   # demo: 24, 16, 18 voxels
+    assert label_diameters_for([ParticleClass("a", "globule", 5.0)]) == [3]
     assert label_diameter_for([ParticleClass("a", "globule", 5.0)]) == 3
 
 
@@ -226,6 +229,7 @@ def test_simulate_dataset_writes_a_ready_dataset(tmp_path):
     assert names == ["sim_00.coords", "sim_00.mrc", "sim_01.coords", "sim_01.mrc"]
     cfg = load_preprocess_config(config_path)
     assert cfg.num_cls == 2 and cfg.ocp_diameter == [24, 16] and cfg.label_diameter == 9
+    assert cfg.label_diameters == [15, 9] and cfg.label_name == "gaussian15-9"  # 0.6 x each
     assert cfg.base_path == str(out) and cfg.tomo_path == str(out / "raw")
     assert cfg.coord_path == str(out / "raw") and cfg.label_type == "gaussian"
 

@@ -17,18 +17,21 @@ from deepetpicker.config.grammar import (LABEL_TYPES, LOSS_NAMES, LOSSES, MODEL_
                                          parse_ids, parse_int_list, warning_line)
 from deepetpicker.config.schema import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_F_MAPS,
                                         EXTRA_TRAIN_KEYS, INIT_CHOICES, LIGHT_F_MAPS,
-                                        NETWORK_PRESETS,
+                                        NETWORK_PRESETS, LABEL_SIZE_WARNING_RATIO,
                                         PRE_KEYS, PRE_REQUIRED, PRE_VAR, TOMO_FORMATS,
                                         TRAIN_KEYS, TRAIN_REQUIRED, TRAIN_VAR, PathLike,
-                                        PreprocessConfig, TrainConfig)
+                                        PreprocessConfig, TrainConfig,
+                                        suggested_label_diameters)
 
 __all__ = [
     "COORD_FORMATS", "DEFAULT_AUGMENT", "DEFAULT_F_MAPS", "EXTRA_TRAIN_KEYS", "INIT_CHOICES",
-    "LABEL_TYPES", "LIGHT_F_MAPS", "LOSSES", "LOSS_NAMES", "MODEL_NAMES", "NETWORK_PRESETS",
+    "LABEL_SIZE_WARNING_RATIO", "LABEL_TYPES", "LIGHT_F_MAPS", "LOSSES", "LOSS_NAMES",
+    "MODEL_NAMES", "NETWORK_PRESETS",
     "NORM_TYPES", "OCP_TYPES", "PRE_KEYS", "PRE_REQUIRED", "PRE_VAR", "TOMO_FORMATS", "TRAIN_KEYS",
     "TRAIN_REQUIRED", "TRAIN_VAR", "ConfigWarning", "PathLike", "PreprocessConfig",
     "TrainConfig", "canonical_label_type", "format_config", "format_ids", "format_int_list",
     "load_config", "load_preprocess_config", "load_train_config", "parse_ids",
-    "parse_int_list", "read_config_dict", "save_config", "warning_line",
+    "parse_int_list", "read_config_dict", "save_config", "suggested_label_diameters",
+    "warning_line",
     "written_by_save_config",
 ]

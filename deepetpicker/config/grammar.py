@@ -125,7 +125,7 @@ def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> 
     return ids
 
 
-_INT_LIST_EXAMPLES = {"gpu_ids": "0,1", "f_maps": "8,16,24,36"}
+_INT_LIST_EXAMPLES = {"gpu_ids": "0,1", "f_maps": "8,16,24,36", "label_diameters": "13,9,11"}
 
 
 def parse_int_list(value: Any, *, key: str = "value",

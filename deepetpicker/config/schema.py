@@ -48,7 +48,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
                     "weight_decay", "ema_decay", "localize", "init", "mask_path",
-                    "class_names")
+                    "label_diameters", "class_names")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -86,6 +86,7 @@ _FORM_KEYS = {
     "val_set_ids": (parse_ids, format_ids),
     "gpu_ids": (parse_int_list, format_int_list),
     "f_maps": (parse_int_list, list),
+    "label_diameters": (parse_int_list, list),
 }
 #: Keys the original program can read only in their string form.
 _STRING_FORM_KEYS = ("ocp_diameter", "train_set_ids", "val_set_ids", "gpu_ids")
@@ -98,9 +99,30 @@ _TRAIN_FLOATS = ("lr", "seg_thresh", "t_lm", "t_dist", "background_fraction", "w
                  "ema_decay")
 
 
-def label_folder_name(label_type: str, label_diameter: int) -> str:
-    """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``)."""
+def label_folder_name(label_type: str, label_diameter: int,
+                      label_diameters: Optional[list] = None) -> str:
+    """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``);
+    with one label diameter per class, ``<label_type><d1>-<d2>-...`` (e.g. ``gaussian5-11-9``),
+    so labels painted with other diameters never share a folder."""
+    if label_diameters is not None:
+        return f"{label_type}{'-'.join(str(int(d)) for d in label_diameters)}"
     return f"{label_type}{label_diameter}"
+
+
+#: A particle more than this many times wider than its weak label draws a warning.
+LABEL_SIZE_WARNING_RATIO = 2.5
+
+
+def suggested_label_diameters(diameters: list) -> list[int]:
+    """A weak-label diameter for each particle diameter (voxels): about 60 % of it, odd, at
+    least 3. A label this size covers the particle's body, not only its centre (which is
+    empty in a hollow particle such as a ring)."""
+    out = []
+    for diameter in diameters:
+        d = int(0.6 * float(diameter))
+        d += d % 2 == 0
+        out.append(max(3, d))
+    return out
 
 
 def derived_paths(base_path: str, norm_type: str, label_name: str,
@@ -146,7 +168,10 @@ class PreprocessConfig:
     """Preprocessing settings: where the raw data are and how to make labels from them.
 
     Fields are the original program's keys. ``ocp_diameter`` is one particle diameter (voxels)
-    per class; ``label_diameter`` the one weak-label diameter for all classes. Paths are kept
+    per class; ``label_diameter`` the one weak-label diameter for all classes. Ours:
+    ``label_diameters``, one weak-label diameter per class (None: every class uses
+    ``label_diameter``); when it is given in code and ``label_diameter`` is None, that becomes
+    the smallest of them, so the original program still reads one diameter. Paths are kept
     as given (strings). ``extra`` keeps unknown keys so they are written back.
 
     Making a config brings every value to its field's type (``"7,7,9"`` becomes ``[7, 7, 9]``,
@@ -169,6 +194,7 @@ class PreprocessConfig:
     num_cls: int
     label_type: str = "gaussian"
     label_diameter: int
+    label_diameters: Optional[list] = None
     ocp_type: str = "sphere"
     ocp_diameter: list
     norm_type: str = "standardization"
@@ -182,12 +208,15 @@ class PreprocessConfig:
         self._present: set = set()
         self._take_values()
         self.validate(check_paths=False)
+        self._warn_small_labels()
 
     # -- derived paths --------------------------------------------------------------------
     @property
     def label_name(self) -> str:
-        """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``)."""
-        return label_folder_name(self.label_type, self.label_diameter)
+        """Folder name of the weak labels, ``<label_type><label_diameter>`` (e.g. ``gaussian9``),
+        or with ``label_diameters`` ``<label_type><d1>-<d2>-...`` (see
+        :func:`label_folder_name`)."""
+        return label_folder_name(self.label_type, self.label_diameter, self.label_diameters)
 
     def _output_paths(self) -> dict[str, str]:
         """The folders preprocessing fills, by the training keys that name them."""
@@ -278,6 +307,8 @@ class PreprocessConfig:
         return copy.deepcopy(out)
 
     def _written_form(self, key: str, value: Any) -> Any:
+        if key in _FORM_KEYS and value is None:
+            return value
         raw = self._raw.get(key)
         if (key in _FORM_KEYS and key in self._raw) or (key == "label_diameter"
                                                           and isinstance(raw, str)):
@@ -331,6 +362,12 @@ class PreprocessConfig:
             if fixed in allowed:
                 setattr(self, key, fixed)
         _take_int(self, "num_cls")
+        if self.label_diameters is not None:
+            self._take_form("label_diameters")
+            per_class = self.label_diameters
+            if (self.label_diameter is None and isinstance(per_class, list) and per_class
+                    and all(_is_int(v) for v in per_class)):
+                self.label_diameter = min(per_class)
         value = self.label_diameter
         if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
             self._raw["label_diameter"] = value
@@ -429,6 +466,52 @@ class PreprocessConfig:
             p.add("label_diameter", self._given("label_diameter"), "is too small; weak labels "
                   "need a diameter of at least 3 voxels (a little smaller than the particles, "
                   "e.g. 9)")
+        if self.label_diameters is None or not self._check_form("label_diameters", p):
+            return
+        diam = self.label_diameters
+        example = self._label_diameters_example()
+        if not diam:
+            p.add("label_diameters", self._given("label_diameters"),
+                  f"is empty; give one weak-label diameter (voxels) per class, e.g. "
+                  f"\"{example}\", or leave the key out to use label_diameter for every class")
+        elif any(d < 3 for d in diam):
+            p.add("label_diameters", self._given("label_diameters"),
+                  f"weak labels need a diameter of at least 3 voxels; give about 0.6 x each "
+                  f"class's particle diameter, e.g. \"{example}\"")
+        elif _is_int(self.num_cls) and self.num_cls >= 1 and len(diam) != self.num_cls:
+            p.add("label_diameters", self._given("label_diameters"),
+                  f"gives {len(diam)} diameter{'s' if len(diam) != 1 else ''} but num_cls is "
+                  f"{self.num_cls}; give exactly one weak-label diameter per class, separated "
+                  f"by commas (e.g. \"{example}\")")
+
+    def _label_diameters_example(self) -> str:
+        """``label_diameters`` suggested from the particle diameters, for messages."""
+        diam = self.ocp_diameter
+        if isinstance(diam, list) and diam and all(_is_int(d) and d > 0 for d in diam):
+            return format_int_list(suggested_label_diameters(diam))
+        return "13,9,11"
+
+    def _warn_small_labels(self) -> None:
+        """Warn when one label diameter serves all classes and some class's particles are
+        much wider than it: the label may then cover only the particle's centre, which in a
+        hollow particle looks like the background, and the network learns background."""
+        if self.label_diameters is not None:
+            return
+        limit = LABEL_SIZE_WARNING_RATIO * self.label_diameter
+        big = [(k, d) for k, d in enumerate(self.ocp_diameter, start=1) if d > limit]
+        if not big:
+            return
+        names = self.class_names if len(self.class_names) == self.num_cls else []
+        classes = "; ".join(
+            f"class {k}{f' ({names[k - 1]})' if names else ''} has particles of {d} voxels "
+            f"(ocp_diameter), {d / self.label_diameter:.1f} x the label" for k, d in big)
+        warnings.warn(
+            f"{_where(self.source)}: weak labels of {self.label_diameter} voxels "
+            f"(label_diameter) serve every class, but {classes}. A label that small covers "
+            f"only the particle's centre (empty inside a hollow particle such as a ring), and "
+            f"training may learn to predict background there. Give one label diameter per "
+            f"class with label_diameters, e.g. \"{self._label_diameters_example()}\" "
+            f"(about 0.6 x each particle diameter).", ConfigWarning, stacklevel=4)
 
     def _check_paths(self, p: _Problems) -> None:
         for key in ("coord_path", "tomo_path"):
@@ -491,6 +574,10 @@ class TrainConfig(PreprocessConfig):
     init: str = "pretrained"
     mask_path: str = ""
 
+    def _warn_small_labels(self) -> None:
+        """Nothing: the labels are made by preprocessing, whose config warns about their
+        size."""
+
     # -- derived paths: the explicit keys of a training config ----------------------------
     def _output_paths(self) -> dict[str, str]:
         return {key: getattr(self, key) for key in _OUTPUT_PATH_KEYS}
@@ -537,6 +624,8 @@ class TrainConfig(PreprocessConfig):
             "val_set_ids": val_ids,
             **pre._output_paths(),
         }
+        if pre.label_diameters is not None:
+            data["label_diameters"] = pre._written_form("label_diameters", pre.label_diameters)
         if pre.class_names:
             data["class_names"] = list(pre.class_names)
         data.update(overrides)
@@ -547,6 +636,9 @@ class TrainConfig(PreprocessConfig):
     def to_preprocess(self) -> PreprocessConfig:
         """The preprocessing settings of this config (paths as in this config)."""
         values = {k: self._written_form(k, getattr(self, k)) for k in PRE_KEYS}
+        if self.label_diameters is not None:
+            values["label_diameters"] = self._written_form("label_diameters",
+                                                           self.label_diameters)
         return PreprocessConfig(**values, source=self.source)
 
     # -- typed values ---------------------------------------------------------------------
@@ -573,9 +665,13 @@ class TrainConfig(PreprocessConfig):
         """Paths a file may leave out, derived from ``base_path`` as the original does."""
         if not isinstance(self.base_path, str) or not self.base_path:
             return
+        per_class = self.label_diameters
         if not self.label_name and isinstance(self.label_type, str) \
-                and self.label_type in LABEL_TYPES and _is_int(self.label_diameter):
-            self.label_name = label_folder_name(self.label_type, self.label_diameter)
+                and self.label_type in LABEL_TYPES and _is_int(self.label_diameter) \
+                and (per_class is None or (isinstance(per_class, list)
+                                           and all(_is_int(d) for d in per_class))):
+            self.label_name = label_folder_name(self.label_type, self.label_diameter,
+                                                per_class)
         label_name = self.label_name if isinstance(self.label_name, str) else ""
         ocp_name = self.ocp_name if isinstance(self.ocp_name, str) else ""
         derived = derived_paths(self.base_path, self.norm_type, label_name, ocp_name)

@@ -12,6 +12,8 @@ Outputs, under ``base_path``, with the original program's names:
 - ``data_std/<stem><tomo_format>`` (z-score) or ``data_norm/...`` (min-max), float32 MRC
   (also for a Zarr input);
 - ``<label_type><label_diameter>/<stem><tomo_format>``: weak labels, class ids (MRC mode 0);
+  with one label diameter per class (``label_diameters``) the folder is
+  ``<label_type><d1>-<d2>-...`` and class k is painted with its own diameter;
 - ``data_ocp/<stem><tomo_format>``: occupancy maps, instance ids 1..N in file order
   (float32, exact for up to 2^24 particles);
 - ``configs/<dset_name>.py``: the config the job ran with.
@@ -295,11 +297,25 @@ def _write_painted(path: Path, item: _Tomo, dtype, paint: Callable[[np.ndarray],
             mrc.close()
 
 
+def _label_diameters(cfg: PreprocessConfig) -> Union[int, list[int]]:
+    """The weak-label diameter of every class, or the one for all classes."""
+    return cfg.label_diameter if cfg.label_diameters is None else list(cfg.label_diameters)
+
+
+def _label_settings(cfg: PreprocessConfig) -> dict:
+    """The label settings among an output's settings: the diameters that paint them
+    (``label_diameters`` when set; otherwise ``label_diameter``, as labels made before
+    ``label_diameters`` existed were recorded, so they stay up to date)."""
+    if cfg.label_diameters is not None:
+        return {"label_type": cfg.label_type, "label_diameters": list(cfg.label_diameters)}
+    return {"label_type": cfg.label_type, "label_diameter": cfg.label_diameter}
+
+
 def _write_labels(cfg: PreprocessConfig, item: _Tomo, path: Path, report: Reporter) -> None:
     picks = item.picks
     _write_painted(
         path, item, np.int8,
-        lambda arr: paint_labels(item.shape, picks, cfg.label_diameter, cfg.label_type,
+        lambda arr: paint_labels(item.shape, picks, _label_diameters(cfg), cfg.label_type,
                                  report=lambda d, n: report("labels", d, n, item=item.stem),
                                  out=arr),
         vmax=float(picks.classes.max()) if len(picks) else 0.0)
@@ -439,8 +455,7 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
                 lambda: write_picks(coords_copy, t.picks))
         step("painting weak labels")
         out = _Output(cfg.label_dir / f"{t.stem}{fmt}", [t.path, t.coord_path],
-                      {"step": "labels", "label_type": cfg.label_type,
-                       "label_diameter": cfg.label_diameter,
+                      {"step": "labels", **_label_settings(cfg),
                        **_level_setting(t.path, zarr_level)})
         run(out, lambda: _write_labels(cfg, t, out.path, report))
         step("painting occupancy")

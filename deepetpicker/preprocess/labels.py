@@ -29,7 +29,7 @@ dropped.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -37,6 +37,7 @@ from scipy.spatial import cKDTree
 from deepetpicker.config import canonical_label_type
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
+from deepetpicker.values import per_class
 
 # Report progress every this many particles while painting.
 _REPORT_EVERY = 512
@@ -156,26 +157,47 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     return shape  # type: ignore[return-value]
 
 
-def paint_labels(shape: Sequence[int], picks: Picks, diameter: int,
+def paint_labels(shape: Sequence[int], picks: Picks, diameter: Union[int, Sequence[int]],
                  label_type: str = "gaussian",
                  report: Optional[Callable[[int, int], None]] = None,
                  out: Optional[np.ndarray] = None) -> np.ndarray:
     """Weak-label volume ``(z, y, x)`` uint8: the class id of each pick in its mask, 0 elsewhere.
 
-    All classes share one ``diameter``. ``report(done, total)`` is called every few hundred
-    particles (a job passes a function that also checks for cancellation). With ``out``
-    (a zero-filled array of ``shape`` of any integer or float type, e.g. the memory map of
-    an output file) the labels are painted into it and it is returned.
+    ``diameter``: one label diameter for every class, or one per class (class 1 first; the
+    particles of class k get a mask of ``diameter[k - 1]``). Where masks overlap, each voxel
+    goes to the nearest centre, whatever the sizes. ``report(done, total)`` is called every
+    few hundred particles (a job passes a function that also checks for cancellation). With
+    ``out`` (a zero-filled array of ``shape`` of any integer or float type, e.g. the memory
+    map of an output file) the labels are painted into it and it is returned.
     """
     shape = _check_shape(shape)
-    mask = weak_label_mask(diameter, label_type)
     if len(picks) and (picks.classes.min() < 1 or picks.classes.max() > 255):
         bad = int(picks.classes[(picks.classes < 1) | (picks.classes > 255)][0])
         raise DeepETPickerError(
             f"class id {bad} in the picks of {picks.tomo_name or 'this tomogram'} cannot be "
             f"a label; class ids run from 1 to 255.")
-    return _paint(shape, picks.zyx, _centre_voxels(picks), [mask],
-                  np.zeros(len(picks), dtype=np.int64), picks.classes, np.uint8, report, out)
+    num_cls = int(picks.classes.max()) if len(picks) else 1
+    try:
+        diameters = per_class(diameter, num_cls, "label diameter")
+    except DeepETPickerError as err:
+        raise DeepETPickerError(f"{err} (the picks of {picks.tomo_name or 'this tomogram'} "
+                                f"have class ids up to {num_cls})") from None
+    except (TypeError, ValueError):
+        raise DeepETPickerError(f"label diameter {diameter!r} is not a number or one number "
+                                f"per class; give whole numbers of voxels.") from None
+    masks: dict[float, np.ndarray] = {}
+    for d in diameters:
+        if d not in masks:
+            masks[d] = weak_label_mask(d, label_type)
+    templates = list(masks.values())
+    index = {d: i for i, d in enumerate(masks)}
+    template_of = np.array([index[d] for d in diameters], dtype=np.int64)
+    if len(picks):
+        template_of = template_of[picks.classes - 1]
+    else:
+        template_of = np.zeros(0, dtype=np.int64)
+    return _paint(shape, picks.zyx, _centre_voxels(picks), templates, template_of,
+                  picks.classes, np.uint8, report, out)
 
 
 def paint_occupancy(shape: Sequence[int], picks: Picks, diameters_per_class: Sequence[int],

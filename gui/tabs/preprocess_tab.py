@@ -57,6 +57,11 @@ def fill_dataset_table(table: QTableWidget,
     table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
 
 
+def _number_list(text: str) -> str:
+    """A number field's text as a config writes it: no spaces, no trailing comma."""
+    return re.sub(r"[\s,]+$", "", text.replace(" ", ""))
+
+
 class PreprocessTab(QWidget):
     """Settings of one dataset and the preprocessing job."""
 
@@ -81,6 +86,16 @@ class PreprocessTab(QWidget):
         self.label_diameter = spin(3, 301, 9, "Diameter of the weak labels in voxels (one for "
                                               "all classes; a little smaller than the particles)",
                                    " vx")
+        self.label_diameters = QLineEdit("")
+        self.label_diameters.setValidator(QRegularExpressionValidator(
+            QRegularExpression(INT_LIST_TYPING_PATTERN)))
+        self.label_diameters.setPlaceholderText("optional, e.g. 13,9,11")
+        self.label_diameters.setToolTip(
+            "Weak-label diameter of each class in voxels, separated by commas (about 0.6 x "
+            "each particle diameter). Leave empty to use the one label diameter for every "
+            "class; when given, the smallest of them is the config's label_diameter.")
+        self.label_diameters.textChanged.connect(
+            lambda text: self.label_diameter.setEnabled(not text.strip()))
         self.ocp_diameter = QLineEdit("9")
         self.ocp_diameter.setValidator(QRegularExpressionValidator(
             QRegularExpression(INT_LIST_TYPING_PATTERN)))
@@ -95,6 +110,7 @@ class PreprocessTab(QWidget):
         form.addRow("Tomograms", hbox(self.tomo_path, self.tomo_format, stretch_first=True))
         form.addRow("Number of classes", self.num_cls)
         form.addRow("Label type / diameter", hbox(self.label_type, self.label_diameter))
+        form.addRow("Label diameter per class", self.label_diameters)
         form.addRow("Particle diameters (ocp)", self.ocp_diameter)
         form.addRow("Normalisation", self.norm_type)
 
@@ -124,6 +140,7 @@ class PreprocessTab(QWidget):
     # -- config <-> fields ---------------------------------------------------------------------
     def to_config(self) -> PreprocessConfig:
         """The config of the fields (raises DeepETPickerError naming a bad field)."""
+        per_class = _number_list(self.label_diameters.text()) or None
         return PreprocessConfig(
             dset_name=self.dset_name.text().strip(),
             base_path=self.base_path.text(),
@@ -133,8 +150,9 @@ class PreprocessTab(QWidget):
             tomo_format=self.tomo_format.currentData(),
             num_cls=self.num_cls.value(),
             label_type=self.label_type.currentData(),
-            label_diameter=self.label_diameter.value(),
-            ocp_diameter=re.sub(r"[\s,]+$", "", self.ocp_diameter.text().replace(" ", "")),
+            label_diameter=None if per_class else self.label_diameter.value(),
+            label_diameters=per_class,
+            ocp_diameter=_number_list(self.ocp_diameter.text()),
             norm_type=self.norm_type.currentData(),
             source="Preprocessing tab")
 
@@ -151,6 +169,7 @@ class PreprocessTab(QWidget):
         self.num_cls.setValue(cfg.num_cls)
         set_combo(self.label_type, cfg.label_type)
         self.label_diameter.setValue(cfg.label_diameter)
+        self.label_diameters.setText(",".join(str(d) for d in cfg.label_diameters or ()))
         self.ocp_diameter.setText(",".join(str(d) for d in cfg.ocp_diameter))
         set_combo(self.norm_type, cfg.norm_type)
 
