@@ -171,12 +171,11 @@ def _ctrl_c_cancels(token, printer):
         yield
     finally:
         # once stopping, a further Ctrl+C has nothing left to stop: the command is reporting
-        # what it finished and exits with 130 (main puts the handler back for callers)
-        signal.signal(signal.SIGINT, _already_stopping if token.cancelled else previous)
-
-
-def _already_stopping(signum: int, frame: object) -> None:
-    """SIGINT while an interrupted command reports and exits: nothing to do."""
+        # what it finished and exits with 130. Ignored by the system, not by a Python
+        # handler, so that one arriving while the interpreter shuts down (when Python puts
+        # the default action back) cannot kill the process before its last words are out;
+        # main puts the handler back for callers from Python.
+        signal.signal(signal.SIGINT, signal.SIG_IGN if token.cancelled else previous)
 
 
 def _run_job(job, *args, **kwargs):

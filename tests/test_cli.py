@@ -225,12 +225,22 @@ def _start_simulation(out):
     return proc
 
 
+def _finish(proc):
+    """The rest of the command's output and its exit. Read through the same text streams
+    as the lines read before: ``communicate`` would read the pipes underneath them and miss
+    what their ``readline`` already buffered."""
+    stderr = proc.stderr.read()
+    stdout = proc.stdout.read()
+    proc.wait(timeout=120)
+    return stdout, stderr
+
+
 def test_ctrl_c_stops_with_status_130_and_keeps_finished_files(tmp_path):
     out = tmp_path / "sim"
     proc = _start_simulation(out)
     time.sleep(0.2)       # into the first tomogram (a Ctrl+C before it would keep nothing)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = _finish(proc)
     assert proc.returncode == 130, stderr
     assert "Stopping after the current step; press Ctrl+C again to stop at once." in stderr
     assert stderr.rstrip().endswith(INTERRUPTED)
@@ -252,7 +262,7 @@ def test_a_second_ctrl_c_stops_at_once_and_still_leaves_no_partial_file(tmp_path
     line = proc.stderr.readline()
     assert line.startswith("Stopping"), line
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=120)
+    stdout, stderr = _finish(proc)
     assert proc.returncode == 130, stderr
     assert INTERRUPTED in stderr and "Traceback" not in stderr
     assert _temporary_files(out) == []
