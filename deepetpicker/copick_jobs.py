@@ -145,7 +145,7 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     picks. Files an earlier import wrote are replaced only with ``overwrite``.
     Progress: stage ``import`` per run (and ``copy`` per slab of a tomogram copied).
     """
-    from deepetpicker.config import PreprocessConfig, save_config, suggested_label_diameters
+    from deepetpicker.config import PreprocessConfig, label_diameters_if_needed, save_config
     from deepetpicker.io.atomic import write_text_atomic
     from deepetpicker.io.dataset import CONFIGS_DIR
     from deepetpicker.io.outputs import OutputGuard
@@ -207,11 +207,11 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
         coords = write_picks(raw / f"{run.name}.coords", picks)
         guard.record([coords], tag=tag)
         result.counts[run.name] = picks.counts(len(objects))
-    labels = suggested_label_diameters(diameters)     # one per class: fits each size
+    single, labels = label_diameters_if_needed(diameters)
     pre = PreprocessConfig(
         dset_name=name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(objects),
-        label_diameter=min(labels), label_diameters=labels, ocp_diameter=diameters,
+        label_diameter=single, label_diameters=labels, ocp_diameter=diameters,
         class_names=[o.name for o in objects])
     config_path.parent.mkdir(parents=True, exist_ok=True)
     save_config(pre, config_path)

@@ -623,18 +623,19 @@ def _json_lines(data: dict) -> str:
 DEFAULT_DATASET = {"n": 4, "shape": (64, 192, 192), "classes": 3}
 
 
-def label_diameters_for(specs: Sequence[ParticleClass]) -> list[int]:
-    """A weak-label diameter for each class: odd, about 60 % of its particle diameter, at
-    least 3 (:func:`deepetpicker.config.suggested_label_diameters`)."""
-    from deepetpicker.config import suggested_label_diameters
+def label_diameters_for(specs: Sequence[ParticleClass]) -> tuple[int, Optional[list[int]]]:
+    """``(label_diameter, label_diameters)`` for these classes: one weak label of about 60 %
+    of the smallest particle, and one per class only where a class is much wider than that
+    (:func:`deepetpicker.config.label_diameters_if_needed`)."""
+    from deepetpicker.config import label_diameters_if_needed
 
-    return suggested_label_diameters([s.diameter for s in specs])
+    return label_diameters_if_needed([s.diameter for s in specs])
 
 
 def label_diameter_for(specs: Sequence[ParticleClass]) -> int:
-    """One weak-label diameter for all these classes: the smallest of
-    :func:`label_diameters_for` (odd, about 60 % of the smallest particle)."""
-    return min(label_diameters_for(specs))
+    """One weak-label diameter for all these classes: odd, about 60 % of the smallest
+    particle."""
+    return label_diameters_for(specs)[0]
 
 
 def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int] = None,
@@ -656,9 +657,9 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     Writes ``raw/sim_<i>.mrc`` (with the voxel size) and ``raw/sim_<i>.coords`` (``class x y
     z``, 0-based voxel centres), ``particles.json`` (classes with names and diameters, and per
     tomogram its settings and distractors), and ``configs/<dset_name>.py``: a preprocess config
-    whose ``base_path`` is ``out_dir``, with one occupancy diameter per class, one weak-label
-    diameter per class from :func:`label_diameters_for` (``label_diameters``) and the smallest
-    of them as ``label_diameter`` (for the original program). Left as None, ``n``, ``shape``
+    whose ``base_path`` is ``out_dir``, with one occupancy diameter per class and the weak-label
+    diameters of :func:`label_diameters_for` (one for all classes, and one per class only where
+    a class is much wider than it). Left as None, ``n``, ``shape``
     and ``classes`` take :data:`DEFAULT_DATASET`; each tomogram's defocus is drawn from 3-5
     micrometres unless ``defocus_um`` is given. Other ``options`` go to
     :func:`simulate_tomogram`.
@@ -740,7 +741,7 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
     cfg = PreprocessConfig(
         dset_name=dset_name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(specs), label_type="gaussian",
-        label_diameter=label_diameter_for(specs), label_diameters=label_diameters_for(specs),
+        label_diameter=label_diameter_for(specs), label_diameters=label_diameters_for(specs)[1],
         ocp_type="sphere",
         ocp_diameter=[int(round(s.diameter)) for s in specs], norm_type="standardization")
     path = save_config(cfg, planned[1])
