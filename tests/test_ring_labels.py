@@ -15,10 +15,10 @@ def test_a_small_model_finds_rings_with_a_label_per_class(tmp_path):
     path = simulate_dataset(tmp_path / "rings", n=2, shape=(32, 64, 64), classes=[RING],
                             seed=0, n_particles=6, snr=1.0, n_gold=0, n_vesicles=0)
     simulated = load_preprocess_config(path)
-    assert simulated.label_diameters == [11]                  # 0.6 x 18, odd
-    # label_diameter as a dataset with a small class would set it (0.6 x its 8 voxels):
-    # the per-class diameter paints the rings all the same
-    data = {**simulated.to_dict(), "label_diameter": 5}
+    assert (simulated.label_diameter, simulated.label_diameters) == (11, None)  # 0.6 x 18, odd
+    # label_diameter as a dataset with a small class would set it (0.6 x its 8 voxels), and
+    # a per-class diameter for the rings: they are painted with the latter
+    data = {**simulated.to_dict(), "label_diameter": 5, "label_diameters": [11]}
     pre = PreprocessConfig.from_dict(data)
     assert pre.label_name == "gaussian11"
     preprocess(pre)
