@@ -201,17 +201,16 @@ def _score_map_names(stem: str, k: int, class_names) -> list[str]:
             for c in range(k)]
 
 
-def _tuned_settings(settings, picking, meta: dict, num_cls: int, report) -> "PickSettings":
+def _tuned_settings(settings, meta: dict, num_cls: int, report) -> "PickSettings":
     """``settings`` with the checkpoint's score thresholds (tuned per class on the validation
     tomograms during training) when the caller gave none."""
     from dataclasses import replace
 
     from deepetpicker.picking.settings import format_thresholds
 
-    given = (picking.min_score is not None if not isinstance(picking, (dict, type(None)))
-             else (picking or {}).get("min_score") is not None)
     tuned = meta.get("score_thresholds")
-    if given or not isinstance(tuned, (list, tuple)) or len(tuned) != num_cls:
+    if (settings.min_score is not None or not isinstance(tuned, (list, tuple))
+            or len(tuned) != num_cls):
         return settings
     settings = replace(settings, min_score=tuple(float(v) for v in tuned))
     report.log(f"score thresholds tuned on the validation tomograms: "
@@ -457,7 +456,7 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
         model.to_device(device)
     _check_weights(model, meta, config, weights)
     model.fuse_for_inference()
-    settings = _tuned_settings(settings, picking, meta, int(config.num_cls), report)
+    settings = _tuned_settings(settings, meta, int(config.num_cls), report)
     class_names = meta.get("class_names") or None
     export = {"class_names": class_names, **(export or {})}
     check_export(formats, **export)                 # refused names fail before the scan

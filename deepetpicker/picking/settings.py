@@ -97,8 +97,7 @@ def apply_min_score(picks: Picks, min_score: PerClass, num_cls: int) -> Picks:
 
     if min_score is None:
         return picks
-    limits = per_class(list(min_score) if isinstance(min_score, tuple) else min_score,
-                       num_cls, "min_score", exact=True)
+    limits = per_class(min_score, num_cls, "min_score", exact=True)
     if picks.scores is None or not len(picks):
         kept = picks
     else:
