@@ -19,7 +19,8 @@ Each is scored with and without test-time augmentation (``--tta``), by the SHREC
 occupancy rule: localisation F1 (a particle found by any pick) and the F1 of each class.
 A difference-of-Gaussians blob detector given the true number of particles is the floor.
 Printed: one row per variant and budget with the mean and spread (population standard
-deviation) over seeds, and the per-class F1; ``--json`` writes every number.
+deviation) over seeds, and the per-class F1. Every number goes to ``OUT/results.json`` after
+each run; ``--resume`` continues an interrupted benchmark and ``--table`` prints its table.
 
     python scripts/bench_accuracy.py                            # 3 seeds, 300 and 900 steps
     python scripts/bench_accuracy.py --seeds 0 --steps 300 --variants scratch ema_tuned
@@ -156,6 +157,48 @@ def _spread(values):
     return (statistics.fmean(values), statistics.pstdev(values)) if values else (math.nan, 0.0)
 
 
+def merge_records(records: list) -> dict:
+    """One record of several (the same benchmark run in parts); a run in two parts counts
+    once."""
+    merged = {"classes": records[0]["classes"], "shape": records[0]["shape"], "dog": {},
+              "runs": []}
+    seen = set()
+    for record in records:
+        if record["classes"] != merged["classes"] or record["shape"] != merged["shape"]:
+            raise SystemExit("These results come from benchmarks with other particle classes "
+                             "or tomogram sizes; they cannot share a table.")
+        merged["dog"].update(record["dog"])
+        for run in record["runs"]:
+            key = (run["seed"], run["variant"], run["steps"], run["tta"])
+            if key not in seen:
+                seen.add(key)
+                merged["runs"].append(run)
+    return merged
+
+
+def print_table(record: dict) -> None:
+    """The README table: one row per variant, budget and TTA, mean ± spread over seeds."""
+    names = [c["name"] for c in record["classes"]]
+    rows: dict = {}
+    for run in record["runs"]:
+        rows.setdefault((run["variant"], run["steps"], run["tta"]), []).append(run)
+    seeds = sorted({run["seed"] for run in record["runs"]} | set(map(int, record["dog"])))
+    print(f"| variant | steps | TTA | F1 (mean ± sd, {len(seeds)} seeds) | "
+          + " | ".join(names) + " |")
+    print("|---|---|---|---|" + "---|" * len(names))
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    for (variant, steps, tta) in sorted(rows, key=lambda k: (k[1], order[k[0]], k[2])):
+        runs = rows[(variant, steps, tta)]
+        mean, sd = _spread([r["f1"] for r in runs])
+        classes = [_spread([r["per_class"][i] for r in runs])[0] for i in range(len(names))]
+        note = "" if len(runs) == len(seeds) else f" ({len(runs)} seeds)"
+        print(f"| {variant} | {steps} | {'yes' if tta else 'no'} | {mean:.3f} ± {sd:.3f}{note} | "
+              + " | ".join(f"{v:.2f}" for v in classes) + " |")
+    mean, sd = _spread(list(record["dog"].values()))
+    print(f"| DoG blob detector (true count given) | - | - | {mean:.3f} ± {sd:.3f} |"
+          + " |" * len(names))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -163,8 +206,18 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-tta", action="store_true", help="skip the runs with TTA")
     parser.add_argument("--out", type=Path, default=Path("bench_accuracy_output"))
-    parser.add_argument("--json", type=Path, help="write every number here")
+    parser.add_argument("--json", type=Path,
+                        help="every number, rewritten after each run (default OUT/results.json)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in the JSON file and do only the others")
+    parser.add_argument("--table", nargs="*", type=Path, metavar="JSON",
+                        help="print the table of these JSON files (default: the --json file), "
+                             "merged, and stop: runs of one benchmark split over processes")
     args = parser.parse_args(argv)
+    path = args.json or args.out / "results.json"
+    if args.table is not None:
+        print_table(merge_records([json.loads(p.read_text()) for p in args.table or [path]]))
+        return 0
 
     import torch
 
@@ -179,47 +232,51 @@ def main(argv=None) -> int:
     def log(text):
         print(text, flush=True)
 
-    rows: dict = {}
-    floors = []
+    record = {"classes": CLASSES, "shape": SHAPE, "dog": {}, "runs": []}
+    if args.resume and path.exists():
+        record = json.loads(path.read_text())
+        log(f"{len(record['runs'])} runs already in {path}")
+
+    def save():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(record, indent=2))
+
+    def done(seed, variant, steps, tta):
+        return any((r["seed"], r["variant"], r["steps"], r["tta"]) == (seed, variant, steps, tta)
+                   for r in record["runs"])
+
+    ttas = [False] if args.no_tta else [False, True]
     for seed in args.seeds:
         log(f"seed {seed}: simulating and preprocessing")
         pre = simulate(args.out / f"seed{seed}" / "data", seed)
-        floors.append(dog_floor(pre))
-        log(f"  DoG floor (localisation F1, true count given): {floors[-1]:.3f}")
+        if str(seed) not in record["dog"]:
+            record["dog"][str(seed)] = dog_floor(pre)
+            save()
+        log(f"  DoG floor (localisation F1, true count given): {record['dog'][str(seed)]:.3f}")
         for steps in args.steps:
             for variant in args.variants:
                 if variant == "pretrained" and not packaged_weights_available():
                     log("  pretrained: no packaged weights in this installation; skipped")
                     continue
-                cfg, weights, done = train_variant(pre, variant, steps, seed, log)
-                for tta in ([False] if args.no_tta else [False, True]):
+                todo = [tta for tta in ttas if not done(seed, variant, steps, tta)]
+                if not todo:
+                    continue
+                t0 = time.monotonic()
+                cfg, weights, n_steps = train_variant(pre, variant, steps, seed, log)
+                minutes = (time.monotonic() - t0) / 60.0
+                for tta in todo:
                     pooled = score(pre, cfg, weights, variant, tta,
                                    args.out / f"seed{seed}" / f"{variant}_{steps}_{int(tta)}")
-                    key = (variant, steps, tta)
                     per_class = [c.f1 for c in pooled.per_class]
-                    rows.setdefault(key, []).append(dict(seed=seed, steps=done, f1=pooled.f1,
-                                                         per_class=per_class))
+                    record["runs"].append(dict(seed=seed, variant=variant, steps=steps,
+                                               steps_done=n_steps, tta=tta, f1=pooled.f1,
+                                               per_class=per_class,
+                                               train_minutes=round(minutes, 2)))
+                    save()
                     log(f"  {variant:10s} {steps:4d} steps tta={tta!s:5s}: localisation F1 "
                         f"{pooled.f1:.3f}, classes " + " ".join(f"{v:.2f}" for v in per_class))
-
-    names = [c["name"] for c in CLASSES]
     print()
-    print(f"| variant | steps | TTA | F1 (mean ± sd, {len(args.seeds)} seeds) | "
-          + " | ".join(names) + " |")
-    print("|---|---|---|---|" + "---|" * len(names))
-    for (variant, steps, tta), runs in rows.items():
-        mean, sd = _spread([r["f1"] for r in runs])
-        classes = [_spread([r["per_class"][i] for r in runs])[0] for i in range(len(names))]
-        print(f"| {variant} | {steps} | {'yes' if tta else 'no'} | {mean:.3f} ± {sd:.3f} | "
-              + " | ".join(f"{v:.2f}" for v in classes) + " |")
-    mean, sd = _spread(floors)
-    print(f"| DoG blob detector (true count given) | - | - | {mean:.3f} ± {sd:.3f} |"
-          + " |" * len(names))
-    if args.json:
-        args.json.write_text(json.dumps({"classes": CLASSES, "shape": SHAPE, "dog": floors,
-                                         "runs": [dict(variant=v, steps=s, tta=t, runs=r)
-                                                  for (v, s, t), r in rows.items()]},
-                                        indent=2))
+    print_table(record)
     return 0
 
 

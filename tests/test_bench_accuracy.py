@@ -1,0 +1,52 @@
+"""The accuracy benchmark's table: means and spreads over seeds, parts of one benchmark
+merged."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_accuracy.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_accuracy_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _record(bench, seed, runs, dog):
+    return {"classes": json.loads(json.dumps(bench.CLASSES)), "shape": list(bench.SHAPE),
+            "dog": {str(seed): dog},
+            "runs": [dict(seed=seed, variant=v, steps=s, tta=t, f1=f, per_class=pc)
+                     for v, s, t, f, pc in runs]}
+
+
+def test_table_merges_parts_and_reports_mean_and_spread(bench, tmp_path, capsys):
+    part0 = _record(bench, 0, [("scratch", 300, False, 0.6, [1.0, 0.0, 0.5, 0.9]),
+                               ("pretrained", 300, False, 0.8, [1.0, 0.5, 0.5, 1.0])], 0.5)
+    part1 = _record(bench, 1, [("scratch", 300, False, 0.8, [0.8, 0.2, 0.5, 0.7])], 0.7)
+    again = _record(bench, 1, [("scratch", 300, False, 0.1, [0.0, 0.0, 0.0, 0.0])], 0.7)
+    files = []
+    for i, record in enumerate((part0, part1, again)):
+        files.append(tmp_path / f"part{i}.json")
+        files[-1].write_text(json.dumps(record))
+    assert bench.main(["--table", *map(str, files)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2 seeds" in lines[0]
+    scratch = next(line for line in lines if line.startswith("| scratch | 300 | no |"))
+    # seeds 0 and 1: 0.6 and 0.8 (the repeated seed-1 run counts once)
+    assert "| 0.700 ± 0.100 |" in scratch and scratch.endswith("| 0.90 | 0.10 | 0.50 | 0.80 |")
+    pretrained = next(line for line in lines if line.startswith("| pretrained |"))
+    assert "0.800 ± 0.000 (1 seeds)" in pretrained
+    assert lines[-1].startswith("| DoG blob detector") and "0.600 ± 0.100" in lines[-1]
+
+
+def test_results_of_other_benchmarks_are_not_merged(bench):
+    part = _record(bench, 0, [], 0.5)
+    other = dict(part, shape=[1, 2, 3])
+    with pytest.raises(SystemExit, match="cannot share a table"):
+        bench.merge_records([part, other])
