@@ -265,3 +265,24 @@ def test_pretrain_smoke_run_writes_weights_that_load_and_resumes_on_the_same_cur
     assert _curve(stopped / "curve.csv") == _curve(straight / "curve.csv")
     resumed = read_checkpoint(stopped / "light.pth")["state_dict"]
     assert all(torch.equal(v, data["state_dict"][k]) for k, v in resumed.items())
+
+
+def test_the_shipped_light_network_loads_with_its_provenance():
+    """The file in the package: the light network, one class, made by scripts/pretrain.py,
+    with the curve it reached; it loads into a 3-class light network with a new head."""
+    path = packaged_weights()
+    assert path.is_file(), f"{path} is not installed"
+    assert path.stat().st_size < 3_000_000          # small enough to live in the package
+    stored = torch.load(path, map_location="cpu", weights_only=True)
+    meta = stored["pretraining"]
+    assert meta["script"] == "scripts/pretrain.py" and meta["curve"][-1]["step"] == meta["steps"]
+    assert meta["curve"][-1]["f1"] == meta["final_f1"] >= 0.9
+    net = ResUNet3D(num_classes=3, f_maps=LIGHT_F_MAPS)
+    info = start_weights(net, "pretrained")
+    assert info["weights"] == "pretrained" and info["head"] == "new"
+    assert info["loaded"] == info["total"] - 2
+    model, _ = pretrained.load_checkpoint(path, "cpu")
+    theirs = model.state_dict()
+    for name, tensor in net.state_dict().items():
+        if name not in HEAD:
+            assert same(tensor, theirs[name]), name
