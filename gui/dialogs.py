@@ -15,12 +15,14 @@ from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from deepetpicker.config import ConfigWarning, PreprocessConfig, save_config, warning_line
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES
+from deepetpicker.io.dataset import CHECKPOINT_SUFFIXES, TOMOGRAM_SUFFIXES
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
 CONFIG_FILTER = "Config files (*.py);;All files (*)"
 COPICK_FILTER = "copick configs (*.json);;All files (*)"
+CHECKPOINT_FILTER = ("Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES)
+                     + ");;All files (*)")
 
 
 def show_error(parent: Optional[QWidget], title: str, message: str) -> None:

@@ -193,6 +193,39 @@ def test_original_config_files_round_trip_through_the_tabs(qtbot, dialogs, tmp_p
     assert not dialogs.shown
 
 
+def test_training_start_weights_are_chosen_saved_and_loaded(qtbot, dialogs, sim, tmp_path,  # noqa: F811
+                                                            monkeypatch):
+    tab = TrainTab()
+    qtbot.addWidget(tab)
+    tab.set_config(load_preprocess_config(sim))
+    tab.train_ids.setText("0")
+    tab.val_ids.setText("1")
+    assert tab.to_config().init == "pretrained"            # the default, as in a config file
+    tab.init.setCurrentIndex(tab.init.findData("scratch"))
+    assert tab.to_config().init == "scratch"
+
+    patch_dialog(monkeypatch, "getOpenFileName", ("", ""))  # cancelled: nothing changes
+    qtbot.mouseClick(tab.init_button, Qt.LeftButton)
+    assert tab.to_config().init == "scratch" and tab.init.count() == 2
+    earlier = tmp_path / "earlier_best.pth"
+    earlier.write_bytes(b"weights")
+    patch_dialog(monkeypatch, "getOpenFileName", (str(earlier), ""))
+    qtbot.mouseClick(tab.init_button, Qt.LeftButton)
+    assert tab.to_config().init == str(earlier)
+    assert tab.init.currentText() == f"checkpoint {earlier}"
+    assert tab.save_config(tmp_path / "train.py")
+    assert load_train_config(tmp_path / "train.py").init == str(earlier)
+
+    other = TrainTab()
+    qtbot.addWidget(other)
+    assert other.load_config(tmp_path / "train.py")
+    assert other.init.currentText() == f"checkpoint {earlier}"
+    assert other.to_config().to_dict() == tab.to_config().to_dict()
+    other.set_start("scratch")                             # no second entry for a known one
+    assert other.init.count() == 3 and other.to_config().init == "scratch"
+    assert not dialogs.shown
+
+
 def test_preprocessing_runs_and_lists_the_tomograms(qtbot, dialogs, sim, tmp_path):  # noqa: F811
     window = make_window(qtbot)
     tab = window.preprocess_tab

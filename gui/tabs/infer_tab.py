@@ -44,7 +44,7 @@ class InferTab(QWidget):
 
         self.config_field = PathField("open", "Training configs (*.py);;All files (*)",
                                       "train config (train_configs=...)")
-        self.weights_field = PathField("open", "Weights (*.pth *.pt *.ckpt);;All files (*)",
+        self.weights_field = PathField("open", dialogs.CHECKPOINT_FILTER,
                                        "best.pth of a training run")
         self.tomo_list = QListWidget()
         self.tomo_list.setSelectionMode(QAbstractItemView.ExtendedSelection)

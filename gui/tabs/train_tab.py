@@ -26,6 +26,8 @@ MODELS = tuple((f"ResUNet{' ' + name if name != 'default' else ''} "
                 f"({', '.join(map(str, f_maps))})", name)
                for name, f_maps in NETWORK_PRESETS.items())
 LOSSES = tuple((label, name) for name, (label, _) in LOSS_NAMES.items())
+#: where training starts (the config's ``init``); a checkpoint chosen is added as an entry
+STARTS = (("pretrained light network", "pretrained"), ("random weights", "scratch"))
 #: probabilities used when a switch of a random augmentation is turned on
 _ON_PROBABILITY = {k: v for k, v in DEFAULT_AUGMENT.items() if k in ("elastic", "rotate", "scale")}
 
@@ -72,6 +74,13 @@ class TrainTab(QWidget):
         for key, box in self.augment.items():
             box.setChecked(key in ("mirror", "crop") or DEFAULT_AUGMENT[key] > 0)
             box.setToolTip(f"Use {key} augmentation")
+        self.init = combo(STARTS, "pretrained",
+                          "Starting weights: the pretrained light network (used with the light "
+                          "model; other models start from random weights, and the log says "
+                          "so), random weights, or a checkpoint of an earlier run")
+        self.init_button = QPushButton("Checkpoint...")
+        self.init_button.setToolTip("Start from the weights of a checkpoint (best.pth of an "
+                                    "earlier run, or the original program's .ckpt)")
         self.device = device_combo("Where to train: auto uses a GPU when there is one")
         self.gpu_ids = QLineEdit("0")
         self.gpu_ids.setValidator(QRegularExpressionValidator(
@@ -82,6 +91,7 @@ class TrainTab(QWidget):
         form.addRow(self.source_label)
         form.addRow("Run name", self.dset_name)
         form.addRow("Model", self.model_box)
+        form.addRow("Start from", hbox(self.init, self.init_button, stretch_first=True))
         form.addRow("Classes", self.classes_label)
         form.addRow("Train ids", self.train_ids)
         form.addRow("Val ids", self.val_ids)
@@ -155,6 +165,7 @@ class TrainTab(QWidget):
         self.save_button.clicked.connect(lambda: self.save_config())
         self.train_button.clicked.connect(lambda: self.start())
         self.resume_button.clicked.connect(lambda: self.resume())
+        self.init_button.clicked.connect(lambda: self.choose_start())
         self.to_train.clicked.connect(lambda: self._ids_from_selection(self.train_ids))
         self.to_val.clicked.connect(lambda: self._ids_from_selection(self.val_ids))
         self.panel.progress.connect(self._on_progress)
@@ -174,6 +185,7 @@ class TrainTab(QWidget):
             self.dset_name.setText(cfg.dset_name)
             preset = [n for n, f in NETWORK_PRESETS.items() if list(f) == list(cfg.f_maps)]
             set_combo(self.model_box, preset[0] if preset else "default")
+            self.set_start(cfg.init)
             self.train_ids.setText(format_ids(cfg.train_set_ids))
             self.val_ids.setText(format_ids(cfg.val_set_ids))
             self.batch_size.setValue(cfg.batch_size)
@@ -236,6 +248,7 @@ class TrainTab(QWidget):
             "max_epochs": self.max_epochs.value(),
             "loss": self.loss.currentData(),
             "seed": self.seed.value(),
+            "init": self.init.currentData(),
             "augment": augment,
             "device": self.device.currentText().strip(),
             "gpu_ids": self.gpu_ids.text().strip() or "0",
@@ -247,6 +260,20 @@ class TrainTab(QWidget):
             return TrainConfig.from_dict(data, source="Training tab")
         return TrainConfig.from_preprocess(self.base, self.train_ids.text().strip(),
                                            self.val_ids.text().strip(), **values)
+
+    def set_start(self, init: str) -> None:
+        """Show ``init`` (``pretrained``, ``scratch`` or a checkpoint path) as the start."""
+        if not set_combo(self.init, init):
+            self.init.addItem(f"checkpoint {init}", init)
+            self.init.setCurrentIndex(self.init.count() - 1)
+
+    def choose_start(self) -> bool:
+        """Ask for a checkpoint to start training from; False when none was chosen."""
+        path, _ = QFileDialog.getOpenFileName(self, "Start training from a checkpoint", "",
+                                              dialogs.CHECKPOINT_FILTER)
+        if path:
+            self.set_start(path)
+        return bool(path)
 
     def load_config(self, path: Union[str, Path, None] = None) -> bool:
         """Read a preprocessing or training config (a dialog asks without ``path``)."""
@@ -315,7 +342,7 @@ class TrainTab(QWidget):
             except DeepETPickerError:
                 pass
             checkpoint, _ = QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
-                                                        "Checkpoints (*.pth *.pt *.ckpt)")
+                                                        dialogs.CHECKPOINT_FILTER)
             if not checkpoint:
                 return False
         return self.start(resume=checkpoint)
