@@ -270,11 +270,14 @@ def main(argv=None) -> int:
                     per_class = [c.f1 for c in pooled.per_class]
                     record["runs"].append(dict(seed=seed, variant=variant, steps=steps,
                                                steps_done=n_steps, tta=tta, f1=pooled.f1,
-                                               per_class=per_class,
+                                               per_class=per_class, picks=pooled.rr,
+                                               background=pooled.fp, multiple_hits=pooled.mh,
                                                train_minutes=round(minutes, 2)))
                     save()
                     log(f"  {variant:10s} {steps:4d} steps tta={tta!s:5s}: localisation F1 "
-                        f"{pooled.f1:.3f}, classes " + " ".join(f"{v:.2f}" for v in per_class))
+                        f"{pooled.f1:.3f}, classes " + " ".join(f"{v:.2f}" for v in per_class)
+                        + f"; {pooled.rr} picks, {pooled.fp} on background, {pooled.mh} "
+                          f"particles hit more than once")
     print()
     print_table(record)
     return 0
