@@ -221,11 +221,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    try:
-        from deepetpicker.model.pretrained import packaged_weights_available
-    except ImportError:             # an installation without the pretrained start
-        def packaged_weights_available() -> bool:
-            return False
+    from deepetpicker.model.pretrained import packaged_weights
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
@@ -255,8 +251,8 @@ def main(argv=None) -> int:
         log(f"  DoG floor (localisation F1, true count given): {record['dog'][str(seed)]:.3f}")
         for steps in args.steps:
             for variant in args.variants:
-                if variant == "pretrained" and not packaged_weights_available():
-                    log("  pretrained: no packaged weights in this installation; skipped")
+                if variant == "pretrained" and not packaged_weights().is_file():
+                    log(f"  pretrained: {packaged_weights()} is not installed; skipped")
                     continue
                 todo = [tta for tta in ttas if not done(seed, variant, steps, tta)]
                 if not todo:
