@@ -50,3 +50,12 @@ def test_results_of_other_benchmarks_are_not_merged(bench):
     other = dict(part, shape=[1, 2, 3])
     with pytest.raises(SystemExit, match="cannot share a table"):
         bench.merge_records([part, other])
+
+
+def test_the_readme_table_is_the_recorded_benchmark(bench, capsys):
+    """README's accuracy table is what ``--table`` prints from the recorded results."""
+    root = SCRIPT.parents[1]
+    assert bench.main(["--table", str(root / "docs" / "benchmarks" / "accuracy.json")]) == 0
+    table = capsys.readouterr().out.strip()
+    assert table.count("\n") >= 14 and "3 seeds" in table
+    assert table in (root / "README.md").read_text()
