@@ -216,13 +216,12 @@ def test_training_start_weights_are_chosen_saved_and_loaded(qtbot, dialogs, sim,
     assert tab.save_config(tmp_path / "train.py")
     assert load_train_config(tmp_path / "train.py").init == str(earlier)
 
-    other = TrainTab()
-    qtbot.addWidget(other)
-    assert other.load_config(tmp_path / "train.py")
-    assert other.init.currentText() == f"checkpoint {earlier}"
-    assert other.to_config().to_dict() == tab.to_config().to_dict()
-    other.set_start("scratch")                             # no second entry for a known one
-    assert other.init.count() == 3 and other.to_config().init == "scratch"
+    saved = tab.to_config().to_dict()
+    tab.set_start("scratch")                               # no second entry for a known one
+    assert tab.init.count() == 3 and tab.to_config().init == "scratch"
+    assert tab.load_config(tmp_path / "train.py")          # the file's start comes back
+    assert tab.init.currentText() == f"checkpoint {earlier}" and tab.init.count() == 3
+    assert tab.to_config().to_dict() == saved
     assert not dialogs.shown
 
 
