@@ -738,10 +738,11 @@ def simulate_dataset(out_dir: Union[str, Path] = "sample_data", n: Optional[int]
             "gold": info["gold"], "vesicles": info["vesicles"],
         })
     write_text_atomic(out / "particles.json", _json_lines(summary))
+    label_diameter, label_diameters = label_diameters_for(specs)
     cfg = PreprocessConfig(
         dset_name=dset_name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
         tomo_path=str(raw), tomo_format=".mrc", num_cls=len(specs), label_type="gaussian",
-        label_diameter=label_diameter_for(specs), label_diameters=label_diameters_for(specs)[1],
+        label_diameter=label_diameter, label_diameters=label_diameters,
         ocp_type="sphere",
         ocp_diameter=[int(round(s.diameter)) for s in specs], norm_type="standardization")
     path = save_config(cfg, planned[1])

@@ -21,7 +21,7 @@ from deepetpicker.config.schema import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_
                                         PRE_KEYS, PRE_REQUIRED, PRE_VAR, TOMO_FORMATS,
                                         TRAIN_KEYS, TRAIN_REQUIRED, TRAIN_VAR, PathLike,
                                         PreprocessConfig, TrainConfig,
-                                        suggested_label_diameters, label_diameters_if_needed)
+                                        label_diameters_if_needed, suggested_label_diameters)
 
 __all__ = [
     "COORD_FORMATS", "DEFAULT_AUGMENT", "DEFAULT_F_MAPS", "EXTRA_TRAIN_KEYS", "INIT_CHOICES",
@@ -30,9 +30,8 @@ __all__ = [
     "NORM_TYPES", "OCP_TYPES", "PRE_KEYS", "PRE_REQUIRED", "PRE_VAR", "TOMO_FORMATS", "TRAIN_KEYS",
     "TRAIN_REQUIRED", "TRAIN_VAR", "ConfigWarning", "PathLike", "PreprocessConfig",
     "TrainConfig", "canonical_label_type", "format_config", "format_ids", "format_int_list",
-    "load_config", "load_preprocess_config", "load_train_config", "parse_ids",
-    "parse_int_list", "read_config_dict", "save_config", "suggested_label_diameters",
-    "label_diameters_if_needed",
+    "label_diameters_if_needed", "load_config", "load_preprocess_config", "load_train_config",
+    "parse_ids", "parse_int_list", "read_config_dict", "save_config", "suggested_label_diameters",
     "warning_line",
     "written_by_save_config",
 ]

@@ -124,9 +124,14 @@ def label_diameters_if_needed(diameters: list) -> tuple[int, Optional[list[int]]
     three seeds)."""
     labels = suggested_label_diameters(diameters)
     single = min(labels)
-    if any(float(d) > LABEL_SIZE_WARNING_RATIO * single for d in diameters):
-        return single, labels
-    return single, None
+    return single, (labels if too_wide_for_label(diameters, single) else None)
+
+
+def too_wide_for_label(diameters: list, label_diameter: float) -> list[tuple[int, Any]]:
+    """``(class, diameter)`` of the classes (numbered from 1) whose particles are more than
+    :data:`LABEL_SIZE_WARNING_RATIO` times wider than a weak label of ``label_diameter``."""
+    limit = LABEL_SIZE_WARNING_RATIO * float(label_diameter)
+    return [(k, d) for k, d in enumerate(diameters, start=1) if float(d) > limit]
 
 
 def suggested_label_diameters(diameters: list) -> list[int]:
@@ -513,8 +518,7 @@ class PreprocessConfig:
         hollow particle looks like the background, and the network learns background."""
         if self.label_diameters is not None:
             return
-        limit = LABEL_SIZE_WARNING_RATIO * self.label_diameter
-        big = [(k, d) for k, d in enumerate(self.ocp_diameter, start=1) if d > limit]
+        big = too_wide_for_label(self.ocp_diameter, self.label_diameter)
         if not big:
             return
         names = self.class_names if len(self.class_names) == self.num_cls else []
