@@ -157,6 +157,11 @@ def _spread(values):
     return (statistics.fmean(values), statistics.pstdev(values)) if values else (math.nan, 0.0)
 
 
+def run_key(run: dict) -> tuple:
+    """What one scored run is of: seed, variant, steps asked for and TTA."""
+    return run["seed"], run["variant"], run["steps"], run["tta"]
+
+
 def merge_records(records: list) -> dict:
     """One record of several (the same benchmark run in parts); a run in two parts counts
     once."""
@@ -169,7 +174,7 @@ def merge_records(records: list) -> dict:
                              "or tomogram sizes; they cannot share a table.")
         merged["dog"].update(record["dog"])
         for run in record["runs"]:
-            key = (run["seed"], run["variant"], run["steps"], run["tta"])
+            key = run_key(run)
             if key not in seen:
                 seen.add(key)
                 merged["runs"].append(run)
@@ -237,10 +242,6 @@ def main(argv=None) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=2))
 
-    def done(seed, variant, steps, tta):
-        return any((r["seed"], r["variant"], r["steps"], r["tta"]) == (seed, variant, steps, tta)
-                   for r in record["runs"])
-
     ttas = [False] if args.no_tta else [False, True]
     for seed in args.seeds:
         log(f"seed {seed}: simulating and preprocessing")
@@ -254,7 +255,8 @@ def main(argv=None) -> int:
                 if variant == "pretrained" and not packaged_weights().is_file():
                     log(f"  pretrained: {packaged_weights()} is not installed; skipped")
                     continue
-                todo = [tta for tta in ttas if not done(seed, variant, steps, tta)]
+                done = {run_key(run) for run in record["runs"]}
+                todo = [tta for tta in ttas if (seed, variant, steps, tta) not in done]
                 if not todo:
                     continue
                 t0 = time.monotonic()
