@@ -165,13 +165,14 @@ def run_key(run: dict) -> tuple:
 def merge_records(records: list) -> dict:
     """One record of several (the same benchmark run in parts); a run in two parts counts
     once."""
-    merged = {"classes": records[0]["classes"], "shape": records[0]["shape"], "dog": {},
-              "runs": []}
+    merged = {"classes": records[0]["classes"], "shape": records[0]["shape"],
+              "labels": records[0].get("labels"), "dog": {}, "runs": []}
     seen = set()
     for record in records:
-        if record["classes"] != merged["classes"] or record["shape"] != merged["shape"]:
-            raise SystemExit("These results come from benchmarks with other particle classes "
-                             "or tomogram sizes; they cannot share a table.")
+        if (record["classes"] != merged["classes"] or record["shape"] != merged["shape"]
+                or record.get("labels") != merged["labels"]):
+            raise SystemExit("These results come from benchmarks with other particle classes, "
+                             "tomogram sizes or weak labels; they cannot share a table.")
         merged["dog"].update(record["dog"])
         for run in record["runs"]:
             key = run_key(run)
@@ -246,6 +247,10 @@ def main(argv=None) -> int:
     for seed in args.seeds:
         log(f"seed {seed}: simulating and preprocessing")
         pre = simulate(args.out / f"seed{seed}" / "data", seed)
+        labels = list(pre.label_diameters or [pre.label_diameter] * len(CLASSES))
+        if record.setdefault("labels", labels) != labels:
+            raise SystemExit(f"{path} holds runs with weak labels of {record['labels']} "
+                             f"voxels, this installation paints {labels}; give another --json.")
         if str(seed) not in record["dog"]:
             record["dog"][str(seed)] = dog_floor(pre)
             save()

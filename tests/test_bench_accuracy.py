@@ -50,6 +50,9 @@ def test_results_of_other_benchmarks_are_not_merged(bench):
     other = dict(part, shape=[1, 2, 3])
     with pytest.raises(SystemExit, match="cannot share a table"):
         bench.merge_records([part, other])
+    relabelled = dict(part, labels=[7, 13, 11, 9])        # painted with another label rule
+    with pytest.raises(SystemExit, match="weak labels"):
+        bench.merge_records([dict(part, labels=[7, 7, 7, 7]), relabelled])
 
 
 def test_the_readme_table_is_the_recorded_benchmark(bench, capsys):

@@ -569,7 +569,7 @@ def test_a_small_label_for_a_big_particle_warns_with_the_numbers():
     text = messages[0]
     assert text.startswith("pre.py: weak labels of 5 voxels")
     assert "class 2 (ring) has particles of 18 voxels" in text and "3.6 x" in text
-    assert "class 1" not in text and "class 3" not in text      # 8 and 12 <= 3 x 5
+    assert "class 1" not in text and "class 3" not in text      # 8 and 12 <= 2.5 x 5
     assert 'label_diameters, e.g. "5,11,7"' in text
     with warnings.catch_warnings():
         warnings.simplefilter("error")

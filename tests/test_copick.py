@@ -77,7 +77,7 @@ def test_import_writes_coords_in_voxels_with_labels_and_a_config(project, tmp_pa
     assert result.config.parent == out / "configs"
     assert pre.num_cls == 2 and pre.class_names == ["ribosome", "proteasome"]
     assert pre.ocp_diameter == [24, 16]          # 2 * radius / voxel spacing
-    assert pre.label_diameters is None and pre.label_diameter == 9   # 24 <= 3 x 9: one label
+    assert pre.label_diameters == [15, 9] and pre.label_diameter == 9   # 24 > 2.5 x 9
     assert Path(pre.tomo_path) == out / "raw" and Path(pre.base_path) == out
     record = json.loads((out / "copick_import.json").read_text())
     assert record["runs_without_picks"] == ["TS_3"]

@@ -185,9 +185,11 @@ def test_custom_classes_and_labels():
     assert [c["name"] for c in info["classes"]] == ["small", "big"]
     assert picks.counts(2) == {1: 3, 2: 3}
     assert label_diameter_for(BUILTIN_CLASSES[:3]) == 9
-    # the demo's 24, 16 and 18 voxels share one 9-voxel label (at most 2.7 x); a ring of 30
-    # beside a globule of 8 (label 5: 6 x) gets one label per class
-    assert label_diameters_for(BUILTIN_CLASSES[:3]) == (9, None)
+    # classes at most 2.5 x the smallest one's label share it; the demo's 24 voxels are 2.7 x
+    # the 9-voxel label of its 16, so each class gets its own, as a ring of 30 beside a globule
+    # of 8 (label 5: 6 x) does
+    assert label_diameters_for(BUILTIN_CLASSES[1:3]) == (9, None)
+    assert label_diameters_for(BUILTIN_CLASSES[:3]) == (9, [15, 9, 11])
     assert label_diameters_for([ParticleClass("g", "globule", 8.0),
                                 ParticleClass("r", "ring", 30.0)]) == (5, [5, 19])
     assert label_diameters_for([ParticleClass("a", "globule", 5.0)]) == (3, None)
@@ -233,7 +235,7 @@ def test_simulate_dataset_writes_a_ready_dataset(tmp_path):
     assert names == ["sim_00.coords", "sim_00.mrc", "sim_01.coords", "sim_01.mrc"]
     cfg = load_preprocess_config(config_path)
     assert cfg.num_cls == 2 and cfg.ocp_diameter == [24, 16] and cfg.label_diameter == 9
-    assert cfg.label_diameters is None and cfg.label_name == "gaussian9"  # 24 <= 3 x 9
+    assert cfg.label_diameters == [15, 9] and cfg.label_name == "gaussian15-9"  # 24 > 2.5 x 9
     assert cfg.base_path == str(out) and cfg.tomo_path == str(out / "raw")
     assert cfg.coord_path == str(out / "raw") and cfg.label_type == "gaussian"
 
