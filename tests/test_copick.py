@@ -147,7 +147,7 @@ def tiny_two_class(tmp_path):
     weights = save_checkpoint(tmp_path / "tiny.pth", model, diameters=[24, 16])
     pre = PreprocessConfig(dset_name="toy", base_path=str(tmp_path), coord_path=str(tmp_path),
                            tomo_path=str(tmp_path), num_cls=2, label_diameter=9,
-                           ocp_diameter=[24, 16])
+                           label_diameters=[15, 9], ocp_diameter=[24, 16])
     cfg = TrainConfig.from_preprocess(pre, "0", "0", patch_size=32, padding_size=4,
                                       f_maps=[4, 8, 8, 8], device="cpu")
     return cfg, weights
