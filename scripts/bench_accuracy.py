@@ -248,9 +248,13 @@ def main(argv=None) -> int:
         log(f"seed {seed}: simulating and preprocessing")
         pre = simulate(args.out / f"seed{seed}" / "data", seed)
         labels = list(pre.label_diameters or [pre.label_diameter] * len(CLASSES))
-        if record.setdefault("labels", labels) != labels:
-            raise SystemExit(f"{path} holds runs with weak labels of {record['labels']} "
-                             f"voxels, this installation paints {labels}; give another --json.")
+        # runs recorded before the labels were, could have been painted with others
+        known = record.get("labels", None if record["runs"] else labels)
+        if known != labels:
+            raise SystemExit(f"{path} holds runs with weak labels of "
+                             f"{known or 'unrecorded'} voxels, this installation paints "
+                             f"{labels}; give another --json.")
+        record["labels"] = labels
         if str(seed) not in record["dog"]:
             record["dog"][str(seed)] = dog_floor(pre)
             save()
