@@ -278,6 +278,7 @@ def test_import_preprocess_train_predict_into_the_project(project, tmp_path):
     run = train(cfg)
     _, meta = load_checkpoint(run.last_checkpoint)
     assert meta["class_names"] == ["ribosome", "proteasome"]
+    assert meta["label_diameters"] == [15, 9]          # one weak label per class, recorded
     result = predict_into_project(None, run.last_checkpoint, config, "wbp", VOXEL,
                                   runs=["TS_3"], out=tmp_path / "pred", picking=PICKING,
                                   device="cpu")

@@ -473,7 +473,10 @@ class Trainer:
         return {"epoch": epochs_done, "global_step": self.global_step, "config": cfg.to_dict(),
                 "class_names": [str(n) for n in names],
                 "diameters": [int(d) for d in cfg.ocp_diameter],
-                "label_diameter": int(cfg.label_diameter), "patch_size": int(cfg.patch_size),
+                "label_diameter": int(cfg.label_diameter),
+                "label_diameters": ([int(d) for d in cfg.label_diameters]
+                                    if cfg.label_diameters else None),
+                "patch_size": int(cfg.patch_size),
                 "pad_size": int(cfg.padding_size), "seed": int(cfg.seed),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
