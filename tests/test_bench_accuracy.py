@@ -69,3 +69,26 @@ def test_the_readme_table_is_the_recorded_benchmark(bench, capsys):
     labelled = capsys.readouterr().out.strip()
     assert "| pretrained | 900 | no |" in labelled
     assert "\n".join("  " + line for line in labelled.splitlines()) in readme
+
+
+@pytest.mark.parametrize("recorded, says", [(None, "unrecorded"),
+                                            ([7, 7, 7, 7], r"\[7, 7, 7, 7\]")])
+def test_resume_refuses_runs_painted_with_other_labels(bench, tmp_path, monkeypatch, recorded,
+                                                        says):
+    """``--resume`` never adds runs to a file whose runs were painted with other (or
+    unrecorded) weak labels, and leaves that file as it was."""
+    from types import SimpleNamespace
+
+    old = _record(bench, 0, [("scratch", 300, False, 0.6, [1.0, 0.0, 0.5, 0.9])], 0.5)
+    if recorded is not None:
+        old["labels"] = recorded
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(old))
+    painted = SimpleNamespace(label_diameters=[7, 13, 11, 9], label_diameter=7)
+    monkeypatch.setattr(bench, "simulate", lambda out, seed: painted)
+    monkeypatch.setattr(bench, "train_variant", lambda *a: pytest.fail("trained anyway"))
+    with pytest.raises(SystemExit, match=says) as refused:
+        bench.main(["--seeds", "0", "--steps", "300", "--variants", "scratch", "--resume",
+                    "--json", str(path), "--out", str(tmp_path / "out")])
+    assert str(path) in str(refused.value) and "[7, 13, 11, 9]" in str(refused.value)
+    assert json.loads(path.read_text()) == old
