@@ -11,11 +11,12 @@ import warnings
 from pathlib import Path
 from typing import Callable, Optional, Union
 
-from PyQt5.QtWidgets import QFileDialog, QMessageBox, QWidget
+from PyQt5.QtWidgets import QDialog, QFileDialog, QMessageBox, QWidget
 
 from deepetpicker.config import ConfigWarning, PreprocessConfig, save_config, warning_line
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.dataset import CHECKPOINT_SUFFIXES, TOMOGRAM_SUFFIXES
+from deepetpicker.io.zarr_tomogram import is_zarr_path
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
@@ -81,6 +82,36 @@ def ask_save_discard_cancel(parent: Optional[QWidget], title: str, question: str
     if answer == QMessageBox.Discard:
         return DISCARD
     return CANCEL
+
+
+class TomogramDialog(QFileDialog):
+    """Choose one tomogram: a volume file, or an OME-Zarr store, which is a folder
+    (``NAME.zarr``). Opening a Zarr folder takes it as the tomogram; opening any other folder
+    enters it. Qt's own dialog on every platform, since native ones cannot return a folder from
+    a file choice."""
+
+    def __init__(self, parent: Optional[QWidget], title: str, start: str = ""):
+        super().__init__(parent, title, start, TOMO_FILTER)
+        self.setOption(QFileDialog.DontUseNativeDialog, True)
+        self.setFileMode(QFileDialog.ExistingFile)
+        self.setAcceptMode(QFileDialog.AcceptOpen)
+        self.chosen = ""
+
+    def accept(self) -> None:
+        picked = self.selectedFiles()
+        if picked and Path(picked[0]).is_dir() and is_zarr_path(picked[0]):
+            self.chosen = picked[0]
+            QDialog.accept(self)
+            return
+        super().accept()
+        if self.result() == QDialog.Accepted:
+            self.chosen = (self.selectedFiles() or [""])[0]
+
+
+def choose_tomogram_file(parent: Optional[QWidget], title: str, start: str = "") -> str:
+    """The tomogram (file or ``.zarr`` folder) the user chose, or "" when cancelled."""
+    dialog = TomogramDialog(parent, title, start)
+    return dialog.chosen if dialog.exec_() == QDialog.Accepted else ""
 
 
 def load_config_file(parent: Optional[QWidget], loader: Callable, title: str,

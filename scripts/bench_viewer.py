@@ -157,10 +157,11 @@ class Viewer:
         (XY) slice is painted and until all three are."""
         from PyQt5.QtCore import QEventLoop, Qt
         from PyQt5.QtTest import QTest
-        from PyQt5.QtWidgets import QFileDialog
 
-        original = QFileDialog.getOpenFileName
-        QFileDialog.getOpenFileName = staticmethod(lambda *a, **k: (str(path), ""))
+        from gui import dialogs
+
+        original = dialogs.choose_tomogram_file
+        dialogs.choose_tomogram_file = lambda *a, **k: str(path)
         views = self.tab.views
         try:
             start = time.perf_counter()
@@ -176,7 +177,7 @@ class Viewer:
             views.viewport().repaint()
             every = time.perf_counter() - start
         finally:
-            QFileDialog.getOpenFileName = original
+            dialogs.choose_tomogram_file = original
         if self.tab.tomogram is None or self.tab.tomogram.path != Path(path):
             raise SystemExit(f"the viewer did not open {path}")
         return first, every

@@ -13,6 +13,7 @@ from gui_fixtures import (dialogs, make_tomogram, mouse_click, mouse_double_clic
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
+import gui.dialogs as gui_dialogs
 from gui.main_window import MainWindow
 from gui.picks_model import autosave_path
 
@@ -233,8 +234,8 @@ def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
     tab.picking.setChecked(True)
     mouse_double_click(tab.views.viewport(), point(tab, "xy", (50, 10, 12)))
     assert tab.model.dirty
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *a, **k: (str(data / "other.mrc"), "")))
+    monkeypatch.setattr(gui_dialogs, "choose_tomogram_file",
+                        lambda *a, **k: str(data / "other.mrc"))
 
     dialogs.answers = [QMessageBox.Cancel]
     qtbot.mouseClick(tab.open_button, Qt.LeftButton)
@@ -254,8 +255,7 @@ def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
     mouse_double_click(tab.views.viewport(), point(tab, "xy", (20, 20, 12)))
     auto = autosave_path(data / "other.coords")
     qtbot.waitUntil(auto.exists, timeout=2000)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *a, **k: (str(data / "tomo.mrc"), "")))
+    monkeypatch.setattr(gui_dialogs, "choose_tomogram_file", lambda *a, **k: str(data / "tomo.mrc"))
     dialogs.answers = [QMessageBox.Discard]
     qtbot.mouseClick(tab.open_button, Qt.LeftButton)
     assert tab.tomogram.path.name == "tomo.mrc" and not tab.model.dirty
@@ -423,8 +423,7 @@ def test_opening_and_scrolling_read_only_the_slices_shown(window, data, qtbot, m
         return Tomogram(volumes[-1], tomo.voxel_size, tomo.path)
 
     monkeypatch.setattr(viewer_module, "load_tomogram", counting_load)
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *a, **k: (str(data / "tomo.mrc"), "")))
+    monkeypatch.setattr(gui_dialogs, "choose_tomogram_file", lambda *a, **k: str(data / "tomo.mrc"))
     tab = window.viewer_tab
     qtbot.mouseClick(tab.open_button, Qt.LeftButton)
     (vol,) = volumes

@@ -351,3 +351,41 @@ def test_the_viewer_restores_unsaved_picks_of_a_zarr_tomogram(qtbot, tmp_path, m
     assert again.restore_last_session()
     assert again.tomogram.path == path and "v.zarr has unsaved picks" in asked[0]
     assert len(again.model) == 1
+
+
+def test_the_open_dialog_takes_a_zarr_folder_as_one_tomogram(qtbot, tmp_path, monkeypatch):
+    """The viewer's "Open tomogram" dialog returns a ``.zarr`` folder (a tomogram) when it is
+    opened, enters any other folder, and takes files as before."""
+    from PyQt5.QtCore import QSettings, Qt
+    from PyQt5.QtWidgets import QDialog
+
+    from gui import dialogs
+    from gui.tabs.viewer_tab import ViewerTab
+
+    zarr_path = write_ome_zarr(tmp_path / "v.zarr", volume(4), 10.0)
+    mrc_path = write_tomogram(tmp_path / "v.mrc", volume(4), 10.0)
+    (tmp_path / "sub").mkdir()
+    chosen = {}
+    for name in ("v.zarr", "sub", "v.mrc"):
+        dialog = dialogs.TomogramDialog(None, "Open tomogram", str(tmp_path))
+        qtbot.addWidget(dialog)
+        dialog.selectFile(str(tmp_path / name))
+        dialog.accept()
+        chosen[name] = (dialog.result() == QDialog.Accepted, dialog.chosen,
+                        dialog.directory().absolutePath())
+    assert chosen["v.zarr"] == (True, str(zarr_path), str(tmp_path))
+    assert chosen["sub"] == (False, "", str(tmp_path / "sub"))      # entered, not taken
+    assert chosen["v.mrc"] == (True, str(mrc_path), str(tmp_path))
+
+    # the Open button goes through that dialog and opens the Zarr store it answers
+    def answer(dialog):
+        dialog.selectFile(str(zarr_path))
+        dialog.accept()
+        return dialog.result()
+
+    monkeypatch.setattr(dialogs.TomogramDialog, "exec_", answer)
+    tab = ViewerTab(QSettings(str(tmp_path / "viewer.ini"), QSettings.IniFormat))
+    qtbot.addWidget(tab)
+    qtbot.mouseClick(tab.open_button, Qt.LeftButton)
+    assert tab.tomogram is not None and tab.tomogram.path == zarr_path
+    assert "28 x 24 x 16 (x, y, z), 10 A/voxel" in tab.file_label.text()

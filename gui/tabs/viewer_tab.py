@@ -325,7 +325,7 @@ class ViewerTab(QWidget):
     # ------------------------------------------------------------------------------------------
     def choose_tomogram(self) -> None:
         start = str(self.tomogram.path.parent) if self.tomogram is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open tomogram", start, dialogs.TOMO_FILTER)
+        path = dialogs.choose_tomogram_file(self, "Open tomogram", start)
         if path:
             self.open_tomogram(path)
 
@@ -447,7 +447,7 @@ class ViewerTab(QWidget):
 
     def choose_mask(self, kind: str) -> None:
         start = str(self.tomogram.path.parent) if self.tomogram is not None else ""
-        path, _ = QFileDialog.getOpenFileName(self, f"Open {kind}", start, dialogs.TOMO_FILTER)
+        path = dialogs.choose_tomogram_file(self, f"Open {kind}", start)
         if path:
             self.open_mask(kind, path)
 
