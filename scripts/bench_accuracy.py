@@ -20,7 +20,9 @@ occupancy rule: localisation F1 (a particle found by any pick) and the F1 of eac
 A difference-of-Gaussians blob detector given the true number of particles is the floor.
 Printed: one row per variant and budget with the mean and spread (population standard
 deviation) over seeds, and the per-class F1. Every number goes to ``OUT/results.json`` after
-each run; ``--resume`` continues an interrupted benchmark and ``--table`` prints its table.
+each run; ``--resume`` continues an interrupted benchmark (the runs in that file are kept and
+a training that finished under OUT is scored without training it again) and ``--table`` prints
+its table.
 
     python scripts/bench_accuracy.py                            # 3 seeds, 300 and 900 steps
     python scripts/bench_accuracy.py --seeds 0 --steps 300 --variants scratch ema_tuned
@@ -64,8 +66,10 @@ def simulate(out: Path, seed: int):
     return pre
 
 
-def train_variant(pre, variant: str, steps: int, seed: int, log):
-    """Train one variant for about ``steps`` optimiser steps; the checkpoint (best.pth)."""
+def train_variant(pre, variant: str, steps: int, seed: int, log, reuse: bool = False):
+    """Train one variant for about ``steps`` optimiser steps: ``(config, best.pth, steps
+    done, minutes of training)``. With ``reuse`` a training with the same settings that
+    finished in the run folder is taken instead of training again."""
     from deepetpicker.config import NETWORK_PRESETS, TrainConfig
     from deepetpicker.train.job import train
 
@@ -86,11 +90,39 @@ def train_variant(pre, variant: str, steps: int, seed: int, log):
     settings["max_epochs"] = max(1, round(steps / per_epoch))
     settings["val_every"] = max(1, settings["max_epochs"] // 8)
     cfg = TrainConfig.from_preprocess(pre, [0, 1], [2], **settings)
+    n_steps = cfg.max_epochs * per_epoch
+    finished = finished_run(cfg) if reuse else None
+    if finished is not None:
+        log(f"  {variant} {steps} steps: scoring the finished training in {cfg.run_dir} (best "
+            f"epoch {finished['best_epoch']}, val F1 {finished['best_f1']:.3f})")
+        return cfg, Path(cfg.run_dir) / "best.pth", n_steps, finished["minutes"]
     t0 = time.monotonic()
     result = train(cfg)
     log(f"  {variant} {steps} steps ({cfg.max_epochs} epochs of {per_epoch}): best epoch "
         f"{result.best_epoch}, val F1 {result.best_f1:.3f}, {time.monotonic() - t0:.0f} s")
-    return cfg, result.best_checkpoint, cfg.max_epochs * per_epoch
+    return cfg, result.best_checkpoint, n_steps, (time.monotonic() - t0) / 60.0
+
+
+def finished_run(cfg):
+    """The ``last.pth`` summary of a training with exactly these settings that ran to its
+    last epoch in ``cfg.run_dir`` (an interrupted benchmark scored it not yet, or not with
+    and without TTA), or None: such a run is scored again rather than trained again."""
+    from deepetpicker.errors import DeepETPickerError
+    from deepetpicker.model.checkpoint import BEST, LAST, read_checkpoint
+
+    run = Path(cfg.run_dir)
+    if not ((run / LAST).is_file() and (run / BEST).is_file()):
+        return None
+    try:
+        meta = read_checkpoint(run / LAST)
+    except DeepETPickerError:
+        return None
+    if meta.get("config") != cfg.to_dict() or meta.get("epoch") != cfg.max_epochs:
+        return None
+    seconds = sum(row.get("epoch_time_s", 0.0) + row.get("val_time_s", 0.0)
+                  for row in meta.get("history") or [])
+    return {"best_epoch": meta.get("best_epoch"), "best_f1": meta.get("best_f1") or 0.0,
+            "minutes": seconds / 60.0}
 
 
 def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
@@ -215,7 +247,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path,
                         help="every number, rewritten after each run (default OUT/results.json)")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the runs already in the JSON file and do only the others")
+                        help="keep the runs already in the JSON file and do only the others; "
+                             "score trainings that finished under --out instead of training "
+                             "again")
     parser.add_argument("--table", nargs="*", type=Path, metavar="JSON",
                         help="print the table of these JSON files (default: the --json file), "
                              "merged, and stop: runs of one benchmark split over processes")
@@ -268,9 +302,8 @@ def main(argv=None) -> int:
                 todo = [tta for tta in ttas if (seed, variant, steps, tta) not in done]
                 if not todo:
                     continue
-                t0 = time.monotonic()
-                cfg, weights, n_steps = train_variant(pre, variant, steps, seed, log)
-                minutes = (time.monotonic() - t0) / 60.0
+                cfg, weights, n_steps, minutes = train_variant(pre, variant, steps, seed, log,
+                                                               reuse=args.resume)
                 for tta in todo:
                     pooled = score(pre, cfg, weights, variant, tta,
                                    args.out / f"seed{seed}" / f"{variant}_{steps}_{int(tta)}")

@@ -92,3 +92,20 @@ def test_resume_refuses_runs_painted_with_other_labels(bench, tmp_path, monkeypa
                     "--json", str(path), "--out", str(tmp_path / "out")])
     assert str(path) in str(refused.value) and "[7, 13, 11, 9]" in str(refused.value)
     assert json.loads(path.read_text()) == old
+
+
+def test_resume_scores_a_finished_training_without_training_again(bench, tmp_path):
+    """A training that ran to its last epoch with the same settings is taken by a resumed
+    benchmark; a run with other settings is trained again."""
+    from deepetpicker.train.job import train
+
+    from train_fixtures import make_preprocessed, train_config
+
+    pre, _ = make_preprocessed(tmp_path, n_tomos=2)
+    cfg = train_config(pre, max_epochs=2)
+    assert bench.finished_run(cfg) is None                   # nothing trained yet
+    result = train(cfg)
+    finished = bench.finished_run(cfg)
+    assert finished["best_epoch"] == result.best_epoch and finished["minutes"] > 0
+    assert bench.finished_run(train_config(pre, max_epochs=3)) is None   # more epochs asked
+    assert bench.finished_run(train_config(pre, max_epochs=2, lr=0.02)) is None
