@@ -95,18 +95,20 @@ def train_variant(pre, variant: str, steps: int, seed: int, log, reuse: bool = F
     if finished is not None:
         log(f"  {variant} {steps} steps: scoring the finished training in {cfg.run_dir} (best "
             f"epoch {finished['best_epoch']}, val F1 {finished['best_f1']:.3f})")
-        return cfg, Path(cfg.run_dir) / "best.pth", n_steps, finished["minutes"]
+        return cfg, finished["best"], n_steps, finished["minutes"]
     t0 = time.monotonic()
     result = train(cfg)
+    seconds = time.monotonic() - t0
     log(f"  {variant} {steps} steps ({cfg.max_epochs} epochs of {per_epoch}): best epoch "
-        f"{result.best_epoch}, val F1 {result.best_f1:.3f}, {time.monotonic() - t0:.0f} s")
-    return cfg, result.best_checkpoint, n_steps, (time.monotonic() - t0) / 60.0
+        f"{result.best_epoch}, val F1 {result.best_f1:.3f}, {seconds:.0f} s")
+    return cfg, result.best_checkpoint, n_steps, seconds / 60.0
 
 
 def finished_run(cfg):
-    """The ``last.pth`` summary of a training with exactly these settings that ran to its
-    last epoch in ``cfg.run_dir`` (an interrupted benchmark scored it not yet, or not with
-    and without TTA), or None: such a run is scored again rather than trained again."""
+    """The summary (``best.pth`` path, best epoch and F1, minutes) of a training with exactly
+    these settings that ran to its last epoch in ``cfg.run_dir`` (an interrupted benchmark
+    scored it not yet, or not with and without TTA), or None: such a run is scored again
+    rather than trained again."""
     from deepetpicker.errors import DeepETPickerError
     from deepetpicker.model.checkpoint import BEST, LAST, read_checkpoint
 
@@ -121,8 +123,8 @@ def finished_run(cfg):
         return None
     seconds = sum(row.get("epoch_time_s", 0.0) + row.get("val_time_s", 0.0)
                   for row in meta.get("history") or [])
-    return {"best_epoch": meta.get("best_epoch"), "best_f1": meta.get("best_f1") or 0.0,
-            "minutes": seconds / 60.0}
+    return {"best": run / BEST, "best_epoch": meta.get("best_epoch"),
+            "best_f1": meta.get("best_f1") or 0.0, "minutes": seconds / 60.0}
 
 
 def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
