@@ -3,6 +3,7 @@ weights; the ``init`` key of the training config; the pretraining script's smoke
 
 import csv
 import importlib.util
+import math
 import sys
 from pathlib import Path
 
@@ -43,13 +44,24 @@ def same(a, b):
     return tuple(a.shape) == tuple(b.shape) and torch.equal(a.cpu(), b.cpu())
 
 
+def split_head(fresh: dict, src: ResUNet3D) -> dict:
+    """The head a K-class network gets from a one-class ``src``: background logit 0, every
+    class the source's particle logit minus log K (``fresh`` gives the shapes)."""
+    k = fresh["weight"].shape[0] - 1
+    weight, bias = fresh["weight"].clone(), fresh["bias"].clone()
+    weight[0], bias[0] = 0.0, 0.0
+    weight[1:] = src.head.weight.detach()[0]
+    bias[1:] = float(src.head.bias.detach()[0]) - math.log(k)
+    return {"head.weight": weight, "head.bias": bias}
+
+
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
     path = tmp_path_factory.mktemp("pretrained") / "light.pth"
     return path, fake_pretrained(path)
 
 
-def test_weights_load_into_more_classes_with_a_new_head(source):
+def test_weights_load_into_more_classes_with_the_head_split_from_the_particle_channel(source):
     path, src = source
     torch.manual_seed(5)
     net = ResUNet3D(num_classes=3, f_maps=LIGHT_F_MAPS)
@@ -60,10 +72,11 @@ def test_weights_load_into_more_classes_with_a_new_head(source):
         if name not in HEAD:
             assert same(tensor, theirs[name]), name
     assert tuple(net.head.weight.shape) == (4, LIGHT_F_MAPS[0], 1, 1, 1)
-    assert torch.equal(net.head.weight, fresh_head["weight"])
-    assert torch.equal(net.head.bias, fresh_head["bias"])
+    expected = split_head(fresh_head, src)
+    assert torch.allclose(net.head.weight, expected["head.weight"])
+    assert torch.allclose(net.head.bias, expected["head.bias"])
     assert info["loaded"] == len(ours) - 2 and info["total"] == len(ours)
-    assert sorted(info["skipped"]) == sorted(HEAD) and info["head"] == "new"
+    assert sorted(info["skipped"]) == sorted(HEAD) and info["head"] == "split"
     assert (info["num_classes"], info["source_classes"]) == (3, 1)
     assert info["pretraining"] == {"script": "scripts/pretrain.py", "seed": 1, "steps": 10}
 
@@ -113,7 +126,7 @@ def test_pretrained_falls_back_to_random_weights_with_a_reason(source, tmp_path,
                          packaged=path)
     assert info["weights"] == "pretrained"
     assert info["message"] == ("Started from the pretrained light network (153 of 155 tensors; "
-                               "head new for 2 classes).")
+                               "head split from its particle channel into 2 classes).")
 
 
 # -- the training config's init ---------------------------------------------------------------
@@ -185,11 +198,15 @@ def test_the_packaged_light_network_is_the_default_start(toy2, source, tmp_path,
     logs = []
     trainer = Trainer(cfg, torch.device("cpu"), report=Reporter(logs.append))
     theirs = src.state_dict()
+    head = split_head({"weight": fresh["head.weight"], "bias": fresh["head.bias"]}, src)
     for net in (trainer.net, trainer.ema_net):   # the average starts from the same weights
         for name, tensor in net.state_dict().items():
-            assert same(tensor, fresh[name] if name in HEAD else theirs[name]), name
-    assert ("Started from the pretrained light network (153 of 155 tensors; head new for 2 "
-            "classes).") in [e.message for e in logs]
+            if name in HEAD:
+                assert torch.allclose(tensor, head[name]), name
+            else:
+                assert same(tensor, theirs[name]), name
+    assert ("Started from the pretrained light network (153 of 155 tensors; head split from "
+            "its particle channel into 2 classes).") in [e.message for e in logs]
 
 
 def test_training_from_a_checkpoint_records_it_and_resume_keeps_the_record(toy2, tmp_path):
@@ -205,7 +222,7 @@ def test_training_from_a_checkpoint_records_it_and_resume_keeps_the_record(toy2,
     result = train(cfg, progress=events.append)
     record = read_checkpoint(result.last_checkpoint)["init"]
     assert record["weights"] == "checkpoint" and record["source"] == str(start)
-    assert record["head"] == "new" and record["num_classes"] == 2
+    assert record["head"] == "split" and record["num_classes"] == 2
     assert record["message"] in [e.message for e in events]
     # a resumed run keeps its weights and the record of where they started
     more = train_config(toy2, dset_name="from_path", f_maps=LIGHT_F_MAPS, init="scratch",
@@ -247,7 +264,7 @@ def test_pretrain_smoke_run_writes_weights_that_load_and_resumes_on_the_same_cur
     assert meta["final_loss"] == meta["curve"][-1]["loss"] and 0.0 <= meta["final_f1"] <= 1.0
     net = ResUNet3D(num_classes=3, f_maps=LIGHT_F_MAPS)
     info = load_pretrained(net, weights)
-    assert info["head"] == "new" and info["loaded"] == info["total"] - 2
+    assert info["head"] == "split" and info["loaded"] == info["total"] - 2
     assert all(same(t, data["state_dict"][n]) for n, t in net.state_dict().items()
                if n not in HEAD)
 
@@ -269,7 +286,8 @@ def test_pretrain_smoke_run_writes_weights_that_load_and_resumes_on_the_same_cur
 
 def test_the_shipped_light_network_loads_with_its_provenance():
     """The file in the package: the light network, one class, made by scripts/pretrain.py,
-    with the curve it reached; it loads into a 3-class light network with a new head."""
+    with the curve it reached; it loads into a 3-class light network whose head shares the
+    particle probability equally among the classes."""
     path = packaged_weights()
     assert path.is_file(), f"{path} is not installed"
     assert path.stat().st_size < 3_000_000          # small enough to live in the package
@@ -279,10 +297,23 @@ def test_the_shipped_light_network_loads_with_its_provenance():
     assert meta["curve"][-1]["f1"] == meta["final_f1"] >= 0.9
     net = ResUNet3D(num_classes=3, f_maps=LIGHT_F_MAPS)
     info = start_weights(net, "pretrained")
-    assert info["weights"] == "pretrained" and info["head"] == "new"
+    assert info["weights"] == "pretrained" and info["head"] == "split"
     assert info["loaded"] == info["total"] - 2
     model, _ = pretrained.load_checkpoint(path, "cpu")
     theirs = model.state_dict()
     for name, tensor in net.state_dict().items():
         if name not in HEAD:
             assert same(tensor, theirs[name]), name
+    # a dark blob (dense protein) on noise: the particle probability is the pretrained
+    # network's, and each of the three classes holds a third of it
+    torch.manual_seed(0)
+    grid = torch.stack(torch.meshgrid(*[torch.arange(24.0)] * 3, indexing="ij"))
+    blob = torch.exp(-((grid - 12.0) ** 2).sum(0) / (2 * 4.0 ** 2))
+    x = (-1.5 * blob + 0.5 * torch.randn(24, 24, 24))[None, None]
+    net.eval()
+    with torch.no_grad():
+        particle = torch.sigmoid(model(x))[0, 0]
+        scores = torch.softmax(net(x), dim=1)[0]
+    assert particle[12, 12, 12] > 0.5
+    assert torch.allclose(1.0 - scores[0], particle, atol=1e-5)
+    assert torch.allclose(scores[1:], (particle / 3.0).expand(3, -1, -1, -1), atol=1e-5)
