@@ -85,33 +85,39 @@ def ask_save_discard_cancel(parent: Optional[QWidget], title: str, question: str
 
 
 class TomogramDialog(QFileDialog):
-    """Choose one tomogram: a volume file, or an OME-Zarr store, which is a folder
-    (``NAME.zarr``). Opening a Zarr folder takes it as the tomogram; opening any other folder
-    enters it. Qt's own dialog on every platform, since native ones cannot return a folder from
-    a file choice."""
+    """Choose a tomogram (or, with ``many``, several): volume files or OME-Zarr stores, which
+    are folders (``NAME.zarr``). Opening a Zarr folder takes it as a tomogram; opening any
+    other folder enters it. Qt's own dialog on every platform, since native ones cannot return
+    a folder from a file choice. ``chosen`` holds the paths taken."""
 
-    def __init__(self, parent: Optional[QWidget], title: str, start: str = ""):
+    def __init__(self, parent: Optional[QWidget], title: str, start: str = "",
+                 many: bool = False):
         super().__init__(parent, title, start, TOMO_FILTER)
         self.setOption(QFileDialog.DontUseNativeDialog, True)
-        self.setFileMode(QFileDialog.ExistingFile)
+        self.setFileMode(QFileDialog.ExistingFiles if many else QFileDialog.ExistingFile)
         self.setAcceptMode(QFileDialog.AcceptOpen)
-        self.chosen = ""
+        self.chosen: list[str] = []
 
     def accept(self) -> None:
         picked = self.selectedFiles()
-        if picked and Path(picked[0]).is_dir() and is_zarr_path(picked[0]):
-            self.chosen = picked[0]
+        if picked and all(Path(p).is_file() or (Path(p).is_dir() and is_zarr_path(p))
+                          for p in picked):
+            self.chosen = list(picked)
             QDialog.accept(self)
             return
-        super().accept()
-        if self.result() == QDialog.Accepted:
-            self.chosen = (self.selectedFiles() or [""])[0]
+        super().accept()  # enters a plain folder, or explains what is wrong
 
 
 def choose_tomogram_file(parent: Optional[QWidget], title: str, start: str = "") -> str:
     """The tomogram (file or ``.zarr`` folder) the user chose, or "" when cancelled."""
     dialog = TomogramDialog(parent, title, start)
-    return dialog.chosen if dialog.exec_() == QDialog.Accepted else ""
+    return dialog.chosen[0] if dialog.exec_() == QDialog.Accepted and dialog.chosen else ""
+
+
+def choose_tomogram_files(parent: Optional[QWidget], title: str, start: str = "") -> list[str]:
+    """The tomograms (files and ``.zarr`` folders) the user chose; empty when cancelled."""
+    dialog = TomogramDialog(parent, title, start, many=True)
+    return list(dialog.chosen) if dialog.exec_() == QDialog.Accepted else []
 
 
 def load_config_file(parent: Optional[QWidget], loader: Callable, title: str,

@@ -373,9 +373,9 @@ def test_the_open_dialog_takes_a_zarr_folder_as_one_tomogram(qtbot, tmp_path, mo
         dialog.accept()
         chosen[name] = (dialog.result() == QDialog.Accepted, dialog.chosen,
                         dialog.directory().absolutePath())
-    assert chosen["v.zarr"] == (True, str(zarr_path), str(tmp_path))
-    assert chosen["sub"] == (False, "", str(tmp_path / "sub"))      # entered, not taken
-    assert chosen["v.mrc"] == (True, str(mrc_path), str(tmp_path))
+    assert chosen["v.zarr"] == (True, [str(zarr_path)], str(tmp_path))
+    assert chosen["sub"] == (False, [], str(tmp_path / "sub"))      # entered, not taken
+    assert chosen["v.mrc"] == (True, [str(mrc_path)], str(tmp_path))
 
     # the Open button goes through that dialog and opens the Zarr store it answers
     def answer(dialog):
@@ -389,3 +389,35 @@ def test_the_open_dialog_takes_a_zarr_folder_as_one_tomogram(qtbot, tmp_path, mo
     qtbot.mouseClick(tab.open_button, Qt.LeftButton)
     assert tab.tomogram is not None and tab.tomogram.path == zarr_path
     assert "28 x 24 x 16 (x, y, z), 10 A/voxel" in tab.file_label.text()
+
+
+def test_the_add_tomograms_dialog_takes_zarr_folders_and_files_together(qtbot, tmp_path,
+                                                                       monkeypatch):
+    """The Inference tab's "Add files..." lists several tomograms chosen at once, Zarr
+    folders among them; a plain folder in the choice is entered, nothing is added."""
+    from PyQt5.QtCore import Qt
+    from PyQt5.QtWidgets import QDialog
+
+    from gui import dialogs
+    from gui.tabs.infer_tab import InferTab
+
+    zarr_path = write_ome_zarr(tmp_path / "a.zarr", volume(4), 10.0)
+    mrc_path = write_tomogram(tmp_path / "b.mrc", volume(4), 10.0)
+    (tmp_path / "sub").mkdir()
+    selection = {}
+
+    def answer(dialog):
+        dialog.setDirectory(str(tmp_path))
+        dialog.selectFile(selection["names"])
+        dialog.accept()
+        return dialog.result() if dialog.result() == QDialog.Accepted else QDialog.Rejected
+
+    monkeypatch.setattr(dialogs.TomogramDialog, "exec_", answer)
+    tab = InferTab()
+    qtbot.addWidget(tab)
+    selection["names"] = '"sub"'
+    qtbot.mouseClick(tab.add_files, Qt.LeftButton)
+    assert tab.tomograms() == []
+    selection["names"] = '"a.zarr" "b.mrc"'
+    qtbot.mouseClick(tab.add_files, Qt.LeftButton)
+    assert sorted(tab.tomograms()) == sorted([str(zarr_path), str(mrc_path)])

@@ -245,8 +245,7 @@ class InferTab(QWidget):
         return [self.tomo_list.item(i).text() for i in range(self.tomo_list.count())]
 
     def _choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Add tomograms", "", dialogs.TOMO_FILTER)
-        self.add_tomograms(paths)
+        self.add_tomograms(dialogs.choose_tomogram_files(self, "Add tomograms"))
 
     def _choose_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Add a folder of tomograms")
