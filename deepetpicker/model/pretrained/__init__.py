@@ -70,8 +70,9 @@ def load_pretrained(net: ResUNet3D, source: PathLike) -> dict[str, Any]:
     Every tensor (parameters and BatchNorm statistics) whose name and shape match is copied.
     The head is copied when it has the same number of output channels, split from a one-class
     head into several classes (:func:`_split_foreground_head`), and otherwise keeps its fresh
-    random weights; so a network pretrained on one class serves any number of classes. A checkpoint whose network differs otherwise (channels per level, CoordConv,
-    image pyramid) raises :class:`DeepETPickerError` naming the file and the difference.
+    random weights; so a network pretrained on one class serves any number of classes. A
+    checkpoint whose network differs otherwise (channels per level, CoordConv, image pyramid)
+    raises :class:`DeepETPickerError` naming the file and the difference.
 
     The result: ``source`` (the file read), ``loaded`` and ``total`` (tensor counts),
     ``skipped`` (names left as they were), ``head`` (``"copied"``, ``"split"`` or ``"new"``),
