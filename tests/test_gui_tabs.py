@@ -430,7 +430,8 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
     assert tab.patch_size.value() == 16 and tab.pad_size.value() == 2
     raw = Path(sim).parent.parent / "raw"
     tomos = [str(raw / "sim_00.mrc"), str(raw / "sim_01.mrc")]
-    patch_dialog(monkeypatch, "getOpenFileNames", ([tomos[0]], ""))
+    import gui.dialogs
+    monkeypatch.setattr(gui.dialogs, "choose_tomogram_files", lambda *a, **k: [tomos[0]])
     qtbot.mouseClick(tab.add_files, Qt.LeftButton)
     assert tab.tomograms() == tomos[:1]
     # a folder adds the tomograms in it, each once
