@@ -125,17 +125,17 @@ def _copy_weights(net: ResUNet3D, model: ResUNet3D, meta: dict) -> dict[str, Any
                 loaded.append(name)
             else:
                 skipped.append(name)
+    odd = [name for name in skipped if name not in head]
+    if odd:  # the constructor arguments agree, so only a hand-made file gets here
+        raise DeepETPickerError(
+            f"Cannot start from {meta['path']}: tensors {odd[:4]} are missing or of another "
+            f"shape. Choose a checkpoint written by DeepETPicker training.")
     head_start = "copied"
     if skipped:
         head_start = "new"
         if model.out_channels == 1 and net.out_channels > 1:
             _split_foreground_head(net, model)
             head_start = "split"
-    odd = [name for name in skipped if name not in head]
-    if odd:  # the constructor arguments agree, so only a hand-made file gets here
-        raise DeepETPickerError(
-            f"Cannot start from {meta['path']}: tensors {odd[:4]} are missing or of another "
-            f"shape. Choose a checkpoint written by DeepETPicker training.")
     provenance = meta.get("pretraining")
     if isinstance(provenance, dict):  # the curve stays in the pretrained file
         provenance = {k: v for k, v in provenance.items() if k != "curve"}
