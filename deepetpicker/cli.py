@@ -309,7 +309,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config) if args.config else None
     picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,
                                  "t_dist": args.t_dist, "localize": args.localize,
-                                 "min_score": args.min_score}.items() if v is not None}
+                                 "min_score": args.min_score,
+                                 "min_class_confidence": args.min_class_confidence}.items()
+               if v is not None}
     job, where = predict, {"tomograms": args.tomograms, "zarr_level": args.zarr_level}
     if args.copick:
         job, where = _copick_predict(args)
@@ -637,9 +639,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "(default: ceil(d / 2) of each class's "
                                                 "diameter)")
     p.add_argument("--min-score", type=float, nargs="+", metavar="S",
-                   help="drop picks scoring below this, one value or one per class (default: "
-                        "the thresholds tuned per class on the validation tomograms during "
-                        "training, stored in the checkpoint; 0 keeps every pick)")
+                   help="drop picks whose detection score is below this, one value or one per "
+                        "class (default: the thresholds tuned per class for the best "
+                        "localisation F1 on the validation tomograms during training, stored "
+                        "in the checkpoint; 0 keeps every pick)")
+    p.add_argument("--min-class-confidence", type=float, metavar="C",
+                   help="drop picks whose class confidence (their class's share of the class "
+                        "probabilities around them, in the sidecar) is below this (default: "
+                        "keep them; a found particle is not dropped for an uncertain class)")
     p.add_argument("--localize", choices=["class", "foreground"],
                    help="class: search each class map on its own (the paper's rule); "
                         "foreground: find particles on all classes together, then give each "

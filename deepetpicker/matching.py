@@ -310,10 +310,35 @@ def ranked_hits(pred: Picks, truth: Picks, max_distance: float) -> tuple[np.ndar
     return scores[order], hits[order]
 
 
+def localisation_hits(pred: Picks, truth: Picks, radii: PerClassValue, num_cls: int,
+                      fraction: float = 0.5) -> np.ndarray:
+    """For each pick (table order), whether it found a particle of any class: picks in
+    descending score order take the nearest free particle within ``fraction`` of that
+    particle's radius (``radii`` per class as in :func:`evaluate_distance`). The class a pick
+    names plays no part: this is the localisation half of picking."""
+    from scipy.spatial import cKDTree
+
+    radius = _radii_per_class(radii, num_cls) * float(fraction)
+    hits = np.zeros(len(pred), dtype=bool)
+    if not len(pred) or not len(truth):
+        return hits
+    reach = radius[np.clip(truth.classes, 1, num_cls) - 1]
+    candidates = cKDTree(pred.xyz).sparse_distance_matrix(
+        cKDTree(truth.xyz), float(reach.max()), output_type="ndarray")
+    pi, ti, dist = candidates["i"], candidates["j"], candidates["v"]
+    near = dist <= reach[ti]
+    scores = None if pred.scores is None else np.asarray(pred.scores, np.float64)
+    for p, _, _ in _greedy(pi[near], ti[near], dist[near], len(pred), scores):
+        hits[p] = True
+    return hits
+
+
 @dataclass(frozen=True)
 class ThresholdChoice:
-    """The score threshold chosen for one class and what it gave (see
-    :func:`best_score_thresholds`)."""
+    """The detection threshold chosen for one class and what it gave (see
+    :func:`best_detection_thresholds`): ``f1`` is the localisation F1 of all classes' picks
+    under all the chosen thresholds, ``f1_all`` with every pick kept; ``n_pred`` this
+    class's picks kept, ``n_truth`` its particles."""
 
     class_id: int
     threshold: float
@@ -323,32 +348,59 @@ class ThresholdChoice:
     n_truth: int
 
 
-def best_score_thresholds(preds: list[Picks], truths: list[Picks], radii: PerClassValue,
-                          num_cls: int,
-                          fraction: float = 0.5) -> list[ThresholdChoice]:
-    """Per class, the score threshold that gives the best F1 over the given tomograms.
+def best_detection_thresholds(preds: list[Picks], truths: list[Picks], radii: PerClassValue,
+                              num_cls: int, fraction: float = 0.5) -> list[ThresholdChoice]:
+    """One score threshold per class (picks of that class scoring at least it are kept) that
+    together give the best localisation F1 over the given tomograms.
 
-    ``preds``/``truths``: one table per tomogram, matched within ``fraction * radius`` of each
-    class (``radii`` as in :func:`evaluate_distance`). Returns one dict per class: ``class``,
-    ``threshold`` (picks scoring at least this are kept; halfway between the lowest kept and
-    the highest dropped score; 0.0 when keeping every pick is best, or when the class has no
-    picks or no particles), ``f1`` at that threshold, ``f1_all`` with every pick kept, and the
-    counts ``n_pred`` (kept) and ``n_truth``, as :class:`ThresholdChoice` s.
+    A pick counts as found when it lands on a particle of any class (see
+    :func:`localisation_hits`), so a particle found but named with another class is never
+    dropped to make a class purer. The thresholds maximise ``2 TP / (kept + N)`` jointly
+    (Dinkelbach's iteration: for a trial F1 ``f`` each class independently maximises ``2 TP_c
+    - f kept_c``, which is exact for a ratio of sums). A threshold lies halfway between the
+    lowest kept and the highest dropped score; 0.0 keeps every pick (also for a class without
+    picks). On equal F1 the lower threshold (more picks) wins.
     """
-    radius = _radii_per_class(radii, num_cls)
-    choices = []
+    n_truth_all = int(sum(len(t) for t in truths))
+    per_class_counts = [int(sum(len(t.of_class(c)) for t in truths))
+                        for c in range(1, num_cls + 1)]
+    hits = [localisation_hits(p, t, radii, num_cls, fraction) for p, t in zip(preds, truths)]
+    ladders = []                               # per class: cut scores, kept, tp
     for c in range(1, num_cls + 1):
-        ranked = [ranked_hits(p.of_class(c), t.of_class(c), fraction * radius[c - 1])
-                  for p, t in zip(preds, truths)]
-        n_truth = int(sum(len(t.of_class(c)) for t in truths))
-        cuts, kept, tp = cumulative_hits([s for s, _ in ranked], [h for _, h in ranked])
-        threshold, f1_best, f1_all, n_kept = 0.0, 0.0, 0.0, int(kept[-1]) if len(kept) else 0
-        if len(cuts) and n_truth:
-            f1 = 2.0 * tp / (kept + n_truth)
-            # on equal F1 the lowest threshold (more picks, better recall) wins
-            best = int(np.flatnonzero(f1 >= f1.max() - 1e-12)[-1])
-            f1_best, f1_all, n_kept = float(f1[best]), float(f1[-1]), int(kept[best])
-            if best + 1 < len(cuts):
-                threshold = float((cuts[best] + cuts[best + 1]) / 2.0)
-        choices.append(ThresholdChoice(c, threshold, f1_best, f1_all, n_kept, n_truth))
-    return choices
+        scores, found = [], []
+        for p, h in zip(preds, hits):
+            mask = p.classes == c
+            scores.append(np.zeros(int(mask.sum())) if p.scores is None
+                          else np.asarray(p.scores, np.float64)[mask])
+            found.append(h[mask])
+        cuts, kept, tp = cumulative_hits(scores, found)
+        ladders.append((np.r_[np.inf, cuts], np.r_[0, kept], np.r_[0, tp]))
+
+    def f1_of(choice):
+        tp = sum(int(lad[2][i]) for lad, i in zip(ladders, choice))
+        kept = sum(int(lad[1][i]) for lad, i in zip(ladders, choice))
+        return 2.0 * tp / (kept + n_truth_all) if kept + n_truth_all else 0.0
+
+    every = [len(lad[0]) - 1 for lad in ladders]
+    choice, f_trial = list(every), 0.0
+    for _ in range(100):
+        f_trial = f1_of(choice)
+        new = []
+        for cuts, kept, tp in ladders:
+            gain = 2.0 * tp - f_trial * kept
+            if len(cuts) > 1 and cuts[1] >= 1.0:   # a score of 1 cannot be cut off
+                gain[0] = -np.inf
+            new.append(int(np.flatnonzero(gain >= gain.max() - 1e-12)[-1]))
+        if new == choice:
+            break
+        choice = new
+    best, f_all = f1_of(choice), f1_of(every)
+    if best < f_all:                            # never worse than keeping every pick
+        choice, best = every, f_all
+    result = []
+    for c, ((cuts, kept, _), i) in enumerate(zip(ladders, choice), start=1):
+        threshold = 0.0 if i == len(cuts) - 1 else float(
+            (cuts[i] + cuts[i + 1]) / 2.0 if i > 0 else (cuts[1] + 1.0) / 2.0)
+        result.append(ThresholdChoice(c, threshold, best, f_all, int(kept[i]),
+                                      per_class_counts[c - 1]))
+    return result

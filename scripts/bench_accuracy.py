@@ -49,31 +49,64 @@ CLASSES = [dict(name="globule", shape="globule", diameter=10),
            dict(name="stalk", shape="stalk", diameter=18),
            dict(name="dimer", shape="rod", diameter=16)]
 SHAPE = (64, 160, 160)
+#: The data sets (``--case``): particle kinds, tomogram shape and weak labels (None: the
+#: simulator's rule, one label per class where a class is much wider than the shared one;
+#: a number: that one label for every class, as the original program's users set it).
+CASES = {
+    "class_labels": dict(classes=CLASSES, shape=SHAPE, label=None),
+    "shared_label": dict(classes=[dict(name="globule", shape="globule", diameter=10),
+                                  dict(name="barrel", shape="barrel", diameter=16),
+                                  dict(name="stalk", shape="stalk", diameter=18),
+                                  dict(name="dimer", shape="rod", diameter=22)],
+                         shape=SHAPE, label=9),
+    "similar": dict(classes=[dict(name="globule", shape="globule", diameter=14),
+                             dict(name="barrel", shape="barrel", diameter=16),
+                             dict(name="dimer", shape="rod", diameter=18),
+                             dict(name="stalk", shape="stalk", diameter=20)],
+                    shape=SHAPE, label=None),
+    "many": dict(classes=[dict(name="small", shape="globule", diameter=8),
+                          dict(name="globule", shape="globule", diameter=12),
+                          dict(name="barrel", shape="barrel", diameter=16),
+                          dict(name="dimer", shape="rod", diameter=18),
+                          dict(name="stalk", shape="stalk", diameter=20),
+                          dict(name="ring", shape="ring", diameter=20),
+                          dict(name="shell", shape="shell", diameter=22),
+                          dict(name="complex", shape="complex", diameter=24)],
+                 shape=(64, 224, 224), label=None),
+}
 N_TOMOGRAMS = 5            # train on 0 and 1, validate on 2, hold out 3 and 4
 PATCH, PAD, BATCH = 40, 6, 8
 VARIANTS = ("scratch", "ema_tuned", "pretrained")
 
 
-def simulate(out: Path, seed: int):
+def simulate(out: Path, seed: int, case: str = "class_labels"):
+    from dataclasses import replace
+
     from deepetpicker.config import load_preprocess_config
     from deepetpicker.preprocess.job import preprocess
     from deepetpicker.simulate import simulate_dataset
 
-    config = simulate_dataset(out, n=N_TOMOGRAMS, shape=SHAPE, classes=CLASSES, seed=seed,
-                              reuse=True)
+    spec = CASES[case]
+    config = simulate_dataset(out, n=N_TOMOGRAMS, shape=spec["shape"], classes=spec["classes"],
+                              seed=seed, reuse=True)
     pre = load_preprocess_config(config)
+    if spec["label"] is not None:
+        pre = replace(pre, label_diameter=int(spec["label"]), label_diameters=None)
     preprocess(pre)
     return pre
 
 
-def train_variant(pre, variant: str, steps: int, seed: int, log, reuse: bool = False):
+def train_variant(pre, variant: str, steps: int, seed: int, log, reuse: bool = False,
+                  overrides: dict | None = None, name: str = ""):
     """Train one variant for about ``steps`` optimiser steps: ``(config, best.pth, steps
-    done, minutes of training)``. With ``reuse`` a training with the same settings that
+    done, minutes of training)``; ``overrides`` go on top of the variant's settings, ``name``
+    names its run folder. With ``reuse`` a training with the same settings that
     finished in the run folder is taken instead of training again."""
     from deepetpicker.config import NETWORK_PRESETS, TrainConfig
     from deepetpicker.train.job import train
 
-    settings = dict(dset_name=f"{variant}_{steps}", device="cpu", seed=seed, patch_size=PATCH,
+    settings = dict(dset_name=f"{name or variant}_{steps}", device="cpu", seed=seed,
+                    patch_size=PATCH,
                     padding_size=PAD, batch_size=BATCH, lr=3e-3,
                     f_maps=list(NETWORK_PRESETS["light"]),
                     max_epochs=1)
@@ -81,6 +114,7 @@ def train_variant(pre, variant: str, steps: int, seed: int, log, reuse: bool = F
         settings.update(ema_decay=0.0, localize="class")
     if "init" in TrainConfig.__dataclass_fields__:
         settings["init"] = "pretrained" if variant == "pretrained" else "scratch"
+    settings.update(overrides or {})
     probe = TrainConfig.from_preprocess(pre, [0, 1], [2], **settings)
     from deepetpicker.train.dataset import load_entries
 
@@ -127,15 +161,16 @@ def finished_run(cfg):
             "best_f1": meta.get("best_f1") or 0.0, "minutes": seconds / 60.0}
 
 
-def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
-    """Pick the held-out tomograms; pooled occupancy-rule scores."""
+def score(pre, cfg, weights, variant: str, tta: bool, out: Path, keep_all: bool = False):
+    """Pick the held-out tomograms; pooled occupancy-rule scores. ``keep_all``: every pick
+    kept (``--min-score 0``) instead of the variant's rule."""
     from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
     from deepetpicker.infer.job import predict
     from deepetpicker.io.picks import read_picks
     from deepetpicker.io.tomogram import load_tomogram
 
     held_out = _held_out(pre)
-    picking = {"min_score": 0.0} if variant == "scratch" else {}
+    picking = {"min_score": 0.0} if variant == "scratch" or keep_all else {}
     result = predict(cfg, weights, tomograms=[raw for raw, _, _ in held_out], out=out,
                      picking=picking, tta=tta, overwrite=True, force=True)
     scored = []
@@ -144,6 +179,16 @@ def score(pre, cfg, weights, variant: str, tta: bool, out: Path):
                                          load_tomogram(occupancy).data[...],
                                          num_cls=int(cfg.num_cls)))
     return pool_occupancy(scored)
+
+
+def scored_run(pooled) -> dict:
+    """What a run records of its pooled scores: localisation F1, class F1 per class and their
+    mean, picks, picks on background and particles hit more than once."""
+    per_class = [c.f1 for c in pooled.per_class]
+    present = [v for v, c in zip(per_class, pooled.per_class) if c.n_truth and v is not None]
+    return dict(f1=pooled.f1, per_class=per_class,
+                class_f1=statistics.fmean(present) if present else 0.0, picks=pooled.rr,
+                background=pooled.fp, multiple_hits=pooled.mh)
 
 
 def _held_out(pre):
@@ -165,7 +210,7 @@ def dog_floor(pre) -> float:
     from deepetpicker.io.tomogram import load_tomogram
 
     best = 0.0
-    radii = sorted({c["diameter"] / 2.0 for c in CLASSES})
+    radii = sorted({float(d) / 2.0 for d in pre.ocp_diameter})
     for radius in radii:
         sigma = radius / math.sqrt(3.0)          # a ball of this radius answers most at sigma
         scored = []
@@ -182,7 +227,7 @@ def dog_floor(pre) -> float:
             picks = Picks(np.ones(len(zyx), int), zyx[:, ::-1], dog[tuple(peaks[order].T)])
             scored.append(evaluate_occupancy(picks, truth,
                                              np.asarray(load_tomogram(occupancy).data),
-                                             num_cls=len(CLASSES)))
+                                             num_cls=int(pre.num_cls)))
         best = max(best, pool_occupancy(scored).f1)
     return best
 
@@ -199,8 +244,9 @@ def run_key(run: dict) -> tuple:
 def merge_records(records: list) -> dict:
     """One record of several (the same benchmark run in parts); a run in two parts counts
     once."""
-    merged = {"classes": records[0]["classes"], "shape": records[0]["shape"],
-              "labels": records[0].get("labels"), "dog": {}, "runs": []}
+    merged = {"case": records[0].get("case", "class_labels"), "classes": records[0]["classes"],
+              "shape": records[0]["shape"], "labels": records[0].get("labels"), "dog": {},
+              "runs": []}
     seen = set()
     for record in records:
         if (record["classes"] != merged["classes"] or record["shape"] != merged["shape"]
@@ -216,27 +262,46 @@ def merge_records(records: list) -> dict:
     return merged
 
 
+def _class_f1(run: dict) -> float:
+    """The mean class F1 of a run (recorded, or from its per-class F1 in older records)."""
+    if "class_f1" in run:
+        return run["class_f1"]
+    present = [v for v in run["per_class"] if v is not None]
+    return statistics.fmean(present) if present else 0.0
+
+
 def print_table(record: dict) -> None:
-    """The README table: one row per variant, budget and TTA, mean ± spread over seeds."""
+    """The README table: one row per variant, budget and TTA, mean ± spread over seeds of the
+    localisation F1 and the mean class F1, the class F1 of each kind, and (where recorded) the
+    localisation F1 with every pick kept."""
     names = [c["name"] for c in record["classes"]]
     rows: dict = {}
     for run in record["runs"]:
         rows.setdefault((run["variant"], run["steps"], run["tta"]), []).append(run)
     seeds = sorted({run["seed"] for run in record["runs"]} | set(map(int, record["dog"])))
-    print(f"| variant | steps | TTA | F1 (mean ± sd, {len(seeds)} seeds) | "
-          + " | ".join(names) + " |")
-    print("|---|---|---|---|" + "---|" * len(names))
+    keep_all = any("all" in run for run in record["runs"])
+    print(f"| variant | steps | TTA | localisation F1 (mean ± sd, {len(seeds)} seeds) | "
+          f"class F1 | " + " | ".join(names) + " |"
+          + (" localisation F1, every pick kept |" if keep_all else ""))
+    print("|---|---|---|---|---|" + "---|" * len(names) + ("---|" if keep_all else ""))
     order = {v: i for i, v in enumerate(VARIANTS)}
-    for (variant, steps, tta) in sorted(rows, key=lambda k: (k[1], order[k[0]], k[2])):
+    for (variant, steps, tta) in sorted(rows, key=lambda k: (k[1], order.get(k[0], 99), k[0],
+                                                              k[2])):
         runs = rows[(variant, steps, tta)]
         mean, sd = _spread([r["f1"] for r in runs])
-        classes = [_spread([r["per_class"][i] for r in runs])[0] for i in range(len(names))]
+        cmean, csd = _spread([_class_f1(r) for r in runs])
+        classes = [_spread([r["per_class"][i] or 0.0 for r in runs])[0]
+                   for i in range(len(names))]
         note = "" if len(runs) == len(seeds) else f" ({len(runs)} seeds)"
-        print(f"| {variant} | {steps} | {'yes' if tta else 'no'} | {mean:.3f} ± {sd:.3f}{note} | "
-              + " | ".join(f"{v:.2f}" for v in classes) + " |")
+        line = (f"| {variant} | {steps} | {'yes' if tta else 'no'} | {mean:.3f} ± {sd:.3f}{note} "
+                f"| {cmean:.3f} ± {csd:.3f} | " + " | ".join(f"{v:.2f}" for v in classes) + " |")
+        if keep_all:
+            kept = [r["all"]["f1"] for r in runs if "all" in r]
+            line += f" {_spread(kept)[0]:.3f} |" if kept else " |"
+        print(line)
     mean, sd = _spread(list(record["dog"].values()))
-    print(f"| DoG blob detector (true count given) | - | - | {mean:.3f} ± {sd:.3f} |"
-          + " |" * len(names))
+    print(f"| DoG blob detector (true count given) | - | - | {mean:.3f} ± {sd:.3f} | |"
+          + " |" * (len(names) + keep_all))
 
 
 def main(argv=None) -> int:
@@ -245,6 +310,14 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, nargs="+", default=[300, 900])
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     parser.add_argument("--no-tta", action="store_true", help="skip the runs with TTA")
+    parser.add_argument("--case", choices=CASES, default="class_labels",
+                        help="the data set: particle kinds and weak labels (default "
+                             "class_labels)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="training settings on top of each variant's (JSON values), "
+                             "e.g. class_loss_weight=0; give --tag with them")
+    parser.add_argument("--tag", default="",
+                        help="recorded after the variant's name, e.g. pretrained:TAG")
     parser.add_argument("--out", type=Path, default=Path("bench_accuracy_output"))
     parser.add_argument("--json", type=Path,
                         help="every number, rewritten after each run (default OUT/results.json)")
@@ -270,9 +343,18 @@ def main(argv=None) -> int:
     def log(text):
         print(text, flush=True)
 
-    record = {"classes": CLASSES, "shape": SHAPE, "dog": {}, "runs": []}
+    case = CASES[args.case]
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = json.loads(value)
+    record = {"case": args.case, "classes": case["classes"], "shape": list(case["shape"]),
+              "dog": {}, "runs": []}
     if args.resume and path.exists():
         record = json.loads(path.read_text())
+        if record.get("case", "class_labels") != args.case:
+            raise SystemExit(f"{path} holds the case {record.get('case', 'class_labels')}, "
+                             f"not {args.case}; give another --json.")
         log(f"{len(record['runs'])} runs already in {path}")
 
     def save():
@@ -282,8 +364,9 @@ def main(argv=None) -> int:
     ttas = [False] if args.no_tta else [False, True]
     for seed in args.seeds:
         log(f"seed {seed}: simulating and preprocessing")
-        pre = simulate(args.out / f"seed{seed}" / "data", seed)
-        labels = list(pre.label_diameters or [pre.label_diameter] * len(CLASSES))
+        base = args.out / args.case / f"seed{seed}"
+        pre = simulate(base / "data", seed, args.case)
+        labels = list(pre.label_diameters or [pre.label_diameter] * int(pre.num_cls))
         # runs recorded before the labels were, could have been painted with others
         known = record.get("labels", None if record["runs"] else labels)
         if known != labels:
@@ -300,26 +383,32 @@ def main(argv=None) -> int:
                 if variant == "pretrained" and not packaged_weights().is_file():
                     log(f"  pretrained: {packaged_weights()} is not installed; skipped")
                     continue
+                name = f"{variant}:{args.tag}" if args.tag else variant
                 done = {run_key(run) for run in record["runs"]}
-                todo = [tta for tta in ttas if (seed, variant, steps, tta) not in done]
+                todo = [tta for tta in ttas if (seed, name, steps, tta) not in done]
                 if not todo:
                     continue
-                cfg, weights, n_steps, minutes = train_variant(pre, variant, steps, seed, log,
-                                                               reuse=args.resume)
+                cfg, weights, n_steps, minutes = train_variant(
+                    pre, variant, steps, seed, log, reuse=args.resume, overrides=overrides,
+                    name=name.replace(":", "_"))
                 for tta in todo:
-                    pooled = score(pre, cfg, weights, variant, tta,
-                                   args.out / f"seed{seed}" / f"{variant}_{steps}_{int(tta)}")
-                    per_class = [c.f1 for c in pooled.per_class]
-                    record["runs"].append(dict(seed=seed, variant=variant, steps=steps,
-                                               steps_done=n_steps, tta=tta, f1=pooled.f1,
-                                               per_class=per_class, picks=pooled.rr,
-                                               background=pooled.fp, multiple_hits=pooled.mh,
-                                               train_minutes=round(minutes, 2)))
+                    folder = base / f"{name.replace(':', '_')}_{steps}_{int(tta)}"
+                    run = dict(seed=seed, variant=name, steps=steps, steps_done=n_steps,
+                               tta=tta, train_minutes=round(minutes, 2), settings=overrides,
+                               **scored_run(score(pre, cfg, weights, variant, tta, folder)))
+                    if variant != "scratch":
+                        run["all"] = scored_run(score(pre, cfg, weights, variant, tta,
+                                                      folder.with_name(folder.name + "_all"),
+                                                      keep_all=True))
+                    record["runs"].append(run)
                     save()
-                    log(f"  {variant:10s} {steps:4d} steps tta={tta!s:5s}: localisation F1 "
-                        f"{pooled.f1:.3f}, classes " + " ".join(f"{v:.2f}" for v in per_class)
-                        + f"; {pooled.rr} picks, {pooled.fp} on background, {pooled.mh} "
-                          f"particles hit more than once")
+                    log(f"  {name:10s} {steps:4d} steps tta={tta!s:5s}: localisation F1 "
+                        f"{run['f1']:.3f}, class F1 {run['class_f1']:.3f} ("
+                        + " ".join(f"{v or 0:.2f}" for v in run["per_class"])
+                        + f"); {run['picks']} picks, {run['background']} on background, "
+                          f"{run['multiple_hits']} particles hit more than once"
+                        + (f"; every pick kept: localisation F1 {run['all']['f1']:.3f}, "
+                           f"class F1 {run['all']['class_f1']:.3f}" if "all" in run else ""))
     print()
     print_table(record)
     return 0

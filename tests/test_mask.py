@@ -62,11 +62,11 @@ def test_picks_outside_the_mask_are_dropped():
     mask[:, :, :20] = 1                            # keep x < 20
     picks = Picks([1, 2, 1, 1], [(3.0, 4, 5), (19.4, 10, 10), (19.6, 10, 10), (35, 2, 2)],
                   [0.9, 0.8, 0.7, 0.6], tomo_name="t")
-    picks.meta["class_share"] = np.array([0.1, 0.2, 0.3, 0.4])
+    picks.meta["class_confidence"] = np.array([0.1, 0.2, 0.3, 0.4])
     kept = picks_in_mask(picks, mask)
     assert kept.xyz[:, 0].tolist() == [3.0, 19.4]
     assert kept.classes.tolist() == [1, 2] and kept.scores.tolist() == [0.9, 0.8]
-    assert kept.meta["class_share"].tolist() == [0.1, 0.2] and kept.tomo_name == "t"
+    assert kept.meta["class_confidence"].tolist() == [0.1, 0.2] and kept.tomo_name == "t"
 
 
 def test_a_mask_of_another_shape_is_a_clear_error(tmp_path):

@@ -199,7 +199,7 @@ def test_foreground_localisation_finds_a_particle_split_over_classes():
     assert_matches(picks, [a, b, c])
     by_position = {tuple(np.rint(z).astype(int)): k for z, k in zip(picks.zyx, picks.classes)}
     assert by_position == {a: 1, b: 2, c: 1}            # C: the most probable class
-    share = dict(zip(map(tuple, np.rint(picks.zyx).astype(int)), picks.meta["class_share"]))
+    share = dict(zip(map(tuple, np.rint(picks.zyx).astype(int)), picks.meta["class_confidence"]))
     assert share[a] == pytest.approx(1.0) and share[c] == pytest.approx(0.40 / 0.90, abs=0.02)
     assert picks.meta["localize"] == "foreground"
     # torch input, one class, and a bad mode

@@ -1,11 +1,12 @@
-"""Score thresholds tuned per class on validation picks, and applied when picking."""
+"""Detection thresholds tuned per class on validation picks for the best localisation F1,
+and applied when picking."""
 
 import numpy as np
 import pytest
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
-from deepetpicker.matching import best_score_thresholds, ranked_hits
+from deepetpicker.matching import best_detection_thresholds, localisation_hits, ranked_hits
 from deepetpicker.picking.settings import PickSettings, apply_min_score
 
 
@@ -25,23 +26,73 @@ def test_ranked_hits_match_in_score_order():
     assert scores.tolist() == [0.9, 0.7, 0.4] and hits.tolist() == [True, False, False]
 
 
-def test_the_threshold_with_the_best_f1_per_class_over_tomograms():
-    # class 1: three true picks (0.9, 0.8, 0.6) and two false ones (0.7, 0.2), split over
-    # two tomograms; keeping the top 4 (>= 0.6) gives F1 2*3/(4+3) = 0.857, keeping all
+def test_one_class_the_threshold_with_the_best_f1_over_tomograms():
+    # three true picks (0.9, 0.8, 0.6) and two false ones (0.7, 0.2), split over two
+    # tomograms; keeping the top 4 (>= 0.6) gives F1 2*3/(4+3) = 0.857, keeping all
     # 2*3/(5+3) = 0.75, keeping the top 2: 2*2/(2+3) = 0.8
     first = _picks([[1, 10, 10, 10], [1, 70, 70, 70], [1, 30, 30, 30]], [0.9, 0.7, 0.8])
-    second = _picks([[1, 50, 50, 50], [1, 90, 90, 90], [2, 10, 40, 10]], [0.6, 0.2, 0.3])
+    second = _picks([[1, 50, 50, 50], [1, 90, 90, 90]], [0.6, 0.2])
     truth_first = TRUTH.select(np.array([0, 1]))
-    truth_second = TRUTH.select(np.array([2, 3]))
-    one, two, three = best_score_thresholds([first, second], [truth_first, truth_second],
-                                            radii=5, num_cls=3)
+    truth_second = TRUTH.select(np.array([2]))
+    (one,) = best_detection_thresholds([first, second], [truth_first, truth_second],
+                                       radii=5, num_cls=1)
     assert one.class_id == 1 and one.threshold == pytest.approx(0.4)     # between 0.6 and 0.2
     assert one.f1 == pytest.approx(6 / 7) and one.f1_all == pytest.approx(0.75)
     assert (one.n_pred, one.n_truth) == (4, 3)
-    # class 2: its only pick is right, so every pick is kept
-    assert (two.threshold, two.f1, two.n_pred, two.n_truth) == (0.0, 1.0, 1, 1)
-    # class 3: no picks and no particles: nothing is dropped
-    assert (three.threshold, three.f1, three.n_pred, three.n_truth) == (0.0, 0.0, 0, 0)
+
+
+def test_a_found_particle_given_another_class_is_kept():
+    """Thresholds are chosen on localisation: a pick on a particle counts whatever class it
+    names, so a class whose picks all sit on particles of another class keeps them (tuned on
+    class F1 it would lose every one)."""
+    truth = TRUTH.of_class(1)                       # three particles of class 1
+    pred = _picks([[1, 10, 10, 10], [1, 30, 30, 30], [2, 50, 50, 50], [2, 90, 90, 90],
+                   [3, 70, 70, 70]], [0.9, 0.8, 0.7, 0.3, 0.95])
+    one, two, three = best_detection_thresholds([pred], [truth], radii=5, num_cls=3)
+    assert (one.threshold, one.n_pred) == (0.0, 2)
+    assert two.threshold == pytest.approx(0.5) and two.n_pred == 1     # the hit at 0.7 kept
+    assert three.n_pred == 0 and three.threshold == pytest.approx(0.975)  # a lone false pick
+    assert one.f1 == two.f1 == pytest.approx(1.0)        # all three particles, nothing else
+    assert one.f1_all == pytest.approx(2 * 3 / (5 + 3))
+    assert (one.n_truth, two.n_truth, three.n_truth) == (3, 0, 0)
+    kept = apply_min_score(pred, [c.threshold for c in (one, two, three)], num_cls=3)
+    assert sorted(kept.scores.tolist()) == [0.7, 0.8, 0.9]
+
+
+def test_a_particle_counts_within_its_own_class_radius():
+    # a class-2 particle of radius 10: a class-1 pick 4 voxels off finds it (within half of
+    # its radius), though class 1's own radius (2) would be too small
+    truth = _picks([[2, 40, 40, 40]])
+    pred = _picks([[1, 44, 40, 40]], [0.9])
+    assert localisation_hits(pred, truth, radii=[2, 10], num_cls=2).tolist() == [True]
+    assert localisation_hits(pred, truth, radii=[10, 2], num_cls=2).tolist() == [False]
+
+
+def test_the_joint_thresholds_are_the_best_of_every_combination():
+    """Dinkelbach's iteration finds the per-class thresholds with the highest pooled F1:
+    compared with trying every combination on random picks of two classes."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    for trial in range(25):
+        truth = _picks(np.c_[rng.integers(1, 3, 8), rng.uniform(0, 200, (8, 3))])
+        # picks on six different particles (as after de-duplication) and six elsewhere
+        on = truth.xyz[rng.permutation(8)[:6]] + rng.normal(0, 0.5, (6, 3))
+        off = rng.uniform(0, 200, (6, 3))
+        xyz = np.r_[on, off]
+        pred = Picks(rng.integers(1, 3, 12), xyz, rng.uniform(0, 1, 12).round(3))
+        choices = best_detection_thresholds([pred], [truth], radii=6, num_cls=2)
+        cuts = [np.r_[np.unique(pred.scores[pred.classes == c]), 2.0] for c in (1, 2)]
+        best = 0.0
+        for a, b in itertools.product(*cuts):
+            keep = np.where(pred.classes == 1, pred.scores >= a, pred.scores >= b)
+            # matching the kept picks alone can only find more than the ranked hits say
+            tp = int(localisation_hits(pred.select(keep), truth, 6, 2).sum())
+            best = max(best, 2 * tp / (int(keep.sum()) + len(truth)))
+        kept = apply_min_score(pred, [c.threshold for c in choices], num_cls=2)
+        got = 2 * int(localisation_hits(kept, truth, 6, 2).sum()) / (len(kept) + len(truth))
+        assert got == pytest.approx(choices[0].f1), trial
+        assert choices[0].f1 == pytest.approx(best), trial
 
 
 def test_ties_keep_the_lower_threshold_and_equal_scores_are_not_split():
@@ -50,21 +101,21 @@ def test_ties_keep_the_lower_threshold_and_equal_scores_are_not_split():
     # keeping 1 -> 2/4 = 0.5, keeping 3 -> 2/6, keeping 5 -> 6/8 = 0.75 (best: keep all)
     pred = _picks([[1, 10, 10, 10], [1, 70, 70, 70], [1, 90, 90, 90], [1, 30, 30, 30],
                    [1, 50, 50, 50]], [0.9, 0.5, 0.5, 0.3, 0.3])
-    (choice,) = best_score_thresholds([pred], [truth], radii=5, num_cls=1)
+    (choice,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1)
     assert choice.threshold == 0.0 and choice.f1 == pytest.approx(0.75)
     # one right pick at 0.9 and one false at 0.2: equal F1 would be 0.5 and 0.4, so cut
     pred = _picks([[1, 10, 10, 10], [1, 70, 70, 70]], [0.9, 0.2])
-    (choice,) = best_score_thresholds([pred], [truth], radii=5, num_cls=1)
+    (choice,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1)
     assert choice.threshold == pytest.approx(0.55) and choice.n_pred == 1
 
 
 def test_min_score_drops_picks_per_class_and_keeps_per_pick_meta_aligned():
     picks = _picks([[1, 1, 1, 1], [1, 2, 2, 2], [2, 3, 3, 3], [2, 4, 4, 4]],
                    [0.9, 0.3, 0.5, 0.45])
-    picks.meta["class_share"] = np.array([0.8, 0.6, 0.7, 0.5])
+    picks.meta["class_confidence"] = np.array([0.8, 0.6, 0.7, 0.5])
     kept = apply_min_score(picks, (0.5, 0.4), num_cls=2)
     assert kept.scores.tolist() == [0.9, 0.5, 0.45]
-    assert kept.meta["class_share"].tolist() == [0.8, 0.7, 0.5]
+    assert kept.meta["class_confidence"].tolist() == [0.8, 0.7, 0.5]
     assert kept.meta["min_score"] == [0.5, 0.4]
     assert len(apply_min_score(picks, 0.0, num_cls=2)) == 4
     assert apply_min_score(picks, None, num_cls=2) is picks

@@ -48,7 +48,7 @@ TRAIN_KEYS = ("dset_name", "base_path", "coord_path", "coord_format", "tomo_path
 EXTRA_TRAIN_KEYS = ("f_maps", "device", "loss", "seed", "num_workers", "augment", "t_lm",
                     "t_dist", "coord_conv", "pyramid", "background_fraction", "val_every",
                     "weight_decay", "ema_decay", "localize", "init", "mask_path",
-                    "label_diameters", "class_names")
+                    "label_diameters", "class_names", "class_loss_weight")
 
 PRE_REQUIRED = ("dset_name", "base_path", "coord_path", "tomo_path", "num_cls",
                 "label_diameter", "ocp_diameter")
@@ -96,7 +96,7 @@ _OUTPUT_PATH_KEYS = ("coord_path", "tomo_path", "label_path", "ocp_path")
 _TRAIN_INTS = ("batch_size", "patch_size", "padding_size", "max_epochs", "seed", "num_workers",
                "val_every")
 _TRAIN_FLOATS = ("lr", "seg_thresh", "t_lm", "t_dist", "background_fraction", "weight_decay",
-                 "ema_decay")
+                 "ema_decay", "class_loss_weight")
 
 
 def label_folder_name(label_type: str, label_diameter: int,
@@ -592,6 +592,7 @@ class TrainConfig(PreprocessConfig):
     localize: str = "foreground"
     init: str = "pretrained"
     mask_path: str = ""
+    class_loss_weight: float = 1.0
 
     def _warn_small_labels(self) -> None:
         """Nothing: the labels are made by preprocessing, whose config warns about their
@@ -765,6 +766,9 @@ class TrainConfig(PreprocessConfig):
         _check_float(self, "ema_decay", p, low=0.0, high=1.0, high_open=True,
                      hint="the decay of the moving average of the weights, e.g. 0.999; "
                           "0 turns it off")
+        _check_float(self, "class_loss_weight", p, low=0.0,
+                     hint="the weight of the classification term (cross-entropy over the "
+                          "classes on labelled voxels), e.g. 1.0; 0 turns it off")
         for key in ("coord_conv", "pyramid"):
             if not isinstance(getattr(self, key), bool):
                 p.add(key, getattr(self, key), "expected true or false")

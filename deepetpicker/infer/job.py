@@ -202,18 +202,25 @@ def _score_map_names(stem: str, k: int, class_names) -> list[str]:
 
 
 def _tuned_settings(settings, meta: dict, num_cls: int, report) -> "PickSettings":
-    """``settings`` with the checkpoint's score thresholds (tuned per class on the validation
-    tomograms during training) when the caller gave none."""
+    """``settings`` with the checkpoint's score thresholds (tuned per class for the best
+    localisation F1 on the validation tomograms during training) when the caller gave none.
+    Thresholds an earlier version tuned for class F1 (which drop found particles whose class
+    is uncertain) are not used."""
     from dataclasses import replace
 
-    from deepetpicker.picking.settings import format_thresholds
+    from deepetpicker.picking.settings import THRESHOLD_RULE, format_thresholds
 
     tuned = meta.get("score_thresholds")
     if (settings.min_score is not None or not isinstance(tuned, (list, tuple))
             or len(tuned) != num_cls):
         return settings
+    if meta.get("threshold_rule") != THRESHOLD_RULE:
+        report.log("the score thresholds in this checkpoint were tuned for class F1 by an "
+                   "earlier version and can drop particles that were found; every pick is "
+                   "kept (--min-score applies thresholds)")
+        return settings
     settings = replace(settings, min_score=tuple(float(v) for v in tuned))
-    report.log(f"score thresholds tuned on the validation tomograms: "
+    report.log(f"detection thresholds tuned on the validation tomograms: "
                f"{format_thresholds(settings.min_score)} (--min-score overrides; 0 keeps "
                f"every pick)")
     return settings
@@ -556,6 +563,9 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
                           cross_class=picks.meta["cross_class"], refine=picks.meta["refine"],
                           localize=picks.meta["localize"],
                           min_score=picks.meta.get("min_score"),
+                          min_class_confidence=picks.meta.get("min_class_confidence"),
+                          class_confidence=[round(float(v), 4) for v in
+                                            picks.meta.get("class_confidence", [])],
                           normalisation={"offset": offset, "scale": spread, "mean": stats.mean,
                                          "std": stats.std, "min": stats.min, "max": stats.max},
                           tiles=count_tiles(shape, patch, pad),

@@ -98,6 +98,9 @@ _XYZ_PIXEL = ("rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ")
 _XYZ_CENTRED = (RELION_CENTRED_X, "rlnCenteredCoordinateYAngst", "rlnCenteredCoordinateZAngst")
 _CLASS = "rlnClassNumber"
 _SCORE = "rlnAutopickFigureOfMerit"
+#: A pick's class confidence (its class's share of the class probabilities around it): the
+#: column RELION's classifications use for how sure the assignment is.
+_CLASS_CONFIDENCE = "rlnMaxValueProbDistribution"
 _OPTICS_GROUP = "rlnOpticsGroup"
 _OPTICS_NAME = "rlnOpticsGroupName"
 _TS_PIXEL = "rlnTomoTiltSeriesPixelSize"  # what RELION 4 and 5 put in the optics table
@@ -1101,6 +1104,14 @@ def _write_box(tables, out_dir, geometry, class_names) -> list[Path]:
     return written
 
 
+def _class_confidence(table: Picks):
+    """The class confidence of each pick of a predicted table, or None."""
+    values = table.meta.get("class_confidence")
+    if values is None or len(values) != len(table):
+        return None
+    return np.asarray(values, np.float64)
+
+
 def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of,
                 optics_group_of=None):
     """One particles table (a pandas DataFrame) for all tomograms; ``coords_of(table, index)``
@@ -1113,6 +1124,9 @@ def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of,
     columns: dict[str, list] = {name_label: [], **{c: [] for c in labels}, _CLASS: []}
     if has_scores:
         columns[_SCORE] = []
+    has_confidence = bool(tables) and all(_class_confidence(t) is not None for t in tables)
+    if has_confidence:
+        columns[_CLASS_CONFIDENCE] = []
     if optics_group_of is not None:
         columns[_OPTICS_GROUP] = []
     for index, table in enumerate(tables):
@@ -1123,6 +1137,8 @@ def _star_frame(tables: Sequence[Picks], name_label: str, name_of, coords_of,
         columns[_CLASS] += table.classes.tolist()
         if has_scores:
             columns[_SCORE] += table.scores.tolist()
+        if has_confidence:
+            columns[_CLASS_CONFIDENCE] += _class_confidence(table).tolist()
         if optics_group_of is not None:
             columns[_OPTICS_GROUP] += [optics_group_of(table)] * len(table)
     return pd.DataFrame(columns)

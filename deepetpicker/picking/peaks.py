@@ -182,13 +182,11 @@ class _Foreground:
         return np.asarray(part, dtype=np.float32).sum(axis=0)
 
 
-def _classify(scores, zyx: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per pick: the class (1-based) with the highest mean probability in a ball of
-    ``radius`` around the pick's voxel, and that class's share of the summed means."""
+def _class_means(scores, zyx: np.ndarray, radius: int) -> np.ndarray:
+    """``(K, P)``: each class's mean probability in a ball of ``radius`` around each pick's
+    voxel (in-bounds voxels only)."""
     import torch
 
-    if len(zyx) == 0:
-        return np.zeros(0, np.int64), np.zeros(0)
     offsets = _ball_offsets(radius)
     shape = np.array(scores.shape[1:])
     idx = np.rint(zyx).astype(np.int64)[:, None, :] + offsets[None]
@@ -199,12 +197,26 @@ def _classify(scores, zyx: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndar
         values = scores[:, t[..., 0], t[..., 1], t[..., 2]].float().cpu().numpy()
     else:
         values = np.asarray(scores[:, idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.float64)
-    means = (values * inside).sum(axis=2) / inside.sum(axis=1)     # (K, P)
-    best = means.argmax(axis=0)
+    return (values * inside).sum(axis=2) / inside.sum(axis=1)
+
+
+def _class_confidence(means: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Per pick: its class's share of the summed class means (1 for a lone class)."""
+    if not means.shape[1]:
+        return np.zeros(0)
     total = means.sum(axis=0)
-    share = np.where(total > 0, means[best, np.arange(len(best))] / np.maximum(total, 1e-12),
-                     0.0)
-    return best + 1, share
+    own = means[classes - 1, np.arange(means.shape[1])]
+    return np.where(total > 0, own / np.maximum(total, 1e-12), 0.0)
+
+
+def _classify(scores, zyx: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pick: the class (1-based) with the highest mean probability in a ball of
+    ``radius`` around the pick's voxel, and that class's share of the summed means."""
+    if len(zyx) == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    means = _class_means(scores, zyx, radius)
+    classes = means.argmax(axis=0) + 1
+    return classes, _class_confidence(means, classes)
 
 
 def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm: float = 0.1,
@@ -231,8 +243,9 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
     descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
     (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
     ``localize="foreground"`` finds peaks on the summed class maps and classifies each (see
-    the module docstring); the picks' ``meta["class_share"]`` then holds each pick's class
-    confidence, its class's share of the probability around it.
+    the module docstring). The picks' ``meta["class_confidence"]`` holds each pick's class
+    confidence, its class's share of the probability around it; the score says how sure the
+    network is that a particle is there, the class confidence which kind it is.
     """
     import torch
 
@@ -299,8 +312,12 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
     picks.meta = {"t_seg": float(t_seg), "t_lm": float(t_lm), "t_dist": dist,
                   "diameters": diam, "score_radius": radii, "cross_class": bool(cross_class),
                   "refine": bool(refine), "localize": localize}
-    if share is not None:
-        picks.meta["class_share"] = share[kept][order]
+    if share is None:      # each class map searched alone: its share around the pick
+        share = _class_confidence(_class_means(scores, picks.zyx, min(radii)), picks.classes) \
+            if len(picks) else np.zeros(0)
+    else:
+        share = share[kept][order]
+    picks.meta["class_confidence"] = share
     return picks
 
 

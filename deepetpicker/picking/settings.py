@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 
 PerClass = Union[None, float, tuple]
 
+#: How the score thresholds a checkpoint keeps were chosen: per class, for the best
+#: localisation F1 (a particle found by a pick of any class counts). Prediction uses a
+#: checkpoint's thresholds only when it names this rule.
+THRESHOLD_RULE = "localisation"
+
 
 def _per_class(name: str, value: object, check: Callable[[object], float],
                what: str) -> PerClass:
@@ -102,12 +107,28 @@ def apply_min_score(picks: Picks, min_score: PerClass, num_cls: int) -> Picks:
         kept = picks
     else:
         floor = np.asarray(limits, np.float64)[np.clip(picks.classes, 1, num_cls) - 1]
-        keep = picks.scores >= floor
-        kept = picks.select(keep)
-        for key, value in picks.meta.items():
-            if isinstance(value, np.ndarray) and len(value) == len(picks):
-                kept.meta[key] = value[keep]
+        kept = select_picks(picks, picks.scores >= floor)
     kept.meta["min_score"] = [float(v) for v in limits]
+    return kept
+
+
+def select_picks(picks: Picks, keep: np.ndarray) -> Picks:
+    """The rows ``keep`` of ``picks`` with the per-pick arrays in ``meta`` kept aligned."""
+    kept = picks.select(keep)
+    for key, value in picks.meta.items():
+        if isinstance(value, np.ndarray) and len(value) == len(picks):
+            kept.meta[key] = value[keep]
+    return kept
+
+
+def apply_min_class_confidence(picks: Picks, limit: Optional[float]) -> Picks:
+    """``picks`` without those whose class confidence (``meta["class_confidence"]``) is below
+    ``limit``; None keeps them all. The limit is recorded in ``meta``."""
+    confidence = picks.meta.get("class_confidence")
+    if limit is None or confidence is None:
+        return picks
+    kept = select_picks(picks, np.asarray(confidence) >= float(limit))
+    kept.meta["min_class_confidence"] = float(limit)
     return kept
 
 
@@ -126,9 +147,14 @@ class PickSettings:
     ``"foreground"`` finds peaks on the summed class maps and gives each the class most
     probable around it, so a particle whose probability is split over similar classes is
     still found.
-    ``min_score``: picks of a class scoring below this are dropped; one number, one per class,
-    or None (keep all). Training tunes one per class on the validation tomograms and stores it
-    in the checkpoint, where prediction takes it from unless it is given.
+    ``min_score``: picks of a class whose score (detection confidence: how sure the network
+    is that a particle is there) is below this are dropped; one number, one per class, or None
+    (keep all). Training tunes one per class on the validation tomograms for the best
+    localisation F1 (a particle found counts whatever class it is given) and stores them in
+    the checkpoint, where prediction takes them from unless given.
+    ``min_class_confidence``: picks whose class confidence (their class's share of the class
+    probabilities around them) is below this are dropped; None (the default) keeps them, so a
+    particle found is never lost for an uncertain class.
     """
 
     t_seg: float = 0.5
@@ -139,6 +165,7 @@ class PickSettings:
     refine: bool = True
     localize: str = "foreground"
     min_score: PerClass = None
+    min_class_confidence: Optional[float] = None
 
     def __post_init__(self) -> None:
         for name, example in (("t_seg", 0.5), ("t_lm", 0.1)):
@@ -156,6 +183,11 @@ class PickSettings:
                 f"paper's rule) or 'foreground' (find particles on all classes together, then "
                 f"name their class).")
         object.__setattr__(self, "min_score", _score_values(self.min_score))
+        if self.min_class_confidence is not None:
+            object.__setattr__(self, "min_class_confidence", _probability(
+                "min_class_confidence", self.min_class_confidence,
+                "a class confidence is a share of probability, so give e.g. 0.5 (or leave it "
+                "unset to keep every pick)."))
         for name in ("cross_class", "refine"):
             if not isinstance(getattr(self, name), bool):
                 raise DeepETPickerError(f"{name} = {getattr(self, name)!r}: expected true or "
@@ -204,4 +236,5 @@ def picks_from_scores(scores: Union[np.ndarray, torch.Tensor], diameters: Sequen
                       score_radius=settings.score_radius, cross_class=settings.cross_class,
                       refine=settings.refine, tomo_name=tomo_name, voxel_size=voxel_size,
                       report=report, localize=settings.localize)
-    return apply_min_score(picks, settings.min_score, len(diameters))
+    picks = apply_min_score(picks, settings.min_score, len(diameters))
+    return apply_min_class_confidence(picks, settings.min_class_confidence)

@@ -60,14 +60,14 @@ from deepetpicker.matching import DistanceResult
 from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint, save_checkpoint
 from deepetpicker.model.pretrained import start_weights
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
-from deepetpicker.picking.settings import format_thresholds
+from deepetpicker.picking.settings import THRESHOLD_RULE, format_thresholds
 from deepetpicker.train.augment import AugmentSettings
 from deepetpicker.train.dataset import (PatchDataset, attach_masks, check_patch_fits,
                                         load_entries)
 from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
                                             resolve_device, setup_distributed,
                                             teardown_distributed)
-from deepetpicker.train.losses import get_loss
+from deepetpicker.train.losses import class_term, get_loss
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig
@@ -119,9 +119,13 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def selection_f1(row: dict) -> Optional[float]:
-    """The validation score that chooses ``best.pth``: the F1 with the score thresholds tuned
-    on the validation tomograms (what prediction will use), or the plain F1 in rows written
-    before thresholds were tuned; None for an epoch that was not validated."""
+    """The validation score that chooses ``best.pth``: the mean of the localisation F1 and the
+    class F1, both of the picks that the detection thresholds tuned on localisation keep
+    (what prediction will give). No pick is dropped for its class there, so an epoch cannot
+    gain by giving up found particles for purer classes. Rows written before use the F1 they
+    chose by; None for an epoch that was not validated."""
+    if row.get("loc_f1") is not None and row.get("class_f1") is not None:
+        return (float(row["loc_f1"]) + float(row["class_f1"])) / 2.0
     value = row.get("f1_tuned", row.get("f1"))
     return None if value is None else float(value)
 
@@ -135,10 +139,14 @@ def best_row(history: list[dict]) -> Optional[dict]:
 
 def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
     """The one line that records a finished epoch (terminal, logs, the GUI's log), e.g.
-    ``epoch 3/60: train loss 0.4123, val loss 0.3921, precision 0.812, recall 0.774,
-    F1 0.792 (best), 14.4 s (validation 2.1 s)``."""
+    ``epoch 3/60: train loss 0.4123, val loss 0.3921, localisation F1 0.981 (every pick kept
+    0.962), class F1 0.874 (best), 14.4 s (validation 2.1 s)``."""
     parts = [f"epoch {row['epoch']}/{max_epochs}: train loss {_fmt(row.get('train_loss'))}"]
-    if row.get("f1") is not None:
+    if row.get("loc_f1") is not None:
+        parts.append(f"val loss {_fmt(row.get('val_loss'))}, localisation F1 "
+                     f"{_fmt(row['loc_f1'], 3)} (every pick kept {_fmt(row.get('loc_f1_all'), 3)}),"
+                     f" class F1 {_fmt(row.get('class_f1'), 3)}" + (" (best)" if best else ""))
+    elif row.get("f1") is not None:
         parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
                      f"{_fmt(row.get('precision'), 3)}, recall {_fmt(row.get('recall'), 3)}, "
                      f"F1 {_fmt(row['f1'], 3)}"
@@ -249,6 +257,7 @@ class Trainer:
                 self._install_cancel_hooks(self.ema_net)
         self._ema_pairs = self._pair_ema_tensors()
         self.loss_fn = get_loss(cfg.loss)
+        self.class_loss_weight = float(cfg.class_loss_weight)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
                                            betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
         per_process = math.ceil(len(self.train_set) / info.world_size)
@@ -350,7 +359,7 @@ class Trainer:
         with torch.autocast(device_type=self.device.type, dtype=torch.float16,
                             enabled=self.amp):
             logits = self.model(images)
-        loss = self.loss_fn(logits, targets)
+        loss = self.objective(logits, targets)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -363,6 +372,14 @@ class Trainer:
                 f"Lower the learning rate lr (now {self.cfg.lr:g}), e.g. to "
                 f"{self.cfg.lr / 10:g}, and check the tomograms for extreme values.")
         return value
+
+    def objective(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss: the segmentation loss, plus ``class_loss_weight`` times the
+        classification term on the labelled voxels (several classes only)."""
+        loss = self.loss_fn(logits, targets)
+        if self.class_loss_weight > 0 and logits.shape[1] > 2:
+            loss = loss + self.class_loss_weight * class_term(logits, targets)
+        return loss
 
     def predict_scores(self, batch: torch.Tensor) -> torch.Tensor:
         """Class scores ``(B, K, N, N, N)`` of a batch of patches (eval mode, no gradients)."""
@@ -394,7 +411,7 @@ class Trainer:
         A validation tomogram with a mask is picked as ``predict --mask`` picks it (tiles
         outside the mask skipped, picks outside dropped), and scored against its particles
         inside the mask."""
-        from deepetpicker.matching import best_score_thresholds, evaluate_distance, pool_distance
+        from deepetpicker.matching import evaluate_distance, pool_distance
         from deepetpicker.picking.mask import TileFilter, load_mask, picks_in_mask
         from deepetpicker.picking.settings import PickSettings, picks_from_scores
         from deepetpicker.picking.tiling import scan
@@ -408,7 +425,7 @@ class Trainer:
             for images, targets in self.loader(self.val_set, 0, False):
                 self.report.check()
                 logits = self._eval_logits(images)
-                total += float(self.loss_fn(logits, targets.to(self.device))) * len(images)
+                total += float(self.objective(logits, targets.to(self.device))) * len(images)
                 count += len(images)
             row["val_loss"] = total / count
         else:
@@ -442,17 +459,7 @@ class Trainer:
         row["precision"], row["recall"] = pooled.precision, pooled.recall
         row["f1"] = pooled.macro_f1 or 0.0    # mean over the classes that have particles
         row["n_picks"] = n_picks
-        # the score threshold per class that picks best on these tomograms; predict uses the
-        # ones of the best epoch unless told otherwise
-        choices = best_score_thresholds([p for p, _ in tables], [t for _, t in tables],
-                                        radii=[d / 2.0 for d in cfg.ocp_diameter],
-                                        num_cls=k, fraction=MATCH_FRACTION)
-        for choice in choices:
-            row[f"min_score_{choice.class_id}"] = choice.threshold
-            row[f"f1_tuned_{choice.class_id}"] = choice.f1
-        present = [choice.f1 for choice in choices if choice.n_truth]
-        row["f1_tuned"] = float(np.mean(present)) if present else 0.0
-        row["n_picks_tuned"] = sum(choice.n_pred for choice in choices)
+        row.update(_tuned_scores(tables, [d / 2.0 for d in cfg.ocp_diameter], k))
         return row
 
     def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -483,6 +490,7 @@ class Trainer:
                 "scaler": self.scaler.state_dict() if self.amp else None,
                 "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
                 "ema_decay": self.ema_decay, "score_thresholds": self.best_thresholds,
+                "threshold_rule": THRESHOLD_RULE,
                 "init": self.init_info}
 
     def save_last(self, path: Path, epochs_done: int) -> Path:
@@ -597,6 +605,30 @@ def read_metrics(run_dir: Union[str, Path]) -> list[dict[str, Any]]:
 
 def _cpu_state(net: torch.nn.Module) -> dict:
     return {k: v.detach().cpu() for k, v in net.state_dict().items()}
+
+
+def _tuned_scores(tables: list, radii: list, num_cls: int) -> dict:
+    """The validation scores under the detection thresholds tuned on these tomograms (what
+    prediction uses): per class the threshold (``min_score_<k>``), the localisation F1 with
+    them and with every pick kept (``loc_f1``, ``loc_f1_all``: a particle found by a pick of
+    any class counts), and the class F1 of the picks they keep (``class_f1`` and per class
+    ``class_f1_<k>``: a pick must name the particle's class)."""
+    from deepetpicker.matching import best_detection_thresholds, evaluate_distance, pool_distance
+    from deepetpicker.picking.settings import apply_min_score
+
+    preds, truths = [p for p, _ in tables], [t for _, t in tables]
+    choices = best_detection_thresholds(preds, truths, radii=radii, num_cls=num_cls,
+                                        fraction=MATCH_FRACTION)
+    thresholds = [choice.threshold for choice in choices]
+    row: dict = {f"min_score_{c.class_id}": c.threshold for c in choices}
+    row["loc_f1"], row["loc_f1_all"] = choices[0].f1, choices[0].f1_all
+    kept = [apply_min_score(p, thresholds, num_cls) for p in preds]
+    pooled = pool_distance([evaluate_distance(p, t, radii=radii, fraction=MATCH_FRACTION,
+                                              num_cls=num_cls) for p, t in zip(kept, truths)])
+    row.update({f"class_f1_{c.class_id}": c.f1 for c in pooled.per_class})
+    row["class_f1"] = pooled.macro_f1 or 0.0
+    row["n_picks_tuned"] = int(sum(len(p) for p in kept))
+    return row
 
 
 def _spread_over_tomograms(results: list[DistanceResult], class_id: int) -> dict:

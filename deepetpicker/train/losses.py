@@ -65,6 +65,21 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -
     return (-(1.0 - log_p_true.exp()) ** gamma * log_p_true).mean()
 
 
+def class_term(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the classes alone (background left out) on the labelled voxels:
+    every voxel of a particle's weak label teaches which kind it is from the first step,
+    whatever the segmentation loss is still doing. 0 for one class or a batch without
+    labelled voxels."""
+    if logits.shape[1] <= 2:
+        return logits.new_zeros((), dtype=torch.float32)
+    classes = target[:, 1:].float()
+    labelled = classes.sum(dim=1) > 0.5                       # (B, D, H, W)
+    if not bool(labelled.any()):
+        return logits.new_zeros((), dtype=torch.float32)
+    scores = logits[:, 1:].float().movedim(1, -1)[labelled]   # (V, K)
+    return F.cross_entropy(scores, classes.movedim(1, -1)[labelled].argmax(dim=1))
+
+
 LOSSES: dict[str, LossFn] = {"dice": dice_loss, "mse": mse_loss, "focal": focal_loss,
                              "iou": iou_loss}
 
