@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.train.losses import LOSSES, dice_loss, focal_loss, get_loss, iou_loss, mse_loss
+from deepetpicker.train.losses import (LOSSES, class_term, dice_loss, focal_loss, get_loss,
+                                       iou_loss, mse_loss)
 
 BIG = 30.0  # a logit whose sigmoid is 1 to float precision
 
@@ -82,3 +83,27 @@ def test_every_loss_the_config_accepts_has_a_function_and_a_label():
 
     assert set(LOSSES) == set(LOSS_NAMES)
     assert all(label for label, _ in LOSS_NAMES.values())
+
+
+def test_the_class_term_keeps_pulling_a_class_the_network_has_given_up():
+    """A voxel labelled class 2 whose class-2 probability has fallen to about 1e-4: the Dice
+    loss's gradient on that logit is about that small, the cross-entropy's about -1, so the
+    class is pulled back up whatever its probability."""
+    target = torch.zeros(1, 3, 4, 4, 4)
+    target[:, 0] = 1.0
+    target[:, 0, 1:3, 1:3, 1:3] = 0.0
+    target[:, 2, 1:3, 1:3, 1:3] = 1.0                     # 8 voxels of class 2
+    logits = torch.zeros(1, 3, 4, 4, 4)
+    logits[:, 0] = 4.0                                    # background everywhere ...
+    logits[:, 2] = -5.0                                   # ... class 2 nearly gone
+    logits.requires_grad_(True)
+    dice_grad, = torch.autograd.grad(dice_loss(logits, target), logits)
+    ce_grad, = torch.autograd.grad(class_term(logits, target), logits)
+    voxel = (0, 2, 1, 1, 1)
+    assert abs(float(dice_grad[voxel])) < 1e-4
+    assert float(ce_grad[voxel]) * 64 == pytest.approx(-1.0, abs=1e-3)   # mean over 64 voxels
+    # it is the plain cross-entropy over background and classes; nothing for one class
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(logits, target.argmax(dim=1))
+        assert float(class_term(logits, target)) == pytest.approx(float(expected))
+    assert float(class_term(torch.zeros(1, 1, 4, 4, 4), target[:, :1])) == 0.0

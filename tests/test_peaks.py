@@ -211,6 +211,34 @@ def test_foreground_localisation_finds_a_particle_split_over_classes():
         find_picks(scores, diameters=[8, 8, 8], localize="blob")
 
 
+def test_an_uncertain_class_keeps_the_particle_unless_a_class_confidence_is_asked():
+    """The split particle C is found (its detection score is high) and kept by default with
+    its class confidence; only an explicit ``min_class_confidence`` drops it."""
+    from deepetpicker.picking.settings import PickSettings, picks_from_scores
+
+    scores, a, b, c = split_scores()
+    picks = picks_from_scores(scores, [8, 8, 8], PickSettings())
+    assert_matches(picks, [a, b, c])
+    by_position = dict(zip(map(tuple, np.rint(picks.zyx).astype(int)),
+                           zip(picks.scores, picks.meta["class_confidence"])))
+    score_c, confidence_c = by_position[c]
+    assert score_c > 0.5 and confidence_c == pytest.approx(0.40 / 0.90, abs=0.02)
+    strict = picks_from_scores(scores, [8, 8, 8], PickSettings(min_class_confidence=0.6))
+    assert_matches(strict, [a, b])
+    assert strict.meta["min_class_confidence"] == 0.6
+    assert len(strict.meta["class_confidence"]) == 2
+    with pytest.raises(DeepETPickerError, match="min_class_confidence = 1.5"):
+        PickSettings(min_class_confidence=1.5)
+
+
+def test_each_class_searched_alone_gives_each_pick_its_class_share():
+    scores, a, b, c = split_scores()
+    scores[1] += 0.3 * gaussian_map(scores.shape[1:], [a], sigma=2.5, amplitude=1.0)
+    picks = find_picks(scores, diameters=[8, 8, 8])          # localize="class"
+    share = dict(zip(map(tuple, np.rint(picks.zyx).astype(int)), picks.meta["class_confidence"]))
+    assert share[a] == pytest.approx(0.9 / 1.2, abs=0.02) and share[b] == pytest.approx(1.0)
+
+
 def test_foreground_localisation_gives_one_pick_per_particle_of_a_large_class():
     """Peaks are searched with the smallest class's kernels; a large particle that yields
     several peaks is merged by its own class's distance, ceil(d / 2)."""
@@ -224,3 +252,31 @@ def test_foreground_localisation_gives_one_pick_per_particle_of_a_large_class():
     picks = find_picks(scores, diameters=[5, 20], localize="foreground")
     assert sorted(picks.classes.tolist()) == [1, 2]
     assert_matches(picks, [small, large], tol=3.0)
+
+
+def test_scores_measured_over_the_weak_label_rank_saturated_particles():
+    """A trained network's probability is 1 all through a particle it is sure of; over a ball
+    inside that core every pick scores 1 and sits on a whole voxel. Measured over the reach of
+    the weak label the network was taught (``label_diameters``), a particle marked as widely
+    as its label outranks one marked smaller, and an off-grid centre is placed off-grid."""
+    shape = (40, 40, 60)
+    zz, yy, xx = np.indices(shape, dtype=float)
+    scores = np.zeros((1,) + shape, np.float32)
+    full, small = (20.0, 20.0, 15.5), (20.0, 20.0, 45.0)
+    for (z, y, x), radius in ((full, 5.6), (small, 3.5)):
+        scores[0][(zz - z) ** 2 + (yy - y) ** 2 + (xx - x) ** 2 <= radius ** 2] = 1.0
+    inner = find_picks(scores, diameters=[10])                # score ball d / 4 = 2 voxels
+    assert inner.scores.tolist() == [1.0, 1.0]
+    picks = find_picks(scores, diameters=[10], label_diameters=[9])
+    assert picks.meta["score_radius"] == [pytest.approx(4 * np.sqrt(2))]
+    x_full, x_small = sorted(picks.xyz[:, 0])
+    assert abs(x_full - 15.5) < 0.35 and x_full != round(x_full) and x_small == 45.0
+    by_x = dict(zip(np.round(picks.xyz[:, 0]), picks.scores))
+    assert 0.9 < by_x[round(x_full)] <= 1.0 and by_x[45.0] < 0.5
+    # foreground picking scores each pick with its own class's label
+    two = np.concatenate([scores, np.zeros_like(scores)])
+    two[:, :, :, 30:] = two[::-1, :, :, 30:]                 # the small one is class 2
+    fg = find_picks(two, diameters=[10, 10], label_diameters=[9, 5], localize="foreground")
+    by_class = dict(zip(fg.classes, fg.scores))
+    assert by_class[1] == pytest.approx(by_x[round(x_full)])
+    assert by_class[2] > by_x[45.0]                          # a 5-voxel label's reach is 2.8

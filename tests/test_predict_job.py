@@ -3,6 +3,7 @@
 import json
 
 import mrcfile
+import starfile
 import numpy as np
 import pytest
 import torch
@@ -98,6 +99,10 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     assert (sidecar["patch_size"], sidecar["pad_size"], sidecar["batch_size"]) == (16, 4, 8)
     assert sidecar["counts"] == {"1": len(picks)} and sidecar["shape"] == [32, 64, 64]
     assert sidecar["normalisation"]["mean"] == pytest.approx(1000.0, abs=0.5)
+    # one class: each pick's class confidence is 1, in the sidecar and the STAR export
+    assert sidecar["class_confidence"] == [1.0] * len(picks)
+    star = starfile.read(result.exports[0])
+    assert star["rlnMaxValueProbDistribution"].tolist() == [1.0] * len(picks)
     # score map: float16 probabilities, high where the picks are
     with mrcfile.open(tmp_path / "held_out_scores.mrc") as mrc:
         scores = mrc.data.copy()
@@ -485,7 +490,8 @@ def test_tuned_score_thresholds_are_used_printed_recorded_and_overridden(trained
     scores = read_picks(plain.outputs[0]).scores
     cut = float(np.median(scores))                         # a threshold that drops about half
     tuned = save_checkpoint(tmp_path / "tuned.pth", trained["model"], class_names=["globule"],
-                            diameters=[10], score_thresholds=[cut])
+                            diameters=[10], score_thresholds=[cut],
+                            threshold_rule="localisation")
     events = []
     kept = predict(trained["config"], tuned, tomograms=[trained["raw"]], out=tmp_path / "kept",
                    progress=events.append)
@@ -513,3 +519,19 @@ def test_tuned_score_thresholds_are_used_printed_recorded_and_overridden(trained
     assert main(["predict", "--weights", str(tuned), "--tomograms", str(trained["raw"]),
                  "--out", str(tmp_path / "bad"), "--min-score", "1.5"]) == 2
     assert "min_score = 1.5 is outside [0, 1)" in capsys.readouterr().err
+
+
+def test_thresholds_tuned_for_class_f1_by_an_earlier_version_are_not_used(trained, tmp_path):
+    """A checkpoint whose thresholds do not name the localisation rule (tuned for class F1,
+    which drops found particles of an uncertain class) keeps every pick, and says so."""
+    plain = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=tmp_path / "plain", picking={"min_score": 0})
+    scores = read_picks(plain.outputs[0]).scores
+    old = save_checkpoint(tmp_path / "old.pth", trained["model"], class_names=["globule"],
+                          diameters=[10], score_thresholds=[float(np.median(scores))])
+    events = []
+    kept = predict(trained["config"], old, tomograms=[trained["raw"]], out=tmp_path / "old",
+                   progress=events.append)
+    assert len(read_picks(kept.outputs[0])) == len(scores)
+    assert any("tuned for class F1 by an earlier version" in (e.message or "") for e in events)
+    assert json.loads(kept.sidecars[0].read_text())["min_score"] is None

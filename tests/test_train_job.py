@@ -42,8 +42,13 @@ def test_training_writes_checkpoints_logs_and_progress(toy):
         assert found == pytest.approx(round(found)) and row["val_loss"] > 0 and row["lr"] > 0
         assert row["f1"] == row["f1_1"] == pytest.approx(
             2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    # best.pth is chosen on the F1 with the score thresholds tuned on validation
-    assert result.best_f1 == max(row["f1_tuned"] for row in result.history)
+    # best.pth is chosen on the mean of the localisation F1 and the class F1 of the picks the
+    # detection thresholds tuned on validation keep
+    assert result.best_f1 == max((row["loc_f1"] + row["class_f1"]) / 2
+                                 for row in result.history)
+    for row in result.history:       # one class: naming it is finding it
+        assert row["class_f1"] == row["class_f1_1"] == pytest.approx(row["loc_f1"])
+        assert row["loc_f1"] >= row["loc_f1_all"]
     best_row = result.history[result.best_epoch - 1]
     assert result.score_thresholds == [best_row["min_score_1"]]
 

@@ -238,6 +238,13 @@ class PreprocessConfig:
         :func:`label_folder_name`)."""
         return label_folder_name(self.label_type, self.label_diameter, self.label_diameters)
 
+    def class_label_diameters(self) -> list[int]:
+        """The weak-label diameter of each class (``label_diameters``, or ``label_diameter``
+        for every class)."""
+        if self.label_diameters is not None:
+            return [int(d) for d in self.label_diameters]
+        return [int(self.label_diameter)] * int(self.num_cls)
+
     def _output_paths(self) -> dict[str, str]:
         """The folders preprocessing fills, by the training keys that name them."""
         return derived_paths(self.base_path, self.norm_type, self.label_name)
@@ -767,8 +774,8 @@ class TrainConfig(PreprocessConfig):
                      hint="the decay of the moving average of the weights, e.g. 0.999; "
                           "0 turns it off")
         _check_float(self, "class_loss_weight", p, low=0.0,
-                     hint="the weight of the classification term (cross-entropy over the "
-                          "classes on labelled voxels), e.g. 1.0; 0 turns it off")
+                     hint="the weight of the cross-entropy added to the segmentation loss "
+                          "when there are several classes, e.g. 1.0; 0 turns it off")
         for key in ("coord_conv", "pyramid"):
             if not isinstance(getattr(self, key), bool):
                 p.add(key, getattr(self, key), "expected true or false")

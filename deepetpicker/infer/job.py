@@ -542,7 +542,8 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
                 shape, voxel_size = tomo.shape, tomo.voxel_size
                 del tomo                   # unmaps the tomogram: its pages leave this process
                 picks = picks_from_scores(scores, diameters, settings, device=device,
-                                          tomo_name=stem, voxel_size=voxel_size, report=report)
+                                          tomo_name=stem, voxel_size=voxel_size, report=report,
+                                          label_diameters=config.class_label_diameters())
                 if region is not None:
                     picks = picks_in_mask(picks, region)
                     del region

@@ -62,8 +62,17 @@ def default_t_dist(diameter: float) -> float:
 
 
 def default_score_radius(diameter: float) -> int:
-    """Radius of the ball whose mean probability is a pick's score."""
+    """Radius of the ball whose mean probability is a pick's score, without a weak label."""
     return max(1, int(round(diameter / 4)))
+
+
+def label_score_radius(label_diameter: float) -> float:
+    """Radius of the ball whose mean probability is a pick's score when the weak label is
+    known: the reach of a TBall label, ``sqrt(2) (d - 1) / 2``. A network that marks the
+    label it was taught scores about 1; the label's rim, where a trained network is least
+    sure, lets scores differ, so they rank (a smaller ball lies where every probability is 1
+    and gives every pick the same score and a whole-voxel position)."""
+    return max(1.0, math.sqrt(2.0) * (float(label_diameter) - 1.0) / 2.0)
 
 
 def _resolve_device(scores, device):
@@ -93,20 +102,20 @@ def _pool_separable(x, size: int, kind: str):
     return x
 
 
-def _ball_offsets(radius: int):
-    r = int(radius)
+def _ball_offsets(radius: float):
+    r = int(math.floor(float(radius) + 1e-9))
     grid = np.mgrid[-r:r + 1, -r:r + 1, -r:r + 1].reshape(3, -1).T
-    return grid[(grid ** 2).sum(axis=1) <= r * r + 1e-9]
+    return grid[(grid ** 2).sum(axis=1) <= float(radius) ** 2 + 1e-9]
 
 
-def _class_peaks(volume, t_seg: float, t_lm: float, diameter: float, score_radius: int,
+def _class_peaks(volume, t_seg: float, t_lm: float, diameter: float, score_radius: float,
                  device, chunk: int, refine: bool, tick=None):
     """Peaks of one class map: (P, 3) z, y, x positions and (P,) mean-probability scores."""
     import torch
 
     s = smoothing_size(diameter)
     m = pooling_size(diameter)
-    halo = max(2 * (s // 2) + m // 2, score_radius)
+    halo = max(2 * (s // 2) + m // 2, int(math.ceil(score_radius)))
     depth = volume.shape[0]
     offsets = torch.as_tensor(_ball_offsets(score_radius), device=device)
     coords_all, scores_all = [], []
@@ -153,14 +162,60 @@ def _ball_stats(slab, peaks, offsets, t_seg: float, refine: bool):
     inside = ((idx >= 0) & (idx < shape)).all(dim=2)
     idx = torch.minimum(idx.clamp(min=0), shape - 1)
     flat = (idx[..., 0] * shape[1] + idx[..., 1]) * shape[2] + idx[..., 2]
-    values = slab.reshape(-1)[flat] * inside
+    return _stats(slab.reshape(-1)[flat] * inside, inside, peaks, offsets, t_seg, refine)
+
+
+def _stats(values, inside, peaks, offsets, t_seg: float, refine: bool):
+    """The mean of ``values`` (peaks x ball offsets, 0 outside the volume) over the in-bounds
+    voxels, and the peaks' positions (refined: the centroid of the values above ``t_seg``)."""
+    import torch
+
     scores = values.sum(dim=1) / inside.sum(dim=1)
     centres = peaks.to(torch.float64)
     if refine:
         weights = (values * (values > t_seg)).to(torch.float64)
         shift = (weights[..., None] * offsets[None].to(torch.float64)).sum(dim=1)
-        centres = centres + shift / weights.sum(dim=1, keepdim=True)
+        total = weights.sum(dim=1, keepdim=True)
+        centres = centres + torch.where(total > 0, shift / total.clamp(min=1e-300), 0.0)
     return scores, centres
+
+
+def _gather(scores, zyx: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The class maps' values ``(K, P, M)`` on the ball ``offsets`` around each pick's voxel
+    (0 outside the volume) and which ball voxels are inside ``(P, M)``."""
+    import torch
+
+    shape = np.array(scores.shape[1:])
+    idx = np.rint(zyx).astype(np.int64)[:, None, :] + offsets[None]
+    inside = np.all((idx >= 0) & (idx < shape), axis=2)
+    idx = np.clip(idx, 0, shape - 1)
+    if isinstance(scores, torch.Tensor):
+        t = torch.as_tensor(idx, device=scores.device)
+        values = scores[:, t[..., 0], t[..., 1], t[..., 2]].double().cpu().numpy()
+    else:
+        values = np.asarray(scores[:, idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.float64)
+    return values * inside, inside
+
+
+def _rescore(scores, zyx: np.ndarray, classes: np.ndarray, radii: Sequence[float],
+             t_seg: float, refine: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Foreground picks scored and placed with their own class's ball: ``(scores, z y x)``,
+    the mean particle probability (sum of the class maps) in the ball and the centroid of its
+    voxels above ``t_seg``."""
+    import torch
+
+    out_scores, out_zyx = np.zeros(len(zyx)), np.asarray(zyx, np.float64).copy()
+    peaks = np.rint(zyx).astype(np.int64)
+    for c in np.unique(classes):
+        rows = np.flatnonzero(classes == c)
+        offsets = _ball_offsets(radii[int(c) - 1])
+        values, inside = _gather(scores, peaks[rows], offsets)
+        got, centres = _stats(torch.from_numpy(values.sum(axis=0)), torch.from_numpy(inside),
+                              torch.from_numpy(peaks[rows]), torch.from_numpy(offsets),
+                              t_seg, refine)
+        out_scores[rows] = got.numpy()
+        out_zyx[rows] = centres.numpy()
+    return out_scores, out_zyx
 
 
 LOCALIZE = ("class", "foreground")
@@ -182,22 +237,11 @@ class _Foreground:
         return np.asarray(part, dtype=np.float32).sum(axis=0)
 
 
-def _class_means(scores, zyx: np.ndarray, radius: int) -> np.ndarray:
+def _class_means(scores, zyx: np.ndarray, radius: float) -> np.ndarray:
     """``(K, P)``: each class's mean probability in a ball of ``radius`` around each pick's
     voxel (in-bounds voxels only)."""
-    import torch
-
-    offsets = _ball_offsets(radius)
-    shape = np.array(scores.shape[1:])
-    idx = np.rint(zyx).astype(np.int64)[:, None, :] + offsets[None]
-    inside = np.all((idx >= 0) & (idx < shape), axis=2)
-    idx = np.clip(idx, 0, shape - 1)
-    if isinstance(scores, torch.Tensor):
-        t = torch.as_tensor(idx, device=scores.device)
-        values = scores[:, t[..., 0], t[..., 1], t[..., 2]].float().cpu().numpy()
-    else:
-        values = np.asarray(scores[:, idx[..., 0], idx[..., 1], idx[..., 2]], dtype=np.float64)
-    return (values * inside).sum(axis=2) / inside.sum(axis=1)
+    values, inside = _gather(scores, zyx, _ball_offsets(radius))
+    return values.sum(axis=2) / inside.sum(axis=1)
 
 
 def _class_confidence(means: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -226,12 +270,15 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
                score_radius: Union[None, int, Sequence[int]] = None,
                cross_class: bool = True, refine: bool = True, chunk: Optional[int] = None,
                tomo_name: str = "", voxel_size: Optional[float] = None,
-               report: Optional[Callable] = None, localize: str = "class") -> Picks:
+               report: Optional[Callable] = None, localize: str = "class",
+               label_diameters: Union[None, Number, Sequence[Number]] = None) -> Picks:
     """Particle picks from class score maps ``(K, z, y, x)`` (numpy or torch, values in [0, 1]).
 
     ``diameters``: particle diameter per class in voxels (one number serves all classes); it
     sets the smoothing and pooling kernels and the defaults ``t_dist = ceil(d / 2)`` and
-    ``score_radius = max(1, round(d / 4))``. A voxel can be a pick when its score exceeds
+    ``score_radius = max(1, round(d / 4))``; with ``label_diameters`` (the weak labels the
+    network was trained on, one or one per class) the default score radius is the label's
+    reach instead (:func:`label_score_radius`). A voxel can be a pick when its score exceeds
     ``t_seg`` and its smoothed masked score exceeds ``t_lm`` and is the maximum of its
     neighbourhood. Picks of class ``k + 1`` come from channel ``k``; their score is the mean
     probability in a ball of ``score_radius`` around the peak, and with ``refine`` its position
@@ -268,8 +315,13 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
     diam = per_class(diameters, num_cls, "diameters", exact=True, positive=True)
     dist = per_class(t_dist, num_cls, "t_dist", default=[default_t_dist(d) for d in diam],
                      exact=True)
-    radii = [int(r) for r in per_class(score_radius, num_cls, "score_radius", exact=True,
-                                       default=[default_score_radius(d) for d in diam])]
+    if label_diameters is not None:
+        default_radii = [label_score_radius(d) for d in per_class(
+            label_diameters, num_cls, "label_diameters", exact=True, positive=True)]
+    else:
+        default_radii = [default_score_radius(d) for d in diam]
+    radii = [float(r) for r in per_class(score_radius, num_cls, "score_radius", exact=True,
+                                         default=default_radii)]
     device = _resolve_device(scores, device)
     plane = int(scores.shape[2]) * int(scores.shape[3])
     chunk = max(1, int(chunk)) if chunk else max(4, SLAB_VOXELS // max(plane, 1))
@@ -296,6 +348,8 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
                                        diam[smallest], radii[smallest], device, chunk, refine,
                                        tick)
             classes, share = _classify(scores, zyx, radii[smallest])
+            if len(set(radii)) > 1:
+                values, zyx = _rescore(scores, zyx, classes, radii, float(t_seg), refine)
             tables.append(Picks(classes, zyx[:, ::-1], values))
         else:
             for k in range(num_cls):

@@ -220,13 +220,15 @@ class PickSettings:
 def picks_from_scores(scores: Union[np.ndarray, torch.Tensor], diameters: Sequence[float],
                       settings: Optional[PickSettings] = None,
                       *, device: Union[None, str, torch.device] = None, tomo_name: str = "",
-                      voxel_size: Optional[float] = None, report: Optional[Callable] = None
-                      ) -> Picks:
+                      voxel_size: Optional[float] = None, report: Optional[Callable] = None,
+                      label_diameters: Optional[Sequence[float]] = None) -> Picks:
     """Picks of one tomogram from its class score maps ``(K, z, y, x)``.
 
     ``diameters``: the particle diameter of each class in voxels (the config's
-    ``ocp_diameter``). ``report(stage, done, total, item=...)`` is called while peaks are
-    searched. The picks' ``meta`` records every setting used.
+    ``ocp_diameter``); ``label_diameters``: the weak-label diameter of each class the network
+    was trained on (the config's :meth:`class_label_diameters`), which sets the ball a pick's
+    score is measured in unless ``score_radius`` is given. ``report(stage, done, total,
+    item=...)`` is called while peaks are searched. The picks' ``meta`` records every setting used.
     """
     from deepetpicker.picking.peaks import find_picks
 
@@ -235,6 +237,7 @@ def picks_from_scores(scores: Union[np.ndarray, torch.Tensor], diameters: Sequen
                       diameters=[float(d) for d in diameters], device=device,
                       score_radius=settings.score_radius, cross_class=settings.cross_class,
                       refine=settings.refine, tomo_name=tomo_name, voxel_size=voxel_size,
-                      report=report, localize=settings.localize)
+                      report=report, localize=settings.localize,
+                      label_diameters=label_diameters)
     picks = apply_min_score(picks, settings.min_score, len(diameters))
     return apply_min_class_confidence(picks, settings.min_class_confidence)

@@ -375,7 +375,8 @@ class Trainer:
 
     def objective(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss: the segmentation loss, plus ``class_loss_weight`` times the
-        classification term on the labelled voxels (several classes only)."""
+        cross-entropy over background and classes (several classes only; see
+        :func:`~deepetpicker.train.losses.class_term`)."""
         loss = self.loss_fn(logits, targets)
         if self.class_loss_weight > 0 and logits.shape[1] > 2:
             loss = loss + self.class_loss_weight * class_term(logits, targets)
@@ -441,7 +442,8 @@ class Trainer:
                           item=f"epoch {epoch + 1} {entry.stem}",
                           keep_tile=None if region is None else TileFilter(region,
                                                                            cfg.patch_size))
-            picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem)
+            picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem,
+                                      label_diameters=cfg.class_label_diameters())
             del scores
             truth = entry.picks
             if region is not None:

@@ -66,18 +66,18 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0) -
 
 
 def class_term(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over the classes alone (background left out) on the labelled voxels:
-    every voxel of a particle's weak label teaches which kind it is from the first step,
-    whatever the segmentation loss is still doing. 0 for one class or a batch without
-    labelled voxels."""
-    if logits.shape[1] <= 2:
+    """Cross-entropy over background and classes on every voxel of the patch, added to the
+    segmentation loss when there are several classes (Dice + cross-entropy, as nnU-Net).
+
+    Under a softmax the Dice loss's gradient on a class channel shrinks with that channel's
+    probability: a kind that the network starts to call background, or another kind, early in
+    training (a small or faint particle, or one like a more frequent kind) then gets almost no
+    signal and is never learned. The cross-entropy's gradient on a labelled voxel is ``p - 1``
+    whatever the probability, so every such voxel keeps pulling its own class up. 0 for one
+    class (sigmoid output)."""
+    if logits.shape[1] < 2:
         return logits.new_zeros((), dtype=torch.float32)
-    classes = target[:, 1:].float()
-    labelled = classes.sum(dim=1) > 0.5                       # (B, D, H, W)
-    if not bool(labelled.any()):
-        return logits.new_zeros((), dtype=torch.float32)
-    scores = logits[:, 1:].float().movedim(1, -1)[labelled]   # (V, K)
-    return F.cross_entropy(scores, classes.movedim(1, -1)[labelled].argmax(dim=1))
+    return F.cross_entropy(logits.float(), target.float().argmax(dim=1))
 
 
 LOSSES: dict[str, LossFn] = {"dice": dice_loss, "mse": mse_loss, "focal": focal_loss,

@@ -91,22 +91,28 @@ def load_pretrained(net: ResUNet3D, source: PathLike) -> dict[str, Any]:
 
 def _split_foreground_head(net: ResUNet3D, model: ResUNet3D) -> None:
     """Start ``net``'s softmax head (background + K classes) from the one-channel sigmoid
-    head of ``model`` so that at step 0 the foreground probability (1 - background) is the
-    pretrained one and each class holds an equal share of it.
+    head of ``model`` so that at step 0 the foreground probability (1 - background) is about
+    the pretrained one and each class holds about an equal share of it.
 
     ``sigmoid(z) = softmax([0, z])[1]``, so the background logit is 0 and every class logit
-    is ``z - log K``. The class channels start equal; the targets, which differ by class, set
-    them apart from the first step. A random head instead starts from a near-uniform split over
-    K + 1 channels, and a class whose weak label is much smaller than the others' can then lose
-    every particle to a larger class before it is learned (with labels of 7 to 13 voxels, the
-    smallest class was not found at all after 300 steps in two of three benchmark seeds).
+    is ``z - log K``, plus a random deviation per class of the size of a fresh head's weights,
+    zero on average over the classes (``net``'s own random head, less its mean over the
+    classes). Without it the class rows are equal, and equal rows pass the network no
+    gradient that tells one class from another: the feature gradient ``sum_k (p_k - y_k)
+    w_k`` is then ``(p_fg - y_fg) w``, the particle-or-not signal alone, and kinds of similar
+    size stay in one class after hundreds of steps. A head without the pretrained particle
+    row instead starts from a near-uniform split over K + 1 channels, and a class whose weak
+    label is much smaller than the others' can then lose every particle to a larger class
+    before it is learned.
     """
     k = net.out_channels - 1
     with torch.no_grad():
         weight, bias = net.head.weight, net.head.bias
+        fresh = weight[1:].clone()
         weight[0].zero_()
         bias[0] = 0.0
-        weight[1:] = model.head.weight[0].to(weight)
+        weight[1:] = model.head.weight[0].to(weight) + (fresh - fresh.mean(dim=0,
+                                                                           keepdim=True))
         bias[1:] = float(model.head.bias.detach()[0]) - math.log(k)
 
 
