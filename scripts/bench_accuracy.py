@@ -1,11 +1,13 @@
 #!/usr/bin/env python
 """Accuracy per training budget on simulated data the network has not seen.
 
-For each seed the script simulates a small dataset of four particle kinds (a compact globule,
-a hollow ring, a thin rod with a knob and a two-lobed rod; 10-20 voxels) among vesicles and
-gold: two tomograms to train on, one to validate on and two held out. It then trains the
-light network at fixed numbers of optimiser steps (the demo's patch size) in several
-variants and picks the held-out tomograms from their raw reconstructions:
+For each seed the script simulates a small dataset of particle kinds among vesicles and gold
+(``--case``: ``class_labels``, four kinds of 10-20 voxels each with its own weak label;
+``shared_label``, a globule, a barrel, a stalk and a dimer of 10-22 voxels with one 9-voxel
+label for all, as the original program's users set it; ``similar``, four kinds of 14-20
+voxels; ``many``, eight kinds): two tomograms to train on, one to validate on and two held
+out. It then trains the light network at fixed numbers of optimiser steps (the demo's patch
+size) in several variants and picks the held-out tomograms from their raw reconstructions:
 
 * ``scratch``: random initial weights, no weight average, each class map searched on its own,
   every pick kept (the paper's way);
@@ -15,16 +17,19 @@ variants and picks the held-out tomograms from their raw reconstructions:
 * ``pretrained``: as ``ema_tuned`` but starting from the packaged pretrained light network
   (skipped when this installation has none).
 
-Each is scored with and without test-time augmentation (``--tta``), by the SHREC-2021
-occupancy rule: localisation F1 (a particle found by any pick) and the F1 of each class.
-A difference-of-Gaussians blob detector given the true number of particles is the floor.
-Printed: one row per variant and budget with the mean and spread (population standard
-deviation) over seeds, and the per-class F1. Every number goes to ``OUT/results.json`` after
-each run; ``--resume`` continues an interrupted benchmark (the runs in that file are kept and
-a training that finished under OUT is scored without training it again) and ``--table`` prints
-its table.
+``--set KEY=VALUE`` changes training settings of every variant (recorded under the variant's
+name with ``--tag``). Each run is scored with the variant's rule and, for the variants that
+tune thresholds, again with every pick kept (``--min-score 0``), optionally with test-time
+augmentation, by the SHREC-2021 occupancy rule: localisation F1 (a particle found by any pick)
+and the F1 of each class. A difference-of-Gaussians blob detector given the true number of
+particles is the floor. Printed: one row per variant and budget with the mean and spread
+(population standard deviation) over seeds of the localisation F1 and of the mean class F1,
+each kind's class F1, and the localisation F1 with every pick kept. Every number goes to
+``OUT/results.json`` after each run; ``--resume`` continues an interrupted benchmark (the runs
+in that file are kept and a training that finished under OUT is scored without training it
+again) and ``--table`` prints its table.
 
-    python scripts/bench_accuracy.py                            # 3 seeds, 300 and 900 steps
+    python scripts/bench_accuracy.py --case shared_label --seeds 0 1 2 --steps 300 --no-tta
     python scripts/bench_accuracy.py --seeds 0 --steps 300 --variants scratch ema_tuned
 """
 

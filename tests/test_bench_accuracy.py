@@ -38,8 +38,10 @@ def test_table_merges_parts_and_reports_mean_and_spread(bench, tmp_path, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert "2 seeds" in lines[0]
     scratch = next(line for line in lines if line.startswith("| scratch | 300 | no |"))
-    # seeds 0 and 1: 0.6 and 0.8 (the repeated seed-1 run counts once)
-    assert "| 0.700 ± 0.100 |" in scratch and scratch.endswith("| 0.90 | 0.10 | 0.50 | 0.80 |")
+    # seeds 0 and 1: 0.6 and 0.8 (the repeated seed-1 run counts once); class F1: the mean of
+    # each run's classes, 0.6 and 0.55
+    assert "| 0.700 ± 0.100 | 0.575 ± 0.025 |" in scratch
+    assert scratch.endswith("| 0.90 | 0.10 | 0.50 | 0.80 |")
     pretrained = next(line for line in lines if line.startswith("| pretrained |"))
     assert "0.800 ± 0.000 (1 seeds)" in pretrained
     assert lines[-1].startswith("| DoG blob detector") and "0.600 ± 0.100" in lines[-1]
@@ -87,7 +89,7 @@ def test_resume_refuses_runs_painted_with_other_labels(bench, tmp_path, monkeypa
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
     painted = SimpleNamespace(label_diameters=[7, 13, 11, 9], label_diameter=7)
-    monkeypatch.setattr(bench, "simulate", lambda out, seed: painted)
+    monkeypatch.setattr(bench, "simulate", lambda out, seed, case: painted)
     monkeypatch.setattr(bench, "train_variant", lambda *a: pytest.fail("trained anyway"))
     with pytest.raises(SystemExit, match=says) as refused:
         bench.main(["--seeds", "0", "--steps", "300", "--variants", "scratch", "--resume",
@@ -112,3 +114,18 @@ def test_resume_scores_a_finished_training_without_training_again(bench, tmp_pat
     assert finished["best"] == result.best_checkpoint
     assert bench.finished_run(train_config(pre, max_epochs=3)) is None   # more epochs asked
     assert bench.finished_run(train_config(pre, max_epochs=2, lr=0.02)) is None
+
+
+def test_table_shows_the_localisation_f1_with_every_pick_kept_where_recorded(bench, capsys):
+    record = _record(bench, 0, [("pretrained", 300, False, 0.7, [1.0, 0.0, 0.5, 1.0])], 0.5)
+    record["runs"][0]["all"] = {"f1": 0.9}
+    record["runs"].append(dict(record["runs"][0], variant="pretrained:before", f1=0.6,
+                               class_f1=0.25))
+    del record["runs"][1]["all"]
+    bench.print_table(record)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("| localisation F1, every pick kept |")
+    row = next(line for line in lines if line.startswith("| pretrained | 300 |"))
+    assert "| 0.700 ± 0.000 | 0.625 ± 0.000 |" in row and row.endswith("| 0.900 |")
+    before = next(line for line in lines if line.startswith("| pretrained:before |"))
+    assert "| 0.600 ± 0.000 | 0.250 ± 0.000 |" in before and before.endswith("| 1.00 | |")

@@ -372,7 +372,9 @@ def test_training_runs_plots_and_hands_over_to_inference(qtbot, dialogs, preproc
     assert list(x) == [1, 2]
     assert list(y) == pytest.approx([row["train_loss"] for row in history])
     assert list(tab.f1_curve.getData()[0]) == [1, 2]
-    assert all(0 <= f <= 1 for f in tab.f1_curve.getData()[1])
+    assert list(tab.f1_curve.getData()[1]) == pytest.approx([row["loc_f1"] for row in history])
+    assert list(tab.class_curve.getData()[1]) == pytest.approx(
+        [row["class_f1"] for row in history])
     # the Inference tab is ready to use the new weights
     itab = window.infer_tab
     assert itab.config_field.text() == str(cfg.configs_dir / "gui_run.py")

@@ -103,8 +103,12 @@ class TrainResult:
         """A few lines for the CLI."""
         last = self.history[-1] if self.history else {}
         best = "n/a" if self.best_f1 is None else f"{self.best_f1:.3f} (epoch {self.best_epoch})"
+        row = best_row(self.history) or {}
+        detail = (f" (localisation F1 {row['loc_f1']:.3f}, class F1 {row['class_f1']:.3f})"
+                  if row.get("loc_f1") is not None and row.get("class_f1") is not None else "")
         lines = [f"Training finished after {self.epochs} epoch(s) on {self.device}.",
-                 f"  last train loss {_fmt(last.get('train_loss'))}, best val F1 {best}",
+                 f"  last train loss {_fmt(last.get('train_loss'))}, best validation score "
+                 f"{best}{detail}",
                  f"  best weights: {self.best_checkpoint}",
                  *([f"  score thresholds tuned on validation (predict uses them): "
                     f"{format_thresholds(self.score_thresholds)}"]

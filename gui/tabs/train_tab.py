@@ -134,10 +134,13 @@ class TrainTab(QWidget):
                                              symbol="o", symbolSize=5, name="val loss")
         self.f1_plot = pg.PlotWidget(title="Validation F1 per epoch")
         self.f1_plot.setBackground("w")
+        self.f1_plot.addLegend(offset=(-10, -10), labelTextColor="#202020")
         self.f1_plot.setLabel("bottom", "epoch")
         self.f1_plot.setYRange(0, 1)
         self.f1_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#3cb44b", width=2), symbol="o",
-                                          symbolSize=5, name="val F1")
+                                          symbolSize=5, name="localisation F1")
+        self.class_curve = self.f1_plot.plot([], [], pen=pg.mkPen("#911eb4", width=2),
+                                             symbol="t", symbolSize=6, name="class F1")
         for plot in (self.loss_plot, self.f1_plot):
             plot.setTitle(plot.plotItem.titleLabel.text, color="#202020", size="10pt")
             plot.showGrid(x=True, y=True, alpha=0.25)
@@ -377,7 +380,8 @@ class TrainTab(QWidget):
         text = (f"Earlier run in {run_dir}: {len(history)} epoch(s), last train loss "
                 f"{last.get('train_loss', float('nan')):.4f}")
         if best is not None:
-            text += f", best val F1 {selection_f1(best):.3f} (epoch {best['epoch']})"
+            text += (f", best validation score {selection_f1(best):.3f} (epoch "
+                     f"{best['epoch']})")
         self.panel.append_log(text)
         return True
 
@@ -390,8 +394,10 @@ class TrainTab(QWidget):
 
         self.train_curve.setData(*series(lambda r: r.get("train_loss")))
         self.val_curve.setData(*series(lambda r: r.get("val_loss")))
-        # the F1 that chooses best.pth: with the score thresholds tuned on validation
-        self.f1_curve.setData(*series(selection_f1))
+        # with the detection thresholds tuned on validation; rows of earlier runs have the one
+        # F1 that chose their best.pth
+        self.f1_curve.setData(*series(lambda r: r.get("loc_f1", selection_f1(r))))
+        self.class_curve.setData(*series(lambda r: r.get("class_f1")))
 
     def _on_done(self, result) -> None:
         self.panel.append_log(result.summary())
