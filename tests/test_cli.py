@@ -196,8 +196,8 @@ def test_training_prints_one_permanent_line_per_epoch(tmp_path, monkeypatch, cap
     assert main(["train", str(config)]) == 0
     lines = screen(terminal.text)
     number = r"\d+\.\d+"
-    pattern = (rf"epoch (\d)/2: train loss {number}, val loss {number}, precision {number}, "
-               rf"recall {number}, F1 {number} \({number} with tuned score thresholds\)"
+    pattern = (rf"epoch (\d)/2: train loss {number}, val loss {number}, localisation F1 "
+               rf"{number} \(every pick kept {number}\), class F1 {number}"
                rf"( \(best\))?, {number} s \(validation {number} s\)")
     epochs = [m.group(1) for m in map(re.compile(pattern).fullmatch, lines) if m]
     assert epochs == ["1", "2"], lines

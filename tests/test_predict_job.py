@@ -283,6 +283,12 @@ def test_predict_needs_only_the_weights(trained, tmp_path):
     original = predict(None, ckpt, tomograms=[trained["raw"]], out=tmp_path / "orig",
                        diameters=[10])
     got = read_picks(original.outputs[0])
+    # without its config file it does not say its weak label: scores over d / 4 of the
+    # particle (2 voxels) instead of the label's reach, the same picks
+    assert json.loads(original.sidecars[0].read_text())["score_radius"] == [2.0]
+    radius = {"score_radius": 2}
+    expected = read_picks(predict(cfg, trained["weights"], tomograms=[trained["raw"]],
+                                  out=tmp_path / "radius2", picking=radius).outputs[0])
     assert np.allclose(got.xyz, expected.xyz) and np.allclose(got.scores, expected.scores)
     # a config given still overrides what the checkpoint holds
     merged = TrainConfig.from_dict(dict(cfg.to_dict(), t_dist=40.0))

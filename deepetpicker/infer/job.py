@@ -293,11 +293,20 @@ def config_from_checkpoint(meta: dict, weights: PathLike,
     from the training config file the checkpoint names when that file is still there, or a
     clear error asks for them. ``diameters`` given also override a checkpoint's own.
     """
+    return _checkpoint_config(meta, weights, diameters)[0]
+
+
+def _checkpoint_config(meta: dict, weights: PathLike, diameters: Optional[Sequence[float]]
+                       ) -> tuple[TrainConfig, bool]:
+    """:func:`config_from_checkpoint`, and whether the config names the weak labels the
+    network was trained with (not so for an original checkpoint without its config file,
+    whose label diameter is then a stand-in)."""
     from deepetpicker.config import TrainConfig, load_train_config
 
     weights = Path(weights)
     saved = meta.get("config") if isinstance(meta.get("config"), dict) else {}
     num_cls = int(meta["model_args"]["num_classes"])
+    labels_known = True
     if meta.get("source") == "deepetpicker" and saved:
         data = dict(saved)
     else:
@@ -311,6 +320,7 @@ def config_from_checkpoint(meta: dict, weights: PathLike,
                     data = {}
                 if data:
                     break
+        labels_known = bool(data)
         if not data:
             known = diameters if diameters is not None else meta.get("diameters")
             if not known:
@@ -338,7 +348,7 @@ def config_from_checkpoint(meta: dict, weights: PathLike,
             num_cls if len(diameters) == 1 else 1)
     cfg = TrainConfig.from_dict(data, source=str(weights))
     cfg.validate(check_paths=False)
-    return cfg
+    return cfg, labels_known
 
 
 def predict(config: Optional[TrainConfig], weights: PathLike,
@@ -421,9 +431,10 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
     transforms = tta_transforms(tta)
 
     preloaded = None
+    labels_known = True
     if config is None:
         preloaded = load_checkpoint(weights, "cpu")
-        config = config_from_checkpoint(preloaded[1], weights, diameters)
+        config, labels_known = _checkpoint_config(preloaded[1], weights, diameters)
         if out is None:
             out = Path(weights).parent / "predictions"
         if tomograms is None:
@@ -448,6 +459,8 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
                       else cpu_tiles_per_pass(config.f_maps, patch))
     batch_size = int(batch_size)
     diameters = [float(d) for d in config.ocp_diameter]
+    # the weak labels set the ball a pick's score is measured in; unknown, d / 4 of the particle
+    label_diameters = config.class_label_diameters() if labels_known else None
     paths = _tomogram_paths(config, tomograms)
     paths = paths[rank::world] if world > 1 else paths
     out_dir = Path(out) if out is not None else config.run_dir / "predictions"
@@ -543,7 +556,7 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
                 del tomo                   # unmaps the tomogram: its pages leave this process
                 picks = picks_from_scores(scores, diameters, settings, device=device,
                                           tomo_name=stem, voxel_size=voxel_size, report=report,
-                                          label_diameters=config.class_label_diameters())
+                                          label_diameters=label_diameters)
                 if region is not None:
                     picks = picks_in_mask(picks, region)
                     del region
