@@ -15,7 +15,11 @@ probability in a small ball around it is highest. A particle whose probability i
 several similar classes, none above ``t_seg`` alone, is then still found. With the default
 ``localize="class"`` each class map is searched on its own, as in the paper.
 
-Each pick's score is the network's mean probability in a small ball around the peak. Picks
+Each pick's score is the network's mean probability in a ball around the peak: the reach of
+the weak label the network was trained with when it is known (a network that marks the label
+it was taught scores about 1, and the label's rim lets scores rank), else a quarter of the
+particle diameter; with ``localize="foreground"`` the probability is the summed class maps
+(detection confidence) and the ball is the pick's own class's. Picks
 closer than ``t_dist`` (default ``ceil(d / 2)`` of the class) are one particle: the one with
 the higher score is kept, within a class and, with the smaller of the two classes' distances,
 across classes. Neighbours are found with a KD-tree.
