@@ -290,8 +290,11 @@ def print_table(record: dict) -> None:
           + (" localisation F1, every pick kept |" if keep_all else ""))
     print("|---|---|---|---|---|" + "---|" * len(names) + ("---|" if keep_all else ""))
     order = {v: i for i, v in enumerate(VARIANTS)}
-    for (variant, steps, tta) in sorted(rows, key=lambda k: (k[1], order.get(k[0], 99), k[0],
-                                                              k[2])):
+    def place(key):        # budget, then the variant (its tagged versions after it), then TTA
+        base, _, tag = key[0].partition(":")
+        return key[1], order.get(base, len(order)), base, tag, key[2]
+
+    for (variant, steps, tta) in sorted(rows, key=place):
         runs = rows[(variant, steps, tta)]
         mean, sd = _spread([r["f1"] for r in runs])
         cmean, csd = _spread([_class_f1(r) for r in runs])
