@@ -248,6 +248,8 @@ BAD_TRAIN_VALUES = [
     ("ema_decay", 1, ["must be >= 0 and < 1"]),
     ("ema_decay", -0.1, ["must be >= 0 and < 1"]),
     ("ema_decay", "x", ["expected a number", "e.g. 0.999"]),
+    ("class_loss_weight", -1, ["must be >= 0", "0 turns it off"]),
+    ("class_loss_weight", "high", ["expected a number", "e.g. 1.0"]),
 ]
 
 
