@@ -110,7 +110,7 @@ class TrainResult:
                  f"  last train loss {_fmt(last.get('train_loss'))}, best validation score "
                  f"{best}{detail}",
                  f"  best weights: {self.best_checkpoint}",
-                 *([f"  score thresholds tuned on validation (predict uses them): "
+                 *([f"  detection thresholds tuned on validation (predict uses them): "
                     f"{format_thresholds(self.score_thresholds)}"]
                    if self.score_thresholds else []),
                  f"  last state:   {self.last_checkpoint}",
