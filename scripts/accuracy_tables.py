@@ -29,7 +29,9 @@ SUMMARY_CASES = (
     ("4 kinds, 10-20 voxels, one label per kind", ("class_labels.json", "pretrained"),
      ("accuracy.json", "pretrained")),
     ("4 kinds, 14-20 voxels, one shared 9-voxel label", ("similar.json", "pretrained"),
-     ("similar.json", "pretrained:before")))
+     ("similar.json", "pretrained:before")),
+    ("8 kinds, 8-24 voxels, one label per kind (2 seeds)", ("many.json", "pretrained"),
+     ("many.json", "pretrained:before")))
 
 
 def _bench():
