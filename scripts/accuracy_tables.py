@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib.util
 import io
 import json
@@ -34,6 +35,7 @@ SUMMARY_CASES = (
      ("many.json", "pretrained:before")))
 
 
+@functools.lru_cache(maxsize=None)
 def _bench():
     spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "scripts" /
                                                   "bench_accuracy.py")

@@ -200,3 +200,12 @@ def test_sidecar_round_trip_and_diameters(tmp_path):
     assert read_sidecar(picks) is None
     (tmp_path / "tomo.coords.json").write_text('{"diameters": ["wide"]}')
     assert sidecar_diameters(picks) == []
+
+
+def test_per_pick_arrays_in_meta_follow_their_rows():
+    picks = Picks(np.array([1, 2, 1]), np.arange(9.0).reshape(3, 3), np.array([0.9, 0.8, 0.7]))
+    picks.meta.update(class_confidence=np.array([0.5, 0.6, 0.7]), diameters=[10.0, 12.0, 14.0])
+    ones = picks.of_class(1)
+    assert ones.meta["class_confidence"].tolist() == [0.5, 0.7]
+    assert ones.meta["diameters"] == [10.0, 12.0, 14.0]              # a setting, not per pick
+    assert picks.select(np.array([2, 0])).meta["class_confidence"].tolist() == [0.7, 0.5]

@@ -114,10 +114,14 @@ class Picks:
         return np.column_stack([self.classes.astype(np.float64), self.xyz, scores])
 
     def select(self, mask_or_index: np.ndarray) -> "Picks":
-        """A new table with the rows picked by a boolean mask or an index array."""
+        """A new table with the rows picked by a boolean mask or an index array; per-pick
+        arrays in ``meta`` (numpy arrays with one value per row) follow their rows."""
+        meta = {key: value[mask_or_index]
+                if isinstance(value, np.ndarray) and len(value) == len(self) else value
+                for key, value in self.meta.items()}
         return Picks(self.classes[mask_or_index], self.xyz[mask_or_index],
                      None if self.scores is None else self.scores[mask_or_index],
-                     self.tomo_name, self.voxel_size, dict(self.meta))
+                     self.tomo_name, self.voxel_size, meta)
 
     def of_class(self, cls_id: int) -> "Picks":
         return self.select(self.classes == cls_id)

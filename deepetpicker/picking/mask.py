@@ -118,12 +118,7 @@ def picks_in_mask(picks: Picks, mask: VolumeLike) -> Picks:
     zyx = np.clip(np.rint(picks.zyx).astype(np.int64), 0, shape - 1)
     index = (zyx[:, 0], zyx[:, 1], zyx[:, 2])
     values = mask.vindex[index] if hasattr(mask, "vindex") else mask[index]  # Zarr / arrays
-    keep = np.asarray(values) != 0
-    kept = picks.select(keep)
-    for key, value in picks.meta.items():          # per-pick values follow their picks
-        if isinstance(value, np.ndarray) and len(value) == len(picks):
-            kept.meta[key] = value[keep]
-    return kept
+    return picks.select(np.asarray(values) != 0)
 
 
 __all__ = ["MASK_NAME_ENDINGS", "TileFilter", "load_mask", "mask_paths", "picks_in_mask"]

@@ -107,17 +107,8 @@ def apply_min_score(picks: Picks, min_score: PerClass, num_cls: int) -> Picks:
         kept = picks
     else:
         floor = np.asarray(limits, np.float64)[np.clip(picks.classes, 1, num_cls) - 1]
-        kept = select_picks(picks, picks.scores >= floor)
+        kept = picks.select(picks.scores >= floor)
     kept.meta["min_score"] = [float(v) for v in limits]
-    return kept
-
-
-def select_picks(picks: Picks, keep: np.ndarray) -> Picks:
-    """The rows ``keep`` of ``picks`` with the per-pick arrays in ``meta`` kept aligned."""
-    kept = picks.select(keep)
-    for key, value in picks.meta.items():
-        if isinstance(value, np.ndarray) and len(value) == len(picks):
-            kept.meta[key] = value[keep]
     return kept
 
 
@@ -127,7 +118,7 @@ def apply_min_class_confidence(picks: Picks, limit: Optional[float]) -> Picks:
     confidence = picks.meta.get("class_confidence")
     if limit is None or confidence is None:
         return picks
-    kept = select_picks(picks, np.asarray(confidence) >= float(limit))
+    kept = picks.select(np.asarray(confidence) >= float(limit))
     kept.meta["min_class_confidence"] = float(limit)
     return kept
 
