@@ -1,5 +1,5 @@
-"""The format registry: the command line, the GUI's dialogs, format detection and the README
-all name the formats the registry holds, and no other."""
+"""The format registry: the command line, the GUI's dialogs, format detection and the formats
+page (docs/formats.md) all name the formats the registry holds, and no other."""
 
 import re
 import shutil
@@ -16,7 +16,7 @@ from deepetpicker.io import formats as F
 from deepetpicker.io.dataset import PICK_SUFFIXES
 from deepetpicker.io.picks import Picks, write_picks
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+FORMATS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "formats.md"
 TABLE_HEADER = "| format | file | units | origin | class | needs |"
 SHAPE = (20, 30, 40)
 VOXEL = 7.5
@@ -152,8 +152,8 @@ def test_detect_format_refuses_other_suffixes_naming_the_known_ones(tmp_path):
     assert ".star (RELION 3, RELION 4.0 tomo, RELION 5.0 tomo)" in message
 
 
-def test_readme_format_table_is_the_registrys():
-    text = README.read_text(encoding="utf-8")
+def test_formats_page_table_is_the_registrys():
+    text = FORMATS_PAGE.read_text(encoding="utf-8")
     assert text.count(TABLE_HEADER) == 1
     found = re.search(rf"^{re.escape(TABLE_HEADER)}\n(?:\|.*\n)*", text, re.M).group(0)
     assert found == S.format_table_markdown()

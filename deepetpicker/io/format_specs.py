@@ -4,8 +4,8 @@ Everything that names or describes a format comes from :data:`FORMAT_SPECS`: the
 line's choices and its format table (``deepetpicker convert --help``), the GUI's file dialogs
 and export choices, which format a file suffix means (:func:`formats_for_suffix`, used by
 :func:`deepetpicker.io.formats.detect_format`), the plain table suffixes of a dataset
-(:data:`deepetpicker.io.dataset.PICK_SUFFIXES`) and the README's table of formats
-(:func:`format_table_markdown`; a test keeps the README equal to it).
+(:data:`deepetpicker.io.dataset.PICK_SUFFIXES`) and the table of formats in
+docs/formats.md (:func:`format_table_markdown`; a test keeps that page equal to it).
 
 The readers and writers themselves live in :mod:`deepetpicker.io.formats` and register there
 under these names. This module imports nothing heavy, so the command line can build its help
@@ -28,7 +28,7 @@ RELION_CENTRED_X = "rlnCenteredCoordinateXAngst"
 class FormatSpec:
     """What DeepETPicker knows about one pick format.
 
-    Text fields marked *markdown* go into the README's table as they are; the command line
+    Text fields marked *markdown* go into docs/formats.md's table as they are; the command line
     shows them without the markup (:meth:`plain`).
     """
 
@@ -230,7 +230,7 @@ def save_format_for_suffix(suffix: str) -> Optional[str]:
 
 
 def format_table_markdown() -> str:
-    """The README's table of pick formats (one row per format, header included)."""
+    """The table of pick formats in docs/formats.md (one row per format, header included)."""
     lines = ["| format | file | units | origin | class | needs |",
              "|---|---|---|---|---|---|"]
     for spec in FORMAT_SPECS:

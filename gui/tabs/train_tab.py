@@ -85,7 +85,8 @@ class TrainTab(QWidget):
         self.gpu_ids = QLineEdit("0")
         self.gpu_ids.setValidator(QRegularExpressionValidator(
             QRegularExpression(INT_LIST_TYPING_PATTERN)))
-        self.gpu_ids.setToolTip("GPU ids, e.g. 0,1 (several GPUs: use torchrun, see README)")
+        self.gpu_ids.setToolTip("GPU ids, e.g. 0,1 (several GPUs: use torchrun, see "
+                                "docs/workflow.md)")
 
         form = QFormLayout()
         form.addRow(self.source_label)
