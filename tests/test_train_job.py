@@ -224,7 +224,7 @@ def test_moving_average_update_validation_and_layout(toy):
 
 
 def test_f1_spread_over_validation_tomograms():
-    from deepetpicker.train.job import _spread_over_tomograms
+    from deepetpicker.train.validation import spread_over_tomograms
 
     def result(*f1s):
         return SimpleNamespace(per_class=[
@@ -232,12 +232,12 @@ def test_f1_spread_over_validation_tomograms():
             for c, f in enumerate(f1s, start=1)])
 
     results = [result(0.5, 1.0, None), result(1.0, 1.0, None), result(0.9, None, None)]
-    assert _spread_over_tomograms(results, 1) == pytest.approx(
+    assert spread_over_tomograms(results, 1) == pytest.approx(
         {"f1_1_min": 0.5, "f1_1_std": float(torch.tensor([0.5, 1.0, 0.9]).std(
             unbiased=False))})
     # tomograms without particles of a class do not count for it
-    assert _spread_over_tomograms(results, 2) == {"f1_2_min": 1.0, "f1_2_std": 0.0}
-    assert _spread_over_tomograms(results, 3) == {"f1_3_min": None, "f1_3_std": None}
+    assert spread_over_tomograms(results, 2) == {"f1_2_min": 1.0, "f1_2_std": 0.0}
+    assert spread_over_tomograms(results, 3) == {"f1_3_min": None, "f1_3_std": None}
 
 
 def test_cancel_stops_inside_a_long_step(toy, tmp_path):

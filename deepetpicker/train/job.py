@@ -36,144 +36,43 @@ DistributedDataParallel; rank 0 alone validates and writes files.
 
 from __future__ import annotations
 
-import copy
-import csv
-import io
-import json
 import math
 import random
-import shutil
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Union
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
-from deepetpicker.matching import DistanceResult
-from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint, save_checkpoint
+from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint
 from deepetpicker.model.pretrained import start_weights
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
-from deepetpicker.picking.settings import THRESHOLD_RULE, format_thresholds
 from deepetpicker.train.augment import AugmentSettings
+from deepetpicker.train.average import MovingAverage, decay_at
 from deepetpicker.train.dataset import (PatchDataset, attach_masks, check_patch_fits,
                                         load_entries)
 from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
                                             resolve_device, setup_distributed,
                                             teardown_distributed)
 from deepetpicker.train.losses import class_term, get_loss
+from deepetpicker.train.result import TrainResult, best_row, epoch_line, selection_f1
+from deepetpicker.train.run_files import (LOG_CSV, LOG_JSON, archive_previous, read_metrics,
+                                          save_best, save_last, write_logs)
+from deepetpicker.train.validation import MATCH_FRACTION, VAL_LOSS_PATCHES, validate
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig
 
-LOG_CSV = "metrics.csv"
-LOG_JSON = "metrics.json"
-#: Particles whose patches give the validation loss (spread evenly over the val tomograms).
-VAL_LOSS_PATCHES = 64
-#: A pick matches a validation particle when it lies within this fraction of its radius.
-MATCH_FRACTION = 1.0
+__all__ = ["LOG_CSV", "LOG_JSON", "MATCH_FRACTION", "VAL_LOSS_PATCHES", "TrainResult",
+           "Trainer", "best_row", "epoch_line", "one_cycle", "read_metrics", "seed_everything",
+           "selection_f1", "train"]
 
 
-@dataclass
-class TrainResult:
-    """What a training run produced. ``history`` holds one dict per epoch (as in the logs);
-    ``model`` is the network after the last epoch as validated (the moving average of the
-    weights when ``ema_decay`` > 0; eval mode, on the training device)."""
-
-    run_dir: Path
-    last_checkpoint: Optional[Path]
-    best_checkpoint: Optional[Path]
-    best_f1: Optional[float]
-    best_epoch: Optional[int]
-    epochs: int
-    history: list = field(default_factory=list)
-    device: str = "cpu"
-    log_csv: Optional[Path] = None
-    log_json: Optional[Path] = None
-    model: Optional[torch.nn.Module] = field(default=None, repr=False)
-    score_thresholds: Optional[list[float]] = None
-
-    def summary(self) -> str:
-        """A few lines for the CLI."""
-        last = self.history[-1] if self.history else {}
-        best = "n/a" if self.best_f1 is None else f"{self.best_f1:.3f} (epoch {self.best_epoch})"
-        row = best_row(self.history) or {}
-        detail = (f" (localisation F1 {row['loc_f1']:.3f}, class F1 {row['class_f1']:.3f})"
-                  if row.get("loc_f1") is not None and row.get("class_f1") is not None else "")
-        lines = [f"Training finished after {self.epochs} epoch(s) on {self.device}.",
-                 f"  last train loss {_fmt(last.get('train_loss'))}, best validation score "
-                 f"{best}{detail}",
-                 f"  best weights: {self.best_checkpoint}",
-                 *([f"  detection thresholds tuned on validation (predict uses them): "
-                    f"{format_thresholds(self.score_thresholds)}"]
-                   if self.score_thresholds else []),
-                 f"  last state:   {self.last_checkpoint}",
-                 f"  metrics:      {self.log_csv}"]
-        return "\n".join(lines)
-
-
-def _fmt(value: Any, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def selection_f1(row: dict) -> Optional[float]:
-    """The validation score that chooses ``best.pth``: the mean of the localisation F1 and the
-    class F1, both of the picks that the detection thresholds tuned on localisation keep
-    (what prediction will give). No pick is dropped for its class there, so an epoch cannot
-    gain by giving up found particles for purer classes. Rows written before use the F1 they
-    chose by; None for an epoch that was not validated."""
-    if row.get("loc_f1") is not None and row.get("class_f1") is not None:
-        return (float(row["loc_f1"]) + float(row["class_f1"])) / 2.0
-    value = row.get("f1_tuned", row.get("f1"))
-    return None if value is None else float(value)
-
-
-def best_row(history: list[dict]) -> Optional[dict]:
-    """The epoch whose weights are ``best.pth``: the first with the highest
-    :func:`selection_f1`; None when no epoch was validated."""
-    scored = [row for row in history if selection_f1(row) is not None]
-    return max(scored, key=selection_f1, default=None)
-
-
-def epoch_line(row: dict, max_epochs: int, best: bool = False) -> str:
-    """The one line that records a finished epoch (terminal, logs, the GUI's log), e.g.
-    ``epoch 3/60: train loss 0.4123, val loss 0.3921, localisation F1 0.981 (every pick kept
-    0.962), class F1 0.874 (best), 14.4 s (validation 2.1 s)``."""
-    parts = [f"epoch {row['epoch']}/{max_epochs}: train loss {_fmt(row.get('train_loss'))}"]
-    if row.get("loc_f1") is not None:
-        parts.append(f"val loss {_fmt(row.get('val_loss'))}, localisation F1 "
-                     f"{_fmt(row['loc_f1'], 3)} (every pick kept {_fmt(row.get('loc_f1_all'), 3)}),"
-                     f" class F1 {_fmt(row.get('class_f1'), 3)}" + (" (best)" if best else ""))
-    elif row.get("f1") is not None:
-        parts.append(f"val loss {_fmt(row.get('val_loss'))}, precision "
-                     f"{_fmt(row.get('precision'), 3)}, recall {_fmt(row.get('recall'), 3)}, "
-                     f"F1 {_fmt(row['f1'], 3)}"
-                     + (f" ({_fmt(row['f1_tuned'], 3)} with tuned score thresholds)"
-                        if row.get("f1_tuned") is not None else "")
-                     + (" (best)" if best else ""))
-    seconds = float(row.get("epoch_time_s") or 0.0)
-    if row.get("val_time_s") is not None:
-        seconds += float(row["val_time_s"])
-        parts.append(f"{_duration(seconds)} (validation {_duration(row['val_time_s'])})")
-    else:
-        parts.append(_duration(seconds))
-    return ", ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    if minutes < 60:
-        return f"{minutes} min {rest:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def seed_everything(seed: int) -> None:
@@ -246,9 +145,8 @@ class Trainer:
             self.report.log(self.init_info["message"])
         #: The moving average of the weights (same device and memory layout), or None.
         self.ema_decay = float(cfg.ema_decay)
-        self.ema_net: Optional[ResUNet3D] = None
-        if self.ema_decay > 0:
-            self.ema_net = copy.deepcopy(self.net).eval().requires_grad_(False)
+        self.average = MovingAverage(self.net, self.ema_decay) if self.ema_decay > 0 else None
+        self.ema_net: Optional[ResUNet3D] = None if self.average is None else self.average.net
         self.model: torch.nn.Module = self.net
         if info.enabled:
             if device.type == "cuda":
@@ -259,7 +157,8 @@ class Trainer:
             self._install_cancel_hooks(self.net)
             if self.ema_net is not None:
                 self._install_cancel_hooks(self.ema_net)
-        self._ema_pairs = self._pair_ema_tensors()
+        if self.average is not None:
+            self.average.follow(self.net)
         self.loss_fn = get_loss(cfg.loss)
         self.class_loss_weight = float(cfg.class_loss_weight)
         self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
@@ -293,39 +192,15 @@ class Trainer:
         for level in list(net.encoders) + list(net.decoders):
             level.register_forward_hook(on_forward)
 
-    def _pair_ema_tensors(self) -> tuple[list, list, list, list]:
-        """The averaged network's tensors and the trained one's, matched by name: floating
-        parameters and buffers (BatchNorm running statistics) are averaged, the others (the
-        BatchNorm batch counters) copied."""
-        if self.ema_net is None:
-            return [], [], [], []
-        raw = self.net.state_dict()
-        avg_to, avg_from, copy_to, copy_from = [], [], [], []
-        for name, target in self.ema_net.state_dict().items():
-            if target.is_floating_point():
-                avg_to.append(target)
-                avg_from.append(raw[name])
-            else:
-                copy_to.append(target)
-                copy_from.append(raw[name])
-        return avg_to, avg_from, copy_to, copy_from
-
     def ema_decay_at(self, step: int) -> float:
-        """The decay of the moving average at optimisation step ``step`` (counted from 0):
-        ``min(ema_decay, (1 + step) / (10 + step))``, so that the average follows the fast
-        early changes instead of remembering the random initial weights."""
-        return min(self.ema_decay, (1.0 + step) / (10.0 + step))
+        """The decay of the moving average at optimisation step ``step`` (see
+        :func:`~deepetpicker.train.average.decay_at`)."""
+        return decay_at(self.ema_decay, step)
 
-    @torch.no_grad()
     def update_ema(self) -> None:
         """Move the averaged weights towards the trained ones (after an optimiser step)."""
-        if self.ema_net is None:
-            return
-        avg_to, avg_from, copy_to, copy_from = self._ema_pairs
-        weight = 1.0 - self.ema_decay_at(self.global_step)
-        torch._foreach_lerp_(avg_to, avg_from, weight)
-        for target, source in zip(copy_to, copy_from):
-            target.copy_(source)
+        if self.average is not None and self.ema_net is not None:
+            self.average.update(self.global_step)
 
     @property
     def eval_net(self) -> ResUNet3D:
@@ -410,115 +285,9 @@ class Trainer:
         return mean_over_processes(total / max(count, 1), self.info, self.device)
 
     def validate(self, epoch: int) -> dict:
-        """Validation loss on particle patches, then pick the validation tomograms and score
-        the picks: precision, recall, F1 overall and per class.
-
-        A validation tomogram with a mask is picked as ``predict --mask`` picks it (tiles
-        outside the mask skipped, picks outside dropped), and scored against its particles
-        inside the mask."""
-        from deepetpicker.matching import evaluate_distance, pool_distance
-        from deepetpicker.picking.mask import TileFilter, load_mask, picks_in_mask
-        from deepetpicker.picking.settings import PickSettings, picks_from_scores
-        from deepetpicker.picking.tiling import scan
-        from deepetpicker.io.tomogram import load_tomogram
-
-        cfg = self.cfg
-        k = int(cfg.num_cls)
-        row: dict = {}
-        if len(self.val_set):
-            total, count = 0.0, 0
-            for images, targets in self.loader(self.val_set, 0, False):
-                self.report.check()
-                logits = self._eval_logits(images)
-                total += float(self.objective(logits, targets.to(self.device))) * len(images)
-                count += len(images)
-            row["val_loss"] = total / count
-        else:
-            row["val_loss"] = None
-        results, n_picks, tables = [], 0, []
-        settings = PickSettings.from_config(cfg)
-        for entry in self.val_entries:
-            volume = load_tomogram(entry.data_path, mmap=True).data
-            region = (None if entry.mask_path is None else
-                      load_mask(entry.mask_path, entry.shape, entry.data_path))
-            scores = scan(volume, self.predict_scores, cfg.patch_size, cfg.padding_size,
-                          cfg.batch_size, report=self.report, num_classes=k, stage="validate",
-                          item=f"epoch {epoch + 1} {entry.stem}",
-                          keep_tile=None if region is None else TileFilter(region,
-                                                                           cfg.patch_size))
-            picks = picks_from_scores(scores, cfg.ocp_diameter, settings, tomo_name=entry.stem,
-                                      label_diameters=cfg.class_label_diameters())
-            del scores
-            truth = entry.picks
-            if region is not None:
-                picks, truth = picks_in_mask(picks, region), picks_in_mask(truth, region)
-            n_picks += len(picks)
-            tables.append((picks, truth))
-            results.append(evaluate_distance(picks, truth,
-                                             radii=[d / 2.0 for d in cfg.ocp_diameter],
-                                             fraction=MATCH_FRACTION, num_cls=k))
-        pooled = pool_distance(results)
-        for c in pooled.per_class:
-            row.update({f"precision_{c.class_id}": c.precision,
-                        f"recall_{c.class_id}": c.recall, f"f1_{c.class_id}": c.f1})
-            row.update(_spread_over_tomograms(results, c.class_id))
-        row["precision"], row["recall"] = pooled.precision, pooled.recall
-        row["f1"] = pooled.macro_f1 or 0.0    # mean over the classes that have particles
-        row["n_picks"] = n_picks
-        row.update(_tuned_scores(tables, [d / 2.0 for d in cfg.ocp_diameter], k))
-        return row
-
-    def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
-        net = self.eval_net
-        net.eval()
-        with torch.no_grad(), torch.autocast(device_type=self.device.type,
-                                             dtype=torch.float16, enabled=self.amp):
-            return net(images.to(self.device, non_blocking=True)).float()
-
-    # -- checkpoints and logs ---------------------------------------------------------------
-    def checkpoint_meta(self, epochs_done: int) -> dict:
-        """Everything but the weights that a checkpoint holds after ``epochs_done`` epochs."""
-        cfg = self.cfg
-        names = cfg.class_names or (cfg.extra.get("class_names")
-                                    if isinstance(cfg.extra, dict) else None)
-        if not (isinstance(names, list) and len(names) == cfg.num_cls):
-            names = [f"class{c}" for c in range(1, cfg.num_cls + 1)]
-        return {"epoch": epochs_done, "global_step": self.global_step, "config": cfg.to_dict(),
-                "class_names": [str(n) for n in names],
-                "diameters": [int(d) for d in cfg.ocp_diameter],
-                "label_diameter": int(cfg.label_diameter),
-                "label_diameters": ([int(d) for d in cfg.label_diameters]
-                                    if cfg.label_diameters else None),
-                "patch_size": int(cfg.patch_size),
-                "pad_size": int(cfg.padding_size), "seed": int(cfg.seed),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.amp else None,
-                "history": self.history, "best_f1": self.best_f1, "best_epoch": self.best_epoch,
-                "ema_decay": self.ema_decay, "score_thresholds": self.best_thresholds,
-                "threshold_rule": THRESHOLD_RULE,
-                "init": self.init_info}
-
-    def save_last(self, path: Path, epochs_done: int) -> Path:
-        """``last.pth``: the trained weights as ``state_dict`` and, with ``ema_decay`` > 0,
-        their moving average as ``ema_state_dict``, with the optimiser and schedule: all a
-        resume needs to continue on the same curve."""
-        meta = self.checkpoint_meta(epochs_done)
-        meta["weights"] = "trained"
-        if self.ema_net is not None:
-            meta["ema_state_dict"] = _cpu_state(self.ema_net)
-        return save_checkpoint(path, self.net, **meta)
-
-    def save_best(self, path: Path, epochs_done: int) -> Path:
-        """``best.pth``: the validated weights (the moving average when ``ema_decay`` > 0) as
-        ``state_dict``, so inference reads them like any checkpoint; the trained weights go
-        along as ``raw_state_dict`` so that a run can resume from this file too."""
-        meta = self.checkpoint_meta(epochs_done)
-        meta["weights"] = "trained"
-        if self.ema_net is not None:
-            meta["weights"] = "moving average"
-            meta["raw_state_dict"] = _cpu_state(self.net)
-        return save_checkpoint(path, self.eval_net, **meta)
+        """The validation row of epoch ``epoch`` (see
+        :func:`~deepetpicker.train.validation.validate`)."""
+        return validate(self, epoch)
 
     def resume_from(self, path: Union[str, Path]) -> None:
         """Continue from a checkpoint written by this job (``last.pth``)."""
@@ -569,100 +338,12 @@ class Trainer:
         self.init_info = data.get("init") or self.init_info
         self.start_epoch = int(data["epoch"])
 
-    def write_logs(self, run_dir: Path) -> tuple[Path, Path]:
-        """Write the history as CSV and JSON (atomically)."""
-        columns: list[str] = []
-        for row in self.history:
-            columns.extend(key for key in row if key not in columns)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-        writer.writeheader()
-        for row in self.history:
-            writer.writerow({key: ("" if row.get(key) is None else row.get(key))
-                             for key in columns})
-        csv_path, json_path = run_dir / LOG_CSV, run_dir / LOG_JSON
-        write_text_atomic(csv_path, buffer.getvalue())
-        write_text_atomic(json_path, json.dumps(self.history, indent=1))
-        return csv_path, json_path
-
-
-def read_metrics(run_dir: Union[str, Path]) -> list[dict[str, Any]]:
-    """The epochs of the run in ``run_dir`` from its ``metrics.json``: one dict per epoch, as
-    in :attr:`TrainResult.history` (``epoch`` an int; ``train_loss``, ``val_loss``, ``f1``, ...
-    numbers or None). Empty when the folder holds no metrics (no run yet); a file that
-    cannot be read raises :class:`DeepETPickerError` naming it."""
-    path = Path(run_dir) / LOG_JSON
-    if not path.is_file():
-        return []
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(rows, list):
-            raise TypeError("not a list of epochs")
-        epochs = []
-        for row in rows:
-            if isinstance(row, dict) and "epoch" in row:
-                epochs.append({**row, "epoch": int(row["epoch"])})
-    except (OSError, ValueError, TypeError) as exc:
-        raise DeepETPickerError(
-            f"Cannot read the metrics of the run in {path}: {exc}. The file is rewritten "
-            f"after every epoch; train again (or resume) to replace it.") from None
-    return epochs
-
-
-def _cpu_state(net: torch.nn.Module) -> dict:
-    return {k: v.detach().cpu() for k, v in net.state_dict().items()}
-
-
-def _tuned_scores(tables: list, radii: list, num_cls: int) -> dict:
-    """The validation scores under the detection thresholds tuned on these tomograms (what
-    prediction uses): per class the threshold (``min_score_<k>``), the localisation F1 with
-    them and with every pick kept (``loc_f1``, ``loc_f1_all``: a particle found by a pick of
-    any class counts), and the class F1 of the picks they keep (``class_f1`` and per class
-    ``class_f1_<k>``: a pick must name the particle's class)."""
-    from deepetpicker.matching import best_detection_thresholds, evaluate_distance, pool_distance
-    from deepetpicker.picking.settings import apply_min_score
-
-    preds, truths = [p for p, _ in tables], [t for _, t in tables]
-    choices = best_detection_thresholds(preds, truths, radii=radii, num_cls=num_cls,
-                                        fraction=MATCH_FRACTION)
-    thresholds = [choice.threshold for choice in choices]
-    row: dict = {f"min_score_{c.class_id}": c.threshold for c in choices}
-    row["loc_f1"], row["loc_f1_all"] = choices[0].f1, choices[0].f1_all
-    kept = [apply_min_score(p, thresholds, num_cls) for p in preds]
-    pooled = pool_distance([evaluate_distance(p, t, radii=radii, fraction=MATCH_FRACTION,
-                                              num_cls=num_cls) for p, t in zip(kept, truths)])
-    row.update({f"class_f1_{c.class_id}": c.f1 for c in pooled.per_class})
-    row["class_f1"] = pooled.macro_f1 or 0.0
-    row["n_picks_tuned"] = int(sum(len(p) for p in kept))
-    return row
-
-
-def _spread_over_tomograms(results: list[DistanceResult], class_id: int) -> dict:
-    """How class ``class_id``'s F1 varies over the validation tomograms that hold particles
-    of it: ``f1_<k>_min`` and ``f1_<k>_std`` (0 with one tomogram; None with none)."""
-    scores = [pc.f1 for r in results for pc in r.per_class
-              if pc.class_id == class_id and pc.n_truth]
-    if not scores:
-        return {f"f1_{class_id}_min": None, f"f1_{class_id}_std": None}
-    return {f"f1_{class_id}_min": float(min(scores)),
-            f"f1_{class_id}_std": float(np.std(scores))}
-
-
-def _archive_previous(run_dir: Path, report: Reporter) -> None:
-    """Move the files of an earlier run out of the way (a fresh run never overwrites them)."""
-    found = [run_dir / name for name in (BEST, LAST, LOG_CSV, LOG_JSON)
-             if (run_dir / name).exists()]
-    if not found:
-        return
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target, n = run_dir / "old" / stamp, 1
-    while target.exists():
-        target, n = run_dir / "old" / f"{stamp}-{n}", n + 1
-    target.mkdir(parents=True)
-    for path in found:
-        shutil.move(str(path), str(target / path.name))
-    report.log(f"Earlier files of this run folder were moved to {target} (use --resume "
-               f"{run_dir / LAST} to continue a run instead).")
+    def _eval_logits(self, images: torch.Tensor) -> torch.Tensor:
+        net = self.eval_net
+        net.eval()
+        with torch.no_grad(), torch.autocast(device_type=self.device.type,
+                                             dtype=torch.float16, enabled=self.amp):
+            return net(images.to(self.device, non_blocking=True)).float()
 
 
 def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
@@ -720,7 +401,7 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
         report.log(f"Resuming from {resume} after epoch {trainer.start_epoch} "
                    f"(step {trainer.global_step}).")
     elif info.is_main:
-        _archive_previous(run_dir, report)
+        archive_previous(run_dir, report)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
     n_part = len(trainer.train_set.particles)
@@ -766,17 +447,17 @@ def _run(cfg, dev: torch.device, info: DistInfo, report: Reporter, resume) -> Tr
             trainer.best_thresholds = [float(row[f"min_score_{c}"])
                                        for c in range(1, int(cfg.num_cls) + 1)]
         if info.is_main:
-            last_path = trainer.save_last(run_dir / LAST, epoch + 1)
+            last_path = save_last(trainer, run_dir / LAST, epoch + 1)
             if improved:
-                best_path = trainer.save_best(run_dir / BEST, epoch + 1)
-            csv_path, json_path = trainer.write_logs(run_dir)
+                best_path = save_best(trainer, run_dir / BEST, epoch + 1)
+            csv_path, json_path = write_logs(trainer.history, run_dir)
         barrier(info)
         report("epoch", epoch + 1, cfg.max_epochs, message=epoch_line(row, cfg.max_epochs,
                                                                       improved),
                item=f"epoch {epoch + 1}", keep=True,
                **{key: value for key, value in row.items() if isinstance(value, (int, float))})
     if info.is_main and csv_path is None and trainer.history:
-        csv_path, json_path = trainer.write_logs(run_dir)
+        csv_path, json_path = write_logs(trainer.history, run_dir)
     trainer.net.eval()
     trainer.eval_net.eval()
     return TrainResult(run_dir=run_dir, last_checkpoint=last_path, best_checkpoint=best_path,
