@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 
 from deepetpicker.cli.parser import (FORMAT_NAMES, add_command, add_copick_options,
-                                     add_export_options, add_zarr_level, export_options)
+                                     add_export_options, add_zarr_level, default_of,
+                                     export_options)
 from deepetpicker.cli.progress import run_job, summary_of
+from deepetpicker.config import TrainConfig
 from deepetpicker.errors import DeepETPickerError
 
 
@@ -42,10 +44,12 @@ def add_parser(subparsers) -> None:
 
 def _add_picking_options(p: argparse.ArgumentParser) -> None:
     """How picks are found in the score maps."""
-    p.add_argument("--t-seg", type=float, help="segmentation threshold (default: the config's "
-                                               "seg_thresh, 0.5 unless set)")
-    p.add_argument("--t-lm", type=float, help="local-maximum threshold (default: the config's "
-                                              "t_lm, 0.1 unless set)")
+    p.add_argument("--t-seg", type=float,
+                   help="segmentation threshold (default: the config's seg_thresh, "
+                        f"{default_of(TrainConfig, 'seg_thresh')} unless set)")
+    p.add_argument("--t-lm", type=float,
+                   help="local-maximum threshold (default: the config's t_lm, "
+                        f"{default_of(TrainConfig, 't_lm')} unless set)")
     p.add_argument("--t-dist", type=float, help="merge picks closer than this in voxels "
                                                 "(default: ceil(d / 2) of each class's "
                                                 "diameter)")
@@ -62,8 +66,8 @@ def _add_picking_options(p: argparse.ArgumentParser) -> None:
                    help="class: search each class map on its own (the paper's rule); "
                         "foreground: find particles on all classes together, then give each "
                         "the most probable class (finds particles whose probability is split "
-                        "over similar classes) (default: the config's localize, foreground "
-                        "unless set)")
+                        "over similar classes) (default: the config's localize, "
+                        f"{default_of(TrainConfig, 'localize')} unless set)")
     p.add_argument("--diameters", type=float, nargs="+", metavar="D",
                    help="particle diameter per class in voxels (needed for the original "
                         "program's .ckpt without a config; overrides the config's; default: "

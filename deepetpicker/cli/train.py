@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from deepetpicker.cli.parser import add_command, add_train_mask
+from deepetpicker.cli.parser import add_command, add_train_mask, default_of
 from deepetpicker.cli.progress import run_job, summary_of
 from deepetpicker.config import LOSS_NAMES, NETWORK_PRESETS, TrainConfig
 from deepetpicker.errors import DeepETPickerError
@@ -17,6 +17,11 @@ def add_parser(subparsers) -> None:
     """The parsers of ``train-config`` and ``train``."""
     _add_train_config_parser(subparsers)
     _add_train_parser(subparsers)
+
+
+def _default(name: str) -> str:
+    """A training config field's default, as the help shows it."""
+    return default_of(TrainConfig, name)
 
 
 def _add_train_config_parser(subparsers) -> None:
@@ -33,21 +38,26 @@ def _add_train_config_parser(subparsers) -> None:
     p.add_argument("--light", action="store_true",
                    help="the light network (channels "
                         + ",".join(map(str, NETWORK_PRESETS["light"])) + "), almost as accurate")
-    p.add_argument("--batch-size", type=int, help="patches per training step (default: 8)")
-    p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 (default: 72)")
-    p.add_argument("--pad-size", type=int, help="overlap-tile pad (default: 12)")
+    p.add_argument("--batch-size", type=int, help="patches per training step "
+                                                  f"(default: {_default('batch_size')})")
+    p.add_argument("--patch-size", type=int, help="patch edge, a multiple of 8 "
+                                                  f"(default: {_default('patch_size')})")
+    p.add_argument("--pad-size", type=int,
+                   help=f"overlap-tile pad (default: {_default('padding_size')})")
     p.add_argument("--lr", type=float, help="peak learning rate of the one-cycle schedule "
-                                            "(default: 0.001)")
-    p.add_argument("--epochs", type=int, help="training epochs, max_epochs (default: 60)")
+                                            f"(default: {_default('lr')})")
+    p.add_argument("--epochs", type=int, help="training epochs, max_epochs "
+                                              f"(default: {_default('max_epochs')})")
     p.add_argument("--loss", choices=list(LOSS_NAMES),
-                   help="training loss (default: dice)")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto, a GPU when "
-                                    "there is one)")
-    p.add_argument("--gpu-ids", help='GPU ids, e.g. "0,1" (default: 0)')
+                   help=f"training loss (default: {_default('loss')})")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: "
+                                    f"{_default('device')}, a GPU when there is one)")
+    p.add_argument("--gpu-ids", help=f'GPU ids, e.g. "0,1" (default: {_default("gpu_ids")})')
     p.add_argument("--seed", type=int, help="random seed; the same seed repeats a CPU run "
-                                            "(default: 0)")
+                                            f"(default: {_default('seed')})")
     p.add_argument("--num-workers", type=int, help="processes preparing batches, 4-8 on a GPU "
-                                                   "(default: 0, the training process itself)")
+                                                   f"(default: {_default('num_workers')}, the "
+                                                   "training process itself)")
     add_train_mask(p, "(mask_path; default: none, the whole tomograms)")
     p.set_defaults(func=run_config)
 
