@@ -13,6 +13,7 @@ from deepetpicker.cli import build_parser, formats_epilog
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io import format_specs as S
 from deepetpicker.io import formats as F
+from deepetpicker.io.formats import registry as R
 from deepetpicker.io.dataset import PICK_SUFFIXES
 from deepetpicker.io.picks import Picks, write_picks
 
@@ -48,10 +49,10 @@ def test_registry_names_and_derived_tables():
 
 
 def test_every_format_has_one_reader_and_one_writer():
-    assert sorted(F._READERS) == sorted(F.FORMATS)
-    assert sorted(F._WRITERS) == sorted(F.FORMATS)
-    assert F._READERS["relion4"] is F._READERS["star"] is F._READERS["relion5"]
-    assert len(set(F._WRITERS.values())) == len(F.FORMATS)
+    assert sorted(R.READERS) == sorted(F.FORMATS)
+    assert sorted(R.WRITERS) == sorted(F.FORMATS)
+    assert R.READERS["relion4"] is R.READERS["star"] is R.READERS["relion5"]
+    assert len(set(R.WRITERS.values())) == len(F.FORMATS)
 
 
 def test_cli_choices_and_help_come_from_the_registry():

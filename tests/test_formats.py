@@ -8,6 +8,8 @@ import pytest
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io import formats as F
+from deepetpicker.io.formats import relion as R
+from deepetpicker.ops import convert as C
 from deepetpicker.io.picks import Picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
 
@@ -273,7 +275,7 @@ def test_convert_takes_shapes_and_voxel_sizes_from_tomograms(tmp_path):
     picks_dir = tmp_path / "picks"
     original = _tables()[0]
     write_picks(picks_dir / "TS_01.coords", original)
-    files = F.convert([picks_dir], "relion5", tmp_path / "out", tomograms=[tomo_dir])
+    files = C.convert([picks_dir], "relion5", tmp_path / "out", tomograms=[tomo_dir])
     assert [p.name for p in files] == ["particles_relion5.star"]
     back, = F.read_any(files[0], shape=SHAPE, voxel_size=VOXEL)
     np.testing.assert_allclose(_sorted(back).xyz, _sorted(original).xyz, atol=1e-3)
@@ -282,26 +284,26 @@ def test_convert_takes_shapes_and_voxel_sizes_from_tomograms(tmp_path):
 def test_convert_keeps_one_class(tmp_path):
     path = tmp_path / "TS_01.coords"
     write_picks(path, Picks([1, 2, 2], [[1, 2, 3], [4, 5, 6], [7, 8, 9]], None, "TS_01"))
-    files = F.convert([path], "box", tmp_path / "out", class_id=2)
+    files = C.convert([path], "box", tmp_path / "out", class_id=2)
     assert [p.name for p in files] == ["TS_01_class-2.box"]
     assert files[0].read_text() == "4\t5\t6\n7\t8\t9\n"
     with pytest.raises(DeepETPickerError, match=r"No picks of class 5.*classes present are "
                                                 r"\[1, 2\]"):
-        F.convert([path], "box", tmp_path / "out", class_id=5)
+        C.convert([path], "box", tmp_path / "out", class_id=5)
 
 
 def test_convert_with_cli_style_arguments(tmp_path):
     path = tmp_path / "TS_01.coords"
     write_picks(path, Picks([1], [[20, 15, 10]], None, "TS_01"))
-    files = F.convert([str(path)], "copick", str(tmp_path / "out"), voxel_size=4.0,
+    files = C.convert([str(path)], "copick", str(tmp_path / "out"), voxel_size=4.0,
                       shapes=[SHAPE])
     data = json.loads(files[0].read_text())
     assert data["voxel_spacing"] == 4.0
     assert data["points"][0]["location"] == {"x": 80.0, "y": 60.0, "z": 40.0}
     with pytest.raises(DeepETPickerError, match="Unknown output format"):
-        F.convert([path], "mod", tmp_path / "out")
+        C.convert([path], "mod", tmp_path / "out")
     with pytest.raises(DeepETPickerError, match="No pick files"):
-        F.convert([tmp_path / "out" / "ExperimentRuns" / "TS_01"], "coords", tmp_path / "o2")
+        C.convert([tmp_path / "out" / "ExperimentRuns" / "TS_01"], "coords", tmp_path / "o2")
 
 
 # --- RELION 4 binning and tilt-series pixel size -------------------------------------------
@@ -316,7 +318,7 @@ def test_relion4_coordinates_are_unbinned_tilt_series_pixels(tmp_path):
     table = Picks([1, 2], [[10, 20, 5], [1.5, 2, 3]], [0.9, 0.8], "TS_01", 5.4)
     path, = F.write_format(table, "relion4", tmp_path, binning=4)
     particles, optics = _relion4_rows(path)
-    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(),
+    np.testing.assert_allclose(particles[list(R.XYZ_PIXEL)].to_numpy(),
                                [[40, 80, 20], [6, 8, 12]])
     assert particles["rlnClassNumber"].tolist() == [1, 2]
     assert optics["rlnTomoTiltSeriesPixelSize"].tolist() == [1.35]
@@ -338,7 +340,7 @@ def test_relion4_binning_from_the_two_pixel_sizes(tmp_path):
     table = Picks([1], [[10, 20, 5]], None, "TS_01", 10.8)
     path, = F.write_format(table, "relion4", tmp_path, tilt_series_pixel_size=1.35)
     particles, optics = _relion4_rows(path)
-    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(), [[80, 160, 40]])
+    np.testing.assert_allclose(particles[list(R.XYZ_PIXEL)].to_numpy(), [[80, 160, 40]])
     back, = F.read_any(path, voxel_size=10.8)
     np.testing.assert_allclose(back.xyz, [[10, 20, 5]])
     # an explicit binning that agrees is fine; the same file read with binning 8 too
@@ -397,7 +399,7 @@ def test_relion4_without_any_pixel_size_is_binning_one(tmp_path):
     path, = F.write_format(Picks([1], [[4, 5, 6]], None, "TS_01"), "relion4", tmp_path)
     particles, optics = _relion4_rows(path)
     assert optics is None and "rlnOpticsGroup" not in particles
-    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(), [[4, 5, 6]])
+    np.testing.assert_allclose(particles[list(R.XYZ_PIXEL)].to_numpy(), [[4, 5, 6]])
     path, = F.write_format(Picks([1], [[4, 5, 6]], None, "TS_01"), "relion4", tmp_path,
                            binning=2)
     np.testing.assert_allclose(F.read_any(path, binning=2)[0].xyz, [[4, 5, 6]])
@@ -480,7 +482,7 @@ def test_named_objects_read_back_as_distinct_classes_without_the_names(tmp_path,
     assert set(found) >= {"ribosome", "proteasome"}
     back = _read_all(files)["TS_01"]
     # read -> write -> read: the names travel, and the positions of each name are equal
-    again = F.convert(files, fmt, tmp_path / "b")
+    again = C.convert(files, fmt, tmp_path / "b")
     assert sorted(p.name for p in again) == sorted(p.name for p in files)
     regained = _read_all(again)["TS_01"]
     np.testing.assert_allclose(_sorted(regained).xyz, _sorted(back).xyz)
@@ -526,7 +528,7 @@ def test_copick_refuses_names_copick_would_refuse(tmp_path):
     # a name read from a file is checked as well before copick is written
     (tmp_path / "TS_01_class-1-80S_ribosome.box").write_text("1 2 3\n")
     with pytest.raises(DeepETPickerError, match="'80S_ribosome' .*not a valid copick"):
-        F.convert([tmp_path / "TS_01_class-1-80S_ribosome.box"], "copick", tmp_path / "c",
+        C.convert([tmp_path / "TS_01_class-1-80S_ribosome.box"], "copick", tmp_path / "c",
                   voxel_size=VOXEL)
     with pytest.raises(DeepETPickerError, match="'a b'.*not a valid copick"):
         F.check_export(["coords", "copick"], class_names=["a b"])
@@ -542,32 +544,32 @@ def test_convert_names_the_pick_files_without_a_matching_tomogram(tmp_path):
                                                 r"picks of 'TS_01' from .*TS_01.coords; 'TS_02' "
                                                 r"from .*TS_02.coords\. Tomograms given: "
                                                 r"rec_TS_01 \(.*rec_TS_01.mrc\)"):
-        F.convert([picks], "copick", tmp_path / "out", tomograms=[tomo_dir])
+        C.convert([picks], "copick", tmp_path / "out", tomograms=[tomo_dir])
     # a RELION 5 file needs the shape while it is read: the message lists the tomograms too
     star, = F.write_format(Picks([1], [[1, 2, 3]], None, "TS_01", VOXEL), "relion5",
                            tmp_path / "r5", shapes=SHAPE)
     with pytest.raises(DeepETPickerError, match=r"shape of tomogram 'TS_01' is needed.*No "
                                                 r"tomogram given with --tomogram is named "
                                                 r"'TS_01' \(given: rec_TS_01"):
-        F.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir])
+        C.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir])
     # mapping rlnTomoName TS_01 to the tomogram rec_TS_01 makes it match
-    files = F.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir],
+    files = C.convert([star], "coords", tmp_path / "out", tomograms=[tomo_dir],
                       tomo_name="rec_{name}")
     assert [p.name for p in files] == ["rec_TS_01.coords"]
     with pytest.raises(DeepETPickerError, match="--tomo-name sets rlnTomoName of RELION 4/5"):
-        F.convert([picks], "coords", tmp_path / "out", tomo_name="rec_{name}")
+        C.convert([picks], "coords", tmp_path / "out", tomo_name="rec_{name}")
 
 
 def test_convert_relion4_round_trip_with_binning(tmp_path):
     original = _tables()[0]
     write_picks(tmp_path / "TS_01.coords", original)
-    star, = F.convert([tmp_path / "TS_01.coords"], "relion4", tmp_path / "r4", binning=4,
+    star, = C.convert([tmp_path / "TS_01.coords"], "relion4", tmp_path / "r4", binning=4,
                       voxel_size=VOXEL)
     particles, optics = _relion4_rows(star)
-    np.testing.assert_allclose(particles[list(F._XYZ_PIXEL)].to_numpy(),
+    np.testing.assert_allclose(particles[list(R.XYZ_PIXEL)].to_numpy(),
                                original.xyz * 4, atol=1e-5)
     assert optics["rlnTomoTiltSeriesPixelSize"].tolist() == [VOXEL / 4]
-    back, = F.convert([star], "coords", tmp_path / "c", voxel_size=VOXEL)
+    back, = C.convert([star], "coords", tmp_path / "c", voxel_size=VOXEL)
     got = F.read_any(back)[0]
     np.testing.assert_allclose(_sorted(got).xyz, _sorted(original).xyz, atol=1e-5)
     np.testing.assert_array_equal(_sorted(got).classes, _sorted(original).classes)
@@ -625,7 +627,7 @@ def test_convert_never_replaces_an_input_or_a_users_file(tmp_path):
     before = mix.read_bytes()
     for overwrite in (False, True):
         with pytest.raises(DeepETPickerError, match="mix.coords is an input"):
-            F.convert([mix], "coords", tmp_path, class_id=1, overwrite=overwrite)
+            C.convert([mix], "coords", tmp_path, class_id=1, overwrite=overwrite)
     assert mix.read_bytes() == before
     # a file of the user's in the way: refused, even with --overwrite
     out = tmp_path / "out"
@@ -633,7 +635,7 @@ def test_convert_never_replaces_an_input_or_a_users_file(tmp_path):
     (out / "particles.star").write_text("# my own star file\n")
     for overwrite in (False, True):
         with pytest.raises(DeepETPickerError, match="not written by DeepETPicker"):
-            F.convert([mix], "star", out, overwrite=overwrite)
+            C.convert([mix], "star", out, overwrite=overwrite)
     assert (out / "particles.star").read_text() == "# my own star file\n"
 
 
@@ -643,15 +645,15 @@ def test_convert_again_and_an_earlier_conversion(tmp_path):
     write_picks(b, Picks([1], [[4, 5, 6]]))
     out = tmp_path / "out"
     star = out / "particles.star"
-    F.convert([a], "star", out)
+    C.convert([a], "star", out)
 
     def body():          # the header holds the time of writing
         return [line for line in star.read_text().splitlines() if not line.startswith("#")]
 
     first = body()
-    assert F.convert([a], "star", out) == [star] and body() == first      # same again
+    assert C.convert([a], "star", out) == [star] and body() == first      # same again
     with pytest.raises(DeepETPickerError, match="earlier DeepETPicker run.*--overwrite"):
-        F.convert([b], "star", out)                                            # other inputs
+        C.convert([b], "star", out)                                            # other inputs
     assert body() == first
-    F.convert([b], "star", out, overwrite=True)
+    C.convert([b], "star", out, overwrite=True)
     assert "4" in star.read_text() and body() != first

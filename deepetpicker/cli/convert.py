@@ -50,7 +50,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deepetpicker.io.formats import convert
+    from deepetpicker.ops.convert import convert
 
     written = convert(args.picks, args.to, args.out, voxel_size=args.voxel_size,
                       class_id=args.class_id, shapes=args.shape and [tuple(args.shape)],

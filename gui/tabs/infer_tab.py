@@ -472,7 +472,7 @@ class InferTab(QWidget):
 
     def convert(self) -> list[Path]:
         """Convert the listed pick files; returns the files written."""
-        from deepetpicker.io.formats import convert
+        from deepetpicker.ops.convert import convert
 
         files = [self.convert_list.item(i).text() for i in range(self.convert_list.count())]
         try:

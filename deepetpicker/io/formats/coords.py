@@ -1,0 +1,67 @@
+"""DeepETPicker's own tables (``.coords``) and EMAN2 3-D box files.
+
+EMAN2's boxer writes whole voxels and truncates what it reads to whole voxels; the box files
+written here keep sub-voxel values so that they read back exactly. Box files hold one object
+each and no score.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.io.formats.geometry import Geometry
+from deepetpicker.io.formats.names import ClassIds, per_object, split_object_stem
+from deepetpicker.io.formats.registry import reads, writes
+from deepetpicker.io.formats.text import read_text, row_numbers
+from deepetpicker.io.picks import Picks, format_number, read_picks, write_picks
+
+
+@reads("coords")
+def _read_coords(path: Path, geometry: Geometry, ids: ClassIds,
+                 num_cls: Optional[int]) -> list[Picks]:
+    name = path.stem
+    return [read_picks(path, shape=geometry.shape(name), num_cls=num_cls,
+                       voxel_size=geometry.voxel(name))]
+
+
+@reads("box")
+def _read_box(path: Path, geometry: Geometry, ids: ClassIds,
+              num_cls: Optional[int]) -> list[Picks]:
+    rows = []
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
+        tokens = line.split()
+        if not tokens or tokens[0].startswith("#"):
+            continue
+        if len(tokens) != 3:
+            hint = (" A 4-column .box is a 2-D EMAN box (x y width height) of a micrograph, "
+                    "not a tomogram." if len(tokens) == 4 else "")
+            raise DeepETPickerError(
+                f"{path}, line {lineno}: {len(tokens)} columns; an EMAN2 3-D box file has 3 "
+                f"(x y z particle centres).{hint}")
+        rows.append(row_numbers(path, lineno, tokens, "box"))
+    tomo, cls, name = split_object_stem(path.stem, ids, geometry.known_names())
+    xyz = np.array(rows, dtype=np.float64).reshape(-1, 3)
+    meta = {"object": name} if name else {}
+    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
+
+
+@writes("coords")
+def _write_coords(tables, out_dir, geometry, class_names) -> list[Path]:
+    return [write_picks(out_dir / f"{t.tomo_name}.coords", t) for t in tables]
+
+
+@writes("box")
+def _write_box(tables, out_dir, geometry, class_names) -> list[Path]:
+    written = []
+    for table in tables:
+        for suffix, rows in per_object(table, class_names):
+            path = out_dir / f"{table.tomo_name}{suffix}.box"
+            lines = ["\t".join(format_number(v) for v in xyz) for xyz in rows.xyz]
+            write_text_atomic(path, "".join(line + "\n" for line in lines))
+            written.append(path)
+    return written
