@@ -9,7 +9,6 @@ import dataclasses
 import textwrap
 from typing import Sequence
 
-from deepetpicker import __version__
 from deepetpicker.io.format_specs import FORMAT_SPECS, format_names, spoken_list
 
 FORMAT_NAMES = format_names()
@@ -148,31 +147,3 @@ def add_command(subparsers, name: str, help: str, examples: Sequence[str], **kwa
     return subparsers.add_parser(name, help=help, description=paragraph(help),
                                  formatter_class=HelpFormatter,
                                  epilog=examples_epilog(*examples), **kwargs)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    # the command modules take their shared pieces from this module, so they are imported here
-    from deepetpicker.cli import (convert, copick, demo, evaluate, gui, predict, preprocess,
-                                  simulate, train)
-
-    parser = argparse.ArgumentParser(
-        prog="deepetpicker", formatter_class=HelpFormatter,
-        description=paragraph("Pick particles in cryo-electron tomograms with weakly "
-                              "supervised 3D deep learning: preprocess -> train -> predict "
-                              "-> evaluate."),
-        epilog=examples_epilog(
-            "deepetpicker simulate sample_data",
-            "deepetpicker preprocess sample_data/configs/simulated.py",
-            "deepetpicker train-config sample_data/configs/simulated.py --train-ids 0-1 "
-            "--val-ids 2 -o train.py",
-            "deepetpicker train train.py",
-            "deepetpicker predict train.py --weights sample_data/runs/simulated/best.pth",
-            "deepetpicker demo            # the whole workflow on simulated data",
-        ) + "\n\n" + paragraph("`deepetpicker COMMAND --help` shows the options of each "
-                                "command. Ctrl+C stops a command and keeps every finished "
-                                "file."))
-    parser.add_argument("--version", action="version", version=f"deepetpicker {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (preprocess, train, predict, copick, evaluate, convert, simulate, demo, gui):
-        command.add_parser(sub)
-    return parser
