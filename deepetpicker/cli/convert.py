@@ -9,7 +9,7 @@ from deepetpicker.cli.parser import (FORMAT_NAMES, OBJECT_FORMATS, add_command,
 from deepetpicker.io.format_specs import format_names, spoken_list
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "convert", "convert pick files between formats",
                     ["deepetpicker convert picks/ --to relion4 --out r4/ --voxel-size 5.4 "
                      "--binning 4",

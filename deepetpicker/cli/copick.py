@@ -9,7 +9,7 @@ from deepetpicker.cli.parser import HelpFormatter, add_command, add_copick_optio
 from deepetpicker.cli.progress import run_job
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "copick",
                     "work with copick projects (`pip install 'deepetpicker[copick]'`)",
                     ["deepetpicker copick import copick.json --tomo-type wbp --voxel-spacing 10 "

@@ -8,7 +8,7 @@ from deepetpicker.cli.parser import add_command
 from deepetpicker.cli.progress import run_job
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "demo",
                     "simulate -> preprocess -> train -> predict -> evaluate on built-in sample "
                     "data",

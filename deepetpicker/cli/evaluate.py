@@ -8,7 +8,7 @@ from deepetpicker.cli.parser import add_command
 from deepetpicker.cli.progress import run_job, summary_of
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "evaluate",
                     "compare picks with ground truth (SHREC-2021 and distance rules, "
                     "precision-recall curve)",

@@ -8,7 +8,7 @@ from deepetpicker.cli.parser import add_command
 from deepetpicker.errors import DeepETPickerError
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "gui", "start the desktop application",
                     ["deepetpicker gui",
                      "deepetpicker gui sample_data/configs/train.py",

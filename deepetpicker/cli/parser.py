@@ -65,7 +65,7 @@ def formats_epilog() -> str:
     return "\n".join(lines)
 
 
-def add_export_options(p, class_names_default: str) -> None:
+def add_export_options(p: argparse.ArgumentParser, class_names_default: str) -> None:
     """Options of the format writers shared by convert and predict."""
     p.add_argument("--class-names", nargs="+", metavar="NAME",
                    help=f"name of class 1, 2, ... for the objects of {OBJECT_FORMATS} "
@@ -91,7 +91,7 @@ def add_export_options(p, class_names_default: str) -> None:
                         "'rec_{name}'")
 
 
-def export_options(args) -> dict:
+def export_options(args: argparse.Namespace) -> dict:
     """The options of the format writers that were given (predict keeps its defaults)."""
     return {k: v for k, v in {"class_names": args.class_names, "binning": args.binning,
                               "tilt_series_pixel_size": args.tilt_series_pixel_size,
@@ -115,7 +115,7 @@ def add_copick_options(p: argparse.ArgumentParser, predicting: bool) -> None:
         "write (default: 0, a tool's)" if predicting else "read (default: every session)"))
 
 
-def add_zarr_level(p) -> None:
+def add_zarr_level(p: argparse.ArgumentParser) -> None:
     p.add_argument("--zarr-level", metavar="LEVEL",
                    help="scale level read from OME-Zarr tomograms (.zarr): its index or name "
                         "(default: 0, the full resolution); picks are in that level's voxels")
@@ -141,7 +141,8 @@ def default_of(config_class: type, name: str) -> str:
     return str(value)
 
 
-def add_command(subparsers, name: str, help: str, examples: Sequence[str], **kwargs):
+def add_command(subparsers: argparse._SubParsersAction, name: str, help: str,
+                examples: Sequence[str], **kwargs) -> argparse.ArgumentParser:
     """A subcommand's parser: ``help`` in the list of commands and as its description, and an
     epilog of example command lines."""
     return subparsers.add_parser(name, help=help, description=paragraph(help),

@@ -13,7 +13,7 @@ from deepetpicker.config import TrainConfig
 from deepetpicker.errors import DeepETPickerError
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "predict", "pick particles in tomograms with trained weights",
                     ["deepetpicker predict train.py --weights sample_data/runs/simulated/best.pth",
                      "deepetpicker predict --weights best.pth --tomograms /data/tomos --out picks "

@@ -8,7 +8,7 @@ from deepetpicker.cli.parser import add_command, add_zarr_level
 from deepetpicker.cli.progress import run_job, summary_of
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "preprocess",
                     "normalise tomograms and write weak labels and occupancy maps from a "
                     "preprocess config",

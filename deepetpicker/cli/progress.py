@@ -14,8 +14,12 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from deepetpicker.jobs import describe_progress
+
+if TYPE_CHECKING:
+    from deepetpicker.jobs import CancelToken
 
 INTERRUPTED = "Interrupted; finished outputs were kept, nothing half-written."
 
@@ -131,7 +135,7 @@ class Interrupted(Exception):
 
 
 @contextmanager
-def ctrl_c_cancels(token, printer):
+def ctrl_c_cancels(token: CancelToken, printer: ProgressPrinter) -> Iterator[None]:
     """While the block runs, the first Ctrl+C sets ``token`` (the job stops at its next check
     and keeps what it finished) and the second raises KeyboardInterrupt (stops at once)."""
     if threading.current_thread() is not threading.main_thread():
@@ -156,7 +160,7 @@ def ctrl_c_cancels(token, printer):
         signal.signal(signal.SIGINT, signal.SIG_IGN if token.cancelled else previous)
 
 
-def run_job(job, *args, **kwargs):
+def run_job(job: Callable[..., Any], *args, **kwargs) -> Any:
     """Run a job function with a progress printer; Ctrl+C cancels it through its token.
 
     Raises :class:`Interrupted` (with the job's partial result, when it gives one) when the
@@ -183,7 +187,7 @@ def run_job(job, *args, **kwargs):
 
 
 @contextmanager
-def config_warnings_as_lines():
+def config_warnings_as_lines() -> Iterator[None]:
     """Show each ConfigWarning as its one readable line on stderr (not Python's format with
     a source file and line of ours); other warnings are shown as before."""
     original = warnings.showwarning
@@ -212,7 +216,7 @@ def say(text: str) -> None:
         pass
 
 
-def summary_of(result) -> str:
+def summary_of(result: object) -> str:
     """What a job's result says it did (its ``summary``), or "" when it says nothing."""
     summary = getattr(result, "summary", None)
     if callable(summary):

@@ -8,7 +8,7 @@ from deepetpicker.cli.parser import add_command
 from deepetpicker.cli.progress import run_job
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "simulate", "make simulated tomograms with known particles",
                     ["deepetpicker simulate sample_data",
                      "deepetpicker simulate small --n 2 --shape 48 96 96 --classes 1"])

@@ -13,7 +13,7 @@ from deepetpicker.config import LOSS_NAMES, NETWORK_PRESETS, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """The parsers of ``train-config`` and ``train``."""
     _add_train_config_parser(subparsers)
     _add_train_parser(subparsers)

@@ -93,8 +93,10 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
     return run_prediction(config, weights, tomograms, out, options, Reporter(progress, cancel))
 
 
-def run_prediction(config: Optional[TrainConfig], weights: PathLike, tomograms, out,
-                   options: PredictOptions, report: Reporter) -> PredictResult:
+def run_prediction(config: Optional[TrainConfig], weights: PathLike,
+                   tomograms: Union[None, PathLike, Sequence[PathLike]],
+                   out: Optional[PathLike], options: PredictOptions,
+                   report: Reporter) -> PredictResult:
     """:func:`predict` with its options in one :class:`PredictOptions`: plan, pick each
     tomogram, export."""
     from deepetpicker.io.formats import check_export, write_format

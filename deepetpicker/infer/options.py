@@ -10,6 +10,7 @@ from deepetpicker.infer.result import SCORE_DTYPES
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
+    from deepetpicker.config import TrainConfig
     from deepetpicker.picking.settings import PickSettings
     from deepetpicker.picking.tiling import TileTransform, TTAChoice
 
@@ -60,7 +61,7 @@ class PredictOptions:
         self.transforms = tta_transforms(self.tta)
         return self
 
-    def pick_settings(self, config) -> PickSettings:
+    def pick_settings(self, config: TrainConfig) -> PickSettings:
         """The picking rule: the settings given, or the config's with the overrides given."""
         from deepetpicker.picking.settings import PickSettings
 

@@ -43,7 +43,9 @@ def cpu_tiles_per_pass(f_maps: Sequence[int], patch: int) -> int:
     return max(1, min(8, CPU_ACTIVATION_BUDGET // per_tile))
 
 
-def make_predictor(model, device, offset: float, spread: float, tta=(), check=None):
+def make_predictor(model: torch.nn.Module, device: torch.device, offset: float, spread: float,
+                   tta: Sequence[TileTransform] = (), check: Optional[Callable[[], None]] = None
+                   ) -> Callable[[torch.Tensor], torch.Tensor]:
     """Normalise a raw tile batch, run the network, return class probabilities.
 
     ``tta``: :class:`~deepetpicker.picking.tiling.TileTransform` s whose probabilities are

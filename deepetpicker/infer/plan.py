@@ -8,7 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -16,9 +16,15 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.infer.result import score_map_names
 from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path
+from deepetpicker.types import PathLike
+
+if TYPE_CHECKING:
+    from deepetpicker.config import TrainConfig
+    from deepetpicker.picking.settings import PickSettings
 
 
-def tomogram_paths(config, tomograms) -> list[Path]:
+def tomogram_paths(config: TrainConfig,
+                   tomograms: Union[None, PathLike, Sequence[PathLike]]) -> list[Path]:
     """The tomogram files to pick: ``tomograms`` (files and/or folders) or, when None, those
     in the config's ``tomo_path``. Two tomograms with one name are refused."""
     from deepetpicker.io.tomogram import find_tomograms
@@ -55,7 +61,8 @@ def tomogram_paths(config, tomograms) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters) -> dict:
+def fingerprint(tomogram: Path, weights: Path, record_base: dict, settings: PickSettings,
+                diameters: Sequence[float]) -> dict:
     """What decides a tomogram's picks: the files (path, size, time) and every setting."""
     keep = ("patch_size", "pad_size", "norm_type", "num_cls", "class_names")
     result = {"tomogram": file_stamp(tomogram), "weights": file_stamp(weights),
@@ -69,7 +76,8 @@ def fingerprint(tomogram: Path, weights, record_base: dict, settings, diameters)
 
 
 def finished_picks(out_dir: Path, tomogram: Path, fingerprint: dict, guard: OutputGuard,
-                   save_scores: bool, num_cls: int, class_names):
+                   save_scores: bool, num_cls: int, class_names: Optional[Sequence[str]]
+                   ) -> Optional[tuple[Picks, dict]]:
     """``(picks, sidecar record)`` when ``tomogram`` was picked before into ``out_dir`` with the
     same fingerprint and its files are unchanged; None when it must be picked."""
     from deepetpicker.io.picks import read_picks
@@ -107,8 +115,9 @@ class PredictPlan:
     finished: dict = field(default_factory=dict)
     export_tag: str = ""
 
-    def check_outputs(self, save_scores: bool, num_cls: int, class_names,
-                      formats, write_export: Callable) -> None:
+    def check_outputs(self, save_scores: bool, num_cls: int,
+                      class_names: Optional[Sequence[str]], formats: Sequence[str],
+                      write_export: Callable) -> None:
         """Refuse, before any work, a planned file that may not be written: the picks,
         sidecars and score maps of the tomograms still to pick, and the files each export
         format would write (found by writing stand-in picks into a scratch folder)."""
@@ -128,9 +137,10 @@ class PredictPlan:
                 {p.stem: (1, 1, 1) for p in self.paths})), tag=f"{fmt} {self.export_tag}")
 
 
-def make_plan(paths: list[Path], out_dir: Path, guard: OutputGuard, masks: dict, weights,
-              record_base: dict, settings, diameters, export: dict, force: bool,
-              save_scores: bool, num_cls: int, class_names) -> PredictPlan:
+def make_plan(paths: list[Path], out_dir: Path, guard: OutputGuard, masks: dict, weights: Path,
+              record_base: dict, settings: PickSettings, diameters: Sequence[float],
+              export: dict, force: bool, save_scores: bool, num_cls: int,
+              class_names: Optional[Sequence[str]]) -> PredictPlan:
     """The :class:`PredictPlan` of these tomograms: each one's fingerprint (its mask's file
     included) and, unless ``force``, whether it was picked before."""
     fingerprints = {str(p): fingerprint(p, weights, record_base, settings, diameters)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class PredictResult:
         return "\n".join(lines)
 
 
-def score_map_names(stem: str, k: int, class_names) -> list[str]:
+def score_map_names(stem: str, k: int, class_names: Optional[Sequence[str]]) -> list[str]:
     """File names of the class score maps of tomogram ``stem``."""
     if k == 1:
         return [f"{stem}_scores.mrc"]
@@ -84,8 +84,9 @@ def score_map_names(stem: str, k: int, class_names) -> list[str]:
             for c in range(k)]
 
 
-def write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, dtype,
-                     class_names) -> list[Path]:
+def write_score_maps(scores: np.ndarray, out_dir: Path, stem: str,
+                     voxel_size: Optional[float], dtype: type,
+                     class_names: Optional[Sequence[str]]) -> list[Path]:
     """One MRC per class, written slab by slab under a temporary name."""
     from deepetpicker.io.tomogram import create_tomogram
 
@@ -106,7 +107,7 @@ def write_score_maps(scores: np.ndarray, out_dir: Path, stem: str, voxel_size, d
 
 
 def sidecar_record(record_base: dict, tomogram: Path, coords: Path, done: PickedTomogram,
-                   num_cls: int, fingerprint: dict, mask_path=None) -> dict:
+                   num_cls: int, fingerprint: dict, mask_path: Optional[Path] = None) -> dict:
     """The sidecar of one tomogram's picks: every setting that made them, the tomogram's
     shape, voxel size and normalisation, the counts and each pick's class confidence."""
     from deepetpicker.picking.tiling import count_tiles

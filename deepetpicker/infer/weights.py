@@ -11,6 +11,8 @@ from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig
+    from deepetpicker.jobs import Reporter
+    from deepetpicker.model.resunet import ResUNet3D
     from deepetpicker.picking.settings import PickSettings
 
 
@@ -96,7 +98,7 @@ def _config_of_diameters(weights: Path, meta: dict, diameters: Optional[Sequence
             "train_set_ids": [0], "val_set_ids": [0]}
 
 
-def check_weights(model, meta: dict, config, weights) -> None:
+def check_weights(model: ResUNet3D, meta: dict, config: TrainConfig, weights: PathLike) -> None:
     """Raise when the checkpoint's network does not fit the config."""
     source = getattr(config, "source", None) or "the training config"
     if model.num_classes != int(config.num_cls):
@@ -122,7 +124,8 @@ def check_weights(model, meta: dict, config, weights) -> None:
             f"use e.g. 72.")
 
 
-def tuned_settings(settings: PickSettings, meta: dict, num_cls: int, report) -> PickSettings:
+def tuned_settings(settings: PickSettings, meta: dict, num_cls: int,
+                   report: Reporter) -> PickSettings:
     """``settings`` with the checkpoint's score thresholds (tuned per class for the best
     localisation F1 on the validation tomograms during training) when the caller gave none.
     Thresholds an earlier version tuned for class F1 (which drop found particles whose class

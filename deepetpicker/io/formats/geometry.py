@@ -88,7 +88,7 @@ _POSITIVE_HINTS = {
 }
 
 
-def positive(value, what: str) -> Optional[float]:
+def positive(value: object, what: str) -> Optional[float]:
     """``value`` as a number when it is a positive one (None stays None); otherwise an
     error with the hint for ``what`` ("Binning" or "Tilt-series pixel size")."""
     if value is None:
