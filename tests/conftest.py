@@ -13,6 +13,10 @@ try:
 except ImportError:  # pragma: no cover - torch is a hard dependency
     pass
 
+#: Fixtures shared by many test modules (offscreen Qt, recorded message boxes, small data,
+#: a tiny two-class network).
+pytest_plugins = ["gui_fixtures", "train_fixtures"]
+
 
 def config_with_unknown_key(folder):
     """A preprocess config file in ``folder`` with one misspelt key (``lr_rate`` = 0.1)."""

@@ -1,6 +1,7 @@
 """Shared pieces of the GUI tests: offscreen Qt, recorded message boxes, small data, mouse events.
 
-Import the fixtures by name into a test module (``from gui_fixtures import dialogs, ...``).
+The fixtures reach every test through ``conftest.py`` (``pytest_plugins``); the helper
+functions (``make_tomogram``, the mouse events) are imported by name.
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ def test_resume_refuses_runs_painted_with_other_labels(bench, tmp_path, monkeypa
     assert json.loads(path.read_text()) == old
 
 
+@pytest.mark.slow
 def test_resume_scores_a_finished_training_without_training_again(bench, tmp_path):
     """A training that ran to its last epoch with the same settings is taken by a resumed
     benchmark; a run with other settings is trained again."""

@@ -61,6 +61,7 @@ def _train_from_a_lost_class(pre, weight: float) -> dict:
     return trainer.validate(cfg.max_epochs - 1)
 
 
+@pytest.mark.slow
 def test_the_class_term_brings_back_a_kind_the_dice_loss_has_lost(two_kinds):
     dice_only = _train_from_a_lost_class(two_kinds, 0.0)
     assert dice_only["class_f1_2"] == 0.0                 # the shells are never named

@@ -185,6 +185,7 @@ def test_a_closed_progress_stream_does_not_stop_the_job():
     printer.close()
 
 
+@pytest.mark.slow
 def test_training_prints_one_permanent_line_per_epoch(tmp_path, monkeypatch, capsys):
     from deepetpicker.config import save_config
     from train_fixtures import make_preprocessed, train_config

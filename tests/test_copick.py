@@ -133,26 +133,6 @@ def test_classes_go_to_objects_by_name_else_label():
         class_objects(2, ["ribosome", "class2"], [ProjectObject("ribosome", 2, 1.0)])
 
 
-@pytest.fixture
-def tiny_two_class(tmp_path):
-    """A tiny untrained-but-fixed two-class network (the point is the plumbing) and its
-    training config: its scores still give picks after a low threshold."""
-    import torch
-
-    from deepetpicker.config import PreprocessConfig
-    from deepetpicker.model import ResUNet3D, save_checkpoint
-
-    torch.manual_seed(0)
-    model = ResUNet3D(num_classes=2, f_maps=(4, 8, 8, 8)).eval()
-    weights = save_checkpoint(tmp_path / "tiny.pth", model, diameters=[24, 16])
-    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp_path), coord_path=str(tmp_path),
-                           tomo_path=str(tmp_path), num_cls=2, label_diameter=9,
-                           label_diameters=[15, 9], ocp_diameter=[24, 16])
-    cfg = TrainConfig.from_preprocess(pre, "0", "0", patch_size=32, padding_size=4,
-                                      f_maps=[4, 8, 8, 8], device="cpu")
-    return cfg, weights
-
-
 PICKING = {"t_seg": 0.0, "t_lm": 0.0, "min_score": 0.0}
 
 
@@ -260,6 +240,7 @@ def test_without_copick_the_error_says_how_to_install_it(tmp_path, monkeypatch):
         open_project(config)
 
 
+@pytest.mark.slow
 def test_import_preprocess_train_predict_into_the_project(project, tmp_path):
     """The whole way: the checkpoint trained on an imported project names its classes after
     the project's objects, and its picks land on those objects."""

@@ -2,6 +2,7 @@
 
 import socket
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
@@ -31,6 +32,7 @@ def _worker(rank, world, port, cfg, out_dir):
                out_dir / f"rank{rank}.pt")
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_end_with_equal_weights(tmp_path):
     pre, _ = make_preprocessed(tmp_path / "data", n_tomos=2, n_particles=5)
     cfg = train_config(pre, "0-1", "1", dset_name="ddp", max_epochs=2, batch_size=2)

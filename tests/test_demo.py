@@ -14,6 +14,7 @@ from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import load_tomogram
 
 
+@pytest.mark.slow
 def test_demo_runs_every_step_and_reports_where_outputs_are(tmp_path, monkeypatch):
     events = []
     result = run_demo(tmp_path / "demo", epochs=1, device="cpu", shape=(48, 96, 96),

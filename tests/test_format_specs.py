@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from gui_fixtures import settings  # noqa: F401  (sets the Qt platform before Qt loads)
 
 from deepetpicker.cli import build_parser, formats_epilog
 from deepetpicker.errors import DeepETPickerError

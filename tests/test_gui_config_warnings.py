@@ -3,7 +3,6 @@
 import logging
 import warnings
 
-from gui_fixtures import dialogs  # noqa: F401  (fixture)
 
 import gui.app
 from deepetpicker.config import ConfigWarning, load_preprocess_config
@@ -11,7 +10,7 @@ from gui import dialogs as gui_dialogs
 from conftest import config_with_unknown_key
 
 
-def test_loading_a_config_shows_its_warnings_in_one_box(tmp_path, dialogs):  # noqa: F811
+def test_loading_a_config_shows_its_warnings_in_one_box(tmp_path, dialogs):
     path = config_with_unknown_key(tmp_path)
     cfg, loaded = gui_dialogs.load_config_file(None, load_preprocess_config, "Load", str(path))
     assert cfg is not None and loaded == path and cfg.extra == {"lr_rate": 0.1}

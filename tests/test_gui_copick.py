@@ -8,8 +8,7 @@ from PyQt5.QtWidgets import QApplication
 
 copick = pytest.importorskip("copick")
 
-from gui_fixtures import dialogs, settings  # noqa: E402,F401  (fixtures)
-from test_copick import PICKING, VOXEL, make_project, tiny_two_class  # noqa: E402,F401
+from test_copick import VOXEL, make_project  # noqa: E402
 
 from deepetpicker.config import save_config  # noqa: E402
 from deepetpicker.copick_jobs import CopickPredictResult  # noqa: E402
@@ -20,7 +19,7 @@ from gui.widgets.copick_dialog import CopickRunDialog  # noqa: E402
 
 
 @pytest.fixture
-def window(qtbot, settings, dialogs):  # noqa: F811
+def window(qtbot, settings, dialogs):
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
     window.resize(1360, 860)
@@ -35,7 +34,7 @@ def project(tmp_path):
 
 
 @pytest.fixture
-def inputs(tiny_two_class, tmp_path):  # noqa: F811
+def inputs(tiny_two_class, tmp_path):
     """(train config file, weights) of the tiny two-class network."""
     cfg, weights = tiny_two_class
     path = save_config(cfg, tmp_path / "train.py")
@@ -59,7 +58,7 @@ def stored_points(config, run, user, session):
 # Inference tab
 # --------------------------------------------------------------------------------------------
 def test_inference_tab_passes_the_copick_fields_to_predict_into_project(
-        window, qtbot, project, inputs, tmp_path, monkeypatch, dialogs):  # noqa: F811
+        window, qtbot, project, inputs, tmp_path, monkeypatch, dialogs):
     import deepetpicker.copick_jobs as jobs
 
     config, _ = project
@@ -117,7 +116,7 @@ def test_inference_tab_passes_the_copick_fields_to_predict_into_project(
 
 
 def test_inference_tab_picks_a_copick_project_and_shows_a_run(window, qtbot, project, inputs,
-                                                               tmp_path, dialogs):  # noqa: F811
+                                                               tmp_path, dialogs):
     """The real job: picks land in the project under the chosen user and session, equal to
     the .coords copy listed, and a run opens in the viewer."""
     config, truth = project
@@ -160,7 +159,7 @@ def test_inference_tab_picks_a_copick_project_and_shows_a_run(window, qtbot, pro
 
 
 def test_the_mask_field_limits_the_picks_to_the_mask(window, qtbot, project, inputs, tmp_path,
-                                                     dialogs):  # noqa: F811
+                                                     dialogs):
     _config, truth = project
     volume = truth["TS_1"][0]
     tomo = tmp_path / "tomos" / "TS_1.mrc"
@@ -195,7 +194,7 @@ def test_the_mask_field_limits_the_picks_to_the_mask(window, qtbot, project, inp
 # Particle Visualization tab
 # --------------------------------------------------------------------------------------------
 def test_viewer_opens_a_copick_run_with_its_picks_in_voxels(window, project, tmp_path,
-                                                            dialogs):  # noqa: F811
+                                                            dialogs):
     config, truth = project
     tab = window.viewer_tab
     assert tab.open_copick_run(config, "TS_1", "wbp", VOXEL, user_id="curator")
@@ -260,7 +259,7 @@ def test_copick_dialog_offers_the_projects_runs_tomograms_and_pick_owners(qtbot,
     assert "broken.json" in dialog.message.text()
 
 
-def test_a_prediction_mask_opens_as_an_overlay(window, project, tmp_path, dialogs):  # noqa: F811
+def test_a_prediction_mask_opens_as_an_overlay(window, project, tmp_path, dialogs):
     """The mask given to prediction (same shape, non-zero = keep; MRC or .zarr) is drawn over
     the slices in one colour, inside only."""
     import zarr

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
 
-from gui_fixtures import settings  # noqa: F401  (Qt platform first)
 
 from gui.display import ClassStyles
 from gui.picks_model import PicksModel

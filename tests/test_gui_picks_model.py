@@ -2,7 +2,6 @@
 
 import pytest
 
-from gui_fixtures import settings  # noqa: F401  (sets the Qt platform before Qt loads)
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import read_any

@@ -11,7 +11,6 @@ import torch
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication, QFileDialog
 
-from gui_fixtures import dialogs, settings  # noqa: F401  (fixtures)
 
 from deepetpicker.config import (LIGHT_F_MAPS, TrainConfig, load_config, load_preprocess_config,
                                  load_train_config, save_config)
@@ -66,7 +65,7 @@ def raw_counts(sim, stem):
     return picks.counts(2)
 
 
-def make_window(qtbot, settings=None):  # noqa: F811
+def make_window(qtbot, settings=None):
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
     window.resize(1360, 860)
@@ -110,7 +109,7 @@ def fill_preprocess(qtbot, tab, sim, base):
     type_into(qtbot, tab.ocp_diameter, "8, 12")
 
 
-def test_preprocess_fields_save_and_load_a_config(qtbot, dialogs, sim, tmp_path,  # noqa: F811
+def test_preprocess_fields_save_and_load_a_config(qtbot, dialogs, sim, tmp_path,
                                                   monkeypatch):
     tab = PreprocessTab()
     qtbot.addWidget(tab)
@@ -140,7 +139,7 @@ def test_preprocess_fields_save_and_load_a_config(qtbot, dialogs, sim, tmp_path,
     assert not dialogs.shown
 
 
-def test_preprocess_label_diameter_per_class_field(qtbot, dialogs, sim, tmp_path):  # noqa: F811
+def test_preprocess_label_diameter_per_class_field(qtbot, dialogs, sim, tmp_path):
     tab = PreprocessTab()
     qtbot.addWidget(tab)
     fill_preprocess(qtbot, tab, sim, tmp_path / "base")
@@ -165,7 +164,7 @@ def test_preprocess_label_diameter_per_class_field(qtbot, dialogs, sim, tmp_path
     assert not dialogs.shown
 
 
-def test_original_config_files_round_trip_through_the_tabs(qtbot, dialogs, tmp_path):  # noqa: F811
+def test_original_config_files_round_trip_through_the_tabs(qtbot, dialogs, tmp_path):
     pre_src = REPO / "configs" / "SHREC_2021_preprocess.py"
     tab = PreprocessTab()
     qtbot.addWidget(tab)
@@ -193,7 +192,7 @@ def test_original_config_files_round_trip_through_the_tabs(qtbot, dialogs, tmp_p
     assert not dialogs.shown
 
 
-def test_training_start_weights_are_chosen_saved_and_loaded(qtbot, dialogs, sim, tmp_path,  # noqa: F811
+def test_training_start_weights_are_chosen_saved_and_loaded(qtbot, dialogs, sim, tmp_path,
                                                             monkeypatch):
     tab = TrainTab()
     qtbot.addWidget(tab)
@@ -225,7 +224,7 @@ def test_training_start_weights_are_chosen_saved_and_loaded(qtbot, dialogs, sim,
     assert not dialogs.shown
 
 
-def test_preprocessing_runs_and_lists_the_tomograms(qtbot, dialogs, sim, tmp_path):  # noqa: F811
+def test_preprocessing_runs_and_lists_the_tomograms(qtbot, dialogs, sim, tmp_path):
     window = make_window(qtbot)
     tab = window.preprocess_tab
     fill_preprocess(qtbot, tab, sim, tmp_path / "base")
@@ -258,7 +257,7 @@ def test_preprocessing_runs_and_lists_the_tomograms(qtbot, dialogs, sim, tmp_pat
     assert "2 tomograms normalised, 2 with picks" in tab.panel.log_view.toPlainText()
 
 
-def test_bad_fields_show_an_error_and_the_app_keeps_working(qtbot, dialogs, sim,  # noqa: F811
+def test_bad_fields_show_an_error_and_the_app_keeps_working(qtbot, dialogs, sim,
                                                             tmp_path):
     window = make_window(qtbot)
     tab = window.preprocess_tab
@@ -331,7 +330,8 @@ def fill_training(qtbot, tab, epochs):
         tab.augment[key].setChecked(False)
 
 
-def test_training_runs_plots_and_hands_over_to_inference(qtbot, dialogs, preprocessed,  # noqa: F811
+@pytest.mark.slow
+def test_training_runs_plots_and_hands_over_to_inference(qtbot, dialogs, preprocessed,
                                                          tmp_path, monkeypatch):
     window = make_window(qtbot)
     assert window.open_config(preprocessed)
@@ -382,8 +382,9 @@ def test_training_runs_plots_and_hands_over_to_inference(qtbot, dialogs, preproc
     assert itab.patch_size.value() == 16 and itab.pad_size.value() == 2
 
 
-def test_stop_ends_training_within_two_seconds_and_the_checkpoint_works(  # noqa: F811
-        qtbot, dialogs, preprocessed, tmp_path):  # noqa: F811
+@pytest.mark.slow
+def test_stop_ends_training_within_two_seconds_and_the_checkpoint_works(
+        qtbot, dialogs, preprocessed, tmp_path):
     tab = TrainTab()
     qtbot.addWidget(tab)
     assert tab.load_config(preprocessed)
@@ -420,7 +421,7 @@ def test_stop_ends_training_within_two_seconds_and_the_checkpoint_works(  # noqa
 # --------------------------------------------------------------------------------------------
 # Inference
 # --------------------------------------------------------------------------------------------
-def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, sim,  # noqa: F811
+def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, sim,
                                                               trained, tmp_path,
                                                               monkeypatch):
     config, weights = trained
@@ -490,7 +491,7 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
     assert total == sum(len(read_picks(r[2])) for r in rows)
 
 
-def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, sim,  # noqa: F811
+def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, sim,
                                                                trained, tmp_path):
     config, weights = trained
     window = make_window(qtbot)
@@ -527,8 +528,8 @@ def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, s
     assert "Checkpoint not found" in dialogs.texts("critical")[-1]
 
 
-def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # noqa: F811
-        qtbot, dialogs, sim, trained, tmp_path):  # noqa: F811
+def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(
+        qtbot, dialogs, sim, trained, tmp_path):
     """The first tomogram's picks are written; Stop during the second one's scan ends the
     job within 2 s and leaves no pick file (nor sidecar) of it under its real name."""
     from deepetpicker.io.tomogram import write_tomogram
@@ -571,7 +572,8 @@ def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(  # 
 # --------------------------------------------------------------------------------------------
 # Main window
 # --------------------------------------------------------------------------------------------
-def test_closing_while_training_asks_then_stops_the_job(qtbot, dialogs, preprocessed,  # noqa: F811
+@pytest.mark.slow
+def test_closing_while_training_asks_then_stops_the_job(qtbot, dialogs, preprocessed,
                                                         settings):
     from PyQt5.QtWidgets import QMessageBox
 
@@ -599,7 +601,7 @@ def test_closing_while_training_asks_then_stops_the_job(qtbot, dialogs, preproce
     QApplication.processEvents()
 
 
-def test_open_config_dispatches_by_kind_and_reports_bad_files(qtbot, dialogs, trained,  # noqa: F811
+def test_open_config_dispatches_by_kind_and_reports_bad_files(qtbot, dialogs, trained,
                                                               tmp_path):
     window = make_window(qtbot)
     config, _weights = trained

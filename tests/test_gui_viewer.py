@@ -7,8 +7,8 @@ from PyQt5.QtCore import QPoint, QPointF, Qt
 from PyQt5.QtGui import QWheelEvent
 from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from gui_fixtures import (dialogs, make_tomogram, mouse_click, mouse_double_click,  # noqa: F401
-                          mouse_drag, mouse_move, settings)
+from gui_fixtures import (make_tomogram, mouse_click, mouse_double_click, mouse_drag,
+                          mouse_move)
 
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import Picks, read_picks, write_picks
@@ -37,7 +37,7 @@ def data(tmp_path, volume):
     return tmp_path
 
 
-def make_window(qtbot, settings):  # noqa: F811
+def make_window(qtbot, settings):
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
     window.resize(1360, 860)
@@ -49,7 +49,7 @@ def make_window(qtbot, settings):  # noqa: F811
 
 
 @pytest.fixture
-def window(qtbot, settings, dialogs):  # noqa: F811
+def window(qtbot, settings, dialogs):
     window = make_window(qtbot, settings)
     yield window
     window.viewer_tab.model.undo_stack.setClean()
@@ -227,8 +227,8 @@ def test_masks_overlay_with_opacity(window, data):
     assert not tab.open_mask("occupancy", data / "small.mrc")
 
 
-def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
-        window, data, qtbot, dialogs, monkeypatch):  # noqa: F811
+def test_loading_another_tomogram_asks_about_unsaved_picks(
+        window, data, qtbot, dialogs, monkeypatch):
     tab = window.viewer_tab
     tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
     tab.picking.setChecked(True)
@@ -263,7 +263,7 @@ def test_loading_another_tomogram_asks_about_unsaved_picks(  # noqa: F811
     assert [k for k, _, _ in dialogs.shown] == ["question"] * 3
 
 
-def test_closing_the_window_asks_about_unsaved_picks(qtbot, settings, dialogs, data):  # noqa: F811
+def test_closing_the_window_asks_about_unsaved_picks(qtbot, settings, dialogs, data):
     window = make_window(qtbot, settings)
     tab = window.viewer_tab
     tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
@@ -276,7 +276,7 @@ def test_closing_the_window_asks_about_unsaved_picks(qtbot, settings, dialogs, d
     assert rows_of(data / "tomo.coords") == [(2, 12.0, 36.0, 8.0)]
 
 
-def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):  # noqa: F811
+def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):
     from gui.app import create_window
 
     window = make_window(qtbot, settings)
@@ -308,7 +308,7 @@ def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):
     assert not auto.exists() and len(rows_of(data / "tomo.coords")) == 3
 
 
-def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):  # noqa: F811
+def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     tab = window.viewer_tab
     assert not tab.load_picks(data / "tomo.coords")  # no tomogram yet
     assert "Open the tomogram the picks belong to first" in dialogs.texts("critical")[-1]
@@ -323,8 +323,8 @@ def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     assert tab.load_picks(data / "tomo.coords") and len(tab.model) == 2
 
 
-def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(  # noqa: F811
-        window, data, dialogs, monkeypatch):  # noqa: F811
+def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(
+        window, data, dialogs, monkeypatch):
     import sys
 
     from gui.app import install_excepthook

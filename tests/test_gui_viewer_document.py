@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from gui_fixtures import make_tomogram, settings  # noqa: F401  (Qt platform first)
+from gui_fixtures import make_tomogram
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import read_any
@@ -43,13 +43,13 @@ class Recorder:
 
 
 @pytest.fixture
-def doc(qapp, settings):  # noqa: F811
+def doc(qapp, settings):
     document = ViewerDocument(settings)
     yield document
     document._autosave_timer.stop()
 
 
-def test_open_a_tomogram_and_its_picks(doc, data, settings):  # noqa: F811
+def test_open_a_tomogram_and_its_picks(doc, data, settings):
     seen = Recorder(doc)
     assert doc.title() == "" and doc.picks_target is None and not doc.unsaved
     tomo = doc.open_tomogram(data / "tomo.mrc")
@@ -120,7 +120,7 @@ def test_a_failed_autosave_is_reported_and_the_picks_stay_unsaved(doc, data):
     assert doc.unsaved
 
 
-def test_save_writes_the_pick_file_and_removes_the_autosave(doc, data, settings):  # noqa: F811
+def test_save_writes_the_pick_file_and_removes_the_autosave(doc, data, settings):
     doc.open_tomogram(data / "tomo.mrc")
     doc.load_picks(data / "tomo.coords")
     doc.picks.add(2, 7, 8, 9)
@@ -174,7 +174,7 @@ def test_a_save_that_cannot_write_names_the_file_and_the_fix(doc, data):
     assert doc.unsaved and doc.picks.path is None
 
 
-def test_recovery_after_a_crash_restores_the_autosaved_picks(qapp, settings, data):  # noqa: F811
+def test_recovery_after_a_crash_restores_the_autosaved_picks(qapp, settings, data):
     first = ViewerDocument(settings)
     first.open_tomogram(data / "tomo.mrc")
     first.load_picks(data / "tomo.coords")
@@ -206,7 +206,7 @@ def test_recovery_after_a_crash_restores_the_autosaved_picks(qapp, settings, dat
     assert not auto.exists() and again.last_session() is None
 
 
-def test_recovery_of_new_picks_that_were_never_saved(qapp, settings, data):  # noqa: F811
+def test_recovery_of_new_picks_that_were_never_saved(qapp, settings, data):
     first = ViewerDocument(settings)
     first.open_tomogram(data / "tomo.mrc")
     first.picks.add(1, 4, 4, 4)

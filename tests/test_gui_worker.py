@@ -5,7 +5,6 @@ import threading
 import time
 
 
-from gui_fixtures import dialogs  # noqa: F401  (fixture)
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.jobs import Reporter

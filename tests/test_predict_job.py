@@ -418,6 +418,7 @@ def test_predict_output_folder_is_checked_before_any_work(trained, tmp_path, mon
     assert not [e for e in events if e.stage in ("statistics", "scan")]
 
 
+@pytest.mark.slow
 def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained, tmp_path):
     from deepetpicker.picking.tiling import TTA_SETS, with_tta
 

@@ -211,6 +211,7 @@ def test_the_packaged_light_network_is_the_default_start(toy2, source, tmp_path,
             "its particle channel into 2 classes).") in [e.message for e in logs]
 
 
+@pytest.mark.slow
 def test_training_from_a_checkpoint_records_it_and_resume_keeps_the_record(toy2, tmp_path):
     start = tmp_path / "start.pth"
     src = fake_pretrained(start, num_classes=1, seed=4)
@@ -250,6 +251,7 @@ def _curve(path):
         return [{k: v for k, v in row.items() if k != "hours"} for row in csv.DictReader(handle)]
 
 
+@pytest.mark.slow
 def test_pretrain_smoke_run_writes_weights_that_load_and_resumes_on_the_same_curve(
         tmp_path, capsys, monkeypatch):
     script = _script(monkeypatch)

@@ -2,6 +2,8 @@
 its diameter a small network finds rings; a label much smaller than the ring would sit in
 its empty centre, which looks like the background ice."""
 
+import pytest
+
 from deepetpicker.config import PreprocessConfig, TrainConfig, load_preprocess_config
 from deepetpicker.io.tomogram import load_tomogram
 from deepetpicker.preprocess.job import preprocess
@@ -11,6 +13,7 @@ from deepetpicker.train.job import train
 RING = {"name": "ring", "shape": "ring", "diameter": 18}
 
 
+@pytest.mark.slow
 def test_a_small_model_finds_rings_with_a_label_per_class(tmp_path):
     path = simulate_dataset(tmp_path / "rings", n=2, shape=(32, 64, 64), classes=[RING],
                             seed=0, n_particles=6, snr=1.0, n_gold=0, n_vesicles=0)

@@ -24,6 +24,7 @@ def toy(tmp_path_factory):
     return pre
 
 
+@pytest.mark.slow
 def test_training_writes_checkpoints_logs_and_progress(toy):
     cfg = train_config(toy, dset_name="outputs", max_epochs=2, ema_decay=0.0)
     events = []
@@ -96,6 +97,7 @@ def test_read_metrics_of_a_folder_without_a_run_and_of_a_broken_file(tmp_path):
         read_metrics(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ema_decay", [0.0, 0.999])
 def test_seeded_runs_repeat_and_a_cancelled_run_resumes_on_the_same_curve(toy, ema_decay):
     name = f"resume_{ema_decay}"
@@ -149,6 +151,7 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_best_checkpoint_holds_the_moving_average_and_last_holds_both(toy, tmp_path):
     # validated once, after epoch 2: best.pth and last.pth describe the same moment
     cfg = train_config(toy, dset_name="ema", max_epochs=2, val_every=2, ema_decay=0.999)
@@ -240,6 +243,7 @@ def test_f1_spread_over_validation_tomograms():
     assert spread_over_tomograms(results, 3) == {"f1_3_min": None, "f1_3_std": None}
 
 
+@pytest.mark.slow
 def test_cancel_stops_inside_a_long_step(toy, tmp_path):
     pre, _ = make_preprocessed(tmp_path, n_tomos=1, shape=(32, 40, 40), n_particles=4)
     cfg = train_config(pre, "0", "0", f_maps=[24, 48, 72, 108], patch_size=32, max_epochs=2)
@@ -263,6 +267,7 @@ def test_cancel_stops_inside_a_long_step(toy, tmp_path):
     assert not [p for p in cfg.run_dir.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_several_classes(tmp_path):
     pre, _ = make_preprocessed(tmp_path, n_tomos=1, n_particles=6, num_cls=3)
     cfg = train_config(pre, "0", "0", max_epochs=8, batch_size=3)
@@ -328,6 +333,7 @@ def test_device_choice():
         resolve_device("tpu")
 
 
+@pytest.mark.slow
 def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
     """best.pth is chosen on the picks users get: validation and predict turn score maps
     into picks with one function and the same settings (the label diameter, 6, differs from

@@ -1,7 +1,9 @@
 """Small preprocessed datasets for the training tests: dark balls in noise, run through the
-real preprocessing job, and a training config for a tiny network."""
+real preprocessing job, a training config for a tiny network, and a tiny two-class network
+with its config (a fixture)."""
 
 import numpy as np
+import pytest
 
 from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.io.picks import Picks, write_picks
@@ -109,3 +111,23 @@ def tiny_picker(tmp, shape=(24, 40, 40), diameter=6, steps=60):
     config = TrainConfig.from_preprocess(pre, "0", "0", patch_size=16, padding_size=4,
                                          f_maps=[4, 8, 8, 8], device="cpu")
     return dict(weights=weights, config=config, volume=volume, centres=centres)
+
+
+@pytest.fixture
+def tiny_two_class(tmp_path):
+    """A tiny untrained-but-fixed two-class network (the point is the plumbing) and its
+    training config: its scores still give picks after a low threshold."""
+    import torch
+
+    from deepetpicker.config import PreprocessConfig, TrainConfig
+    from deepetpicker.model import ResUNet3D, save_checkpoint
+
+    torch.manual_seed(0)
+    model = ResUNet3D(num_classes=2, f_maps=(4, 8, 8, 8)).eval()
+    weights = save_checkpoint(tmp_path / "tiny.pth", model, diameters=[24, 16])
+    pre = PreprocessConfig(dset_name="toy", base_path=str(tmp_path), coord_path=str(tmp_path),
+                           tomo_path=str(tmp_path), num_cls=2, label_diameter=9,
+                           label_diameters=[15, 9], ocp_diameter=[24, 16])
+    cfg = TrainConfig.from_preprocess(pre, "0", "0", patch_size=32, padding_size=4,
+                                      f_maps=[4, 8, 8, 8], device="cpu")
+    return cfg, weights
