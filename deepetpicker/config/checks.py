@@ -67,7 +67,7 @@ def check_str(cfg: Any, key: str, p: Problems) -> None:
 
 
 def check_int(cfg: Any, key: str, p: Problems, minimum: Optional[int] = None,
-                   hint: str = "") -> bool:
+              hint: str = "") -> bool:
     value = getattr(cfg, key)
     if not is_int(value):
         p.add(key, value, f"expected a whole number ({hint})" if hint else
@@ -81,8 +81,8 @@ def check_int(cfg: Any, key: str, p: Problems, minimum: Optional[int] = None,
 
 
 def check_float(cfg: Any, key: str, p: Problems, low: Optional[float] = None,
-                     high: Optional[float] = None, low_open: bool = False, high_open: bool = False,
-                     hint: str = "") -> bool:
+                high: Optional[float] = None, low_open: bool = False, high_open: bool = False,
+                hint: str = "") -> bool:
     value = getattr(cfg, key)
     if not is_number(value):
         p.add(key, value, f"expected a number ({hint})")
