@@ -145,7 +145,6 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     picks. Files an earlier import wrote are replaced only with ``overwrite``.
     Progress: stage ``import`` per run (and ``copy`` per slab of a tomogram copied).
     """
-    from deepetpicker.config import PreprocessConfig, label_diameters_if_needed, save_config
     from deepetpicker.io.atomic import write_text_atomic
     from deepetpicker.io.dataset import CONFIGS_DIR
     from deepetpicker.io.outputs import OutputGuard
@@ -157,15 +156,7 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     root = cp.open_project(config)
     source = str(config)
     objects = cp.objects_as_classes(cp.particle_objects(root, source), source)
-    diameters = []
-    for obj in objects:
-        d = obj.diameter(voxel_spacing)
-        if d is None or round(d) < 1:
-            raise DeepETPickerError(
-                f"{source}: the particle {obj.name!r} has "
-                f"{'no radius' if d is None else f'radius {obj.radius} A, under one voxel'} "
-                f"at {voxel_spacing:g} A per voxel; set its radius (Angstrom) in the config.")
-        diameters.append(int(round(d)))
+    diameters = _class_diameters(objects, voxel_spacing, source)
     chosen = cp.project_runs(root, runs, source)
     out = Path(out).expanduser()
     raw = out / RAW_DIR
@@ -175,21 +166,8 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     result = CopickImportResult(out_dir=out, config=config_path,
                                 class_names=[o.name for o in objects], diameters=diameters)
 
-    found = []
-    for i, run in enumerate(chosen):
-        report("import", i, len(chosen), item=run.name, message=f"reading run {run.name}")
-        tomogram = cp.run_tomogram(run, tomo_type, voxel_spacing)
-        if tomogram is None:
-            result.no_tomogram.append(run.name)
-            have = cp.available_tomograms(run)
-            report.log(f"{run.name}: no {tomo_type!r} tomogram at {voxel_spacing:g} A "
-                       f"(it has {', '.join(have) or 'none'}); skipped")
-            continue
-        picks = cp.read_run_picks(run, objects, voxel_spacing, user_id, session_id)
-        if len(picks) == 0:
-            result.no_picks.append(run.name)
-            continue
-        found.append((run, tomogram, picks))
+    found = _runs_to_import(chosen, objects, tomo_type, voxel_spacing, user_id, session_id,
+                            result, report)
     if not found:
         raise DeepETPickerError(
             f"No run of {source} has both a {tomo_type!r} tomogram at {voxel_spacing:g} A and "
@@ -207,14 +185,7 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
         coords = write_picks(raw / f"{run.name}.coords", picks)
         guard.record([coords], tag=tag)
         result.counts[run.name] = picks.counts(len(objects))
-    single, labels = label_diameters_if_needed(diameters)
-    pre = PreprocessConfig(
-        dset_name=name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
-        tomo_path=str(raw), tomo_format=".mrc", num_cls=len(objects),
-        label_diameter=single, label_diameters=labels, ocp_diameter=diameters,
-        class_names=[o.name for o in objects])
-    config_path.parent.mkdir(parents=True, exist_ok=True)
-    save_config(pre, config_path)
+    _save_dataset_config(name, out, raw, objects, diameters, config_path)
     record = {"copick_config": str(config.resolve()), "tomo_type": tomo_type,
               "voxel_spacing": voxel_spacing, "user_id": user_id, "session_id": session_id,
               "classes": [{"id": o.label, "name": o.name, "radius_angstrom": o.radius,
@@ -227,6 +198,60 @@ def import_project(config: PathLike, tomo_type: str, voxel_spacing: float, user_
     guard.record([config_path, out / IMPORT_RECORD], tag=tag)
     report("import", len(found), len(found), message=f"imported {len(found)} run(s)")
     return result
+
+
+def _class_diameters(objects: list, voxel_spacing: float, source: str) -> list[int]:
+    """Each particle class's diameter in voxels (from its radius in Angstrom); a class
+    without a radius, or one under a voxel, is an error."""
+    diameters = []
+    for obj in objects:
+        d = obj.diameter(voxel_spacing)
+        if d is None or round(d) < 1:
+            raise DeepETPickerError(
+                f"{source}: the particle {obj.name!r} has "
+                f"{'no radius' if d is None else f'radius {obj.radius} A, under one voxel'} "
+                f"at {voxel_spacing:g} A per voxel; set its radius (Angstrom) in the config.")
+        diameters.append(int(round(d)))
+    return diameters
+
+
+def _runs_to_import(chosen: list, objects: list, tomo_type: str, voxel_spacing: float,
+                    user_id: str, session_id: Optional[str], result: CopickImportResult,
+                    report: Reporter) -> list[tuple]:
+    """``(run, tomogram, picks)`` of the runs with both the tomogram and picks; the others are
+    noted in ``result`` (``no_tomogram``, ``no_picks``)."""
+    found = []
+    for i, run in enumerate(chosen):
+        report("import", i, len(chosen), item=run.name, message=f"reading run {run.name}")
+        tomogram = cp.run_tomogram(run, tomo_type, voxel_spacing)
+        if tomogram is None:
+            result.no_tomogram.append(run.name)
+            have = cp.available_tomograms(run)
+            report.log(f"{run.name}: no {tomo_type!r} tomogram at {voxel_spacing:g} A "
+                       f"(it has {', '.join(have) or 'none'}); skipped")
+            continue
+        picks = cp.read_run_picks(run, objects, voxel_spacing, user_id, session_id)
+        if len(picks) == 0:
+            result.no_picks.append(run.name)
+            continue
+        found.append((run, tomogram, picks))
+    return found
+
+
+def _save_dataset_config(name: str, out: Path, raw: Path, objects: list, diameters: list[int],
+                         config_path: Path) -> None:
+    """The preprocessing config of the imported dataset: one class per particle object, its
+    diameter, and the weak-label diameters the label-size rule gives."""
+    from deepetpicker.config import PreprocessConfig, label_diameters_if_needed, save_config
+
+    single, labels = label_diameters_if_needed(diameters)
+    pre = PreprocessConfig(
+        dset_name=name, base_path=str(out), coord_path=str(raw), coord_format=".coords",
+        tomo_path=str(raw), tomo_format=".mrc", num_cls=len(objects),
+        label_diameter=single, label_diameters=labels, ocp_diameter=diameters,
+        class_names=[o.name for o in objects])
+    config_path.parent.mkdir(parents=True, exist_ok=True)
+    save_config(pre, config_path)
 
 
 def _positive(value, option: str) -> float:

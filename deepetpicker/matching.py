@@ -25,12 +25,12 @@ from deepetpicker.io.picks import Picks
 from deepetpicker.values import PerClassValue, per_class
 
 
-def _ratio(num: float, den: float) -> Optional[float]:
+def safe_ratio(num: float, den: float) -> Optional[float]:
     return float(num) / float(den) if den else None
 
 
-def _prf(tp: int, n_pred: int, n_true: int, beta: Optional[float] = None
-         ) -> tuple[float, float, float, Optional[float]]:
+def prf(tp: int, n_pred: int, n_true: int, beta: Optional[float] = None
+        ) -> tuple[float, float, float, Optional[float]]:
     """precision, recall, F1 and F-beta (None without ``beta``); 0 where nothing was predicted
     or nothing is true."""
     precision = tp / n_pred if n_pred else 0.0
@@ -45,7 +45,7 @@ def _fbeta(precision: float, recall: float, beta: float) -> float:
     return (1 + b2) * precision * recall / den if den > 0 else 0.0
 
 
-def _num_classes(pred: Picks, truth: Picks, num_cls: Optional[int], source: str = "") -> int:
+def num_classes_of(pred: Picks, truth: Picks, num_cls: Optional[int], source: str = "") -> int:
     top = max([0] + [int(t.classes.max()) for t in (pred, truth) if len(t)])
     if num_cls is None:
         return max(top, 1)
@@ -124,7 +124,7 @@ def _macro_f1(per_class: list[DistanceClassScores]) -> Optional[float]:
     return float(np.mean(present)) if present else None
 
 
-def _radii_per_class(radii, num_cls: int) -> np.ndarray:
+def radii_per_class(radii: PerClassValue, num_cls: int) -> np.ndarray:
     if radii is None:
         raise DeepETPickerError("The distance rule needs a particle radius (or diameter) per "
                                 "class; give --diameters or an occupancy folder.")
@@ -214,9 +214,9 @@ def evaluate_distance(pred: Picks, truth: Picks, radii: PerClassValue, fraction:
     classes), the ``mean_distance`` of matched pairs, ``macro_f1`` and one
     :class:`DistanceClassScores` per class.
     """
-    _check_beta(beta)
-    k = _num_classes(pred, truth, num_cls)
-    radius = _radii_per_class(radii, k)
+    check_beta(beta)
+    k = num_classes_of(pred, truth, num_cls)
+    radius = radii_per_class(radii, k)
     if not fraction > 0:
         raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
                                 f"benchmark: within half a radius).")
@@ -231,18 +231,18 @@ def evaluate_distance(pred: Picks, truth: Picks, radii: PerClassValue, fraction:
         all_dist.extend(d for _, _, d in pairs)
         per_class.append(DistanceClassScores(
             c, float(radius[c - 1]), limit, len(t), len(p), tp, len(p) - tp, len(t) - tp,
-            *_prf(tp, len(p), len(t), beta),
+            *prf(tp, len(p), len(t), beta),
             mean_distance=float(np.mean([d for _, _, d in pairs])) if pairs else None))
     tp = sum(e.tp for e in per_class)
     return DistanceResult(
         pred.tomo_name or truth.tomo_name, k, float(fraction), float(beta), matching,
         len(truth), len(pred), tp, len(pred) - tp, len(truth) - tp,
-        *_prf(tp, len(pred), len(truth), beta),
+        *prf(tp, len(pred), len(truth), beta),
         mean_distance=float(np.mean(all_dist)) if all_dist else None,
         macro_f1=_macro_f1(per_class), per_class=per_class)
 
 
-def _tp_weighted_mean(results: list, attr: str) -> Optional[float]:
+def tp_weighted_mean(results: list, attr: str) -> Optional[float]:
     """The mean of the attribute ``attr`` over results that have it (not None), each weighted
     by its true positives ``tp`` (a mean distance pooled over tomograms)."""
     pairs = [(getattr(r, attr), r.tp) for r in results if getattr(r, attr) is not None]
@@ -260,18 +260,18 @@ def pool_distance(results: list[DistanceResult]) -> DistanceResult:
                   for key in ("n_truth", "n_pred", "tp", "fp", "fn")]
         per_class.append(DistanceClassScores(
             c, rows[0].radius, rows[0].max_distance, *counts,
-            *_prf(counts[2], counts[1], counts[0], first.beta),
-            mean_distance=_tp_weighted_mean(rows, "mean_distance")))
+            *prf(counts[2], counts[1], counts[0], first.beta),
+            mean_distance=tp_weighted_mean(rows, "mean_distance")))
     n_truth, n_pred, tp, fp, fn = (int(sum(getattr(r, key) for r in results))
                                    for key in ("n_truth", "n_pred", "tp", "fp", "fn"))
     return DistanceResult(
         "all tomograms", k, first.fraction, first.beta, first.matching, n_truth, n_pred, tp, fp,
-        fn, *_prf(tp, n_pred, n_truth, first.beta),
-        mean_distance=_tp_weighted_mean(results, "mean_distance"),
+        fn, *prf(tp, n_pred, n_truth, first.beta),
+        mean_distance=tp_weighted_mean(results, "mean_distance"),
         macro_f1=_macro_f1(per_class), per_class=per_class)
 
 
-def _check_beta(beta: float) -> None:
+def check_beta(beta: float) -> None:
     if not (isinstance(beta, (int, float)) and np.isfinite(beta) and beta > 0):
         shown = format(beta, "g") if isinstance(beta, (int, float)) else repr(beta)
         raise DeepETPickerError(
@@ -318,7 +318,7 @@ def localisation_hits(pred: Picks, truth: Picks, radii: PerClassValue, num_cls: 
     names plays no part: this is the localisation half of picking."""
     from scipy.spatial import cKDTree
 
-    radius = _radii_per_class(radii, num_cls) * float(fraction)
+    radius = radii_per_class(radii, num_cls) * float(fraction)
     hits = np.zeros(len(pred), dtype=bool)
     if not len(pred) or not len(truth):
         return hits

@@ -21,9 +21,9 @@ import warnings
 from pathlib import Path
 from typing import Any, Union
 
-from deepetpicker.config.grammar import ConfigWarning, _short, _where
-from deepetpicker.config.schema import (PRE_VAR, TRAIN_VAR, PathLike, PreprocessConfig,
-                                        TrainConfig)
+from deepetpicker.config.grammar import ConfigWarning, config_name, short_repr
+from deepetpicker.config.keys import PRE_VAR, TRAIN_VAR, PathLike
+from deepetpicker.config.schema import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 
@@ -52,7 +52,7 @@ def _warn_duplicates(pairs: list, where: str) -> dict:
     for key, _ in pairs:
         if key in seen:
             warnings.warn(f"{where}: key '{key}' appears more than once; the last value "
-                          f"({_short(result[key])}) is used.", ConfigWarning, stacklevel=5)
+                          f"({short_repr(result[key])}) is used.", ConfigWarning, stacklevel=5)
         seen.add(key)
     return result
 
@@ -218,7 +218,7 @@ def format_config(cfg: PreprocessConfig) -> str:
             items.append(json.dumps(key) + ": " + json.dumps(value, separators=(", ", ": "),
                                                              allow_nan=False))
         except (TypeError, ValueError):
-            raise DeepETPickerError(f"{_where(cfg.source)}: key '{key}' = {value!r} cannot be "
+            raise DeepETPickerError(f"{config_name(cfg.source)}: key '{key}' = {value!r} cannot be "
                                     f"written to a config file; use numbers, text, "
                                     f"true/false, null, lists or dicts.") from None
     return cfg.VAR + "={" + ("," + indent).join(items) + "}"

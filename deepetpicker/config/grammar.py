@@ -50,7 +50,7 @@ def warning_line(message: Any) -> str:
     return "warning: " + " ".join(str(message).split())
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short_repr(value: Any, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters for a one-line message."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -59,15 +59,15 @@ def _short(value: Any, limit: int = 60) -> str:
 # ---------------------------------------------------------------------------------------------
 # Value parsers
 # ---------------------------------------------------------------------------------------------
-def _where(source: Optional[str]) -> str:
+def config_name(source: Optional[str]) -> str:
     return str(source) if source else "config"
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(float(value)))
 
@@ -88,10 +88,10 @@ def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> 
     """
     def bad(why: str) -> DeepETPickerError:
         return DeepETPickerError(
-            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected tomogram ids such as "
+            f"{config_name(source)}: key '{key}' = {value!r}: {why}. Expected tomogram ids such as "
             f"\"0-7\" (an inclusive range), \"0,2,5\", \"0-3,7\" or a list of ints.")
 
-    if _is_int(value):
+    if is_int(value):
         items: list = [int(value)]
     elif isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
@@ -104,7 +104,7 @@ def parse_ids(value: Any, *, key: str = "ids", source: Optional[str] = None) -> 
 
     ids: list[int] = []
     for item in items:
-        if _is_int(item):
+        if is_int(item):
             new = [int(item)]
         elif isinstance(item, str):
             match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", item)
@@ -137,10 +137,10 @@ def parse_int_list(value: Any, *, key: str = "value",
     def bad(why: str) -> DeepETPickerError:
         example = _INT_LIST_EXAMPLES.get(key, "7,7,9")
         return DeepETPickerError(
-            f"{_where(source)}: key '{key}' = {value!r}: {why}. Expected whole numbers "
+            f"{config_name(source)}: key '{key}' = {value!r}: {why}. Expected whole numbers "
             f"separated by commas, e.g. \"{example}\", or a list of ints.")
 
-    if _is_int(value):
+    if is_int(value):
         return [int(value)]
     if isinstance(value, str):
         parts = [p for p in re.split(r"[,\s]+", value.strip()) if p]
@@ -150,7 +150,7 @@ def parse_int_list(value: Any, *, key: str = "value",
         raise bad(f"a {type(value).__name__} is not a list of numbers")
     out = []
     for part in parts:
-        if _is_int(part):
+        if is_int(part):
             out.append(int(part))
         elif isinstance(part, str) and re.fullmatch(r"[+-]?\d+", part):
             out.append(int(part))
@@ -181,7 +181,7 @@ def format_int_list(values: list[int]) -> str:
     return ",".join(str(int(v)) for v in values)
 
 
-def _canonical(value: Any, names: dict, key: str, source: Optional[str]) -> str:
+def canonical_name(value: Any, names: dict, key: str, source: Optional[str]) -> str:
     """Map a name or alias (case-insensitive) to its canonical spelling."""
     if isinstance(value, str):
         low = value.strip().lower()
@@ -189,11 +189,11 @@ def _canonical(value: Any, names: dict, key: str, source: Optional[str]) -> str:
             if low == canon.lower() or low in aliases:
                 return canon
     choices = ", ".join(f"'{c}'" for c in names)
-    raise DeepETPickerError(f"{_where(source)}: key '{key}' = {value!r} is not known; "
+    raise DeepETPickerError(f"{config_name(source)}: key '{key}' = {value!r} is not known; "
                             f"expected one of {choices}.")
 
 
 def canonical_label_type(name: Any) -> str:
     """``'gaussian'`` (TBall), ``'sphere'`` (Ball) or ``'cubic'`` (Cube) for any accepted name."""
-    return _canonical(name, LABEL_TYPES, "label_type", None)
+    return canonical_name(name, LABEL_TYPES, "label_type", None)
 

@@ -7,19 +7,20 @@
 - :mod:`~deepetpicker.evaluate.curves`: precision-recall curves (:func:`pr_curve`,
   :class:`PRCurve`);
 - :mod:`~deepetpicker.evaluate.report`: text tables and the JSON file (:func:`format_report`);
-- :mod:`~deepetpicker.evaluate.folder`: the folder job (:func:`evaluate_folder`,
-  :class:`FolderResult`).
+- :mod:`~deepetpicker.evaluate.results`: what a folder evaluation found (:class:`FolderResult`,
+  :class:`TomogramResult`) and its readable report;
+- :mod:`~deepetpicker.evaluate.folder`: the folder job (:func:`evaluate_folder`).
 
 Every result is a dataclass; its ``to_dict()`` is the JSON form the reports write.
 """
 
 from deepetpicker.evaluate.curves import CurvePoint, PRCurve, pr_curve
-from deepetpicker.evaluate.folder import (OUTPUT_FILES, FolderResult, TomogramResult,
-                                          evaluate_folder)
+from deepetpicker.evaluate.folder import OUTPUT_FILES, evaluate_folder
 from deepetpicker.evaluate.occupancy import (OccupancyClassScores, OccupancyResult,
                                              dilate_occupancy, evaluate_occupancy,
                                              pool_occupancy)
 from deepetpicker.evaluate.report import format_report
+from deepetpicker.evaluate.results import FolderResult, TomogramResult
 from deepetpicker.matching import (DistanceClassScores, DistanceResult, evaluate_distance,
                                    match_by_distance, pool_distance)
 

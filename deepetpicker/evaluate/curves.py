@@ -16,10 +16,10 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.evaluate.occupancy import _hits, _lookup_map, _skipped
+from deepetpicker.evaluate.occupancy import lookup_map, pick_hits, skipped_class_ids
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.picks import Picks
-from deepetpicker.matching import _radii_per_class, cumulative_hits, ranked_hits
+from deepetpicker.matching import cumulative_hits, radii_per_class, ranked_hits
 from deepetpicker.values import PerClassValue
 
 PathLike = Union[str, os.PathLike]
@@ -84,9 +84,9 @@ def _as_list(value) -> list:
     return list(value)
 
 
-def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], radii,
-                     fraction: float, class_id: Optional[int], skip: tuple[int, ...] = ()
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
+def first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray],
+                    radii: PerClassValue, fraction: float, class_id: Optional[int],
+                    skip: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray, int]:
     """Per pick (descending score): its score and whether it is the first on its particle.
 
     ``lookup``: the occupancy map ready for the lookup (already dilated when asked), or None
@@ -101,7 +101,7 @@ def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], ra
     order = np.argsort(-pred.scores, kind="stable")
     pred = pred.select(order)
     if lookup is not None:
-        ids, _, _ = _hits(pred, lookup)
+        ids, _, _ = pick_hits(pred, lookup)
         counted = np.r_[False, ~np.isin(truth.classes, skip)]
         if class_id is not None:
             # only particles of this class count; picks on other classes are false
@@ -115,7 +115,7 @@ def _first_hit_flags(pred: Picks, truth: Picks, lookup: Optional[np.ndarray], ra
         return pred.scores, new, n_true
     k = max([1, int(pred.classes.max()) if len(pred) else 0,
              int(truth.classes.max()) if len(truth) else 0])
-    radius = _radii_per_class(radii, k)
+    radius = radii_per_class(radii, k)
     classes = [class_id] if class_id is not None else range(1, k + 1)
     ranked = [ranked_hits(pred.of_class(c), truth.of_class(c), fraction * radius[c - 1])
               for c in classes]
@@ -151,18 +151,18 @@ def pr_curve(pred: Union[Picks, Sequence[Picks]], truth: Union[Picks, Sequence[P
     if occupancy is None and radii is None:
         raise DeepETPickerError("pr_curve needs occupancy maps or particle radii to decide "
                                 "which picks are right.")
-    skip = _skipped(skip_classes)
+    skip = skipped_class_ids(skip_classes)
     flags = []
     for p, t, o in zip(preds, truths, occs):
-        lookup = _lookup_map(o, t, dilate) if o is not None else None
-        flags.append(_first_hit_flags(p, t, lookup, radii, fraction, class_id, skip))
+        lookup = lookup_map(o, t, dilate) if o is not None else None
+        flags.append(first_hit_flags(p, t, lookup, radii, fraction, class_id, skip))
     if occupancy is None:
-        return _curve_from_flags(flags, "distance", out, title)
-    return _curve_from_flags(flags, "occupancy", out, title, dilated=dilate)
+        return curve_from_flags(flags, "distance", out, title)
+    return curve_from_flags(flags, "occupancy", out, title, dilated=dilate)
 
 
-def _curve_from_flags(per_tomogram: list, rule: str, out: Optional[PathLike] = None,
-                      title: str = "", dilated: Optional[bool] = None) -> PRCurve:
+def curve_from_flags(per_tomogram: list, rule: str, out: Optional[PathLike] = None,
+                     title: str = "", dilated: Optional[bool] = None) -> PRCurve:
     """The curve from each tomogram's ``(scores, first-hit flags, number of true particles)``."""
     n_true = sum(n for _, _, n in per_tomogram)
     cuts, n_picks, tp = cumulative_hits([s for s, _, _ in per_tomogram],

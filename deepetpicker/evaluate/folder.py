@@ -5,73 +5,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.evaluate.curves import PRCurve, _curve_from_flags, _first_hit_flags
-from deepetpicker.evaluate.occupancy import (OccupancyResult, _lookup_map, _score_occupancy,
-                                             _skipped, pool_occupancy)
-from deepetpicker.evaluate.report import format_folder_summary, write_json
+from deepetpicker.evaluate.curves import curve_from_flags, first_hit_flags
+from deepetpicker.evaluate.occupancy import (lookup_map, pool_occupancy, score_occupancy,
+                                             skipped_class_ids)
+from deepetpicker.evaluate.report import write_json
+from deepetpicker.evaluate.results import FolderResult, TomogramResult
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.picks import PICK_SUFFIXES, read_picks
 from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
-from deepetpicker.matching import (DistanceResult, _check_beta, _num_classes,
-                                   evaluate_distance, pool_distance)
+from deepetpicker.matching import check_beta, evaluate_distance, num_classes_of, pool_distance
 
 PathLike = Union[str, os.PathLike]
-
-
-@dataclass
-class TomogramResult:
-    """One tomogram's files and its scores under each rule that was applied."""
-
-    pred: Path
-    truth: Path
-    occupancy: Optional[OccupancyResult] = None
-    distance: Optional[DistanceResult] = None
-
-    def to_dict(self) -> dict:
-        """The JSON form written in ``evaluation.json`` (a rule not applied is left out)."""
-        out = {"pred": str(self.pred), "truth": str(self.truth)}
-        if self.occupancy is not None:
-            out["occupancy"] = self.occupancy.to_dict()
-        if self.distance is not None:
-            out["distance"] = self.distance.to_dict()
-        return out
-
-
-@dataclass
-class FolderResult:
-    """What :func:`evaluate_folder` found: per-tomogram and pooled results, written files.
-
-    ``occupancy``/``distance``: the results pooled over the tomograms (None for a rule not
-    applied); ``curve``: the precision-recall curve (None when some picks have no scores);
-    ``unmatched``: prediction files without a truth file.
-    """
-
-    tomograms: list[str]
-    occupancy: Optional[OccupancyResult] = None
-    distance: Optional[DistanceResult] = None
-    per_tomogram: dict[str, TomogramResult] = field(default_factory=dict)
-    curve: Optional[PRCurve] = None
-    unmatched: list[str] = field(default_factory=list)
-    json_path: Optional[Path] = None
-    table_path: Optional[Path] = None
-
-    def to_dict(self) -> dict:
-        """What ``evaluation.json`` holds."""
-        return {"tomograms": list(self.tomograms),
-                "occupancy": self.occupancy.to_dict() if self.occupancy is not None else None,
-                "distance": self.distance.to_dict() if self.distance is not None else None,
-                "per_tomogram": {stem: t.to_dict() for stem, t in self.per_tomogram.items()},
-                "pr_curve": self.curve.to_dict() if self.curve is not None else None,
-                "unmatched": list(self.unmatched)}
-
-    def summary(self) -> str:
-        """The readable report: pooled tables, then where the files are."""
-        return format_folder_summary(self)
 
 
 def _pick_files(path: Path, what: str) -> dict[str, Path]:
@@ -122,15 +70,51 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     rule applied) and stops with :class:`~deepetpicker.jobs.Cancelled` when ``cancel`` is set,
     before anything is written.
     """
-    from deepetpicker.io.outputs import OutputGuard, file_stamp
-    from deepetpicker.io.tomogram import find_tomograms, load_tomogram
-
     report = Reporter(progress, cancel)
-    _check_beta(beta)
+    skip = _checked_settings(occupancy_dir, diameters, beta, fraction, num_cls, skip_classes)
+    preds, truths, names, unmatched = _paired_files(pred_dir, truth_dir)
+    occ_files = _occupancy_files(occupancy_dir, names)
+    radii = [d / 2 for d in diameters] if diameters else None
+    guard = tag = None
+    if out is not None:
+        guard, tag = _guard_outputs(out, overwrite, preds, truths, occ_files, names, diameters,
+                                    beta, fraction, dilate, num_cls, skip)
+
+    per_tomo: dict[str, TomogramResult] = {}
+    curve_flags = []             # per tomogram; the maps themselves are not kept
+    for i, stem in enumerate(names):
+        report("evaluate", i, len(names), message=f"evaluating {stem}", item=stem)
+        entry, flags, scores = _evaluate_tomogram(
+            stem, preds[stem], truths[stem], occ_files.get(stem), radii, num_cls, dilate, skip,
+            beta, fraction)
+        per_tomo[stem] = entry
+        if flags is not None:
+            curve_flags.append(flags)
+        shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
+        report("evaluate", i + 1, len(names), message=f"{stem}: {shown}", item=stem,
+               **scores)
+
+    result = _pooled_result(names, unmatched, per_tomo)
+    out_dir = Path(out) if out is not None else None
+    if len(curve_flags) == len(names):
+        result.curve = curve_from_flags(
+            curve_flags, "occupancy" if occupancy_dir is not None else "distance",
+            out=out_dir / "pr_curve" if out_dir else None,
+            dilated=dilate if occupancy_dir is not None else None)
+    if out_dir is not None:
+        _write_reports(result, out_dir, guard, tag)
+    return result
+
+
+def _checked_settings(occupancy_dir: Optional[PathLike], diameters: Optional[Sequence[float]],
+                      beta: float, fraction: float, num_cls: Optional[int],
+                      skip_classes: Sequence[int]) -> tuple[int, ...]:
+    """Check the rule settings before any file is read; the class ids left out of the truth."""
+    check_beta(beta)
     if not fraction > 0:
         raise DeepETPickerError(f"fraction = {fraction} must be positive (0.5 in the CZII "
                                 f"benchmark: within half a radius).")
-    skip = _skipped(skip_classes, num_cls)
+    skip = skipped_class_ids(skip_classes, num_cls)
     if occupancy_dir is None and not diameters:
         raise DeepETPickerError(
             "Nothing to evaluate with: give an occupancy folder (--occupancy, SHREC rule) "
@@ -140,6 +124,13 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
             f"Occupancy folder not found: {occupancy_dir}. Give the folder of occupancy maps "
             f"(particle ids) that preprocessing writes under the dataset's base path, "
             f"<base>/data_ocp/ (--occupancy).")
+    return skip
+
+
+def _paired_files(pred_dir: PathLike, truth_dir: PathLike
+                  ) -> tuple[dict[str, Path], dict[str, Path], list[str], list[str]]:
+    """The prediction and truth files by stem, the stems that have both (in prediction order)
+    and the prediction stems without a truth file."""
     preds = _pick_files(Path(pred_dir), "Prediction folder")
     truths = _pick_files(Path(truth_dir), "Truth folder")
     if Path(pred_dir).is_file() and Path(truth_dir).is_file():
@@ -151,6 +142,13 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
             f"No prediction file in {pred_dir} has a truth file with the same name in "
             f"{truth_dir} (predictions: {', '.join(sorted(preds)[:5])}; truth: "
             f"{', '.join(sorted(truths)[:5])}). Name them after the same tomogram.")
+    return preds, truths, names, unmatched
+
+
+def _occupancy_files(occupancy_dir: Optional[PathLike], names: list[str]) -> dict[str, Path]:
+    """The occupancy map of each tomogram by stem (none without ``occupancy_dir``)."""
+    from deepetpicker.io.tomogram import find_tomograms
+
     occ_files = {}
     if occupancy_dir is not None:
         occ_files = {p.stem: p for p in find_tomograms(occupancy_dir)}
@@ -159,44 +157,61 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
             raise DeepETPickerError(
                 f"No occupancy map for {', '.join(missing)} in {occupancy_dir}; expected "
                 f"{missing[0]}.mrc (run preprocessing, which writes data_ocp/).")
-    radii = [d / 2 for d in diameters] if diameters else None
-    guard = tag = None
-    if out is not None:
-        inputs = [*(preds[s] for s in names), *(truths[s] for s in names),
-                  *(occ_files[s] for s in names if s in occ_files)]
-        guard = OutputGuard(out, overwrite=overwrite, inputs=inputs)
-        tag = json.dumps(["evaluate", [file_stamp(p) for p in inputs], diameters, beta,
-                          fraction, dilate, num_cls, sorted(skip)], default=str)
-        guard.check(OUTPUT_FILES, tag=tag)
+    return occ_files
 
-    per_tomo: dict[str, TomogramResult] = {}
-    curve_flags = []             # per tomogram; the maps themselves are not kept
-    for i, stem in enumerate(names):
-        report("evaluate", i, len(names), message=f"evaluating {stem}", item=stem)
-        truth = read_picks(truths[stem], num_cls=num_cls, tomo_name=stem)
-        pred = read_picks(preds[stem], num_cls=num_cls, tomo_name=stem)
-        entry = per_tomo[stem] = TomogramResult(pred=preds[stem], truth=truths[stem])
-        lookup = None
-        scores = {}
-        if occupancy_dir is not None:
-            occ_path = occ_files[stem]
-            k = _num_classes(pred, truth, num_cls, str(preds[stem]))
-            lookup = _lookup_map(load_tomogram(occ_path, mmap=False).data, truth, dilate,
-                                 str(occ_path))
-            entry.occupancy = _score_occupancy(pred, truth, lookup, k, dilate, skip)
-            scores["F1"] = entry.occupancy.f1
-        if radii is not None:
-            entry.distance = evaluate_distance(pred, truth, radii, fraction=fraction,
-                                               beta=beta, num_cls=num_cls)
-            scores["distance_F1"] = entry.distance.f1
-        if pred.scores is not None:
-            curve_flags.append(_first_hit_flags(pred, truth, lookup, radii, fraction, None,
-                                                skip))
-        del lookup
-        shown = ", ".join(f"{key} {value:.3f}" for key, value in scores.items())
-        report("evaluate", i + 1, len(names), message=f"{stem}: {shown}", item=stem,
-               **scores)
 
+def _guard_outputs(out: PathLike, overwrite: bool, preds: dict[str, Path],
+                   truths: dict[str, Path], occ_files: dict[str, Path], names: list[str],
+                   diameters: Optional[Sequence[float]], beta: float, fraction: float,
+                   dilate: bool, num_cls: Optional[int], skip: tuple[int, ...]
+                   ) -> tuple[Any, str]:
+    """The output guard of ``out``, checked for :data:`OUTPUT_FILES`, and the tag recording
+    the inputs and settings of this evaluation."""
+    from deepetpicker.io.outputs import OutputGuard, file_stamp
+
+    inputs = [*(preds[s] for s in names), *(truths[s] for s in names),
+              *(occ_files[s] for s in names if s in occ_files)]
+    guard = OutputGuard(out, overwrite=overwrite, inputs=inputs)
+    tag = json.dumps(["evaluate", [file_stamp(p) for p in inputs], diameters, beta,
+                      fraction, dilate, num_cls, sorted(skip)], default=str)
+    guard.check(OUTPUT_FILES, tag=tag)
+    return guard, tag
+
+
+def _evaluate_tomogram(stem: str, pred_path: Path, truth_path: Path, occ_path: Optional[Path],
+                       radii: Optional[list], num_cls: Optional[int], dilate: bool,
+                       skip: tuple[int, ...], beta: float, fraction: float
+                       ) -> tuple[TomogramResult, Optional[list], dict[str, float]]:
+    """One tomogram's scores under each rule applied (the occupancy rule with ``occ_path``,
+    the distance rule with ``radii``), its curve flags (None without scores) and the F1
+    values reported."""
+    from deepetpicker.io.tomogram import load_tomogram
+
+    truth = read_picks(truth_path, num_cls=num_cls, tomo_name=stem)
+    pred = read_picks(pred_path, num_cls=num_cls, tomo_name=stem)
+    entry = TomogramResult(pred=pred_path, truth=truth_path)
+    lookup = None
+    scores = {}
+    flags = None
+    if occ_path is not None:
+        k = num_classes_of(pred, truth, num_cls, str(pred_path))
+        lookup = lookup_map(load_tomogram(occ_path, mmap=False).data, truth, dilate,
+                            str(occ_path))
+        entry.occupancy = score_occupancy(pred, truth, lookup, k, dilate, skip)
+        scores["F1"] = entry.occupancy.f1
+    if radii is not None:
+        entry.distance = evaluate_distance(pred, truth, radii, fraction=fraction,
+                                           beta=beta, num_cls=num_cls)
+        scores["distance_F1"] = entry.distance.f1
+    if pred.scores is not None:
+        flags = first_hit_flags(pred, truth, lookup, radii, fraction, None, skip)
+    del lookup
+    return entry, flags, scores
+
+
+def _pooled_result(names: list[str], unmatched: list[str],
+                   per_tomo: dict[str, TomogramResult]) -> FolderResult:
+    """The folder's result: the tomograms' results and their counts pooled per rule."""
     result = FolderResult(tomograms=names, unmatched=unmatched, per_tomogram=per_tomo)
     occ_results = [t.occupancy for t in per_tomo.values() if t.occupancy is not None]
     dist_results = [t.distance for t in per_tomo.values() if t.distance is not None]
@@ -204,17 +219,14 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
         result.occupancy = pool_occupancy(occ_results)
     if dist_results:
         result.distance = pool_distance(dist_results)
-    out_dir = Path(out) if out is not None else None
-    if len(curve_flags) == len(names):
-        result.curve = _curve_from_flags(
-            curve_flags, "occupancy" if occupancy_dir is not None else "distance",
-            out=out_dir / "pr_curve" if out_dir else None,
-            dilated=dilate if occupancy_dir is not None else None)
-    if out_dir is not None:
-        result.json_path = write_json(out_dir / "evaluation.json", result.to_dict())
-        result.table_path = out_dir / "evaluation.txt"
-        write_text_atomic(result.table_path, result.summary() + "\n")
-        curve_files = [result.curve.csv, result.curve.png] if result.curve else []
-        guard.record([result.json_path, result.table_path, *filter(None, curve_files)],
-                     tag=tag)
     return result
+
+
+def _write_reports(result: FolderResult, out_dir: Path, guard: Any, tag: str) -> None:
+    """Write ``evaluation.json`` and ``evaluation.txt`` and record them with the curve's files."""
+    result.json_path = write_json(out_dir / "evaluation.json", result.to_dict())
+    result.table_path = out_dir / "evaluation.txt"
+    write_text_atomic(result.table_path, result.summary() + "\n")
+    curve_files = [result.curve.csv, result.curve.png] if result.curve else []
+    guard.record([result.json_path, result.table_path, *filter(None, curve_files)],
+                 tag=tag)

@@ -53,7 +53,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
-from deepetpicker.matching import _num_classes, _prf, _ratio, _tp_weighted_mean
+from deepetpicker.matching import num_classes_of, prf, safe_ratio, tp_weighted_mean
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,12 +138,13 @@ def dilate_occupancy(occupancy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _lookup_map(occupancy, truth: Picks, dilate: bool, source: str = "") -> np.ndarray:
+def lookup_map(occupancy: np.ndarray, truth: Picks, dilate: bool, source: str = "") -> np.ndarray:
     occ = _as_occupancy(occupancy, truth, source)
     return dilate_occupancy(occ) if dilate else occ
 
 
-def _skipped(skip_classes, num_cls: Optional[int] = None) -> tuple[int, ...]:
+def skipped_class_ids(skip_classes: Optional[Sequence[int]],
+                      num_cls: Optional[int] = None) -> tuple[int, ...]:
     """Validated class ids to leave out of the truth (sorted, unique)."""
     if skip_classes is None:
         return ()
@@ -279,10 +280,10 @@ _POOLED_ORDER = ("rule", "tomo_name", "num_cls", "dilated", "skipped_classes", "
 def _class_scores(c: int, n_truth: int, n_pred: int, tp: int, fp: int, fn: int,
                   fp_background: int, pick_tp: int, skipped: bool) -> OccupancyClassScores:
     """One class's row: confusion-matrix counts and rates, plus its picks' own scores."""
-    pick_precision, pick_recall, pick_f1, _ = _prf(pick_tp, n_pred, n_truth)
+    pick_precision, pick_recall, pick_f1, _ = prf(pick_tp, n_pred, n_truth)
     return OccupancyClassScores(
-        c, n_truth, n_pred, tp, fp, fn, _ratio(tp, tp + fp), _ratio(tp, tp + fn),
-        _ratio(2 * tp, 2 * tp + fp + fn), fp_background, pick_tp, pick_precision,
+        c, n_truth, n_pred, tp, fp, fn, safe_ratio(tp, tp + fp), safe_ratio(tp, tp + fn),
+        safe_ratio(2 * tp, 2 * tp + fp + fn), fp_background, pick_tp, pick_precision,
         pick_recall, pick_f1, skipped)
 
 
@@ -291,7 +292,7 @@ def _mean_f1(per_class: list[OccupancyClassScores]) -> Optional[float]:
     return float(np.mean(present)) if present else None
 
 
-def _hits(pred: Picks, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pick_hits(pred: Picks, occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pick: the particle id it lands in (0 = background), its voxel, outside flag."""
     if not len(pred):
         return np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros(0, bool)
@@ -310,17 +311,17 @@ def evaluate_occupancy(pred: Picks, truth: Picks, occupancy: np.ndarray,
     ``i - 1`` of ``truth``). ``dilate`` (default) applies the challenge script's one-voxel
     dilation before the lookup; ``skip_classes`` leaves those classes out of the truth.
     """
-    k = _num_classes(pred, truth, num_cls)
-    skip = _skipped(skip_classes, num_cls)
-    lookup = _lookup_map(occupancy, truth, dilate)
-    return _score_occupancy(pred, truth, lookup, k, dilate, skip)
+    k = num_classes_of(pred, truth, num_cls)
+    skip = skipped_class_ids(skip_classes, num_cls)
+    lookup = lookup_map(occupancy, truth, dilate)
+    return score_occupancy(pred, truth, lookup, k, dilate, skip)
 
 
-def _score_occupancy(pred: Picks, truth: Picks, lookup: np.ndarray, k: int, dilated: bool,
-                     skip: tuple[int, ...]) -> OccupancyResult:
+def score_occupancy(pred: Picks, truth: Picks, lookup: np.ndarray, k: int, dilated: bool,
+                    skip: tuple[int, ...]) -> OccupancyResult:
     """The occupancy rule on a map that is ready for the lookup (dilated or not)."""
     n_all = len(truth)
-    ids, voxels, outside = _hits(pred, lookup)
+    ids, voxels, outside = pick_hits(pred, lookup)
     kept = np.ones(n_all + 1, dtype=bool)            # index 0: background
     if skip:
         kept[1:] = ~np.isin(truth.classes, skip)
@@ -363,7 +364,7 @@ def _score_occupancy(pred: Picks, truth: Picks, lookup: np.ndarray, k: int, dila
         pick_tp = int(np.sum(hit_c[1:] & true_c))
         per_class.append(_class_scores(c, int(true_c.sum()), int(mine.sum()), tp_c, fp_c, fn_c,
                                        int(np.sum(mine & (ids == 0))), pick_tp, c in skip))
-    precision, recall, f1, _ = _prf(tp, len(pred), n)
+    precision, recall, f1, _ = prf(tp, len(pred), n)
     return OccupancyResult(
         tomo_name=pred.tomo_name or truth.tomo_name, num_cls=k, n_truth=n, rr=len(pred), tp=tp,
         fp=int(np.sum(ids == 0)), fn=n - tp, mh=int(np.sum(counts[1:] > 1)),
@@ -394,10 +395,10 @@ def pool_occupancy(results: list[OccupancyResult]) -> OccupancyResult:
             c, sum(pc.n_truth for pc in rows), sum(pc.n_pred for pc in rows), tp_c, fp_c,
             fn_c, sum(pc.fp_background for pc in rows), sum(pc.pick_tp for pc in rows),
             c in skipped))
-    precision, recall, f1, _ = _prf(tp, rr, n_truth)
+    precision, recall, f1, _ = prf(tp, rr, n_truth)
     return OccupancyResult(
         tomo_name="all tomograms", num_cls=k, n_truth=n_truth, rr=rr, tp=tp, fp=fp, fn=fn,
-        mh=mh, ro=ro, ad=_tp_weighted_mean(results, "ad"), dilated=results[0].dilated,
+        mh=mh, ro=ro, ad=tp_weighted_mean(results, "ad"), dilated=results[0].dilated,
         skipped_classes=skipped, skipped_hits=skipped_hits, precision=precision,
         recall=recall, f1=f1, miss_rate=1.0 - recall if n_truth else 0.0,
         mean_class_f1=_mean_f1(per_class), per_class=per_class, confusion=matrix.tolist(),

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
 from deepetpicker.evaluate.occupancy import OccupancyResult
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.matching import DistanceResult
-
-if TYPE_CHECKING:
-    from deepetpicker.evaluate.folder import FolderResult
 
 
 def _fmt(value, digits: int = 3) -> str:
@@ -80,26 +77,6 @@ def format_report(result: Union[OccupancyResult, DistanceResult],
                          f"{_fmt(pc.recall):>8}{_fmt(pc.f1):>7}"
                          f"{_fmt(pc.f_beta):>7}")
     return "\n".join(lines)
-
-
-def format_folder_summary(result: FolderResult) -> str:
-    """The readable report of a folder evaluation: pooled tables, then where the files are."""
-    parts = [f"Evaluated {len(result.tomograms)} tomogram(s): {', '.join(result.tomograms)}"]
-    if result.unmatched:
-        parts.append(f"Skipped (no matching truth file): {', '.join(result.unmatched)}")
-    for pooled in (result.occupancy, result.distance):
-        if pooled is not None:
-            parts.append(format_report(pooled))
-    curve = result.curve
-    if curve is not None and curve.best is not None:
-        parts.append(f"PR curve: AP {curve.ap:.3f}; best F1 {curve.best.f1:.3f} at "
-                     f"score >= {curve.best.threshold:.3g}")
-    written = [p for p in (result.json_path, result.table_path,
-                           curve.csv if curve is not None else None,
-                           curve.png if curve is not None else None) if p]
-    if written:
-        parts.append("Written: " + ", ".join(str(p) for p in written))
-    return "\n\n".join(parts)
 
 
 def write_json(path: Path, data: dict) -> Path:

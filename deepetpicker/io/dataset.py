@@ -27,13 +27,12 @@ from pathlib import Path
 from typing import Union
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.format_specs import format_spec
+from deepetpicker.io.format_specs import PICK_SUFFIXES as PICK_SUFFIXES
 
 VOLUME_SUFFIXES = (".mrc", ".rec", ".map")
 ZARR_SUFFIXES = (".zarr",)
 RAW_TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + ZARR_SUFFIXES
 TOMOGRAM_SUFFIXES = VOLUME_SUFFIXES + (".st", ".mrcs") + ZARR_SUFFIXES
-PICK_SUFFIXES = format_spec("coords").suffixes
 NUM_NAME = "num_name.csv"
 COORDS_DIR = "coords"
 STANDARDIZED_DIR = "data_std"

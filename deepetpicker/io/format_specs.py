@@ -163,6 +163,12 @@ def format_spec(name: str, what: str = "pick format") -> FormatSpec:
     return spec
 
 
+#: The suffixes of plain pick tables (the ``coords`` format): a config's ``coord_format``, what
+#: :func:`deepetpicker.io.picks.write_picks` writes; :mod:`deepetpicker.io.dataset` lists it
+#: among a dataset's names.
+PICK_SUFFIXES = format_spec("coords").suffixes
+
+
 def spoken_list(items: Sequence[str], conjunction: str = "and") -> str:
     """``a, b and c``."""
     items = list(items)

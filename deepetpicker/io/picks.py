@@ -28,7 +28,7 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
-from deepetpicker.io.dataset import PICK_SUFFIXES
+from deepetpicker.io.format_specs import PICK_SUFFIXES
 
 PathLike = Union[str, os.PathLike]
 
