@@ -14,7 +14,7 @@ predictions go back into the project as copick picks.
 - ``copick_import.json``: which runs were taken, which had no picks and which lacked the
   tomogram.
 
-:func:`predict_into_project` runs :func:`deepetpicker.infer.job.predict` on each run's
+:func:`predict_into_project` runs :func:`deepetpicker.predict.job.predict` on each run's
 tomogram (the ``.zarr`` folder in place, read chunk by chunk, or a temporary MRC copy for a
 project stored elsewhere), keeping the usual ``.coords`` and sidecar per run under
 ``<out>/<run>/``, and stores the picks in the project: one copick picks file per object, with
@@ -29,19 +29,19 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io import copick_project as cp
 from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
+from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig
 
-PathLike = Union[str, os.PathLike]
 
 IMPORT_RECORD = "copick_import.json"
 RAW_DIR = "raw"
@@ -319,15 +319,15 @@ def predict_into_project(config: Optional[TrainConfig], weights: PathLike,
     ``session_id``.
 
     ``config``, ``weights`` and ``options`` (``device``, ``batch_size``, ``picking``, ``pad``,
-    ``tta``, ``force``, ...) are those of :func:`deepetpicker.infer.job.predict`. Class k
+    ``tta``, ``force``, ...) are those of :func:`deepetpicker.predict.job.predict`. Class k
     goes to the particle named like the checkpoint's class k, else to the particle with label
     k. ``out``: where the ``.coords`` and sidecars of each run go (``<out>/<run>/``; default
     ``deepetpicker-predictions`` beside the copick config). Picks of the same user and session
     already in the project are replaced only with ``overwrite`` (checked before any work).
     Progress: stage ``copick`` per run, and the prediction's own stages.
     """
-    from deepetpicker.infer.job import predict
     from deepetpicker.io.picks import read_picks
+    from deepetpicker.predict.job import predict
 
     report = Reporter(progress, cancel)
     copick_config = Path(copick_config).expanduser()

@@ -15,7 +15,7 @@ from typing import Callable, Optional, Sequence, Union
 
 from deepetpicker.config import NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import CancelToken, Reporter
+from deepetpicker.progress import CancelToken, Reporter
 
 #: The quick CPU demo (light network, a few minutes on two cores) and ``--full`` (the paper's
 #: network and schedule, for a GPU workstation).
@@ -71,13 +71,13 @@ def run_demo(out_dir: Union[str, Path] = "demo_output", epochs: Optional[int] = 
     """
     from deepetpicker.config import TrainConfig, load_preprocess_config, save_config
     from deepetpicker.evaluate import evaluate_folder
-    from deepetpicker.infer.job import predict
     from deepetpicker.io.picks import read_picks
     from deepetpicker.io.tomogram import load_tomogram
+    from deepetpicker.predict.job import predict
     from deepetpicker.preprocess.job import preprocess
     from deepetpicker.render import render_picks_png
-    from deepetpicker.simulate import simulate_dataset
     from deepetpicker.runtime import resolve_device
+    from deepetpicker.simulate import simulate_dataset
     from deepetpicker.train.job import train
 
     out_dir = Path(out_dir).expanduser().resolve()

@@ -13,7 +13,6 @@ is renamed when complete. Memory use is a few slabs, whatever the size of the to
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Union
 
@@ -23,8 +22,8 @@ from deepetpicker.config import NORM_TYPES
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.tomogram import Tomogram, create_tomogram, iter_chunks, load_tomogram
+from deepetpicker.types import PathLike
 
-PathLike = Union[str, os.PathLike]
 Report = Callable[..., Any]
 
 # Voxels per slab when no chunk size is given (about 64 MB as float64).
@@ -73,7 +72,7 @@ def chunked_stats(data: np.ndarray, chunk: Optional[int] = None,
     ``data`` may be a memory map; it is never copied whole. Raises
     :class:`DeepETPickerError` naming ``name`` (the file) on NaN or Inf voxels or an empty
     array. ``report("statistics", done, total, item=<stem of name>)`` is called after each
-    slab (a job's :class:`~deepetpicker.jobs.Reporter` also checks for cancellation there).
+    slab (a job's :class:`~deepetpicker.progress.Reporter` also checks for cancellation there).
     """
     if data.ndim != 3:
         raise ValueError(f"expected a (z, y, x) array, got shape {data.shape}")

@@ -24,6 +24,7 @@ import numpy as np
 
 from deepetpicker.render import VIEWS
 
+
 def slice_image(data: np.ndarray, view: str, index: int) -> np.ndarray:
     """The 2-D float32 image a view shows at slice ``index`` (rows = vertical axis).
 

@@ -10,7 +10,6 @@ saved state. Reading and writing files goes through :mod:`deepetpicker.io` and
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
@@ -22,8 +21,7 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import save_file_filters, save_format_for_suffix, spoken_list
 from deepetpicker.io.picks import PICK_SUFFIXES, Picks, write_picks
 from deepetpicker.ops.picks_files import export_picks, read_pick_file
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 #: "Save As" choices: (filter text, format name of deepetpicker.io.formats or None for the
 #: plain tables written by deepetpicker.io.picks.write_picks, suffix).

@@ -18,10 +18,9 @@ every method here that can fail on the user's files raises
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 from PyQt5.QtCore import QObject, QSettings, QTimer, pyqtSignal
@@ -29,6 +28,7 @@ from PyQt5.QtCore import QObject, QSettings, QTimer, pyqtSignal
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import Tomogram, load_tomogram
+from deepetpicker.types import PathLike
 from gui.picks_model import PicksModel, autosave_path, remove_autosave
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("deepetpicker.gui")
 
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Run any job function in a background thread and turn what it reports into Qt signals.
 
 A job is a plain function ``job(*args, progress=..., cancel=..., **kwargs)`` from the core
-(see :mod:`deepetpicker.jobs`). :class:`JobWorker` calls it in a :class:`QThread`, hands it a
-progress callback and a :class:`~deepetpicker.jobs.CancelToken`, and emits
+(see :mod:`deepetpicker.progress`). :class:`JobWorker` calls it in a :class:`QThread`, hands it a
+progress callback and a :class:`~deepetpicker.progress.CancelToken`, and emits
 
 - ``progress(Progress)`` for the job's events (plain count updates are thinned to at most
   one every ``min_interval`` seconds so a chatty job cannot flood the window),
@@ -25,7 +25,7 @@ from typing import Any, Callable, Optional
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import CancelToken, Cancelled, Progress
+from deepetpicker.progress import Cancelled, CancelToken, Progress
 
 log = logging.getLogger("deepetpicker.gui")
 

@@ -170,9 +170,9 @@ def score(pre, cfg, weights, variant: str, tta: bool, out: Path, keep_all: bool 
     """Pick the held-out tomograms; pooled occupancy-rule scores. ``keep_all``: every pick
     kept (``--min-score 0``) instead of the variant's rule."""
     from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
-    from deepetpicker.infer.job import predict
     from deepetpicker.io.picks import read_picks
     from deepetpicker.io.tomogram import load_tomogram
+    from deepetpicker.predict.job import predict
 
     held_out = _held_out(pre)
     picking = {"min_score": 0.0} if variant == "scratch" or keep_all else {}

@@ -3,7 +3,7 @@
 
 In one run, on one machine:
 
-* end-to-end: ``deepetpicker.infer.job.predict`` on one tomogram file - load the weights,
+* end-to-end: ``deepetpicker.predict.job.predict`` on one tomogram file - load the weights,
   intensity statistics, the overlap-tile scan (memory-mapped reads, on-the-fly
   normalisation, stitching), peak picking, writing the picks and the sidecar;
 * bare forward: the same network on exactly as many tiles as the scan needs, in batches of
@@ -127,7 +127,7 @@ def make_setup(work: Path, args):
 
 
 def time_predict(cfg, weights: Path, tomo: Path, out: Path, batch_size):
-    from deepetpicker.infer.job import predict
+    from deepetpicker.predict.job import predict
 
     start = time.perf_counter()
     result = predict(cfg, weights, tomograms=[tomo], out=out, batch_size=batch_size)
@@ -167,8 +167,8 @@ def time_bare_forward(weights: Path, device, n_tiles: int, batch: int, patch: in
 def rss_child(config_json: str, tomogram: str) -> int:
     """Run predict once in this fresh process and print its memory figures as JSON."""
     from deepetpicker.config import TrainConfig  # noqa: F401  (import cost in the baseline)
-    from deepetpicker.infer.job import predict
     from deepetpicker.model import load_checkpoint
+    from deepetpicker.predict.job import predict
 
     spec = json.loads(Path(config_json).read_text())
     args = parse_args(spec["argv"])

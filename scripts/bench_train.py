@@ -59,8 +59,8 @@ def main(argv=None) -> int:
 
     from deepetpicker.config import TrainConfig, load_preprocess_config
     from deepetpicker.preprocess.job import preprocess
-    from deepetpicker.simulate import simulate_dataset
     from deepetpicker.runtime import resolve_device
+    from deepetpicker.simulate import simulate_dataset
     from deepetpicker.train.job import Trainer
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_train_"))

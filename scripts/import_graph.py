@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("deepetpicker", "gui")
 DOC = ROOT / "docs" / "architecture.md"
 BEGIN, END = "<!-- import graph: begin -->", "<!-- import graph: end -->"
-STAGES = ("preprocess", "train", "infer", "evaluate")
+STAGES = ("preprocess", "train", "predict", "evaluate")
 #: Units above the stages: they run the stages in order for a user.
 ORCHESTRATORS = ("cli", "demo", "__main__", "copick_jobs")
 #: The one import of the desktop application from the library: the ``gui`` command starts

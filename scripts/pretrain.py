@@ -298,8 +298,8 @@ def validate(net, tomos: list, train: TrainSettings, device) -> dict:
     """Pick the validation tomograms and score the picks: precision, recall, F1 (pooled)."""
     import torch
 
-    from deepetpicker.matching import evaluate_distance, pool_distance
     from deepetpicker.io.tomogram import load_tomogram
+    from deepetpicker.matching import evaluate_distance, pool_distance
     from deepetpicker.model.resunet import probabilities
     from deepetpicker.picking.settings import picks_from_scores
     from deepetpicker.picking.tiling import scan

@@ -14,8 +14,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-import pytest  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
+import pytest  # noqa: E402
 from PyQt5.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PyQt5.QtGui import QMouseEvent  # noqa: E402
 from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402

@@ -10,6 +10,7 @@ from deepetpicker.io.picks import Picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
 from deepetpicker.preprocess.job import preprocess
 from deepetpicker.train.job import Trainer
+
 from train_fixtures import place, train_config
 
 DIAMETER = 8

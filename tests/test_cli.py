@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import config_with_unknown_key
 
 import deepetpicker.cli as cli
 from deepetpicker.cli import INTERRUPTED, HelpFormatter, ProgressPrinter, build_parser, main
-from deepetpicker.jobs import Progress
-from conftest import config_with_unknown_key
+from deepetpicker.progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -188,6 +188,7 @@ def test_a_closed_progress_stream_does_not_stop_the_job():
 @pytest.mark.slow
 def test_training_prints_one_permanent_line_per_epoch(tmp_path, monkeypatch, capsys):
     from deepetpicker.config import save_config
+
     from train_fixtures import make_preprocessed, train_config
 
     pre, _ = make_preprocessed(tmp_path, n_tomos=2, n_particles=6)

@@ -7,10 +7,21 @@ from pathlib import Path
 import pytest
 
 from deepetpicker.config import (
-    DEFAULT_AUGMENT, LIGHT_F_MAPS, ConfigWarning, PreprocessConfig, TrainConfig,
-    canonical_label_type, format_config, format_ids, load_config, load_preprocess_config,
-    load_train_config, parse_ids,
-    parse_int_list, save_config)
+    DEFAULT_AUGMENT,
+    LIGHT_F_MAPS,
+    ConfigWarning,
+    PreprocessConfig,
+    TrainConfig,
+    canonical_label_type,
+    format_config,
+    format_ids,
+    load_config,
+    load_preprocess_config,
+    load_train_config,
+    parse_ids,
+    parse_int_list,
+    save_config,
+)
 from deepetpicker.errors import DeepETPickerError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -497,8 +508,11 @@ def test_paths_left_out_of_a_train_file_are_those_preprocessing_fills():
 def test_the_typing_patterns_admit_what_the_parsers_read_and_nothing_else():
     import re
 
-    from deepetpicker.config.grammar import (IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN,
-                                             NAME_PATTERN)
+    from deepetpicker.config.grammar import (
+        IDS_TYPING_PATTERN,
+        INT_LIST_TYPING_PATTERN,
+        NAME_PATTERN,
+    )
 
     for text, ids in (("0-7, 9", [0, 1, 2, 3, 4, 5, 6, 7, 9]), ("3", [3]), ("0,2", [0, 2])):
         assert re.fullmatch(IDS_TYPING_PATTERN, text) and parse_ids(text) == ids

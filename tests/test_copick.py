@@ -13,10 +13,10 @@ from deepetpicker.cli import main  # noqa: E402
 from deepetpicker.config import TrainConfig, load_preprocess_config  # noqa: E402
 from deepetpicker.copick_jobs import import_project, predict_into_project  # noqa: E402
 from deepetpicker.errors import DeepETPickerError  # noqa: E402
-from deepetpicker.infer.job import predict  # noqa: E402
-from deepetpicker.io.copick_project import class_objects, ProjectObject  # noqa: E402
+from deepetpicker.io.copick_project import ProjectObject, class_objects  # noqa: E402
 from deepetpicker.io.picks import read_picks  # noqa: E402
 from deepetpicker.io.tomogram import write_tomogram  # noqa: E402
+from deepetpicker.predict.job import predict  # noqa: E402
 from deepetpicker.simulate import simulate_tomogram  # noqa: E402
 
 VOXEL = 10.0

@@ -52,7 +52,7 @@ def test_demo_runs_every_step_and_reports_where_outputs_are(tmp_path, monkeypatc
     # this time the picks are the truth plus two picks far from every particle, so the F1
     # the demo reports must be 2n / (2n + 2)
     decoys = _far_points(truth, occupancy.shape, 2)
-    monkeypatch.setattr("deepetpicker.infer.job.predict", _predicting(truth, decoys))
+    monkeypatch.setattr("deepetpicker.predict.job.predict", _predicting(truth, decoys))
     again = run_demo(tmp_path / "demo", epochs=1, device="cpu", shape=(48, 96, 96),
                      n_particles=8, patch_size=24, padding_size=4, batch_size=4)
     assert again.picks == result.picks and len(read_picks(again.picks)) == len(truth) + 2
@@ -72,7 +72,7 @@ def _far_points(truth, shape, count):
 
 def _predicting(truth, decoys):
     """predict as the demo calls it, its picks then replaced by ``truth`` + ``decoys``."""
-    from deepetpicker.infer import job
+    from deepetpicker.predict import job
 
     real = job.predict
 

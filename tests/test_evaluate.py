@@ -7,14 +7,23 @@ import math
 import numpy as np
 import pytest
 
-from deepetpicker.errors import DeepETPickerError
 from deepetpicker.cli import main
-from deepetpicker.evaluate import (DistanceResult, OccupancyResult, PRCurve, dilate_occupancy,
-                                   evaluate_distance, evaluate_folder, evaluate_occupancy,
-                                   format_report, match_by_distance, pr_curve)
+from deepetpicker.errors import DeepETPickerError
+from deepetpicker.evaluate import (
+    DistanceResult,
+    OccupancyResult,
+    PRCurve,
+    dilate_occupancy,
+    evaluate_distance,
+    evaluate_folder,
+    evaluate_occupancy,
+    format_report,
+    match_by_distance,
+    pr_curve,
+)
 from deepetpicker.io.picks import Picks, write_picks
-from deepetpicker.jobs import Cancelled, CancelToken
 from deepetpicker.io.tomogram import write_tomogram
+from deepetpicker.progress import Cancelled, CancelToken
 
 
 def table(rows, name="t"):

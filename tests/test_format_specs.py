@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-
 from deepetpicker.cli import build_parser, formats_epilog
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io import format_specs as S
 from deepetpicker.io import formats as F
-from deepetpicker.io.formats import registry as R
 from deepetpicker.io.dataset import PICK_SUFFIXES
+from deepetpicker.io.formats import registry as R
 from deepetpicker.io.picks import Picks, write_picks
 
 FORMATS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "formats.md"

@@ -9,9 +9,9 @@ import pytest
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io import formats as F
 from deepetpicker.io.formats import relion as R
-from deepetpicker.ops import convert as C
 from deepetpicker.io.picks import Picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
+from deepetpicker.ops import convert as C
 
 SHAPE = (20, 30, 40)  # z, y, x
 VOXEL = 7.5

@@ -3,11 +3,11 @@
 import logging
 import warnings
 
+from conftest import config_with_unknown_key
 
 import gui.app
 from deepetpicker.config import ConfigWarning, load_preprocess_config
 from gui import dialogs as gui_dialogs
-from conftest import config_with_unknown_key
 
 
 def test_loading_a_config_shows_its_warnings_in_one_box(tmp_path, dialogs):

@@ -8,14 +8,14 @@ from PyQt5.QtWidgets import QApplication
 
 copick = pytest.importorskip("copick")
 
-from test_copick import VOXEL, make_project  # noqa: E402
-
 from deepetpicker.config import save_config  # noqa: E402
 from deepetpicker.copick_jobs import CopickPredictResult  # noqa: E402
 from deepetpicker.io.picks import read_picks  # noqa: E402
 from deepetpicker.io.tomogram import write_tomogram  # noqa: E402
 from gui.main_window import MainWindow  # noqa: E402
 from gui.widgets.copick_dialog import CopickRunDialog  # noqa: E402
+
+from test_copick import VOXEL, make_project  # noqa: E402
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from PyQt5.QtCore import Qt
 
-
 from gui.display import ClassStyles
 from gui.picks_model import PicksModel
 from gui.widgets.ortho_views import OrthoViews

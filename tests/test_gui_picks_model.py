@@ -2,7 +2,6 @@
 
 import pytest
 
-
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import Picks, read_picks, write_picks

@@ -11,9 +11,14 @@ import torch
 from PyQt5.QtCore import Qt
 from PyQt5.QtWidgets import QApplication, QFileDialog
 
-
-from deepetpicker.config import (LIGHT_F_MAPS, TrainConfig, load_config, load_preprocess_config,
-                                 load_train_config, save_config)
+from deepetpicker.config import (
+    LIGHT_F_MAPS,
+    TrainConfig,
+    load_config,
+    load_preprocess_config,
+    load_train_config,
+    save_config,
+)
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import read_picks
 from deepetpicker.model.checkpoint import load_checkpoint

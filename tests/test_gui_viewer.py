@@ -7,15 +7,14 @@ from PyQt5.QtCore import QPoint, QPointF, Qt
 from PyQt5.QtGui import QWheelEvent
 from PyQt5.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from gui_fixtures import (make_tomogram, mouse_click, mouse_double_click, mouse_drag,
-                          mouse_move)
-
+import gui.dialogs as gui_dialogs
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
-import gui.dialogs as gui_dialogs
 from gui.main_window import MainWindow
 from gui.picks_model import autosave_path
+
+from gui_fixtures import make_tomogram, mouse_click, mouse_double_click, mouse_drag, mouse_move
 
 SHAPE = (24, 48, 64)  # z, y, x
 CENTRES = ((12, 20, 30), (8, 36, 12))  # z, y, x of the two particles
@@ -412,8 +411,8 @@ class CountingVolume:
 def test_opening_and_scrolling_read_only_the_slices_shown(window, data, qtbot, monkeypatch):
     """A big memory-mapped tomogram opens fast and scrolls smoothly only if the viewer reads
     each displayed slice once (not twice, not the whole volume) and the XY slice first."""
-    from deepetpicker.io.tomogram import Tomogram, load_tomogram
     import gui.viewer_document as viewer_module
+    from deepetpicker.io.tomogram import Tomogram, load_tomogram
 
     volumes = []
 

@@ -5,14 +5,14 @@ import os
 
 import pytest
 
-from gui_fixtures import make_tomogram
-
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.formats import read_any
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import write_tomogram
 from gui.picks_model import autosave_path
 from gui.viewer_document import Recovery, ViewerDocument
+
+from gui_fixtures import make_tomogram
 
 SHAPE = (12, 20, 28)  # z, y, x
 

@@ -4,11 +4,8 @@ import logging
 import threading
 import time
 
-
-
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import Reporter
-from deepetpicker.jobs import describe_progress, format_seconds
+from deepetpicker.progress import Reporter, describe_progress, format_seconds
 from gui.widgets.job_panel import JobPanel
 from gui.worker import JobWorker
 
@@ -180,7 +177,7 @@ def test_panel_runs_one_job_at_a_time_and_stop_button_stops(qtbot, dialogs):
 
 
 def test_progress_text_helpers():
-    from deepetpicker.jobs import Progress
+    from deepetpicker.progress import Progress
     assert format_seconds(65) == "1:05" and format_seconds(3723) == "1:02:03"
     assert format_seconds(None) == ""
     text = describe_progress(Progress("train", 3, 10, item="tomo_01", eta_s=42,

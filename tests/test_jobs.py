@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import deepetpicker.jobs as jobs
-from deepetpicker.jobs import Progress, Reporter, StageClock
+import deepetpicker.progress as jobs
+from deepetpicker.progress import Progress, Reporter, StageClock
 
 
 def etas(schedule, total, stage="train"):

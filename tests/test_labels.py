@@ -7,8 +7,7 @@ import pytest
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
-from deepetpicker.preprocess.labels import (ball_mask, paint_labels, paint_occupancy,
-                                            weak_label_mask)
+from deepetpicker.preprocess.labels import ball_mask, paint_labels, paint_occupancy, weak_label_mask
 
 DIAMETERS = (3, 4, 7, 8, 9, 12)
 TYPES = ("gaussian", "sphere", "cubic")

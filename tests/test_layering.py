@@ -44,12 +44,12 @@ def test_no_private_name_is_imported_from_another_module(project):
 def test_the_walk_sees_the_imports_it_should(graphs, project):
     units = graphs.unit_edges(project)
     assert {"picking", "runtime", "matching", "model"} <= units["train"]
-    assert {"picking", "normalize", "runtime", "model"} <= units["infer"]
+    assert {"picking", "normalize", "runtime", "model"} <= units["predict"]
     # a package is one unit: the imports of all of config's modules count for config
     assert {"io", "errors"} <= units["config"]
     assert "config" in units["model"]
     # the desktop application is seen, and the gui command's import is its one way in
-    assert {"infer", "train", "config"} <= units["gui"]
+    assert {"predict", "train", "config"} <= units["gui"]
     assert "gui.app" in project.edges["deepetpicker.cli.gui"]
     from_library = {(m, t) for m, ts in project.edges.items() for t in ts
                     if m.startswith("deepetpicker") and t.startswith("gui")}
@@ -69,17 +69,17 @@ def test_planted_wrong_imports_are_each_reported(graphs, tmp_path):
         "deepetpicker/train/__init__.py": "",
         "deepetpicker/train/job.py": """
             def run():
-                from deepetpicker.infer.job import predict   # a stage importing a stage
+                from deepetpicker.predict.job import predict   # a stage importing a stage
             """,
-        "deepetpicker/infer/__init__.py": "",
-        "deepetpicker/infer/job.py": "def predict(): pass\n",
+        "deepetpicker/predict/__init__.py": "",
+        "deepetpicker/predict/job.py": "def predict(): pass\n",
         "deepetpicker/picking/__init__.py": "from deepetpicker.train import job\n",
         "deepetpicker/io/__init__.py": "",
         "deepetpicker/io/a.py": """
             from typing import TYPE_CHECKING
             from deepetpicker.io.b import _hidden
             if TYPE_CHECKING:
-                from deepetpicker.infer.job import predict   # never runs: not counted
+                from deepetpicker.predict.job import predict   # never runs: not counted
             def show():
                 import gui.window
             """,
@@ -93,11 +93,11 @@ def test_planted_wrong_imports_are_each_reported(graphs, tmp_path):
     })
     graph = graphs.build(tmp_path)
     wrong = graphs.layer_violations(graph)
-    assert "deepetpicker.train.job -> deepetpicker.infer.job (a stage is imported only from " \
+    assert "deepetpicker.train.job -> deepetpicker.predict.job (a stage is imported only from " \
            "above)" in wrong
     assert any(w.startswith("deepetpicker.picking -> deepetpicker.train.job") for w in wrong)
     assert any(w.startswith("deepetpicker.io.a -> gui.window") for w in wrong)
-    assert not any(w.startswith("deepetpicker.io.a -> deepetpicker.infer") for w in wrong)
+    assert not any(w.startswith("deepetpicker.io.a -> deepetpicker.predict") for w in wrong)
     assert not any(w.startswith("gui.") for w in wrong)        # the application is on top
     assert graphs.cycles(graph.edges) == ["deepetpicker.io.a -> deepetpicker.io.b -> "
                                           "deepetpicker.io.a"]

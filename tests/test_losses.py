@@ -6,8 +6,15 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.train.losses import (LOSSES, class_term, dice_loss, focal_loss, get_loss,
-                                       iou_loss, mse_loss)
+from deepetpicker.train.losses import (
+    LOSSES,
+    class_term,
+    dice_loss,
+    focal_loss,
+    get_loss,
+    iou_loss,
+    mse_loss,
+)
 
 BIG = 30.0  # a logit whose sigmoid is 1 to float precision
 

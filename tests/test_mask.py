@@ -9,11 +9,11 @@ import torch
 
 from deepetpicker.cli import main
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.job import predict
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import write_tomogram
 from deepetpicker.picking.mask import TileFilter, load_mask, mask_paths, picks_in_mask
 from deepetpicker.picking.tiling import plan_tiles, scan
+from deepetpicker.predict.job import predict
 
 from train_fixtures import tiny_picker
 

@@ -8,8 +8,13 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.model import (ResUNet3D, count_parameters, load_checkpoint, probabilities,
-                                save_checkpoint)
+from deepetpicker.model import (
+    ResUNet3D,
+    count_parameters,
+    load_checkpoint,
+    probabilities,
+    save_checkpoint,
+)
 from deepetpicker.model.resunet import append_coordinates
 
 TINY = (4, 8, 12, 16)

@@ -6,9 +6,13 @@ import pytest
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.tomogram import load_tomogram, write_tomogram
-from deepetpicker.jobs import Cancelled, CancelToken, Reporter
-from deepetpicker.normalize import (apply_normalization, canonical_norm_type,
-                                               chunked_stats, normalize_to_file)
+from deepetpicker.normalize import (
+    apply_normalization,
+    canonical_norm_type,
+    chunked_stats,
+    normalize_to_file,
+)
+from deepetpicker.progress import Cancelled, CancelToken, Reporter
 
 SHAPE = (17, 12, 14)   # 17 slices: with chunk=4, five slabs, the last one partial
 

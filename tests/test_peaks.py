@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.picking.peaks import deduplicate, find_picks
 from deepetpicker.io.picks import Picks
+from deepetpicker.picking.peaks import deduplicate, find_picks
 
 
 def gaussian_map(shape, centres_zyx, sigma=2.5, amplitude=0.95):

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.picks import (Picks, check_in_bounds, format_number, read_picks,
-                                   read_sidecar, sidecar_diameters, sidecar_path, write_picks,
-                                   write_sidecar)
+from deepetpicker.io.picks import (
+    Picks,
+    check_in_bounds,
+    format_number,
+    read_picks,
+    read_sidecar,
+    sidecar_diameters,
+    sidecar_path,
+    write_picks,
+    write_sidecar,
+)
 
 
 def _write(tmp_path, name, text):

@@ -3,21 +3,21 @@
 import json
 
 import mrcfile
-import starfile
 import numpy as np
 import pytest
+import starfile
 import torch
 
 from deepetpicker.config import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate import evaluate_occupancy
-from deepetpicker.infer.job import cpu_tiles_per_pass, predict
-from deepetpicker.picking.tiling import scan
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import write_tomogram
-from deepetpicker.jobs import CancelToken, Cancelled
 from deepetpicker.model import ResUNet3D, probabilities, save_checkpoint
+from deepetpicker.picking.tiling import scan
+from deepetpicker.predict.job import cpu_tiles_per_pass, predict
 from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
+from deepetpicker.progress import Cancelled, CancelToken
 from deepetpicker.simulate import simulate_tomogram
 
 F1_FLOOR = 0.8
@@ -457,7 +457,7 @@ def test_test_time_augmentation_averages_the_scans_records_it_and_reruns(trained
 
 
 def test_predict_command_passes_the_tta_options(monkeypatch, tmp_path):
-    import deepetpicker.infer.job as job_module
+    import deepetpicker.predict.job as job_module
     from deepetpicker.cli import main
 
     calls = []

@@ -14,9 +14,9 @@ from deepetpicker.io.dataset import DatasetTomogram, list_dataset
 from deepetpicker.io.outputs import OutputGuard
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import load_tomogram, write_tomogram
-from deepetpicker.jobs import Cancelled, CancelToken
 from deepetpicker.preprocess.job import LEGACY_MANIFEST, MANIFEST, preprocess, read_num_name
 from deepetpicker.preprocess.labels import ball_mask, weak_label_mask
+from deepetpicker.progress import Cancelled, CancelToken
 
 SHAPE = (16, 24, 28)  # z, y, x
 PICKS_A = "1\t6\t6\t5\n2\t20\t15\t9\n1\t12\t18\t12\n"

@@ -12,12 +12,12 @@ import torch
 
 from deepetpicker.config import LIGHT_F_MAPS, format_config, load_train_config
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import Reporter
-from deepetpicker.model import ResUNet3D, save_checkpoint
-from deepetpicker.model import pretrained
+from deepetpicker.model import ResUNet3D, pretrained, save_checkpoint
 from deepetpicker.model.checkpoint import read_checkpoint
 from deepetpicker.model.pretrained import load_pretrained, packaged_weights, start_weights
+from deepetpicker.progress import Reporter
 from deepetpicker.train.job import Trainer, train
+
 from train_fixtures import make_preprocessed, train_config
 
 ROOT = Path(__file__).resolve().parents[1]

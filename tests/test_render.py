@@ -9,8 +9,16 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
 from deepetpicker.io.picks import Picks  # noqa: E402
-from deepetpicker.render import (PALETTE, class_colour, draw_circles, inside_volume,  # noqa: E402
-                                 pick_at, render_picks_png, slice_to_volume, volume_to_slice)
+from deepetpicker.render import (  # noqa: E402
+    PALETTE,
+    class_colour,
+    draw_circles,
+    inside_volume,
+    pick_at,
+    render_picks_png,
+    slice_to_volume,
+    volume_to_slice,
+)
 
 
 def _picks():

@@ -8,9 +8,20 @@ from scipy import ndimage
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.simulate import (
-    BUILTIN_CLASSES, ParticleClass, back_project, ctf, electron_wavelength, label_diameter_for,
+    BUILTIN_CLASSES,
+    ParticleClass,
+    back_project,
+    ctf,
+    electron_wavelength,
+    label_diameter_for,
     label_diameters_for,
-    particle_template, project, simulate_dataset, simulate_tomogram, tilt_angles, wbp_weights)
+    particle_template,
+    project,
+    simulate_dataset,
+    simulate_tomogram,
+    tilt_angles,
+    wbp_weights,
+)
 
 SMALL = (40, 96, 96)
 

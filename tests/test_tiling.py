@@ -5,10 +5,19 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.picking.tiling import (TTA_SETS, TileTransform, count_tiles, kept_ranges,
-                                       plan_tiles, read_tile, scan, tile_starts, tta_transforms,
-                                       with_tta)
-from deepetpicker.jobs import CancelToken, Cancelled, Reporter
+from deepetpicker.picking.tiling import (
+    TTA_SETS,
+    TileTransform,
+    count_tiles,
+    kept_ranges,
+    plan_tiles,
+    read_tile,
+    scan,
+    tile_starts,
+    tta_transforms,
+    with_tta,
+)
+from deepetpicker.progress import Cancelled, CancelToken, Reporter
 
 
 def test_tile_starts_hand_computed():

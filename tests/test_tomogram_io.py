@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.tomogram import (check_finite, find_tomograms, load_tomogram,
-                                      tomogram_shape, write_tomogram)
+from deepetpicker.io.tomogram import (
+    check_finite,
+    find_tomograms,
+    load_tomogram,
+    tomogram_shape,
+    write_tomogram,
+)
 
 
 def _volume(seed=0, shape=(6, 7, 8)):

@@ -13,11 +13,11 @@ import deepetpicker.normalize as normalize_module
 from deepetpicker.cli import main
 from deepetpicker.config import PreprocessConfig
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.job import predict
 from deepetpicker.io.outputs import file_stamp
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram, write_tomogram
 from deepetpicker.io.zarr_tomogram import ChunkCache
+from deepetpicker.predict.job import predict
 from deepetpicker.preprocess.job import preprocess
 
 from train_fixtures import tiny_picker

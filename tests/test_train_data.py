@@ -8,9 +8,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.train.augment import (AugmentSettings, SampleTransform, draw_transform, mirror,
-                                        resample, rotation_matrix)
+from deepetpicker.train.augment import (
+    AugmentSettings,
+    SampleTransform,
+    draw_transform,
+    mirror,
+    resample,
+    rotation_matrix,
+)
 from deepetpicker.train.dataset import PatchDataset, check_patch_fits, load_entries, one_hot
+
 from train_fixtures import make_preprocessed, train_config
 
 N = 16

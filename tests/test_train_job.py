@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import Cancelled, CancelToken
 from deepetpicker.model import ResUNet3D, load_checkpoint
+from deepetpicker.progress import Cancelled, CancelToken
 from deepetpicker.runtime import resolve_device
 from deepetpicker.train.job import read_metrics, train
+
 from train_fixtures import make_preprocessed, train_config
 
 
@@ -171,7 +172,7 @@ def test_best_checkpoint_holds_the_moving_average_and_last_holds_both(toy, tmp_p
     assert counters and all(int(average[k]) == int(trained[k]) == 4 for k in counters)
 
     # predict reads best.pth's state_dict: the average, and the picks validation counted
-    from deepetpicker.infer.job import predict
+    from deepetpicker.predict.job import predict
 
     model, meta = load_checkpoint(result.best_checkpoint)
     assert meta["ema_decay"] == 0.999 and _same(model.state_dict(), average)
@@ -277,9 +278,9 @@ def test_several_classes(tmp_path):
     assert model.out_channels == 4 and meta["diameters"] == [6, 6, 6]
     # each class's validation scores are those of its own picks: predict the validation
     # tomogram with the same weights and score every class by the same rule
-    from deepetpicker.infer.job import predict
     from deepetpicker.io.picks import read_picks
     from deepetpicker.matching import evaluate_distance
+    from deepetpicker.predict.job import predict
     from deepetpicker.train.job import MATCH_FRACTION
 
     picked = predict(cfg, result.best_checkpoint, tomograms=[pre.tomo_path + "/tomo0.mrc"],
@@ -339,7 +340,7 @@ def test_validation_picks_by_the_rule_predict_uses(toy, tmp_path, monkeypatch):
     into picks with one function and the same settings (the label diameter, 6, differs from
     the particle diameter, 10, that sets the merge distance), and count the same picks."""
     import deepetpicker.picking.settings as picking
-    from deepetpicker.infer.job import predict
+    from deepetpicker.predict.job import predict
 
     calls = []
     original = picking.picks_from_scores

@@ -13,9 +13,15 @@ from deepetpicker.config import TrainConfig, load_train_config, save_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
 from deepetpicker.io.tomogram import write_tomogram
-from deepetpicker.train.dataset import (PatchDataset, attach_masks, draw_in_mask,
-                                        load_entries, mask_slice_counts)
+from deepetpicker.train.dataset import (
+    PatchDataset,
+    attach_masks,
+    draw_in_mask,
+    load_entries,
+    mask_slice_counts,
+)
 from deepetpicker.train.job import Trainer
+
 from train_fixtures import make_preprocessed, train_config
 
 SHAPE = (24, 40, 40)

@@ -24,12 +24,32 @@ import threading
 from typing import Optional, Sequence
 
 from deepetpicker import __version__
-from deepetpicker.cli import (convert, copick, demo, evaluate, gui, predict, preprocess,
-                              simulate, train)
-from deepetpicker.cli.parser import (FORMAT_NAMES, HelpFormatter, examples_epilog,
-                                     formats_epilog, paragraph)
-from deepetpicker.cli.progress import (INTERRUPTED, Interrupted, ProgressPrinter,
-                                       config_warnings_as_lines, say, summary_of)
+from deepetpicker.cli import (
+    convert,
+    copick,
+    demo,
+    evaluate,
+    gui,
+    predict,
+    preprocess,
+    simulate,
+    train,
+)
+from deepetpicker.cli.parser import (
+    FORMAT_NAMES,
+    HelpFormatter,
+    examples_epilog,
+    formats_epilog,
+    paragraph,
+)
+from deepetpicker.cli.progress import (
+    INTERRUPTED,
+    Interrupted,
+    ProgressPrinter,
+    config_warnings_as_lines,
+    say,
+    summary_of,
+)
 from deepetpicker.errors import DeepETPickerError
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_INTERRUPTED", "EXIT_USER_ERROR", "FORMAT_NAMES",

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from deepetpicker.cli.parser import (FORMAT_NAMES, OBJECT_FORMATS, add_command,
-                                     add_export_options, export_options, formats_epilog)
+from deepetpicker.cli.parser import (
+    FORMAT_NAMES,
+    OBJECT_FORMATS,
+    add_command,
+    add_export_options,
+    export_options,
+    formats_epilog,
+)
 from deepetpicker.io.format_specs import format_names, spoken_list
 
 

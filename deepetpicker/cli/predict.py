@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from deepetpicker.cli.parser import (FORMAT_NAMES, add_command, add_copick_options,
-                                     add_export_options, add_zarr_level, default_of,
-                                     export_options)
+from deepetpicker.cli.parser import (
+    FORMAT_NAMES,
+    add_command,
+    add_copick_options,
+    add_export_options,
+    add_zarr_level,
+    default_of,
+    export_options,
+)
 from deepetpicker.cli.progress import run_job, summary_of
 from deepetpicker.config import TrainConfig
 from deepetpicker.errors import DeepETPickerError
@@ -106,7 +112,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deepetpicker.config import load_train_config
-    from deepetpicker.infer.job import predict
+    from deepetpicker.predict.job import predict
 
     cfg = load_train_config(args.config) if args.config else None
     picking = {k: v for k, v in {"t_seg": args.t_seg, "t_lm": args.t_lm,

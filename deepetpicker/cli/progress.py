@@ -16,10 +16,10 @@ import warnings
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from deepetpicker.jobs import describe_progress
+from deepetpicker.progress import describe_progress
 
 if TYPE_CHECKING:
-    from deepetpicker.jobs import CancelToken
+    from deepetpicker.progress import CancelToken
 
 INTERRUPTED = "Interrupted; finished outputs were kept, nothing half-written."
 
@@ -166,7 +166,7 @@ def run_job(job: Callable[..., Any], *args, **kwargs) -> Any:
     Raises :class:`Interrupted` (with the job's partial result, when it gives one) when the
     user stopped it.
     """
-    from deepetpicker.jobs import CancelToken, Cancelled
+    from deepetpicker.progress import Cancelled, CancelToken
 
     token = CancelToken()
     printer = ProgressPrinter()

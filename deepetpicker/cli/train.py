@@ -78,8 +78,7 @@ def _add_train_parser(subparsers) -> None:
 
 
 def run_config(args: argparse.Namespace) -> int:
-    from deepetpicker.config import (load_preprocess_config, save_config,
-                                     written_by_save_config)
+    from deepetpicker.config import load_preprocess_config, save_config, written_by_save_config
     from deepetpicker.io.outputs import check_output_folder
     from deepetpicker.train.dataset import check_dataset_ids, check_dataset_masks
 

@@ -11,21 +11,53 @@ derived from ``base_path``, conversion to and from a file's dict); ``checks``: w
 program lays them out, so each program loads the other's files.
 """
 
-from deepetpicker.config.files import (format_config, load_config, load_preprocess_config,
-                                       load_train_config, read_config_dict, save_config,
-                                       written_by_save_config)
-from deepetpicker.config.grammar import (LABEL_TYPES, LOSS_NAMES, LOSSES, MODEL_NAMES,
-                                         NORM_TYPES, OCP_TYPES, ConfigWarning,
-                                         canonical_label_type, format_ids, format_int_list,
-                                         parse_ids, parse_int_list, warning_line)
-from deepetpicker.config.keys import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_F_MAPS,
-                                      EXTRA_TRAIN_KEYS, INIT_CHOICES, LIGHT_F_MAPS,
-                                      NETWORK_PRESETS, PRE_KEYS, PRE_REQUIRED, PRE_VAR,
-                                      TOMO_FORMATS, TRAIN_KEYS, TRAIN_REQUIRED, TRAIN_VAR,
-                                      PathLike)
-from deepetpicker.config.labels import (LABEL_SIZE_WARNING_RATIO, label_diameters_if_needed,
-                                        suggested_label_diameters)
+from deepetpicker.config.files import (
+                                       format_config,
+                                       load_config,
+                                       load_preprocess_config,
+                                       load_train_config,
+                                       read_config_dict,
+                                       save_config,
+                                       written_by_save_config,
+)
+from deepetpicker.config.grammar import (
+                                       LABEL_TYPES,
+                                       LOSS_NAMES,
+                                       LOSSES,
+                                       MODEL_NAMES,
+                                       NORM_TYPES,
+                                       OCP_TYPES,
+                                       ConfigWarning,
+                                       canonical_label_type,
+                                       format_ids,
+                                       format_int_list,
+                                       parse_ids,
+                                       parse_int_list,
+                                       warning_line,
+)
+from deepetpicker.config.keys import (
+                                       COORD_FORMATS,
+                                       DEFAULT_AUGMENT,
+                                       DEFAULT_F_MAPS,
+                                       EXTRA_TRAIN_KEYS,
+                                       INIT_CHOICES,
+                                       LIGHT_F_MAPS,
+                                       NETWORK_PRESETS,
+                                       PRE_KEYS,
+                                       PRE_REQUIRED,
+                                       PRE_VAR,
+                                       TOMO_FORMATS,
+                                       TRAIN_KEYS,
+                                       TRAIN_REQUIRED,
+                                       TRAIN_VAR,
+)
+from deepetpicker.config.labels import (
+                                       LABEL_SIZE_WARNING_RATIO,
+                                       label_diameters_if_needed,
+                                       suggested_label_diameters,
+)
 from deepetpicker.config.schema import PreprocessConfig, TrainConfig
+from deepetpicker.types import PathLike
 
 __all__ = [
     "COORD_FORMATS", "DEFAULT_AUGMENT", "DEFAULT_F_MAPS", "EXTRA_TRAIN_KEYS", "INIT_CHOICES",

@@ -13,11 +13,26 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from deepetpicker.config.grammar import (LOSSES, MODEL_NAMES, NAME_PATTERN, canonical_name,
-                                         config_name, format_int_list, is_int, is_number)
-from deepetpicker.config.keys import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_F_MAPS,
-                                      DEVICE_PATTERN, INIT_CHOICES, LIGHT_F_MAPS,
-                                      OUTPUT_PATH_KEYS, TOMO_FORMATS)
+from deepetpicker.config.grammar import (
+    LOSSES,
+    MODEL_NAMES,
+    NAME_PATTERN,
+    canonical_name,
+    config_name,
+    format_int_list,
+    is_int,
+    is_number,
+)
+from deepetpicker.config.keys import (
+    COORD_FORMATS,
+    DEFAULT_AUGMENT,
+    DEFAULT_F_MAPS,
+    DEVICE_PATTERN,
+    INIT_CHOICES,
+    LIGHT_F_MAPS,
+    OUTPUT_PATH_KEYS,
+    TOMO_FORMATS,
+)
 from deepetpicker.config.labels import label_diameters_example
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.dataset import CHECKPOINT_SUFFIXES

@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Union
 
 from deepetpicker.config.grammar import ConfigWarning, config_name, short_repr
-from deepetpicker.config.keys import PRE_VAR, TRAIN_VAR, PathLike
+from deepetpicker.config.keys import PRE_VAR, TRAIN_VAR
 from deepetpicker.config.schema import PreprocessConfig, TrainConfig
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.types import PathLike
 
 _MAX_FILE_BYTES = 1_000_000
 _PREFIX_RE = re.compile(r"\A(?:[ \t\r]*(?:#[^\n]*)?\n)*[ \t]*(pre_config|train_configs)[ \t]*=")

@@ -4,13 +4,9 @@ to or choose from: network presets, augmentation defaults, starting weights, fil
 
 from __future__ import annotations
 
-import os
 import re
-from typing import Union
 
 from deepetpicker.io.dataset import PICK_SUFFIXES, VOLUME_SUFFIXES
-
-PathLike = Union[str, os.PathLike]
 
 PRE_VAR = "pre_config"
 TRAIN_VAR = "train_configs"

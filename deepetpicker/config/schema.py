@@ -17,25 +17,61 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from deepetpicker.config.checks import (Problems, check_preprocess_paths,
-                                        check_preprocess_values, check_train_paths,
-                                        check_train_values)
-from deepetpicker.config.grammar import (LABEL_TYPES, LOSSES, MODEL_NAMES, NORM_TYPES, OCP_TYPES,
-                                         ConfigWarning, canonical_name, config_name, format_ids,
-                                         format_int_list, is_int, is_number, parse_ids,
-                                         parse_int_list, short_repr)
-from deepetpicker.config.keys import (COORD_FORMATS, DEFAULT_AUGMENT, DEFAULT_F_MAPS,
-                                      DEVICE_PATTERN, EXTRA_TRAIN_KEYS, INIT_CHOICES,
-                                      OUTPUT_PATH_KEYS, PRE_KEYS, PRE_REQUIRED, PRE_VAR,
-                                      TOMO_FORMATS, TRAIN_KEYS, TRAIN_REQUIRED, TRAIN_VAR,
-                                      PathLike)
-from deepetpicker.config.labels import (label_diameters_example, label_folder_name,
-                                        too_wide_for_label)
+from deepetpicker.config.checks import (
+    Problems,
+    check_preprocess_paths,
+    check_preprocess_values,
+    check_train_paths,
+    check_train_values,
+)
+from deepetpicker.config.grammar import (
+    LABEL_TYPES,
+    LOSSES,
+    MODEL_NAMES,
+    NORM_TYPES,
+    OCP_TYPES,
+    ConfigWarning,
+    canonical_name,
+    config_name,
+    format_ids,
+    format_int_list,
+    is_int,
+    is_number,
+    parse_ids,
+    parse_int_list,
+    short_repr,
+)
+from deepetpicker.config.keys import (
+    COORD_FORMATS,
+    DEFAULT_AUGMENT,
+    DEFAULT_F_MAPS,
+    DEVICE_PATTERN,
+    EXTRA_TRAIN_KEYS,
+    INIT_CHOICES,
+    OUTPUT_PATH_KEYS,
+    PRE_KEYS,
+    PRE_REQUIRED,
+    PRE_VAR,
+    TOMO_FORMATS,
+    TRAIN_KEYS,
+    TRAIN_REQUIRED,
+    TRAIN_VAR,
+)
+from deepetpicker.config.labels import (
+    label_diameters_example,
+    label_folder_name,
+    too_wide_for_label,
+)
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.dataset import (COORDS_DIR, CONFIGS_DIR, NORMALIZED_DIR, OCCUPANCY_DIR,
-                                     RUNS_DIR, STANDARDIZED_DIR)
-
-
+from deepetpicker.io.dataset import (
+    CONFIGS_DIR,
+    COORDS_DIR,
+    NORMALIZED_DIR,
+    OCCUPANCY_DIR,
+    RUNS_DIR,
+    STANDARDIZED_DIR,
+)
+from deepetpicker.types import PathLike
 
 # ---------------------------------------------------------------------------------------------
 # The configs

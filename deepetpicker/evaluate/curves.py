@@ -8,7 +8,6 @@ evaluation reports write.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -20,9 +19,8 @@ from deepetpicker.evaluate.occupancy import lookup_map, pick_hits, skipped_class
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.picks import Picks
 from deepetpicker.matching import cumulative_hits, radii_per_class, ranked_hits
+from deepetpicker.types import PathLike
 from deepetpicker.values import PerClassValue
-
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass

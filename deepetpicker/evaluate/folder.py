@@ -4,22 +4,24 @@ counts pooled over tomograms, a precision-recall curve, and the reports written 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.evaluate.curves import curve_from_flags, first_hit_flags
-from deepetpicker.evaluate.occupancy import (lookup_map, pool_occupancy, score_occupancy,
-                                             skipped_class_ids)
+from deepetpicker.evaluate.occupancy import (
+    lookup_map,
+    pool_occupancy,
+    score_occupancy,
+    skipped_class_ids,
+)
 from deepetpicker.evaluate.report import write_json
 from deepetpicker.evaluate.results import FolderResult, TomogramResult
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.picks import PICK_SUFFIXES, read_picks
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.matching import check_beta, evaluate_distance, num_classes_of, pool_distance
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
+from deepetpicker.types import PathLike
 
 
 def _pick_files(path: Path, what: str) -> dict[str, Path]:
@@ -67,7 +69,7 @@ def evaluate_folder(pred_dir: PathLike, truth_dir: PathLike,
     an evaluation of other inputs only with ``overwrite`` (checked before any work).
 
     A job: reports stage ``evaluate`` before and after each tomogram (with its F1 under each
-    rule applied) and stops with :class:`~deepetpicker.jobs.Cancelled` when ``cancel`` is set,
+    rule applied) and stops with :class:`~deepetpicker.progress.Cancelled` when ``cancel`` is set,
     before anything is written.
     """
     report = Reporter(progress, cancel)

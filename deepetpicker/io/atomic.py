@@ -10,9 +10,9 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator
 
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 
 @contextlib.contextmanager

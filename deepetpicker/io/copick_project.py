@@ -13,17 +13,15 @@ install it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 INSTALL_HINT = "install the copick extra: pip install 'deepetpicker[copick]'"
 

@@ -28,12 +28,11 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Optional
 
 from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import write_text_atomic
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 MANIFEST_NAME = ".deepetpicker-outputs.json"
 # Files listed by name in an error; more are counted.

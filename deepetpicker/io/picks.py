@@ -18,19 +18,17 @@ reads it back and :func:`sidecar_diameters` gives the particle diameter of each 
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.format_specs import PICK_SUFFIXES
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 #: The sidecar of ``name.coords`` is ``name.coords.json``.
 SIDECAR_SUFFIX = ".json"

@@ -9,25 +9,23 @@ names the file and says what to do.
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Iterator, Optional
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
-
 from deepetpicker.io.dataset import TOMOGRAM_SUFFIXES, ZARR_SUFFIXES
 from deepetpicker.io.zarr_tomogram import Level, is_zarr_path, open_zarr_tomogram
+from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
     from mrcfile.mrcmemmap import MrcMemmap
 
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass

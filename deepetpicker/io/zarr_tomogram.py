@@ -19,7 +19,6 @@ whole.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from itertools import product
 from pathlib import Path
@@ -28,8 +27,8 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
+from deepetpicker.types import PathLike
 
-PathLike = Union[str, os.PathLike]
 Level = Union[int, str, None]
 
 #: Angstrom per unit of the OME-Zarr axis units a tomogram may use.

@@ -38,8 +38,7 @@ from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.dataset import BEST_CHECKPOINT, CHECKPOINT_SUFFIXES, LAST_CHECKPOINT
 from deepetpicker.model.resunet import ResUNet3D
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 FORMAT = "deepetpicker-checkpoint"
 VERSION = 1

@@ -15,14 +15,20 @@ import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import format_spec, pick_file_suffixes
-from deepetpicker.io.formats import (RELION_TOMO_FORMATS, check_export, detect_format, read_any,
-                                     tomo_names, write_format)
+from deepetpicker.io.formats import (
+    RELION_TOMO_FORMATS,
+    check_export,
+    detect_format,
+    read_any,
+    tomo_names,
+    write_format,
+)
 from deepetpicker.io.formats.geometry import Geometry, ShapeSpec, VoxelSpec
 from deepetpicker.io.formats.names import ClassIds, TomoNames, TomoNameSpec
-from deepetpicker.io.formats.text import PathLike
 from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram
+from deepetpicker.types import PathLike
 
 
 def _expand_inputs(paths: Sequence[PathLike]) -> list[Path]:

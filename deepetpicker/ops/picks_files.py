@@ -3,14 +3,12 @@ viewer's Open and Save As do with files, kept apart from the widgets."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import PICK_SUFFIXES, Picks, check_in_bounds, read_picks
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 
 def read_pick_file(path: PathLike, shape: Optional[Sequence[int]] = None,

@@ -10,7 +10,6 @@ of a tomogram also saves their scan, and drops every pick outside the mask.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -21,11 +20,11 @@ from deepetpicker.io.picks import Picks
 from deepetpicker.io.tomogram import find_tomograms, load_tomogram
 from deepetpicker.io.zarr_tomogram import ChunkCache, Level, is_zarr_path
 from deepetpicker.picking.tiling import Tile
+from deepetpicker.types import PathLike
 
 #: A volume read lazily: a memory-mapped MRC (numpy) or a Zarr array behind a chunk cache.
 VolumeLike = Union[np.ndarray, ChunkCache]
 
-PathLike = Union[str, os.PathLike]
 
 #: Name endings after a tomogram's stem that a mask in a folder of masks may have, in order
 #: of preference (the bare stem last, so masks may sit beside their tomograms).

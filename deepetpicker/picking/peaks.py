@@ -292,7 +292,7 @@ def find_picks(scores: Union[np.ndarray, torch.Tensor], t_seg: float = 0.5, t_lm
     scores' own device) in z-slabs of ``chunk`` planes (default: about 4 M voxels a slab).
     Returns picks sorted by class, then by
     descending score, with the settings in ``meta``. ``report(stage, done, total, item=...)``
-    (e.g. a job's :class:`~deepetpicker.jobs.Reporter`) is called before each slab.
+    (e.g. a job's :class:`~deepetpicker.progress.Reporter`) is called before each slab.
     ``localize="foreground"`` finds peaks on the summed class maps and classifies each (see
     the module docstring). The picks' ``meta["class_confidence"]`` holds each pick's class
     confidence, its class's share of the probability around it; the score says how sure the

@@ -132,7 +132,7 @@ def scan(volume: np.ndarray, predict_fn: PredictFn, patch_size: int, pad: int, b
     in batches of ``batch_size``; only each tile's kept region is copied into the result, which
     is ``out`` when given (any writable ``(K, z, y, x)`` array, e.g. a memory map) or a new
     float32 array. ``report(stage, done, total, item=item)`` is called after every batch (a
-    :class:`deepetpicker.jobs.Reporter` also checks for cancellation there). ``keep_tile``:
+    :class:`deepetpicker.progress.Reporter` also checks for cancellation there). ``keep_tile``:
     tiles for which it returns False are not run and their kept regions score 0 (e.g. those
     outside a region-of-interest mask, :mod:`deepetpicker.picking.mask`).
     """

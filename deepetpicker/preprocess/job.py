@@ -39,8 +39,13 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
-from deepetpicker.config import COORD_FORMATS, PreprocessConfig, format_config, \
-    save_config, written_by_save_config
+from deepetpicker.config import (
+    COORD_FORMATS,
+    PreprocessConfig,
+    format_config,
+    save_config,
+    written_by_save_config,
+)
 from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.dataset import NUM_NAME, RAW_TOMOGRAM_SUFFIXES, read_num_name
@@ -48,10 +53,14 @@ from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import create_tomogram, is_tomogram_entry, load_tomogram
 from deepetpicker.io.zarr_tomogram import is_zarr_path
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.normalize import (
+    VolumeStats,
+    chunked_stats,
+    normalization_scale,
+    normalize_to_file,
+)
 from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
-from deepetpicker.normalize import VolumeStats, chunked_stats, normalization_scale, \
-    normalize_to_file
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
 
 #: The file under ``base_path`` that records what preprocessing wrote (the output manifest).
 MANIFEST = MANIFEST_NAME

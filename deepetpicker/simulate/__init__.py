@@ -30,16 +30,37 @@ phantom and :func:`simulate_tomogram`), ``imaging`` (CTF, projection, back-proje
 ``dataset`` (:func:`simulate_dataset`: tomograms, picks and a config on disk).
 """
 
-from deepetpicker.simulate.dataset import (DEFAULT_DATASET, label_diameter_for,
-                                           label_diameters_for, simulate_dataset)
-from deepetpicker.simulate.imaging import (GOLD_ABSORPTION, INELASTIC_MFP_NM,
-                                           absorption_transfer, back_project, ctf,
-                                           electron_wavelength, project, tilt_angles,
-                                           wbp_weights)
-from deepetpicker.simulate.shapes import (BUILTIN_CLASSES, SHAPES, ParticleClass,
-                                          particle_template, resolve_classes)
-from deepetpicker.simulate.tomogram import (GOLD_CONTRAST, ICE_DENSITY, LIPID_CONTRAST,
-                                            PROTEIN_CONTRAST, simulate_tomogram)
+from deepetpicker.simulate.dataset import (
+                                           DEFAULT_DATASET,
+                                           label_diameter_for,
+                                           label_diameters_for,
+                                           simulate_dataset,
+)
+from deepetpicker.simulate.imaging import (
+                                           GOLD_ABSORPTION,
+                                           INELASTIC_MFP_NM,
+                                           absorption_transfer,
+                                           back_project,
+                                           ctf,
+                                           electron_wavelength,
+                                           project,
+                                           tilt_angles,
+                                           wbp_weights,
+)
+from deepetpicker.simulate.shapes import (
+                                           BUILTIN_CLASSES,
+                                           SHAPES,
+                                           ParticleClass,
+                                           particle_template,
+                                           resolve_classes,
+)
+from deepetpicker.simulate.tomogram import (
+                                           GOLD_CONTRAST,
+                                           ICE_DENSITY,
+                                           LIPID_CONTRAST,
+                                           PROTEIN_CONTRAST,
+                                           simulate_tomogram,
+)
 
 __all__ = [
     "BUILTIN_CLASSES", "DEFAULT_DATASET", "GOLD_ABSORPTION", "GOLD_CONTRAST", "ICE_DENSITY",

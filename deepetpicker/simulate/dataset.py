@@ -11,7 +11,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError, listed
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
 from deepetpicker.simulate.shapes import ParticleClass, resolve_classes
 from deepetpicker.simulate.tomogram import simulate_tomogram
 

@@ -11,8 +11,14 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks
 from deepetpicker.simulate.imaging import back_project, image_tilt_series, tilt_angles, wbp_weights
-from deepetpicker.simulate.shapes import (add_box, particle_template, radial_box, random_rotations,
-                                          resolve_classes, stamp_particle)
+from deepetpicker.simulate.shapes import (
+    add_box,
+    particle_template,
+    radial_box,
+    random_rotations,
+    resolve_classes,
+    stamp_particle,
+)
 
 # Relative scattering potential of each material, with the ice as the unit.
 ICE_DENSITY = 1.0

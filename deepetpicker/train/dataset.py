@@ -26,12 +26,17 @@ import torch
 from torch.utils.data import Dataset
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.picking.mask import VolumeLike, load_mask, mask_paths
-from deepetpicker.picking.tiling import read_tile
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import load_tomogram, tomogram_shape
-from deepetpicker.train.augment import (AugmentSettings, context_margin, draw_transform, mirror,
-                                        resample)
+from deepetpicker.picking.mask import VolumeLike, load_mask, mask_paths
+from deepetpicker.picking.tiling import read_tile
+from deepetpicker.train.augment import (
+    AugmentSettings,
+    context_margin,
+    draw_transform,
+    mirror,
+    resample,
+)
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig

@@ -48,21 +48,33 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.jobs import CancelToken, ProgressCallback, Reporter
 from deepetpicker.model.checkpoint import BEST, FORMAT, LAST, read_checkpoint
 from deepetpicker.model.pretrained import start_weights
 from deepetpicker.model.resunet import ResUNet3D, count_parameters, probabilities
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
+from deepetpicker.runtime import (
+    DistInfo,
+    barrier,
+    env_world,
+    mean_over_processes,
+    resolve_device,
+    setup_distributed,
+    teardown_distributed,
+)
 from deepetpicker.train.augment import AugmentSettings
 from deepetpicker.train.average import MovingAverage, decay_at
-from deepetpicker.train.dataset import (PatchDataset, attach_masks, check_patch_fits,
-                                        load_entries)
-from deepetpicker.runtime import (DistInfo, barrier, env_world, mean_over_processes,
-                                            resolve_device, setup_distributed,
-                                            teardown_distributed)
+from deepetpicker.train.dataset import PatchDataset, attach_masks, check_patch_fits, load_entries
 from deepetpicker.train.losses import class_term, get_loss
 from deepetpicker.train.result import TrainResult, best_row, epoch_line, selection_f1
-from deepetpicker.train.run_files import (LOG_CSV, LOG_JSON, archive_previous, read_metrics,
-                                          save_best, save_last, write_logs)
+from deepetpicker.train.run_files import (
+    LOG_CSV,
+    LOG_JSON,
+    archive_previous,
+    read_metrics,
+    save_best,
+    save_last,
+    write_logs,
+)
 from deepetpicker.train.validation import MATCH_FRACTION, VAL_LOSS_PATCHES, validate
 
 if TYPE_CHECKING:
@@ -355,7 +367,7 @@ def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
     path of a ``last.pth`` to continue. Progress stages: ``train`` (every step; done/total
     count steps over the whole run, so ``eta_s`` is the time left for training), ``validate``
     (tiles of each validation tomogram) and ``epoch`` (one event per epoch, its metrics in
-    ``metrics``). Raises :class:`deepetpicker.jobs.Cancelled` when cancelled and
+    ``metrics``). Raises :class:`deepetpicker.progress.Cancelled` when cancelled and
     :class:`DeepETPickerError` for problems with the data or settings.
     """
     from deepetpicker.io.outputs import check_output_folder

@@ -16,9 +16,9 @@ import torch
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
-from deepetpicker.jobs import Reporter
 from deepetpicker.model.checkpoint import BEST, LAST, save_checkpoint
 from deepetpicker.picking.settings import THRESHOLD_RULE
+from deepetpicker.progress import Reporter
 
 if TYPE_CHECKING:
     from deepetpicker.train.job import Trainer

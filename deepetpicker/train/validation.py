@@ -27,11 +27,11 @@ def validate(trainer: Trainer, epoch: int) -> dict:
     A validation tomogram with a mask is picked as ``predict --mask`` picks it (tiles
     outside the mask skipped, picks outside dropped), and scored against its particles
     inside the mask."""
+    from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.matching import evaluate_distance, pool_distance
     from deepetpicker.picking.mask import TileFilter, load_mask, picks_in_mask
     from deepetpicker.picking.settings import PickSettings, picks_from_scores
     from deepetpicker.picking.tiling import scan
-    from deepetpicker.io.tomogram import load_tomogram
 
     cfg = trainer.cfg
     k = int(cfg.num_cls)

@@ -7,10 +7,23 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from PyQt5.QtCore import Qt, pyqtSignal
-from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QFormLayout,
-                             QGroupBox, QHBoxLayout, QHeaderView, QLineEdit, QListWidget,
-                             QPushButton, QStackedWidget, QTableWidgetItem, QVBoxLayout,
-                             QWidget)
+from PyQt5.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QStackedWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from deepetpicker.config import TrainConfig, load_train_config
 from deepetpicker.errors import DeepETPickerError
@@ -18,8 +31,19 @@ from deepetpicker.io.format_specs import FORMAT_SPECS, picks_file_filter, spoken
 from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
-from gui.widgets.fields import (MultipleSpinBox, PathField, combo, device_combo, dspin,
-                                group_box, hbox, job_tab_layout, set_combo, spin, table)
+from gui.widgets.fields import (
+    MultipleSpinBox,
+    PathField,
+    combo,
+    device_combo,
+    dspin,
+    group_box,
+    hbox,
+    job_tab_layout,
+    set_combo,
+    spin,
+    table,
+)
 from gui.widgets.job_panel import JobPanel
 
 #: where the tomograms to pick come from (the pages of the input box, in this order)
@@ -327,7 +351,7 @@ class InferTab(QWidget):
         return self.source.currentData() == "copick"
 
     def job_arguments(self) -> tuple[TrainConfig, dict]:
-        """The config and keyword arguments of :func:`deepetpicker.infer.job.predict` that the
+        """The config and keyword arguments of :func:`deepetpicker.predict.job.predict` that the
         fields describe, or with a copick project as the input those of
         :func:`deepetpicker.copick_jobs.predict_into_project` (raises DeepETPickerError naming
         what is missing or wrong)."""
@@ -376,7 +400,7 @@ class InferTab(QWidget):
                                                                                  project),
                                   name="inference into the copick project",
                                   **kwargs) is not None
-        from deepetpicker.infer.job import predict
+        from deepetpicker.predict.job import predict
 
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
@@ -450,8 +474,7 @@ class InferTab(QWidget):
         if not picks:
             return False
         if not tomo and self.results_project is not None:
-            from deepetpicker.io.copick_project import (open_project, project_runs,
-                                                        run_tomogram_path)
+            from deepetpicker.io.copick_project import open_project, project_runs, run_tomogram_path
 
             config, tomo_type, spacing = self.results_project
             try:

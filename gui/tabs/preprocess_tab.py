@@ -8,16 +8,36 @@ from typing import Optional, Sequence, Union
 
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
-from PyQt5.QtWidgets import (QFormLayout, QHBoxLayout, QHeaderView, QLineEdit, QPushButton,
-                             QTableWidget, QTableWidgetItem, QWidget)
+from PyQt5.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QWidget,
+)
 
+from deepetpicker.config import (
+    COORD_FORMATS,
+    TOMO_FORMATS,
+    PreprocessConfig,
+    load_preprocess_config,
+)
 from deepetpicker.config.grammar import INT_LIST_TYPING_PATTERN, NAME_PATTERN
-from deepetpicker.config import (COORD_FORMATS, TOMO_FORMATS, PreprocessConfig,
-                                 load_preprocess_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
-from gui.widgets.fields import (PathField, combo, group_box, hbox, job_tab_layout, set_combo,
-                                spin, table)
+from gui.widgets.fields import (
+    PathField,
+    combo,
+    group_box,
+    hbox,
+    job_tab_layout,
+    set_combo,
+    spin,
+    table,
+)
 from gui.widgets.job_panel import JobPanel
 
 LABEL_TYPES = (("TBall (truncated ball)", "gaussian"), ("Ball", "sphere"), ("Cubic", "cubic"))

@@ -9,17 +9,46 @@ from typing import Optional, Union
 import pyqtgraph as pg
 from PyQt5.QtCore import QRegularExpression, Qt, pyqtSignal
 from PyQt5.QtGui import QRegularExpressionValidator
-from PyQt5.QtWidgets import (QAbstractItemView, QCheckBox, QFileDialog, QFormLayout,
-                             QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QWidget)
+from PyQt5.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSplitter,
+    QWidget,
+)
 
+from deepetpicker.config import (
+    DEFAULT_AUGMENT,
+    LOSS_NAMES,
+    NETWORK_PRESETS,
+    PreprocessConfig,
+    TrainConfig,
+    format_ids,
+    load_config,
+    parse_ids,
+    save_config,
+)
 from deepetpicker.config.grammar import IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN, NAME_PATTERN
-from deepetpicker.config import (DEFAULT_AUGMENT, LOSS_NAMES, NETWORK_PRESETS, PreprocessConfig,
-                                 TrainConfig, format_ids, load_config, parse_ids, save_config)
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
 from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
-from gui.widgets.fields import (MultipleSpinBox, combo, device_combo, dspin, group_box, hbox,
-                                job_tab_layout, set_combo, spin, table)
+from gui.widgets.fields import (
+    MultipleSpinBox,
+    combo,
+    device_combo,
+    dspin,
+    group_box,
+    hbox,
+    job_tab_layout,
+    set_combo,
+    spin,
+    table,
+)
 from gui.widgets.job_panel import JobPanel
 
 MODELS = tuple((f"ResUNet{' ' + name if name != 'default' else ''} "

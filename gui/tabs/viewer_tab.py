@@ -20,15 +20,29 @@ from typing import Optional, Sequence, Union
 
 from PyQt5.QtCore import QSettings, Qt, pyqtSignal
 from PyQt5.QtGui import QKeySequence
-from PyQt5.QtWidgets import (QAction, QCheckBox, QDialog, QFileDialog, QFormLayout,
-                             QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                             QScrollArea, QSlider, QSplitter, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QAction,
+    QCheckBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
-from gui import dialogs
 from deepetpicker.render import percentile_limits
+from gui import dialogs
 from gui.display import ClassStyles, sample_volume
 from gui.picks_model import SAVE_FILTERS
 from gui.viewer_document import ViewerDocument

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QColor
-from PyQt5.QtWidgets import (QColorDialog, QDoubleSpinBox, QHeaderView, QPushButton,
-                             QTableWidget, QTableWidgetItem)
+from PyQt5.QtWidgets import (
+    QColorDialog,
+    QDoubleSpinBox,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+)
 
 from gui.display import ClassStyles
 

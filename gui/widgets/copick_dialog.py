@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from PyQt5.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+)
 
 from deepetpicker.errors import DeepETPickerError
 from gui.dialogs import COPICK_FILTER

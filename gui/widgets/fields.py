@@ -7,9 +7,22 @@ from typing import Any, Optional, Sequence, Union
 
 from PyQt5.QtCore import Qt, pyqtSignal
 from PyQt5.QtGui import QValidator
-from PyQt5.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QGroupBox, QHBoxLayout,
-                             QLabel, QLayout, QLineEdit, QPushButton, QSpinBox, QSplitter,
-                             QTableWidget, QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 #: the devices offered where a job runs the network (the box is editable: cuda:2, ...)
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:1")

@@ -12,10 +12,17 @@ from typing import Any, Callable, Optional
 
 from PyQt5.QtCore import pyqtSignal
 from PyQt5.QtGui import QFont
-from PyQt5.QtWidgets import (QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton,
-                             QVBoxLayout, QWidget)
+from PyQt5.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from deepetpicker.jobs import Progress, describe_progress, format_seconds
+from deepetpicker.progress import Progress, describe_progress, format_seconds
 from gui.dialogs import show_error
 from gui.worker import JobWorker
 

@@ -27,8 +27,15 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
 
-from deepetpicker.render import (VIEW_AXES, VIEWS, circle_sections, inside_volume,
-                                 slice_to_volume, view_axes, volume_to_slice)
+from deepetpicker.render import (
+    VIEW_AXES,
+    VIEWS,
+    circle_sections,
+    inside_volume,
+    slice_to_volume,
+    view_axes,
+    volume_to_slice,
+)
 from gui.display import ClassStyles, mask_rgba, render_slice, slice_image
 from gui.picks_model import PicksModel
 

@@ -12,12 +12,18 @@ from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.format_specs import (FORMAT_SPECS, describe_suffixes, format_names,
-                                          format_spec, recognise_format)
+from deepetpicker.io.format_specs import (
+    FORMAT_SPECS,
+    describe_suffixes,
+    format_names,
+    format_spec,
+    recognise_format,
+)
 from deepetpicker.io.formats.geometry import Geometry, Shape, ShapeSpec, VoxelSpec, positive
 from deepetpicker.io.formats.names import ClassIds, TomoNameSpec, check_class_names, tomo_names
-from deepetpicker.io.formats.text import PathLike, read_text
+from deepetpicker.io.formats.text import read_text
 from deepetpicker.io.picks import Picks, check_in_bounds
+from deepetpicker.types import PathLike
 
 FORMATS = format_names()
 FORMAT_HELP = {spec.name: spec.help for spec in FORMAT_SPECS}

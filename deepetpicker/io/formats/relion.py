@@ -45,10 +45,20 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import atomic_path
 from deepetpicker.io.format_specs import RELION_CENTRED_X, RELION_TOMO_NAME
-from deepetpicker.io.formats.conventions import (from_centred_angstrom, from_tilt_series_pixels,
-                                                 to_centred_angstrom, to_tilt_series_pixels)
-from deepetpicker.io.formats.geometry import (BINNING_TOLERANCE, TS_PIXEL, Geometry,
-                                              relion4_binning, require_shape, require_voxel)
+from deepetpicker.io.formats.conventions import (
+    from_centred_angstrom,
+    from_tilt_series_pixels,
+    to_centred_angstrom,
+    to_tilt_series_pixels,
+)
+from deepetpicker.io.formats.geometry import (
+    BINNING_TOLERANCE,
+    TS_PIXEL,
+    Geometry,
+    relion4_binning,
+    require_shape,
+    require_voxel,
+)
 from deepetpicker.io.formats.names import ClassIds
 from deepetpicker.io.formats.registry import reads, writes
 from deepetpicker.io.picks import Picks

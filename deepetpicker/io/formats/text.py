@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import parse_numbers
-
-PathLike = Union[str, os.PathLike]
 
 
 def read_text(path: Path) -> str:

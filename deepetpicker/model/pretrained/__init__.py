@@ -22,9 +22,8 @@ in the file under ``pretraining`` and described in ``docs/pretraining.md``.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import torch
 
@@ -32,8 +31,7 @@ from deepetpicker.config import INIT_CHOICES, NETWORK_PRESETS
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.model.checkpoint import load_checkpoint
 from deepetpicker.model.resunet import ResUNet3D
-
-PathLike = Union[str, os.PathLike]
+from deepetpicker.types import PathLike
 
 #: The folder of the shipped weights, one file per network preset.
 PRETRAINED_DIR = Path(__file__).resolve().parent

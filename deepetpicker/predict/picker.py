@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from deepetpicker.jobs import Reporter
+from deepetpicker.progress import Reporter
 
 if TYPE_CHECKING:
     import torch

@@ -12,14 +12,14 @@ import numpy as np
 from deepetpicker.io.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from deepetpicker.infer.picker import PickedTomogram
+    from deepetpicker.predict.picker import PickedTomogram
 
 SCORE_DTYPES = {"float16": np.float16, "float32": np.float32}
 
 
 @dataclass
 class PredictResult:
-    """What :func:`~deepetpicker.infer.job.predict` wrote.
+    """What :func:`~deepetpicker.predict.job.predict` wrote.
 
     ``outputs``: one ``.coords`` file per tomogram picked or found picked (input order);
     ``sources``: the tomogram each of them was picked in (``.coords`` file -> tomogram, as

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.result import SCORE_DTYPES
+from deepetpicker.predict.result import SCORE_DTYPES
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class PredictOptions:
-    """Everything :func:`~deepetpicker.infer.job.predict` takes besides the config, the
+    """Everything :func:`~deepetpicker.predict.job.predict` takes besides the config, the
     weights, the tomograms and the output folder (its docstring says what each does).
     :meth:`checked` refuses a wrong value and returns the options in the form the job uses
     (export formats without ``coords``, the test-time transforms)."""

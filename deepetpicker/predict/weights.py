@@ -11,9 +11,9 @@ from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
     from deepetpicker.config import TrainConfig
-    from deepetpicker.jobs import Reporter
     from deepetpicker.model.resunet import ResUNet3D
     from deepetpicker.picking.settings import PickSettings
+    from deepetpicker.progress import Reporter
 
 
 def config_from_checkpoint(meta: dict, weights: PathLike,

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.result import score_map_names
 from deepetpicker.io.outputs import OutputGuard, file_stamp
 from deepetpicker.io.picks import Picks, read_sidecar, sidecar_path
+from deepetpicker.predict.result import score_map_names
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 :func:`predict` plans, picks and exports: it checks every option and the weights against the
 config, plans the output files (and finds the tomograms picked before with the same weights
-and settings), then calls a :class:`~deepetpicker.infer.picker.TomogramPicker` built once for
+and settings), then calls a :class:`~deepetpicker.predict.picker.TomogramPicker` built once for
 every tomogram (statistics, overlap-tile scan, peaks) and writes ``<stem>.coords`` (``class x
 y z score``, 0-based voxels), a sidecar ``<stem>.coords.json`` with every setting that made
 the picks and optionally the class score maps as MRC; the exports in other formats come
@@ -17,16 +17,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.infer.options import PredictOptions
-from deepetpicker.infer.picker import TomogramPicker, cpu_tiles_per_pass, scan_tomogram
-from deepetpicker.infer.plan import PredictPlan, make_plan, tomogram_paths
-from deepetpicker.infer.result import (SCORE_DTYPES, PredictResult, sidecar_record,
-                                       write_score_maps)
-from deepetpicker.infer.weights import (check_weights, checkpoint_config,
-                                        config_from_checkpoint, tuned_settings)
 from deepetpicker.io.outputs import OutputGuard
 from deepetpicker.io.picks import sidecar_path, write_sidecar
-from deepetpicker.jobs import Cancelled, CancelToken, ProgressCallback, Reporter
+from deepetpicker.predict.options import PredictOptions
+from deepetpicker.predict.picker import TomogramPicker, cpu_tiles_per_pass, scan_tomogram
+from deepetpicker.predict.plan import PredictPlan, make_plan, tomogram_paths
+from deepetpicker.predict.result import (
+    SCORE_DTYPES,
+    PredictResult,
+    sidecar_record,
+    write_score_maps,
+)
+from deepetpicker.predict.weights import (
+    check_weights,
+    checkpoint_config,
+    config_from_checkpoint,
+    tuned_settings,
+)
+from deepetpicker.progress import Cancelled, CancelToken, ProgressCallback, Reporter
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:

@@ -1,0 +1,1 @@
+"""The prediction stage: trained weights + tomograms -> picks (see :mod:`.job`)."""
