@@ -176,13 +176,28 @@ def test_terminal_bars_are_throttled_and_fit_the_width(monkeypatch):
 
 def test_a_closed_progress_stream_does_not_stop_the_job():
     class Closed(_Stream):
+        attempts = 0
+
         def write(self, s):
+            Closed.attempts += 1
             raise BrokenPipeError(32, "Broken pipe")
 
     printer = ProgressPrinter(stream=Closed(tty=False))
-    printer(Progress("scan", 1, 2))
+    printer(Progress("scan", 1, 2))            # the pipe breaks: no exception reaches the job
+    assert Closed.attempts == 1
+    printer(Progress("scan", 2, 2))
     printer(Progress("log", message="still fine"))
     printer.close()
+    assert Closed.attempts == 1                # then silent: no write to a closed pipe again
+
+    # the same job with a stream that works prints every one of those events
+    stream = _Stream(tty=False)
+    working = ProgressPrinter(stream=stream)
+    working(Progress("scan", 1, 2))
+    working(Progress("scan", 2, 2))
+    working(Progress("log", message="still fine"))
+    working.close()
+    assert stream.text.count("\n") == 3 and stream.text.endswith("still fine\n")
 
 
 @pytest.mark.slow

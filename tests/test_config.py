@@ -372,8 +372,16 @@ def test_repeated_key_warns_and_last_value_wins(tmp_path):
 def test_known_files_load_without_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        for name in SAMPLES:
-            load_config(CONFIGS / name)
+        loaded = {name: load_config(CONFIGS / name) for name in SAMPLES}
+    kinds = {name: (type(cfg).__name__, cfg.num_cls, list(cfg.ocp_diameter))
+             for name, cfg in loaded.items()}
+    shrec = [7, 7, 7, 7, 7, 9, 9, 9, 11, 11, 13, 13, 13, 17]
+    assert kinds == {"SHREC_2021_preprocess.py": ("PreprocessConfig", 14, shrec),
+                     "SHREC_2021_train.py": ("TrainConfig", 14, shrec),
+                     "EMPIAR_10045_preprocess.py": ("PreprocessConfig", 1, [23]),
+                     "EMPIAR_10045_train.py": ("TrainConfig", 1, [23])}
+    for name, cfg in loaded.items():            # written back, each is the file it came from
+        assert format_config(cfg) == (CONFIGS / name).read_text(), name
 
 
 # ---------------------------------------------------------------------------------------------

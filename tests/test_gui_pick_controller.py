@@ -10,6 +10,8 @@ from gui.picks_model import PicksModel
 from gui.widgets.ortho_views import OrthoViews
 from gui.widgets.pick_controller import PickController
 
+from gui_fixtures import mouse_double_click
+
 SHAPE = (20, 30, 40)  # z, y, x; the crosshair starts at (20, 15, 10)
 
 
@@ -31,9 +33,18 @@ def at(x, y, z):
     return np.array([x, y, z], dtype=np.float64)
 
 
-def test_the_controller_receives_the_views_mouse(setup):
-    _model, views, picker, _selected = setup
+def test_the_controller_receives_the_views_mouse(setup, qtbot):
+    model, views, picker, selected = setup
     assert views.mouse_handler is picker
+    views.resize(700, 700)
+    views.show()
+    qtbot.waitExposed(views)
+    views.draw_pending()
+    picker.picking = True
+    picker.current_class = 2
+    z = views.position[2]                      # the xy view shows the crosshair's slice
+    mouse_double_click(views.viewport(), views.widget_point("xy", (5, 7, z)))
+    assert model.rows.tolist() == [[2, 5, 7, z, 1]] and selected == [0]
 
 
 def test_without_picking_a_double_click_only_moves_the_crosshair(setup):

@@ -258,7 +258,10 @@ class OrthoViews(pg.GraphicsLayoutWidget):
             return
         nz, ny, nx = self.shape
         layout = self.ci.layout
-        left, top, right, bottom = layout.getContentsMargins()
+        try:
+            left, top, right, bottom = layout.getContentsMargins()
+        except RuntimeError:        # a resize while the widget is destroyed: its layout went first
+            return
         titles = sum(self.views[name].title.preferredHeight() for name in ("xy", "xz"))
         width = self.viewport().width() - left - right - layout.horizontalSpacing() - 4
         height = (self.viewport().height() - top - bottom - titles
