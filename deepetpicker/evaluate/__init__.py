@@ -17,20 +17,20 @@ Every result is a dataclass; its ``to_dict()`` is the JSON form the reports writ
 from deepetpicker.evaluate.curves import CurvePoint, PRCurve, pr_curve
 from deepetpicker.evaluate.folder import OUTPUT_FILES, evaluate_folder
 from deepetpicker.evaluate.occupancy import (
-                                             OccupancyClassScores,
-                                             OccupancyResult,
-                                             dilate_occupancy,
-                                             evaluate_occupancy,
-                                             pool_occupancy,
+    OccupancyClassScores,
+    OccupancyResult,
+    dilate_occupancy,
+    evaluate_occupancy,
+    pool_occupancy,
 )
 from deepetpicker.evaluate.report import format_report
 from deepetpicker.evaluate.results import FolderResult, TomogramResult
 from deepetpicker.matching import (
-                                             DistanceClassScores,
-                                             DistanceResult,
-                                             evaluate_distance,
-                                             match_by_distance,
-                                             pool_distance,
+    DistanceClassScores,
+    DistanceResult,
+    evaluate_distance,
+    match_by_distance,
+    pool_distance,
 )
 
 __all__ = ["CurvePoint", "DistanceClassScores", "DistanceResult", "FolderResult",

@@ -12,12 +12,12 @@ Converting whole sets of pick files is an operation above io: :mod:`deepetpicker
 from deepetpicker.io.formats import FORMATS, detect_format, read_any, write_format
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import (
-                                      Tomogram,
-                                      check_finite,
-                                      create_tomogram,
-                                      find_tomograms,
-                                      load_tomogram,
-                                      write_tomogram,
+    Tomogram,
+    check_finite,
+    create_tomogram,
+    find_tomograms,
+    load_tomogram,
+    write_tomogram,
 )
 
 __all__ = [

@@ -2,12 +2,12 @@
 
 from deepetpicker.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from deepetpicker.model.resunet import (
-                                        DEFAULT_F_MAPS,
-                                        LIGHT_F_MAPS,
-                                        ResUNet3D,
-                                        check_patch_size,
-                                        count_parameters,
-                                        probabilities,
+    DEFAULT_F_MAPS,
+    LIGHT_F_MAPS,
+    ResUNet3D,
+    check_patch_size,
+    count_parameters,
+    probabilities,
 )
 
 __all__ = ["ResUNet3D", "probabilities", "load_checkpoint", "save_checkpoint", "read_checkpoint",

@@ -31,35 +31,35 @@ phantom and :func:`simulate_tomogram`), ``imaging`` (CTF, projection, back-proje
 """
 
 from deepetpicker.simulate.dataset import (
-                                           DEFAULT_DATASET,
-                                           label_diameter_for,
-                                           label_diameters_for,
-                                           simulate_dataset,
+    DEFAULT_DATASET,
+    label_diameter_for,
+    label_diameters_for,
+    simulate_dataset,
 )
 from deepetpicker.simulate.imaging import (
-                                           GOLD_ABSORPTION,
-                                           INELASTIC_MFP_NM,
-                                           absorption_transfer,
-                                           back_project,
-                                           ctf,
-                                           electron_wavelength,
-                                           project,
-                                           tilt_angles,
-                                           wbp_weights,
+    GOLD_ABSORPTION,
+    INELASTIC_MFP_NM,
+    absorption_transfer,
+    back_project,
+    ctf,
+    electron_wavelength,
+    project,
+    tilt_angles,
+    wbp_weights,
 )
 from deepetpicker.simulate.shapes import (
-                                           BUILTIN_CLASSES,
-                                           SHAPES,
-                                           ParticleClass,
-                                           particle_template,
-                                           resolve_classes,
+    BUILTIN_CLASSES,
+    SHAPES,
+    ParticleClass,
+    particle_template,
+    resolve_classes,
 )
 from deepetpicker.simulate.tomogram import (
-                                           GOLD_CONTRAST,
-                                           ICE_DENSITY,
-                                           LIPID_CONTRAST,
-                                           PROTEIN_CONTRAST,
-                                           simulate_tomogram,
+    GOLD_CONTRAST,
+    ICE_DENSITY,
+    LIPID_CONTRAST,
+    PROTEIN_CONTRAST,
+    simulate_tomogram,
 )
 
 __all__ = [

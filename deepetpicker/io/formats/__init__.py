@@ -32,36 +32,36 @@ Scores travel in ``rlnAutopickFigureOfMerit`` (STAR), the ``cc`` column (Dynamo)
 # the format modules register their readers and writers when imported
 from deepetpicker.io.formats import coords, copick, dynamo, relion  # noqa: F401
 from deepetpicker.io.formats.conventions import (
-                                                 from_angstrom,
-                                                 from_centred_angstrom,
-                                                 from_one_based,
-                                                 from_tilt_series_pixels,
-                                                 to_angstrom,
-                                                 to_centred_angstrom,
-                                                 to_one_based,
-                                                 to_tilt_series_pixels,
-                                                 tomogram_centre,
+    from_angstrom,
+    from_centred_angstrom,
+    from_one_based,
+    from_tilt_series_pixels,
+    to_angstrom,
+    to_centred_angstrom,
+    to_one_based,
+    to_tilt_series_pixels,
+    tomogram_centre,
 )
 from deepetpicker.io.formats.copick import COPICK_SESSION, COPICK_USER
 from deepetpicker.io.formats.geometry import relion4_binning
 from deepetpicker.io.formats.names import (
-                                                 NAMED_FORMATS,
-                                                 TomoNames,
-                                                 check_class_names,
-                                                 class_from_name,
-                                                 class_name,
-                                                 copick_name_problem,
-                                                 copick_safe_name,
-                                                 tomo_names,
+    NAMED_FORMATS,
+    TomoNames,
+    check_class_names,
+    class_from_name,
+    class_name,
+    copick_name_problem,
+    copick_safe_name,
+    tomo_names,
 )
 from deepetpicker.io.formats.registry import (
-                                                 FORMAT_HELP,
-                                                 FORMATS,
-                                                 RELION_TOMO_FORMATS,
-                                                 check_export,
-                                                 detect_format,
-                                                 read_any,
-                                                 write_format,
+    FORMAT_HELP,
+    FORMATS,
+    RELION_TOMO_FORMATS,
+    check_export,
+    detect_format,
+    read_any,
+    write_format,
 )
 
 __all__ = [
