@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
-from deepetpicker.io.formats.geometry import Geometry
-from deepetpicker.io.formats.names import ClassIds, per_object, split_object_stem
+from deepetpicker.io.formats.geometry import Geometry, object_file_picks
+from deepetpicker.io.formats.names import ClassIds, per_object
 from deepetpicker.io.formats.registry import reads, writes
 from deepetpicker.io.formats.text import read_text, row_numbers
 from deepetpicker.io.picks import Picks, format_number, read_picks, write_picks
@@ -44,10 +42,7 @@ def _read_box(path: Path, geometry: Geometry, ids: ClassIds,
                 f"{path}, line {lineno}: {len(tokens)} columns; an EMAN2 3-D box file has 3 "
                 f"(x y z particle centres).{hint}")
         rows.append(row_numbers(path, lineno, tokens, "box"))
-    tomo, cls, name = split_object_stem(path.stem, ids, geometry.known_names())
-    xyz = np.array(rows, dtype=np.float64).reshape(-1, 3)
-    meta = {"object": name} if name else {}
-    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
+    return object_file_picks(path.stem, rows, ids, geometry)
 
 
 @writes("coords")

@@ -15,8 +15,8 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.formats.conventions import from_angstrom, to_angstrom
-from deepetpicker.io.formats.geometry import Geometry, require_voxel
-from deepetpicker.io.formats.names import ClassIds, class_name, per_object, split_object_stem
+from deepetpicker.io.formats.geometry import Geometry, object_file_picks, require_voxel
+from deepetpicker.io.formats.names import ClassIds, class_name, per_object
 from deepetpicker.io.formats.registry import reads, writes
 from deepetpicker.io.formats.text import read_text
 from deepetpicker.io.picks import Picks
@@ -99,10 +99,7 @@ def _read_ndjson(path: Path, geometry: Geometry, ids: ClassIds,
                 f"{path}, line {lineno}: 'type' is {kind!r}; point annotations have type "
                 f"'point' or 'orientedPoint' (segmentations cannot be read as picks).")
         locations.append(_location(path, f"line {lineno}", point))
-    tomo, cls, name = split_object_stem(path.stem, ids, geometry.known_names())
-    xyz = np.array(locations, dtype=np.float64).reshape(-1, 3)
-    meta = {"object": name} if name else {}
-    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
+    return object_file_picks(path.stem, locations, ids, geometry)
 
 
 @writes("copick")

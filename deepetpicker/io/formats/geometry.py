@@ -9,7 +9,8 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.formats.names import TomoNames
+from deepetpicker.io.formats.names import ClassIds, TomoNames, split_object_stem
+from deepetpicker.io.picks import Picks
 
 Shape = tuple[int, int, int]
 ShapeSpec = Union[None, Sequence[int], Sequence[Sequence[int]], Mapping[str, Sequence[int]]]
@@ -173,3 +174,14 @@ def relion4_binning(name: str, voxel: Optional[float], ts_pixel: Optional[float]
     if ts_pixel is not None:
         return 1.0, ts_pixel, ts_pixel
     return 1.0, voxel, voxel
+
+
+def object_file_picks(stem: str, points: Sequence, ids: ClassIds,
+                      geometry: Geometry) -> list[Picks]:
+    """The one table of a file that holds one object's points in voxels (``.box``, an
+    ndjson of points): its tomogram, class and object name come from the file name
+    ``stem``."""
+    tomo, cls, name = split_object_stem(stem, ids, geometry.known_names())
+    xyz = np.array(points, dtype=np.float64).reshape(-1, 3)
+    meta = {"object": name} if name else {}
+    return [Picks(np.full(len(xyz), cls), xyz, None, tomo, geometry.voxel(tomo), meta)]
