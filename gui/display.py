@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from deepetpicker.render import VIEWS
+from deepetpicker.render.slices import VIEWS
 
 
 def slice_image(data: np.ndarray, view: str, index: int) -> np.ndarray:
@@ -105,7 +105,7 @@ class ClassStyles:
     """
 
     def __init__(self, diameter: float = 10.0) -> None:
-        from deepetpicker.render import PALETTE
+        from deepetpicker.render.slices import PALETTE
 
         self.palette = list(PALETTE)
         self.default_diameter = float(diameter)

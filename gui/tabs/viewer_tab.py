@@ -41,7 +41,7 @@ from PyQt5.QtWidgets import (
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
-from deepetpicker.render import percentile_limits
+from deepetpicker.render.slices import percentile_limits
 from gui import dialogs
 from gui.display import ClassStyles, sample_volume
 from gui.picks_model import SAVE_FILTERS

@@ -27,7 +27,7 @@ import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
 
-from deepetpicker.render import (
+from deepetpicker.render.slices import (
     VIEW_AXES,
     VIEWS,
     circle_sections,

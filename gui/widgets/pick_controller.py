@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
 
-from deepetpicker.render import pick_at, view_axes, volume_to_slice
+from deepetpicker.render.slices import pick_at, view_axes, volume_to_slice
 from gui.picks_model import PicksModel, new_drag_id
 
 
