@@ -153,7 +153,8 @@ def normalize_to_file(src: Union[Tomogram, PathLike], dst_path: PathLike,
     offset, spread = normalization_scale(stats, norm_type, name)
     slabs = list(iter_chunks(data.shape[0], chunk))
     with atomic_path(dst_path) as tmp:
-        mrc = create_tomogram(tmp, data.shape, tomo.voxel_size, np.float32)
+        mrc = create_tomogram(tmp, data.shape, tomo.voxel_size, np.float32,
+                              final_name=Path(dst_path))
         try:
             for k, sl in enumerate(slabs):
                 block = np.asarray(data[sl], dtype=np.float64)

@@ -216,7 +216,7 @@ def copy_tomogram(tomogram: Any, path: PathLike, voxel_size: float,
     path = Path(path)
     depth = max(1, int(data.chunks[0]))
     with atomic_path(path) as tmp:
-        mrc = create_tomogram(tmp, data.shape, voxel_size, np.float32)
+        mrc = create_tomogram(tmp, data.shape, voxel_size, np.float32, final_name=Path(path))
         try:
             for z0 in range(0, data.shape[0], depth):
                 if report is not None:

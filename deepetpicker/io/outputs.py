@@ -15,7 +15,9 @@ A file counts as written by DeepETPicker when the folder's manifest
 time: :meth:`OutputGuard.record` adds each file right after it is written. A file edited
 since (say, picks corrected by hand and saved under the same name) no longer matches and is
 the user's again. Prediction files written before manifests existed are recognised by their
-``.coords.json`` sidecar.
+``.coords.json`` sidecar. Several processes writing into one folder (two commands, the GUI
+and a script) update the manifest in turn, under a lock file (:data:`MANIFEST_LOCK`), each
+adding its files to what the others recorded.
 
 All problems are reported in one :class:`~deepetpicker.errors.DeepETPickerError` that names
 the files and the choices, before the command has done any work.
@@ -31,10 +33,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from deepetpicker.errors import DeepETPickerError, listed
-from deepetpicker.io.atomic import write_text_atomic
+from deepetpicker.io.atomic import locked, write_text_atomic
 from deepetpicker.types import PathLike
 
 MANIFEST_NAME = ".deepetpicker-outputs.json"
+#: The lock that processes writing into one folder take in turn to update its manifest.
+MANIFEST_LOCK = ".deepetpicker-outputs.lock"
 # Files listed by name in an error; more are counted.
 _LISTED = 5
 
@@ -176,18 +180,22 @@ class OutputGuard:
     def record(self, paths: Iterable[PathLike], tag: Optional[str] = None) -> None:
         """Note ``paths`` (just written by this run) as DeepETPicker's in the manifest;
         ``tag`` says what made them (see :meth:`check`)."""
-        changed = False
+        new = {}
         for path in paths:
             path = Path(path)
             try:
                 stat = path.stat()
             except OSError:
                 continue
-            self._entries[self._key(path)] = {"size": stat.st_size,
-                                              "mtime_ns": stat.st_mtime_ns, "tag": tag}
+            new[self._key(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                    "tag": tag}
             self.claimed.add(Path(os.path.abspath(path)))
-            changed = True
-        if changed:
+        if not new:
+            return
+        # another process may have recorded its files since this one read the manifest:
+        # read it again under the folder's lock and add to what is there
+        with locked(self.folder / MANIFEST_LOCK):
+            self._entries = {**self._read_manifest(), **new}
             text = json.dumps({"files": self._entries}, indent=1, sort_keys=True) + "\n"
             write_text_atomic(self.manifest_path, text)
 

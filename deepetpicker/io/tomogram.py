@@ -207,16 +207,30 @@ def write_tomogram(path: PathLike, data: np.ndarray, voxel_size: Optional[float]
 
 def create_tomogram(path: PathLike, shape: tuple[int, int, int],
                     voxel_size: Optional[float] = None,
-                    dtype: DTypeLike = np.float32) -> MrcMemmap:
+                    dtype: DTypeLike = np.float32,
+                    final_name: Optional[Path] = None) -> MrcMemmap:
     """Create an MRC file of ``shape`` and return a writable memory map (caller closes it).
+
+    The file's space is taken on disk first; when there is none, a
+    :class:`DeepETPickerError` names ``final_name`` (the name the file will have, default
+    ``path``), the space needed and free, and the fix.
 
     Used by jobs that fill a large output chunk by chunk; write to a temporary path and
     rename it when complete (see :func:`deepetpicker.io.atomic.atomic_path`).
     """
     import mrcfile
 
+    from deepetpicker.io.space import reserve
+
     mrc = mrcfile.new_mmap(path, shape=tuple(int(s) for s in shape),
                            mrc_mode=_mrc_mode(np.dtype(dtype)), overwrite=True)
+    try:
+        # the map is a sparse file: take its space now, or a full disk kills the process
+        # (SIGBUS) in the middle of filling it
+        reserve(Path(path), Path(path).stat().st_size, name=final_name)
+    except BaseException:
+        mrc.close()
+        raise
     if voxel_size:
         mrc.voxel_size = float(voxel_size)
     return mrc

@@ -94,7 +94,7 @@ def write_score_maps(scores: np.ndarray, out_dir: Path, stem: str,
     for c, name in enumerate(score_map_names(stem, scores.shape[0], class_names)):
         path = out_dir / name
         with atomic_path(path) as tmp:
-            mrc = create_tomogram(tmp, scores.shape[1:], voxel_size, dtype)
+            mrc = create_tomogram(tmp, scores.shape[1:], voxel_size, dtype, final_name=path)
             try:
                 for z0 in range(0, scores.shape[1], 16):
                     mrc.data[z0:z0 + 16] = scores[c, z0:z0 + 16]

@@ -295,7 +295,7 @@ def _write_painted(path: Path, item: _Tomo, dtype, paint: Callable[[np.ndarray],
                    vmax: float) -> None:
     """Create an MRC of zeros under a temporary name, let ``paint`` fill it, rename it."""
     with atomic_path(path) as tmp:
-        mrc = create_tomogram(tmp, item.shape, item.voxel_size, dtype)
+        mrc = create_tomogram(tmp, item.shape, item.voxel_size, dtype, final_name=path)
         try:
             paint(mrc.data)
             header = mrc.header
