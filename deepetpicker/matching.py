@@ -16,7 +16,7 @@ JSON form that evaluation reports write.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional, Sequence
+from typing import Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 
@@ -349,17 +349,23 @@ class ThresholdChoice:
 
 
 def best_detection_thresholds(preds: list[Picks], truths: list[Picks], radii: PerClassValue,
-                              num_cls: int, fraction: float = 0.5) -> list[ThresholdChoice]:
-    """One score threshold per class (picks of that class scoring at least it are kept) that
-    together give the best localisation F1 over the given tomograms.
+                              num_cls: int, fraction: float = 0.5,
+                              tolerance: Optional[float] = None) -> list[ThresholdChoice]:
+    """One score threshold per class (picks of that class scoring at least it are kept): the
+    lowest that together give a localisation F1 within ``tolerance`` of the best over the
+    given tomograms.
 
     A pick counts as found when it lands on a particle of any class (see
     :func:`localisation_hits`), so a particle found but named with another class is never
-    dropped to make a class purer. The thresholds maximise ``2 TP / (kept + N)`` jointly
+    dropped to make a class purer. The best thresholds maximise ``2 TP / (kept + N)`` jointly
     (Dinkelbach's iteration: for a trial F1 ``f`` each class independently maximises ``2 TP_c
-    - f kept_c``, which is exact for a ratio of sums). A threshold lies halfway between the
-    lowest kept and the highest dropped score; 0.0 keeps every pick (also for a class without
-    picks). On equal F1 the lower threshold (more picks) wins.
+    - f kept_c``, which is exact for a ratio of sums). From there the thresholds are lowered,
+    one class's step at a time (the step that costs least first), while the F1 stays within
+    ``tolerance`` of the best: a few validation particles cannot tell F1 values closer than
+    one particle apart, and a found particle dropped by a threshold is lost for good.
+    ``tolerance`` defaults to one particle's worth, ``1 / N``; 0 keeps the best thresholds.
+    A threshold lies halfway between the lowest kept and the highest dropped score; 0.0 keeps
+    every pick (also for a class without picks).
     """
     n_truth_all = int(sum(len(t) for t in truths))
     per_class_counts = [int(sum(len(t.of_class(c)) for t in truths))
@@ -397,6 +403,9 @@ def best_detection_thresholds(preds: list[Picks], truths: list[Picks], radii: Pe
     best, f_all = f1_of(choice), f1_of(every)
     if best < f_all:                            # never worse than keeping every pick
         choice, best = every, f_all
+    slack = (1.0 / n_truth_all if n_truth_all else 0.0) if tolerance is None else tolerance
+    choice = _loosened(choice, every, f1_of, best - float(slack))
+    best = f1_of(choice)
     result = []
     for c, ((cuts, kept, _), i) in enumerate(zip(ladders, choice), start=1):
         threshold = 0.0 if i == len(cuts) - 1 else float(
@@ -404,3 +413,21 @@ def best_detection_thresholds(preds: list[Picks], truths: list[Picks], radii: Pe
         result.append(ThresholdChoice(c, threshold, best, f_all, int(kept[i]),
                                       per_class_counts[c - 1]))
     return result
+
+
+def _loosened(choice: list[int], every: list[int], f1_of: Callable[[list[int]], float],
+              floor: float) -> list[int]:
+    """``choice`` (an index into each class's ladder of cut scores; ``every`` keeps every
+    pick) with thresholds lowered one step at a time, the step that keeps the F1 highest
+    first, while the F1 stays at least ``floor``."""
+    choice = list(choice)
+    while True:
+        steps = []
+        for c in range(len(choice)):
+            if choice[c] < every[c]:
+                trial = choice[:c] + [choice[c] + 1] + choice[c + 1:]
+                steps.append((f1_of(trial), -c, trial))
+        steps = [step for step in steps if step[0] >= floor - 1e-12]
+        if not steps:
+            return choice
+        choice = max(steps)[2]

@@ -35,10 +35,14 @@ def test_one_class_the_threshold_with_the_best_f1_over_tomograms():
     truth_first = TRUTH.select(np.array([0, 1]))
     truth_second = TRUTH.select(np.array([2]))
     (one,) = best_detection_thresholds([first, second], [truth_first, truth_second],
-                                       radii=5, num_cls=1)
+                                       radii=5, num_cls=1, tolerance=0)
     assert one.class_id == 1 and one.threshold == pytest.approx(0.4)     # between 0.6 and 0.2
     assert one.f1 == pytest.approx(6 / 7) and one.f1_all == pytest.approx(0.75)
     assert (one.n_pred, one.n_truth) == (4, 3)
+    # three particles cannot tell 0.857 from 0.75 (one particle is worth 1/3): keep every pick
+    (loose,) = best_detection_thresholds([first, second], [truth_first, truth_second],
+                                         radii=5, num_cls=1)
+    assert loose.threshold == 0.0 and loose.f1 == pytest.approx(0.75) and loose.n_pred == 5
 
 
 def test_a_found_particle_given_another_class_is_kept():
@@ -48,7 +52,8 @@ def test_a_found_particle_given_another_class_is_kept():
     truth = TRUTH.of_class(1)                       # three particles of class 1
     pred = _picks([[1, 10, 10, 10], [1, 30, 30, 30], [2, 50, 50, 50], [2, 90, 90, 90],
                    [3, 70, 70, 70]], [0.9, 0.8, 0.7, 0.3, 0.95])
-    one, two, three = best_detection_thresholds([pred], [truth], radii=5, num_cls=3)
+    one, two, three = best_detection_thresholds([pred], [truth], radii=5, num_cls=3,
+                                                tolerance=0)
     assert (one.threshold, one.n_pred) == (0.0, 2)
     assert two.threshold == pytest.approx(0.5) and two.n_pred == 1     # the hit at 0.7 kept
     assert three.n_pred == 0 and three.threshold == pytest.approx(0.975)  # a lone false pick
@@ -81,7 +86,7 @@ def test_the_joint_thresholds_are_the_best_of_every_combination():
         off = rng.uniform(0, 200, (6, 3))
         xyz = np.r_[on, off]
         pred = Picks(rng.integers(1, 3, 12), xyz, rng.uniform(0, 1, 12).round(3))
-        choices = best_detection_thresholds([pred], [truth], radii=6, num_cls=2)
+        choices = best_detection_thresholds([pred], [truth], radii=6, num_cls=2, tolerance=0)
         cuts = [np.r_[np.unique(pred.scores[pred.classes == c]), 2.0] for c in (1, 2)]
         best = 0.0
         for a, b in itertools.product(*cuts):
@@ -105,8 +110,29 @@ def test_ties_keep_the_lower_threshold_and_equal_scores_are_not_split():
     assert choice.threshold == 0.0 and choice.f1 == pytest.approx(0.75)
     # one right pick at 0.9 and one false at 0.2: equal F1 would be 0.5 and 0.4, so cut
     pred = _picks([[1, 10, 10, 10], [1, 70, 70, 70]], [0.9, 0.2])
-    (choice,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1)
+    (choice,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1, tolerance=0)
     assert choice.threshold == pytest.approx(0.55) and choice.n_pred == 1
+
+
+def test_thresholds_keep_more_picks_while_within_one_particle_of_the_best():
+    """Ten validation particles cannot tell F1 values less than one particle (1/10) apart:
+    the threshold is lowered from the best to keep a particle found with a low score, and
+    not so far that the F1 falls by more than that."""
+    truth = _picks([[1, 20 * i, 10, 10] for i in range(10)])
+    on = [[1, 20 * i, 10, 10] for i in range(9)]
+    # nine right picks scoring 0.95-0.55, two false ones at 0.30 and 0.25, one more right
+    # one at 0.20, then four false ones at 0.10
+    rows = on + [[1, 300, 80, 80], [1, 340, 80, 80], [1, 180, 10, 10]] + [
+        [1, 400 + 30 * i, 90, 90] for i in range(4)]
+    scores = [0.95 - 0.05 * i for i in range(9)] + [0.30, 0.25, 0.20] + [0.10] * 4
+    pred = _picks(rows, scores)
+    (best,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1, tolerance=0)
+    assert best.n_pred == 9 and best.f1 == pytest.approx(18 / 19)
+    (kept,) = best_detection_thresholds([pred], [truth], radii=5, num_cls=1)
+    # keeping the tenth particle costs 18/19 - 20/22 = 0.038 < 0.1; the four false picks
+    # below it would cost 18/19 - 20/26 = 0.18
+    assert kept.n_pred == 12 and kept.threshold == pytest.approx(0.15)
+    assert kept.f1 == pytest.approx(20 / 22) and kept.f1 >= best.f1 - 0.1
 
 
 def test_min_score_drops_picks_per_class_and_keeps_per_pick_meta_aligned():

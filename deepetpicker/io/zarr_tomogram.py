@@ -111,10 +111,28 @@ def _check_axes(meta: dict, path: Path) -> float:
     return _UNIT_ANGSTROM[unit]
 
 
+#: What zarr and the metadata's own values raise for metadata of the wrong shape or type.
+_DAMAGED = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+
+
+def _damaged(path: Path, exc: Exception) -> DeepETPickerError:
+    return DeepETPickerError(
+        f"{path}: its Zarr metadata (.zattrs, .zarray) is damaged or not OME-Zarr "
+        f"({type(exc).__name__}: {exc}). Copy the .zarr folder again, or write the tomogram "
+        f"again with an OME-Zarr writer (or as MRC).")
+
+
 def zarr_levels(path: PathLike) -> list[str]:
     """The scale levels (dataset paths, finest first) of an OME-Zarr tomogram; ``["0"]`` for
     a plain array."""
     path = Path(path)
+    try:
+        return _levels(path)
+    except _DAMAGED as exc:
+        raise _damaged(path, exc) from exc
+
+
+def _levels(path: Path) -> list[str]:
     node = _open(path)
     if hasattr(node, "shape"):
         return ["0"]
@@ -147,6 +165,13 @@ def open_zarr_tomogram(path: PathLike, level: Level = None
     data that is not 3-D.
     """
     path = Path(path)
+    try:
+        return _open_level(path, level)
+    except _DAMAGED as exc:
+        raise _damaged(path, exc) from exc
+
+
+def _open_level(path: Path, level: Level) -> tuple["ChunkCache", Optional[float]]:
     node = _open(path)
     if hasattr(node, "shape"):                     # a plain array
         if level not in (None, 0, "0"):
