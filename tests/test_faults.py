@@ -111,3 +111,36 @@ def test_two_processes_writing_into_one_folder_keep_each_others_records(tmp_path
     assert len(written) == 120 and sorted(files) == written
     guard = OutputGuard(tmp_path)
     assert all(guard.written_by_us(tmp_path / name) for name in written)
+
+
+def _write_and_hang(path: str, ready: str) -> None:
+    from deepetpicker.io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text("half of it")
+        Path(ready).write_text("writing")
+        import time
+
+        time.sleep(60)
+
+
+def test_a_killed_write_leaves_no_file_under_its_name_and_the_next_run_sweeps_it(tmp_path):
+    from deepetpicker.io.atomic import remove_stale_parts
+
+    target, ready = tmp_path / "picks.coords", tmp_path / "ready"
+    context = mp.get_context("spawn")
+    writer = context.Process(target=_write_and_hang, args=(str(target), str(ready)))
+    writer.start()
+    for _ in range(600):
+        if ready.exists():
+            break
+        writer.join(0.05)
+    parts = [p for p in tmp_path.iterdir() if ".part" in p.name]
+    assert len(parts) == 1
+    assert remove_stale_parts(tmp_path) == []          # a write in progress is left alone
+    writer.kill()
+    writer.join(10)
+    assert not target.exists() and parts[0].exists()    # killed: nothing under the name
+    guard = OutputGuard(tmp_path)                        # the next command sweeps it
+    assert guard.stale_removed == parts and not parts[0].exists()
+    assert (tmp_path / "ready").read_text() == "writing"   # other files are not touched

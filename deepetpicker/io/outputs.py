@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 from deepetpicker.errors import DeepETPickerError, listed
-from deepetpicker.io.atomic import locked, write_text_atomic
+from deepetpicker.io.atomic import locked, remove_stale_parts, write_text_atomic
 from deepetpicker.types import PathLike
 
 MANIFEST_NAME = ".deepetpicker-outputs.json"
@@ -124,6 +124,8 @@ class OutputGuard:
         self.claimed: set[Path] = set()
         self.manifest_path = self.folder / MANIFEST_NAME
         self._entries = self._read_manifest()
+        #: temporary files of killed writes, removed (this folder and one level below)
+        self.stale_removed = remove_stale_parts(self.folder)
 
     # -- the manifest ------------------------------------------------------------------------
     def _read_manifest(self) -> dict:

@@ -370,11 +370,13 @@ def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
     ``metrics``). Raises :class:`deepetpicker.progress.Cancelled` when cancelled and
     :class:`DeepETPickerError` for problems with the data or settings.
     """
+    from deepetpicker.io.atomic import remove_stale_parts
     from deepetpicker.io.outputs import check_output_folder
 
     cfg = config
     cfg.validate(check_paths=False)
     check_output_folder(cfg.run_dir, "run folder", "base_path and dset_name in the config")
+    remove_stale_parts(cfg.run_dir)                 # left by a run that was killed
     rank, world, local = env_world()
     dev = resolve_device(device or cfg.device, cfg.gpu_ids, local, world > 1)
     info = setup_distributed(dev)
