@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from deepetpicker.errors import DeepETPickerError
@@ -157,6 +157,7 @@ def valid_checkpoint(tmp_path_factory):
 
 
 @given(edits=mutations())
+@example(edits=[("flip", 0.96875, b"\x80")])      # a file name in the zip that is not UTF-8
 def test_mutated_checkpoints_are_read_or_refused_by_name(edits, valid_checkpoint,
                                                          tmp_path_factory):
     from deepetpicker.model import load_checkpoint

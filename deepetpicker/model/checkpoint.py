@@ -338,8 +338,8 @@ def _is_torchscript(path: Path) -> bool:
             return False
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (OSError, zipfile.BadZipFile):
-        return False
+    except (OSError, zipfile.BadZipFile, ValueError, EOFError, NotImplementedError):
+        return False            # a damaged archive (e.g. a file name that is not UTF-8)
     return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
 
 
