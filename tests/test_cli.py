@@ -330,7 +330,8 @@ def test_ctrl_c_during_predict_lists_the_finished_tomograms(tmp_path, monkeypatc
                           "tomogram(s)")
     assert "first.coords" in out and "second" not in out
     assert sorted(p.name for p in (tmp_path / "picks").iterdir()) == [
-        ".deepetpicker-outputs.json", "first.coords", "first.coords.json"]
+        ".deepetpicker-outputs.json", ".deepetpicker-outputs.lock", "first.coords",
+        "first.coords.json"]
     assert restored is signal.default_int_handler
 
 

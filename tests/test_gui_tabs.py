@@ -564,8 +564,9 @@ def test_stop_ends_inference_within_two_seconds_without_a_partial_pick_file(
     assert tab.panel.last_outcome == "stopped" and not dialogs.shown
     assert tab.run_button.isEnabled()
     # the finished tomogram's outputs are intact, the stopped one left nothing behind
-    assert sorted(p.name for p in out.iterdir()) == [".deepetpicker-outputs.json", "sim_00.coords",
-                                                     "sim_00.coords.json"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".deepetpicker-outputs.json", ".deepetpicker-outputs.lock", "sim_00.coords",
+        "sim_00.coords.json"]
     assert len(read_picks(out / "sim_00.coords")) > 0
     # and the results table lists the tomogram finished before the stop
     assert tab.results_table.rowCount() == 1
