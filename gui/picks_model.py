@@ -184,8 +184,10 @@ class PicksModel(QObject):
 
     def load(self, path: PathLike) -> None:
         """Read a pick file (``.coords``, ``.txt``, ``.csv`` or another program's format)
-        for editing; coordinates are checked against ``shape``."""
-        picks = read_pick_file(path, shape=self.shape, tomo_name=self.tomo_name)
+        for editing; coordinates are checked against ``shape``, and the tomogram's shape and
+        voxel size turn coordinates in Angstrom (RELION 5, copick) back into voxels."""
+        picks = read_pick_file(path, shape=self.shape, tomo_name=self.tomo_name,
+                               voxel_size=self.voxel_size)
         picks.tomo_name = self.tomo_name or picks.tomo_name
         self.set_picks(picks, path)
 
@@ -195,7 +197,8 @@ class PicksModel(QObject):
         Without ``fmt`` (a plain ``.coords``/``.txt``/``.csv`` table) ``path`` (default: the
         current file) becomes the file being edited, the picks count as saved and the
         autosave file is removed. With ``fmt`` (a format of :mod:`deepetpicker.io.formats`)
-        the picks are exported into ``path``'s folder under that format's file names; the
+        the picks are exported: to ``path`` itself for formats that write one table file
+        (RELION, Dynamo), else into ``path``'s folder under that format's file names; the
         edited file and the unsaved state stay as they were.
         """
         target = Path(path) if path is not None else self.path

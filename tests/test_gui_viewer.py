@@ -549,3 +549,61 @@ def test_equalise_gaussian_and_invert_change_the_displayed_slices(window, data, 
     assert smooth_xy[inside] > smooth_xy[outside]
     tab.sigma.setValue(0.0)
     assert np.array_equal(xy.image, plain_xy)
+
+
+def _save_as(tab, monkeypatch, path, label):
+    """Save As through the dialog: the file ``path`` with the filter of format ``label``."""
+    from gui.picks_model import SAVE_FILTERS
+
+    (text,) = [t for t, _name, _suffix in SAVE_FILTERS if t.startswith(label + " (")]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(path), text)))
+    return tab.save_as()
+
+
+def _file_hashes(folder, but=()):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
+            if p.is_file() and p.name not in but
+            and not p.name.startswith(".deepetpicker-outputs")}  # the folder's output record
+
+
+@pytest.mark.parametrize("label", ["RELION 3 particles", "RELION 4 tomography particles",
+                                   "RELION 5 tomography particles"])
+def test_save_as_relion_writes_the_file_named_and_nothing_else(window, data, monkeypatch,
+                                                               label):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    assert _save_as(tab, monkeypatch, data / "edited.star", label)
+    assert window.statusBar().currentMessage() == "Saved 2 picks to edited.star"
+    first = _file_hashes(data)
+    assert tab.open_tomogram(data / "other.mrc")
+    tab.model.add(1, 5, 6, 7)
+    assert _save_as(tab, monkeypatch, data / "other_relion.star", label)
+    assert window.statusBar().currentMessage() == "Saved 1 picks to other_relion.star" \
+        or window.statusBar().currentMessage() == "Saved 1 pick to other_relion.star"
+    assert _file_hashes(data, but=("other_relion.star",)) == first  # nothing else changed
+    (mine,) = read_any(data / "edited.star", shape=SHAPE, voxel_size=10.0)
+    assert sorted(map(tuple, mine.xyz.tolist())) == [(12, 36, 8), (30, 20, 12)]
+    (theirs,) = read_any(data / "other_relion.star", shape=SHAPE, voxel_size=10.0)
+    assert theirs.xyz.tolist() == [[5, 6, 7]]
+
+
+@pytest.mark.parametrize("label", ["RELION 4 tomography particles",
+                                   "RELION 5 tomography particles"])
+def test_a_relion_export_loads_back_on_its_tomogram(window, data, monkeypatch, dialogs, label):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.model.add(2, 40.5, 7.25, 3)
+    expected = tab.model.rows.copy()
+    assert _save_as(tab, monkeypatch, data / "back.star", label)
+    tab.model.undo_stack.setClean()
+    assert tab.load_picks(data / "back.star"), dialogs.texts()
+    assert tab.model.path == data / "back.star"
+    assert np.abs(tab.model.rows[:, 1:4] - expected[:, 1:4]).max() < 1e-3
+    assert tab.model.classes.tolist() == expected[:, 0].astype(int).tolist()
+    # and at start-up, the tomogram with its picks (`--tomogram ... --picks ...`)
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "back.star")
+    assert np.abs(tab.model.rows[:, 1:4] - expected[:, 1:4]).max() < 1e-3
+    assert not dialogs.texts("critical")
