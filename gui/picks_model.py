@@ -104,6 +104,9 @@ class PicksModel(QObject):
     """
 
     changed = pyqtSignal()
+    #: picks were added, deleted or the table replaced: row numbers no longer name the same
+    #: picks (emitted before ``changed``)
+    rows_changed = pyqtSignal()
     dirty_changed = pyqtSignal(bool)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
@@ -171,6 +174,7 @@ class PicksModel(QObject):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self._unsaved_load = bool(dirty)
+        self.rows_changed.emit()
         self.changed.emit()
         self._emit_dirty()
 
@@ -276,10 +280,12 @@ class PicksModel(QObject):
         for i, row in zip(indices, rows):
             result = np.insert(result, int(i), row, axis=0)
         self.rows = result
+        self.rows_changed.emit()
         self.changed.emit()
 
     def _delete(self, indices: np.ndarray) -> None:
         self.rows = np.delete(self.rows, indices, axis=0)
+        self.rows_changed.emit()
         self.changed.emit()
 
     def _set_xyz(self, index: int, xyz: np.ndarray) -> None:

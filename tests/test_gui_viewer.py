@@ -607,3 +607,53 @@ def test_a_relion_export_loads_back_on_its_tomogram(window, data, monkeypatch, d
     assert tab.open_tomogram(data / "tomo.mrc", picks=data / "back.star")
     assert np.abs(tab.model.rows[:, 1:4] - expected[:, 1:4]).max() < 1e-3
     assert not dialogs.texts("critical")
+
+
+def _ring(tab):
+    """The picks drawn with the dashed selection ring, on any view."""
+    return {int(view.pick_index[np.nonzero(view.pick_index == tab.views.selected)[0][0]])
+            for view in tab.views.views.values() if view.highlight.count()}
+
+
+def test_the_selection_never_goes_stale(window, data, qtbot):
+    tab = window.viewer_tab
+    many = data / "many.coords"
+    write_picks(many, Picks([1] * 10, [(5 + 5 * i, 10 + 3 * i, 12) for i in range(10)],
+                            tomo_name="tomo"))
+    tab.open_tomogram(data / "tomo.mrc", picks=many)
+
+    def click_row(row):
+        index = tab.table.table_model.index(row, 2)
+        tab.table.scrollTo(index)
+        qtbot.mouseClick(tab.table.viewport(), Qt.LeftButton,
+                         pos=tab.table.visualRect(index).center())
+
+    click_row(7)
+    assert tab.views.selected == 7 and _ring(tab) == {7} and tab.table.selected_rows() == [7]
+    # a move keeps the same pick selected in the table and on the views
+    tab.model.move(7, 41, 31, 12)
+    assert tab.table.selected_rows() == [7] and _ring(tab) == {7}
+    qtbot.keyClick(tab.table, Qt.Key_Delete)
+    assert len(tab.model) == 9
+    # the deleted pick's ring does not move on to the pick that took its row
+    assert tab.views.selected == -1 and _ring(tab) == set()
+    assert tab.table.selected_rows() == []
+    qtbot.mouseClick(tab.delete_button, Qt.LeftButton)
+    assert len(tab.model) == 9
+    assert window.statusBar().currentMessage().startswith("No pick selected to delete")
+
+    click_row(2)
+    assert _ring(tab) == {2}
+    tab.model.undo_stack.undo()  # the deleted pick comes back: rows renumbered
+    assert tab.views.selected == -1 and tab.table.selected_rows() == []
+
+    # loading other picks, or opening another tomogram, drops the selection
+    click_row(1)
+    assert _ring(tab) == {1}
+    tab.model.undo_stack.setClean()
+    assert tab.load_picks(data / "tomo.coords")
+    assert tab.views.selected == -1 and _ring(tab) == set() and tab.table.selected_rows() == []
+    click_row(1)
+    assert _ring(tab) == {1}
+    assert tab.open_tomogram(data / "other.mrc")
+    assert tab.views.selected == -1 and _ring(tab) == set()

@@ -311,6 +311,10 @@ class ViewerTab(QWidget):
         self.undo_button.setEnabled(False)
         self.redo_button.setEnabled(False)
         self.delete_button.clicked.connect(self.table.delete_selected)
+        self.table.nothing_to_delete.connect(lambda: self.status_message.emit(
+            "No pick selected to delete: select rows in the table (or click a pick's circle), "
+            "then press Delete selected."))
+        self.model.rows_changed.connect(self.clear_selection)
         self.table.pick_activated.connect(lambda i: self.views.select_pick(i, jump=True))
         self.model.changed.connect(self._update_count)
         self.document.title_changed.connect(self.title_changed)
@@ -625,6 +629,11 @@ class ViewerTab(QWidget):
         self.picker.current_class = self.current_class.value()
         if self.current_class.value() > self.class_count.value():
             self.class_count.setValue(self.current_class.value())
+
+    def clear_selection(self) -> None:
+        """No pick selected, in the table and on the views (row numbers changed)."""
+        self.table.clear_selection()
+        self.views.select_pick(-1)
 
     def _update_count(self) -> None:
         n = len(self.model)
