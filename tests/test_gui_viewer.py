@@ -657,3 +657,27 @@ def test_the_selection_never_goes_stale(window, data, qtbot):
     assert _ring(tab) == {1}
     assert tab.open_tomogram(data / "other.mrc")
     assert tab.views.selected == -1 and _ring(tab) == set()
+
+
+def test_auto_contrast_follows_the_gaussian_filter(window, data, volume):
+    from scipy.ndimage import gaussian_filter
+
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    assert tab.auto_contrast.isChecked()
+    z = tab.views.position[2]
+    tab.sigma.setValue(1.5)
+    filtered = gaussian_filter(volume[z].astype(np.float32), 1.5, mode="nearest")
+    lo, hi = tab.views.display["vmin"], tab.views.display["vmax"]
+    # the levels lie within the filtered slice's values and span most of them
+    assert filtered.min() <= lo < hi <= filtered.max()
+    p1, p99 = np.percentile(filtered, [1, 99])
+    assert hi - lo >= 0.8 * (p99 - p1)
+    assert (lo, hi) == pytest.approx((tab.vmin.value(), tab.vmax.value()), abs=1e-3)
+    shown = tab.views.views["xy"].image.image
+    # not a flat grey: black to white, and the smoothed background keeps its shades
+    assert shown.max() - shown.min() > 0.9
+    assert np.percentile(shown, 95) - np.percentile(shown, 5) > 0.1
+    # the filter off again: the tomogram's own limits come back
+    tab.sigma.setValue(0.0)
+    assert tab.views.display["vmin"] < filtered.min()

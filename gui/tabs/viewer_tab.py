@@ -43,7 +43,7 @@ from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
 from deepetpicker.render.slices import percentile_limits
 from gui import dialogs
-from gui.display import ClassStyles, sample_volume
+from gui.display import ClassStyles, sample_volume, slice_image, smooth_slice
 from gui.picks_model import SAVE_FILTERS
 from gui.viewer_document import ViewerDocument
 from gui.widgets.class_table import ClassTable
@@ -585,12 +585,24 @@ class ViewerTab(QWidget):
                     widget.setValue(value)
                     widget.blockSignals(False)
 
+    def _contrast_values(self):
+        """The values auto contrast is taken from: a sample of the tomogram, or with the
+        Gaussian filter on, the filtered XY slice at the crosshair (smoothing narrows the
+        range of values, so the raw values' limits would show a flat grey)."""
+        sigma = self.sigma.value()
+        if sigma <= 0:
+            return self.sample
+        data = self.tomogram.data
+        z = self.views.position[2] if self.views.data is data else data.shape[0] // 2
+        return smooth_slice(slice_image(data, "xy", z), sigma).ravel()
+
     def _auto_limits(self) -> Optional[tuple[float, float]]:
-        """With auto contrast on: the percentile limits of the open tomogram, also shown in
-        the min / max boxes; otherwise None."""
+        """With auto contrast on: the percentile limits of the image as displayed (see
+        :meth:`_contrast_values`), also shown in the min / max boxes; otherwise None."""
         if self.tomogram is None or not self.auto_contrast.isChecked():
             return None
-        lo, hi = percentile_limits(self.sample, self.low_pct.value(), self.high_pct.value())
+        lo, hi = percentile_limits(self._contrast_values(), self.low_pct.value(),
+                                   self.high_pct.value())
         for box, value in ((self.vmin, lo), (self.vmax, hi)):
             box.blockSignals(True)
             box.setValue(value)
@@ -609,8 +621,13 @@ class ViewerTab(QWidget):
         self.views.set_display(vmin=self.vmin.value(), vmax=self.vmax.value())
 
     def _on_display(self, *_args) -> None:
-        self.views.set_display(sigma=self.sigma.value(), equalize=self.equalize.isChecked(),
-                               invert=self.invert.isChecked())
+        options = dict(sigma=self.sigma.value(), equalize=self.equalize.isChecked(),
+                       invert=self.invert.isChecked())
+        if self.sender() is self.sigma:  # the filter changes the values auto contrast uses
+            limits = self._auto_limits()
+            if limits is not None:
+                options.update(vmin=limits[0], vmax=limits[1])
+        self.views.set_display(**options)
 
     def _on_overlays(self, *_args) -> None:
         self.views.show_picks = self.show_picks.isChecked()
