@@ -209,7 +209,8 @@ class InferTab(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(results, 1)
         rl.addWidget(convert)
-        self.panel = JobPanel("Inference", bar_stages=("scan",))
+        # the bar follows the tiles of each tomogram; at the end it counts the tomograms
+        self.panel = JobPanel("Inference", bar_stages=("scan",), job_stage="predict")
         job_tab_layout(self, settings, right, self.panel, (480, 220))
 
         self.config_field.edit.editingFinished.connect(self._config_edited)
@@ -422,6 +423,7 @@ class InferTab(QWidget):
             from deepetpicker.copick_jobs import predict_into_project
 
             project = (kwargs["copick_config"], kwargs["tomo_type"], kwargs["voxel_spacing"])
+            self.panel.job_stage = "copick"  # one per run
             return self.panel.run(predict_into_project, cfg,
                                   on_success=lambda result: self._on_copick_done(result,
                                                                                  project),
@@ -429,6 +431,7 @@ class InferTab(QWidget):
                                   **kwargs) is not None
         from deepetpicker.predict.job import predict
 
+        self.panel.job_stage = "predict"  # one per tomogram
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
 

@@ -41,6 +41,7 @@ from PyQt5.QtWidgets import (
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
+from deepetpicker.progress import counted
 from deepetpicker.render.slices import percentile_limits
 from gui import dialogs
 from gui.display import ClassStyles, sample_volume, slice_image, smooth_slice
@@ -529,7 +530,8 @@ class ViewerTab(QWidget):
             return False
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.written_at))
         question = (f"Unsaved picks of {recovery.picks_path.name} from {when} were found "
-                    f"({len(recovery.picks)} picks in {recovery.autosave.name}).\n\nRestore "
+                    f"({counted(len(recovery.picks), 'pick')} in {recovery.autosave.name})."
+                    f"\n\nRestore "
                     f"them? (No discards them.)")
         if not dialogs.ask_yes_no(self, "Restore unsaved picks", question, default_yes=True):
             self.document.drop_recovery(recovery)
@@ -545,7 +547,7 @@ class ViewerTab(QWidget):
         answer = dialogs.ask_save_discard_cancel(
             self, "Unsaved picks",
             f"The picks of {self.tomogram.path.name} have unsaved changes "
-            f"({len(self.model)} picks).\n\nSave them before you go on?")
+            f"({counted(len(self.model), 'pick')}).\n\nSave them before you go on?")
         if answer == dialogs.SAVE:
             return self.save()
         if answer == dialogs.DISCARD:
@@ -655,4 +657,4 @@ class ViewerTab(QWidget):
     def _update_count(self) -> None:
         n = len(self.model)
         shown = len(self.views.visible_picks())
-        self.count_label.setText(f"{n} picks" + (f" ({shown} shown)" if shown != n else ""))
+        self.count_label.setText(counted(n, "pick") + (f" ({shown} shown)" if shown != n else ""))
