@@ -36,7 +36,7 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io import copick_project as cp
 from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
-from deepetpicker.progress import CancelToken, ProgressCallback, Reporter
+from deepetpicker.progress import CancelToken, ProgressCallback, Reporter, counted
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class CopickImportResult:
         lines = [f"Imported {len(self.counts)} run(s) with picks into {self.out_dir}; "
                  f"classes: {classes}"]
         for run, counts in self.counts.items():
-            lines.append(f"  {run}: {sum(counts.values())} picks "
+            lines.append(f"  {run}: {counted(sum(counts.values()), 'pick')} "
                          f"({', '.join(f'class {c}: {n}' for c, n in counts.items())})")
         if self.no_picks:
             lines.append(f"  without picks, left out of training: {', '.join(self.no_picks)}")

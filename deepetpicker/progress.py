@@ -70,6 +70,28 @@ def format_seconds(seconds: Optional[float]) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 
 
+def counted(n: int, noun: str, plural: Optional[str] = None) -> str:
+    """``'1 pick'``, ``'2 picks'``, ``'0 picks'``: a count with its noun in the right number
+    (``plural`` where adding an s is wrong)."""
+    n = int(n)
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
+
+
+def describe_outcome(outcome: str, overall: Optional[Progress] = None,
+                     seconds: Optional[float] = None) -> str:
+    """The last status of a job: ``outcome`` ("done", "failed", "stopped") with the job's
+    overall count (``overall``: its last event of the stage that counts the whole job, such
+    as ``predict`` per tomogram) and, when done, the time it took: ``'1 / 1 done in 0:03'``,
+    ``'failed at 0 / 1'``, ``'stopped'``. The count of an inner stage (a slab, a tile) at
+    the moment a job ended says nothing about the job, so it is never shown here."""
+    count = f"{overall.done} / {overall.total}" if overall is not None and overall.total else ""
+    took = format_seconds(seconds)
+    if outcome == "done":
+        text = f"{count} done" if count else "done"
+        return f"{text} in {took}" if took else text
+    return f"{outcome} at {count}" if count else outcome
+
+
 def describe_progress(event: Progress, bar_width: int = 0, max_metrics: int = 4) -> str:
     """One status line for an event, as the command line and the GUI show it:
     ``'train  3/10  ETA 0:42  tomo_01  loss=0.31'``; with ``bar_width`` the count is preceded

@@ -56,6 +56,17 @@ def sample_volume(data: np.ndarray, max_values: int = 262_144, max_slices: int =
     return values[np.isfinite(values)]
 
 
+def smooth_slice(image: np.ndarray, sigma: float = 0.0) -> np.ndarray:
+    """The slice smoothed as the viewer shows it: a Gaussian filter of ``sigma`` voxels
+    (0 = none), float32."""
+    img = np.asarray(image, dtype=np.float32)
+    if sigma > 0:
+        from scipy.ndimage import gaussian_filter
+
+        img = gaussian_filter(img, sigma=float(sigma), mode="nearest")
+    return img
+
+
 def render_slice(image: np.ndarray, vmin: float, vmax: float, sigma: float = 0.0,
                  equalize: bool = False, invert: bool = False) -> np.ndarray:
     """The slice as displayed: float32 in [0, 1].
@@ -63,11 +74,7 @@ def render_slice(image: np.ndarray, vmin: float, vmax: float, sigma: float = 0.0
     Order: Gaussian smoothing (``sigma`` voxels, 0 = off), contrast window ``[vmin, vmax]``,
     histogram equalisation of the windowed slice, inversion (dark particles become bright).
     """
-    img = np.asarray(image, dtype=np.float32)
-    if sigma > 0:
-        from scipy.ndimage import gaussian_filter
-
-        img = gaussian_filter(img, sigma=float(sigma), mode="nearest")
+    img = smooth_slice(image, sigma)
     span = float(vmax) - float(vmin)
     if not span > 0:
         span = 1.0

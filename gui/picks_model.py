@@ -104,6 +104,9 @@ class PicksModel(QObject):
     """
 
     changed = pyqtSignal()
+    #: picks were added, deleted or the table replaced: row numbers no longer name the same
+    #: picks (emitted before ``changed``)
+    rows_changed = pyqtSignal()
     dirty_changed = pyqtSignal(bool)
 
     def __init__(self, parent: Optional[QObject] = None) -> None:
@@ -171,6 +174,7 @@ class PicksModel(QObject):
         self.undo_stack.clear()
         self.undo_stack.setClean()
         self._unsaved_load = bool(dirty)
+        self.rows_changed.emit()
         self.changed.emit()
         self._emit_dirty()
 
@@ -184,8 +188,10 @@ class PicksModel(QObject):
 
     def load(self, path: PathLike) -> None:
         """Read a pick file (``.coords``, ``.txt``, ``.csv`` or another program's format)
-        for editing; coordinates are checked against ``shape``."""
-        picks = read_pick_file(path, shape=self.shape, tomo_name=self.tomo_name)
+        for editing; coordinates are checked against ``shape``, and the tomogram's shape and
+        voxel size turn coordinates in Angstrom (RELION 5, copick) back into voxels."""
+        picks = read_pick_file(path, shape=self.shape, tomo_name=self.tomo_name,
+                               voxel_size=self.voxel_size)
         picks.tomo_name = self.tomo_name or picks.tomo_name
         self.set_picks(picks, path)
 
@@ -195,7 +201,8 @@ class PicksModel(QObject):
         Without ``fmt`` (a plain ``.coords``/``.txt``/``.csv`` table) ``path`` (default: the
         current file) becomes the file being edited, the picks count as saved and the
         autosave file is removed. With ``fmt`` (a format of :mod:`deepetpicker.io.formats`)
-        the picks are exported into ``path``'s folder under that format's file names; the
+        the picks are exported: to ``path`` itself for formats that write one table file
+        (RELION, Dynamo), else into ``path``'s folder under that format's file names; the
         edited file and the unsaved state stay as they were.
         """
         target = Path(path) if path is not None else self.path
@@ -273,10 +280,12 @@ class PicksModel(QObject):
         for i, row in zip(indices, rows):
             result = np.insert(result, int(i), row, axis=0)
         self.rows = result
+        self.rows_changed.emit()
         self.changed.emit()
 
     def _delete(self, indices: np.ndarray) -> None:
         self.rows = np.delete(self.rows, indices, axis=0)
+        self.rows_changed.emit()
         self.changed.emit()
 
     def _set_xyz(self, index: int, xyz: np.ndarray) -> None:

@@ -28,6 +28,7 @@ from PyQt5.QtCore import QObject, QSettings, QTimer, pyqtSignal
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.picks import Picks, read_picks
 from deepetpicker.io.tomogram import Tomogram, load_tomogram
+from deepetpicker.progress import counted
 from deepetpicker.types import PathLike
 from gui.picks_model import PicksModel, autosave_path, remove_autosave
 
@@ -149,7 +150,7 @@ class ViewerDocument(QObject):
         self.picks.set_picks(picks)
         who = " ".join(f"{k} {v}" for k, v in (("user", user_id), ("session", session_id)) if v)
         self.status_message.emit(f"Opened run {found.name} of {Path(config).name} with "
-                                 f"{len(picks)} picks{' of ' + who if who else ''}")
+                                 f"{counted(len(picks), 'pick')}{' of ' + who if who else ''}")
         self.title_changed.emit()
         return found
 
@@ -161,7 +162,8 @@ class ViewerDocument(QObject):
                                     "tomogram...).")
         self.picks.load(path)
         self._remember("picks", str(path))
-        self.status_message.emit(f"Loaded {len(self.picks)} picks from {Path(path).name}")
+        self.status_message.emit(f"Loaded {counted(len(self.picks), 'pick')} from "
+                                 f"{Path(path).name}")
         self.title_changed.emit()
 
     def load_mask(self, kind: str, path: PathLike) -> np.ndarray:
@@ -213,7 +215,7 @@ class ViewerDocument(QObject):
                 remove_autosave(self.default_picks_path)
                 self._remember("picks", str(self.picks.path))
         names = ", ".join(p.name for p in written)
-        self.status_message.emit(f"Saved {len(self.picks)} picks to {names}")
+        self.status_message.emit(f"Saved {counted(len(self.picks), 'pick')} to {names}")
         self.title_changed.emit()
         return written
 
@@ -272,8 +274,8 @@ class ViewerDocument(QObject):
         picks.tomo_name = self.picks.tomo_name
         path = recovery.picks_path if recovery.picks_path.is_file() else None
         self.picks.set_picks(picks, path, dirty=True)
-        self.status_message.emit(f"Restored {len(picks)} unsaved picks; save them to keep "
-                                 f"them")
+        self.status_message.emit(f"Restored {counted(len(picks), 'unsaved pick')}; save them "
+                                 f"to keep them")
         self.title_changed.emit()
 
     def drop_recovery(self, recovery: Recovery) -> None:

@@ -121,7 +121,7 @@ def test_save_suffixes_and_the_message_for_an_unknown_one(qapp, tmp_path):
             ".ndjson.")):
         model.save(tmp_path / "picks.jsonl")
     written = model.save(tmp_path / "picks.tbl")
-    assert [p.name for p in written] == ["particles.tbl", "particles.doc"]
+    assert [p.name for p in written] == ["picks.tbl", "picks.doc"]  # the name given
 
 
 @pytest.mark.parametrize("spec", S.FORMAT_SPECS, ids=lambda spec: spec.name)

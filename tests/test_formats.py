@@ -657,3 +657,70 @@ def test_convert_again_and_an_earlier_conversion(tmp_path):
     assert body() == first
     C.convert([b], "star", out, overwrite=True)
     assert "4" in star.read_text() and body() != first
+
+
+@pytest.mark.parametrize("fmt", ["star", "relion4", "relion5", "tbl"])
+def test_one_table_formats_write_the_file_name_given(tmp_path, fmt):
+    from deepetpicker.io.format_specs import format_spec
+
+    suffix = format_spec(fmt).suffix
+    files = F.write_format(_tables(), fmt, tmp_path, shapes=SHAPE,
+                           file_name=f"chosen{suffix}")
+    assert files[0] == tmp_path / f"chosen{suffix}"
+    # Dynamo's table map takes the table's stem; nothing else is written
+    expected = {f"chosen{suffix}"} | ({"chosen.doc"} if fmt == "tbl" else set())
+    assert {p.name for p in tmp_path.iterdir()} == expected == {p.name for p in files}
+    tables = _read_all(files, shape=SHAPE, voxel_size=VOXEL)
+    for want in _tables():
+        got = _sorted(tables[want.tomo_name])
+        assert np.allclose(got.xyz, _sorted(want).xyz, atol=1e-4)
+
+
+def test_a_file_name_is_refused_where_the_format_names_its_files(tmp_path):
+    with pytest.raises(DeepETPickerError, match="EMAN2 box format .box. writes its own file "
+                                                "names.*star, relion4, relion5, tbl"):
+        F.write_format(_tables(), "box", tmp_path, file_name="mine.box")
+    with pytest.raises(DeepETPickerError, match=r"ends in \.star, not \.txt \(mine\.txt\); "
+                                                r"name it mine\.star"):
+        F.write_format(_tables(), "relion5", tmp_path, shapes=SHAPE, file_name="mine.txt")
+    with pytest.raises(DeepETPickerError, match="not a file name"):
+        F.write_format(_tables(), "star", tmp_path, file_name="sub/mine.star")
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_picks_writes_the_chosen_file_and_leaves_the_others(tmp_path):
+    from deepetpicker.ops.picks_files import export_picks, read_pick_file
+
+    first, second = _tables()
+    (tmp_path / "notes.txt").write_text("mine")
+    for fmt in ("star", "relion4", "relion5"):
+        one = export_picks(first, fmt, tmp_path, SHAPE, chosen=tmp_path / f"a_{fmt}.star")
+        before = {p.name: p.read_bytes() for p in tmp_path.iterdir()
+                  if not p.name.startswith(".deepetpicker")}
+        two = export_picks(second, fmt, tmp_path, SHAPE, chosen=tmp_path / f"b_{fmt}.star")
+        assert [p.name for p in one] == [f"a_{fmt}.star"]
+        assert [p.name for p in two] == [f"b_{fmt}.star"]
+        after = {p.name: p.read_bytes() for p in tmp_path.iterdir()
+                 if not p.name.startswith(".deepetpicker") and p.name != f"b_{fmt}.star"}
+        assert after == before
+        for path, table in ((one[0], first), (two[0], second)):
+            back = read_pick_file(path, SHAPE, table.tomo_name, voxel_size=VOXEL)
+            assert back.tomo_name == table.tomo_name
+            assert np.allclose(back.xyz, table.xyz, atol=1e-3)
+
+
+def test_read_pick_file_takes_the_open_tomograms_shape_and_voxel_size(tmp_path):
+    from deepetpicker.ops.picks_files import read_pick_file
+
+    path, = F.write_format(_tables(), "relion5", tmp_path, shapes=SHAPE)
+    for want in _tables():
+        got = read_pick_file(path, SHAPE, want.tomo_name, voxel_size=VOXEL)
+        assert got.tomo_name == want.tomo_name and got.voxel_size == VOXEL
+        assert np.allclose(got.xyz, want.xyz, atol=1e-3)
+    # a file of one tomogram is read whatever its tomogram's name
+    single, = F.write_format(_tables()[:1], "relion5", tmp_path / "one", shapes=SHAPE)
+    got = read_pick_file(single, SHAPE, "renamed", voxel_size=VOXEL)
+    assert np.allclose(got.xyz, _tables()[0].xyz, atol=1e-3)
+    with pytest.raises(DeepETPickerError, match=r"several tomograms \(TS_01, TS_02\) and none "
+                                                r"is named 'TS_03'"):
+        read_pick_file(path, SHAPE, "TS_03", voxel_size=VOXEL)

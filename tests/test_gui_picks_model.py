@@ -97,7 +97,7 @@ def test_save_as_other_formats_exports_without_changing_the_file(model, tmp_path
     model.add(1, 3, 4, 5)
     model.add(2, 6, 7, 8)
     written = model.save(tmp_path / "out" / "whatever.star", fmt="relion4")
-    assert [p.name for p in written] == ["particles_relion4.star"]
+    assert [p.name for p in written] == ["whatever.star"]  # the file chosen
     tables = read_any(written[0])
     assert tables[0].tomo_name == "tomo"
     assert tables[0].xyz.tolist() == [[3, 4, 5], [6, 7, 8]]

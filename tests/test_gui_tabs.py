@@ -310,7 +310,7 @@ def test_bad_fields_show_an_error_and_the_app_keeps_working(qtbot, dialogs, sim,
     # inference without weights
     itab = window.infer_tab
     assert not itab.run()
-    assert "training config" in dialogs.texts("critical")[-1]
+    assert "Choose the trained weights" in dialogs.texts("critical")[-1]
     n = len(dialogs.shown)
     # ... and the window still works: the fixed settings run
     type_into(qtbot, tab.tomo_path.edit, str(Path(sim).parent.parent / "raw"))
@@ -494,6 +494,34 @@ def test_inference_runs_lists_results_opens_them_and_converts(qtbot, dialogs, si
     assert written and not dialogs.shown
     total = sum(len(t) for p in written for t in read_any(p))
     assert total == sum(len(read_picks(r[2])) for r in rows)
+
+
+def test_inference_with_weights_only_takes_the_settings_stored_in_them(qtbot, dialogs, sim,
+                                                                       trained, tmp_path):
+    import shutil
+
+    _config, weights = trained
+    mine = tmp_path / "weights" / "best.pth"  # predictions go beside the weights
+    mine.parent.mkdir()
+    shutil.copy(weights, mine)
+    window = make_window(qtbot)
+    tab = window.infer_tab
+    assert not tab.config_field.text()
+    tab.weights_field.setText(str(mine))
+    assert not tab.run()  # nothing names the tomograms
+    assert dialogs.texts("critical")[-1].startswith(
+        "Add the tomograms to pick (Add files... or Add folder...): without a training config "
+        "the weights best.pth")
+    dialogs.shown.clear()
+    raw = Path(sim).parent.parent / "raw"
+    tab.add_tomograms([str(raw / "sim_00.mrc")])
+    type_into(qtbot, tab.t_lm, "0.05")
+    assert tab.run()
+    wait_done(qtbot, tab.panel)
+    assert tab.panel.last_outcome == "finished" and not dialogs.shown, dialogs.texts()
+    picks = read_picks(tmp_path / "weights" / "predictions" / "sim_00.coords")
+    assert len(picks) > 0
+    assert table_text(tab.results_table)[0][:1] == ["sim_00"]
 
 
 def test_inference_reports_a_bad_tomogram_and_picks_the_others(qtbot, dialogs, sim,

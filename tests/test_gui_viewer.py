@@ -549,3 +549,134 @@ def test_equalise_gaussian_and_invert_change_the_displayed_slices(window, data, 
     assert smooth_xy[inside] > smooth_xy[outside]
     tab.sigma.setValue(0.0)
     assert np.array_equal(xy.image, plain_xy)
+
+
+def _save_as(tab, monkeypatch, path, label):
+    """Save As through the dialog: the file ``path`` with the filter of format ``label``."""
+    from gui.picks_model import SAVE_FILTERS
+
+    (text,) = [t for t, _name, _suffix in SAVE_FILTERS if t.startswith(label + " (")]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(path), text)))
+    return tab.save_as()
+
+
+def _file_hashes(folder, but=()):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()
+            if p.is_file() and p.name not in but
+            and not p.name.startswith(".deepetpicker-outputs")}  # the folder's output record
+
+
+@pytest.mark.parametrize("label", ["RELION 3 particles", "RELION 4 tomography particles",
+                                   "RELION 5 tomography particles"])
+def test_save_as_relion_writes_the_file_named_and_nothing_else(window, data, monkeypatch,
+                                                               label):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    assert _save_as(tab, monkeypatch, data / "edited.star", label)
+    assert window.statusBar().currentMessage() == "Saved 2 picks to edited.star"
+    first = _file_hashes(data)
+    assert tab.open_tomogram(data / "other.mrc")
+    tab.model.add(1, 5, 6, 7)
+    assert _save_as(tab, monkeypatch, data / "other_relion.star", label)
+    assert window.statusBar().currentMessage() == "Saved 1 pick to other_relion.star"
+    assert _file_hashes(data, but=("other_relion.star",)) == first  # nothing else changed
+    (mine,) = read_any(data / "edited.star", shape=SHAPE, voxel_size=10.0)
+    assert sorted(map(tuple, mine.xyz.tolist())) == [(12, 36, 8), (30, 20, 12)]
+    (theirs,) = read_any(data / "other_relion.star", shape=SHAPE, voxel_size=10.0)
+    assert theirs.xyz.tolist() == [[5, 6, 7]]
+
+
+@pytest.mark.parametrize("label", ["RELION 4 tomography particles",
+                                   "RELION 5 tomography particles"])
+def test_a_relion_export_loads_back_on_its_tomogram(window, data, monkeypatch, dialogs, label):
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    tab.model.add(2, 40.5, 7.25, 3)
+    expected = tab.model.rows.copy()
+    assert _save_as(tab, monkeypatch, data / "back.star", label)
+    tab.model.undo_stack.setClean()
+    assert tab.load_picks(data / "back.star"), dialogs.texts()
+    assert tab.model.path == data / "back.star"
+    assert np.abs(tab.model.rows[:, 1:4] - expected[:, 1:4]).max() < 1e-3
+    assert tab.model.classes.tolist() == expected[:, 0].astype(int).tolist()
+    # and at start-up, the tomogram with its picks (`--tomogram ... --picks ...`)
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "back.star")
+    assert np.abs(tab.model.rows[:, 1:4] - expected[:, 1:4]).max() < 1e-3
+    assert not dialogs.texts("critical")
+
+
+def _ring(tab):
+    """The picks drawn with the dashed selection ring, on any view."""
+    return {int(view.pick_index[np.nonzero(view.pick_index == tab.views.selected)[0][0]])
+            for view in tab.views.views.values() if view.highlight.count()}
+
+
+def test_the_selection_never_goes_stale(window, data, qtbot):
+    tab = window.viewer_tab
+    many = data / "many.coords"
+    write_picks(many, Picks([1] * 10, [(5 + 5 * i, 10 + 3 * i, 12) for i in range(10)],
+                            tomo_name="tomo"))
+    tab.open_tomogram(data / "tomo.mrc", picks=many)
+
+    def click_row(row):
+        index = tab.table.table_model.index(row, 2)
+        tab.table.scrollTo(index)
+        qtbot.mouseClick(tab.table.viewport(), Qt.LeftButton,
+                         pos=tab.table.visualRect(index).center())
+
+    click_row(7)
+    assert tab.views.selected == 7 and _ring(tab) == {7} and tab.table.selected_rows() == [7]
+    # a move keeps the same pick selected in the table and on the views
+    tab.model.move(7, 41, 31, 12)
+    assert tab.table.selected_rows() == [7] and _ring(tab) == {7}
+    qtbot.keyClick(tab.table, Qt.Key_Delete)
+    assert len(tab.model) == 9
+    # the deleted pick's ring does not move on to the pick that took its row
+    assert tab.views.selected == -1 and _ring(tab) == set()
+    assert tab.table.selected_rows() == []
+    qtbot.mouseClick(tab.delete_button, Qt.LeftButton)
+    assert len(tab.model) == 9
+    assert window.statusBar().currentMessage().startswith("No pick selected to delete")
+
+    click_row(2)
+    assert _ring(tab) == {2}
+    tab.model.undo_stack.undo()  # the deleted pick comes back: rows renumbered
+    assert tab.views.selected == -1 and tab.table.selected_rows() == []
+
+    # loading other picks, or opening another tomogram, drops the selection
+    click_row(1)
+    assert _ring(tab) == {1}
+    tab.model.undo_stack.setClean()
+    assert tab.load_picks(data / "tomo.coords")
+    assert tab.views.selected == -1 and _ring(tab) == set() and tab.table.selected_rows() == []
+    click_row(1)
+    assert _ring(tab) == {1}
+    assert tab.open_tomogram(data / "other.mrc")
+    assert tab.views.selected == -1 and _ring(tab) == set()
+
+
+def test_auto_contrast_follows_the_gaussian_filter(window, data, volume):
+    from scipy.ndimage import gaussian_filter
+
+    tab = window.viewer_tab
+    tab.open_tomogram(data / "tomo.mrc")
+    assert tab.auto_contrast.isChecked()
+    z = tab.views.position[2]
+    tab.sigma.setValue(1.5)
+    filtered = gaussian_filter(volume[z].astype(np.float32), 1.5, mode="nearest")
+    lo, hi = tab.views.display["vmin"], tab.views.display["vmax"]
+    # the levels lie within the filtered slice's values and span most of them
+    assert filtered.min() <= lo < hi <= filtered.max()
+    p1, p99 = np.percentile(filtered, [1, 99])
+    assert hi - lo >= 0.8 * (p99 - p1)
+    assert (lo, hi) == pytest.approx((tab.vmin.value(), tab.vmax.value()), abs=1e-3)
+    shown = tab.views.views["xy"].image.image
+    # not a flat grey: black to white, and the smoothed background keeps its shades
+    assert shown.max() - shown.min() > 0.9
+    assert np.percentile(shown, 95) - np.percentile(shown, 5) > 0.1
+    # the filter off again: the tomogram's own limits come back
+    tab.sigma.setValue(0.0)
+    assert tab.views.display["vmin"] < filtered.min()

@@ -183,3 +183,46 @@ def test_progress_text_helpers():
     text = describe_progress(Progress("train", 3, 10, item="tomo_01", eta_s=42,
                                       metrics={"loss": 0.3125}))
     assert text == "train  3/10  ETA 0:42  tomo_01  loss=0.3125"
+
+
+def predict_like_job(progress=None, cancel=None, fail=False):
+    """One tomogram: its inner stages count slabs and tiles, the job counts tomograms."""
+    report = Reporter(progress, cancel)
+    report("predict", 0, 1, item="sim_00")
+    for i in (1, 2):
+        report("statistics", i, 2, item="sim_00")
+    for i in (1, 2, 3):
+        report("scan", i, 3, item="sim_00")
+    if fail:
+        raise DeepETPickerError("sim_00.mrc: the disk is full")
+    report("predict", 1, 1, item="sim_00", message="sim_00.mrc: 1 pick", picks=1)
+    return {}
+
+
+def test_panel_texts_at_rest_done_and_failed(qtbot, dialogs):
+    panel = JobPanel("Inference", bar_stages=("scan",), job_stage="predict")
+    qtbot.addWidget(panel)
+    # at rest: no "0 / 1", only "idle"
+    assert not panel.bar.isTextVisible() and panel.label.text() == "idle"
+    with qtbot.waitSignal(panel.running_changed, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        panel.run(predict_like_job)
+    # the end shows the job's count (tomograms), not the last inner stage's
+    assert panel.bar.isTextVisible() and panel.bar.text() == "1 / 1 done"
+    assert panel.bar.value() == panel.bar.maximum() == 1
+    assert panel.label.text().startswith("done in")
+    assert "sim_00.mrc: 1 pick" in panel.log_view.toPlainText()
+
+    with qtbot.waitSignal(panel.running_changed, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        panel.run(predict_like_job, fail=True)
+    # a failure never looks complete: not a full bar, the word failed, in red
+    assert panel.bar.text() == "failed at 0 / 1"
+    assert panel.bar.value() < panel.bar.maximum()
+    assert panel.label.text() == "failed" and "#b00020" in panel.label.styleSheet()
+    assert "#d9534f" in panel.bar.styleSheet()
+    # the next run starts plain again
+    with qtbot.waitSignal(panel.running_changed, timeout=5000,
+                          check_params_cb=lambda running: not running):
+        panel.run(predict_like_job)
+    assert panel.bar.text() == "1 / 1 done" and panel.bar.styleSheet() == ""

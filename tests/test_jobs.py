@@ -85,3 +85,17 @@ def test_keep_marks_a_line_to_keep():
     report("train", 1, 30)
     assert events[0].keep and events[0].metrics == {"loss": 0.5}
     assert not events[1].keep and Progress("x").keep is False
+
+
+def test_counts_have_their_noun_in_the_right_number():
+    assert [jobs.counted(n, "pick") for n in (0, 1, 2)] == ["0 picks", "1 pick", "2 picks"]
+    assert jobs.counted(1, "class", "classes") == "1 class"
+    assert jobs.counted(3, "class", "classes") == "3 classes"
+
+
+def test_the_end_of_a_job_shows_its_overall_count_not_an_inner_stage():
+    overall = Progress("predict", 1, 1)
+    assert jobs.describe_outcome("done", overall, 3.2) == "1 / 1 done in 0:03"
+    assert jobs.describe_outcome("done") == "done"
+    assert jobs.describe_outcome("failed", Progress("predict", 0, 1)) == "failed at 0 / 1"
+    assert jobs.describe_outcome("stopped") == "stopped"

@@ -17,7 +17,7 @@ from deepetpicker.model import ResUNet3D, probabilities, save_checkpoint
 from deepetpicker.picking.tiling import scan
 from deepetpicker.predict.job import cpu_tiles_per_pass, predict
 from deepetpicker.preprocess.labels import paint_labels, paint_occupancy
-from deepetpicker.progress import Cancelled, CancelToken
+from deepetpicker.progress import Cancelled, CancelToken, counted
 from deepetpicker.simulate import simulate_tomogram
 
 F1_FLOOR = 0.8
@@ -115,7 +115,7 @@ def test_predict_picks_particles_and_writes_every_output(trained, tmp_path):
     assert {"statistics", "scan", "peaks", "predict"} <= stages
     last = [e for e in events if e.stage == "predict"][-1]
     assert (last.done, last.total) == (1, 1)
-    assert "held_out.coords: %d picks" % len(picks) in result.summary()
+    assert f"held_out.coords: {counted(len(picks), 'pick')}" in result.summary()
 
 
 def _saved_map_and_normalised_volume(result, trained):

@@ -65,6 +65,9 @@ class FormatSpec:
     #: written to the very file name chosen (any of :attr:`suffixes`); other formats write
     #: their own file names into the chosen folder
     keeps_file_name: bool = False
+    #: every tomogram's picks go into one table file (RELION, Dynamo), so the writer can
+    #: write it under a file name the user chose (Dynamo's table map takes the same stem)
+    one_table_file: bool = False
     #: for formats sharing a suffix: whether a file's text is this format; the one format of
     #: a suffix without this test is the one a file is when no other's test says so
     recognise: Optional[Callable[[str], bool]] = None
@@ -101,7 +104,8 @@ FORMAT_SPECS: tuple[FormatSpec, ...] = (
         name="star", suffixes=(".star",), label="RELION 3 particles",
         help="RELION 3, 0-based pixels of the tomogram", program="RELION 3",
         files="`particles.star`, `rlnMicrographName`, `rlnCoordinateX/Y/Z`",
-        units="pixels of the tomogram", origin="0-based", class_column="`rlnClassNumber`"),
+        units="pixels of the tomogram", origin="0-based", class_column="`rlnClassNumber`",
+        one_table_file=True),
     FormatSpec(
         name="relion4", suffixes=(".star",), label="RELION 4 tomography particles",
         help="RELION 4, 0-based pixels of the UNBINNED tilt series (voxel x binning)",
@@ -113,7 +117,7 @@ FORMAT_SPECS: tuple[FormatSpec, ...] = (
         needs="`--binning B`, or `--voxel-size` with `--tilt-series-pixel-size` (read: the "
               "optics table); else binning 1; refused when the pixel sizes give no whole "
               "binning",
-        uses_binning=True, relion_tomo=True,
+        uses_binning=True, relion_tomo=True, one_table_file=True,
         recognise=lambda text: RELION_TOMO_NAME in text and RELION_CENTRED_X not in text),
     FormatSpec(
         name="relion5", suffixes=(".star",), label="RELION 5 tomography particles",
@@ -121,7 +125,7 @@ FORMAT_SPECS: tuple[FormatSpec, ...] = (
         files="`particles_relion5.star`, `rlnTomoName`, `rlnCenteredCoordinateX/Y/ZAngst`",
         units="Angstrom", origin="tomogram centre, `size / 2`", class_column="`rlnClassNumber`",
         needs="`--voxel-size` and `--shape` (or `--tomogram`)",
-        needs_voxel_size=True, needs_shape=True, relion_tomo=True,
+        needs_voxel_size=True, needs_shape=True, relion_tomo=True, one_table_file=True,
         recognise=lambda text: RELION_CENTRED_X in text),
     FormatSpec(
         name="tbl", suffixes=(".tbl",), label="Dynamo table",
@@ -130,7 +134,7 @@ FORMAT_SPECS: tuple[FormatSpec, ...] = (
         files="`particles.tbl` (x y z in columns 24-26) + table map `particles.doc`",
         units="voxels",
         origin="**1-based** (Dynamo counts from 1; copick's Dynamo reader takes .tbl as "
-               "0-based, one voxel off)", class_column="column 22"),
+               "0-based, one voxel off)", class_column="column 22", one_table_file=True),
     FormatSpec(
         name="copick", suffixes=(".json",), label="copick picks",
         help="Angstrom, 0-based (voxel x voxel size)", program="",

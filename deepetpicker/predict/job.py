@@ -34,7 +34,13 @@ from deepetpicker.predict.weights import (
     config_from_checkpoint,
     tuned_settings,
 )
-from deepetpicker.progress import Cancelled, CancelToken, ProgressCallback, Reporter
+from deepetpicker.progress import (
+    Cancelled,
+    CancelToken,
+    ProgressCallback,
+    Reporter,
+    counted,
+)
 from deepetpicker.types import PathLike
 
 if TYPE_CHECKING:
@@ -261,7 +267,8 @@ def _pick_each(plan: PredictPlan, picker: TomogramPicker, record_base: dict,
         shapes[stem] = done.shape
         voxel_sizes[stem] = done.voxel_size
         report("predict", index + 1, total, item=stem,
-               message=f"{path.name}: {len(done.picks)} picks", picks=len(done.picks))
+               message=f"{path.name}: {counted(len(done.picks), 'pick')}",
+               picks=len(done.picks))
     return tables, shapes, voxel_sizes
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import numpy as np
 
 from deepetpicker.io.atomic import atomic_path
+from deepetpicker.progress import counted
 
 if TYPE_CHECKING:
     from deepetpicker.predict.picker import PickedTomogram
@@ -66,7 +67,8 @@ class PredictResult:
         for path in self.outputs:
             counts = self.counts.get(path.stem, {})
             per_class = ", ".join(f"class {c}: {n}" for c, n in counts.items())
-            lines.append(f"  {path.name}: {sum(counts.values())} picks ({per_class})")
+            lines.append(f"  {path.name}: {counted(sum(counts.values()), 'pick')} "
+                         f"({per_class})")
         if self.score_maps:
             lines.append(f"  score maps: {len(self.score_maps)} MRC file(s)")
         for path in self.exports:

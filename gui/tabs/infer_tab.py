@@ -67,7 +67,12 @@ class InferTab(QWidget):
         self.results_project: Optional[tuple[str, str, float]] = None
 
         self.config_field = PathField("open", "Training configs (*.py);;All files (*)",
-                                      "train config (train_configs=...)")
+                                      "optional: the weights' train config")
+        self.config_field.setToolTip("The training config of the weights (train_configs=...). "
+                                     "Without one, the settings stored in the weights are "
+                                     "used (patch size, classes, particle diameters, "
+                                     "normalisation, tile and pad size); then list the "
+                                     "tomograms to pick.")
         self.weights_field = PathField("open", dialogs.CHECKPOINT_FILTER,
                                        "best.pth of a training run")
         self.tomo_list = QListWidget()
@@ -122,7 +127,8 @@ class InferTab(QWidget):
         self.min_score.setSpecialValueText("tuned")
         self.device = device_combo("Where to run the network")
         self.out_dir = PathField("folder", placeholder="default: base_path/runs/<name>/"
-                                                       "predictions")
+                                                       "predictions, or predictions beside "
+                                                       "the weights")
         self.out_format = combo([("coords only", "")] +
                                 [(f"coords + {s.name}", s.name) for s in FORMAT_SPECS
                                  if s.name != "coords"],
@@ -203,7 +209,8 @@ class InferTab(QWidget):
         rl.setContentsMargins(0, 0, 0, 0)
         rl.addWidget(results, 1)
         rl.addWidget(convert)
-        self.panel = JobPanel("Inference", bar_stages=("scan",))
+        # the bar follows the tiles of each tomogram; at the end it counts the tomograms
+        self.panel = JobPanel("Inference", bar_stages=("scan",), job_stage="predict")
         job_tab_layout(self, settings, right, self.panel, (480, 220))
 
         self.config_field.edit.editingFinished.connect(self._config_edited)
@@ -236,6 +243,7 @@ class InferTab(QWidget):
     def _config_edited(self) -> bool:
         path = self.config_field.text()
         if not path:
+            self.config = None  # the settings stored in the weights
             return False
         try:
             cfg = load_train_config(path)
@@ -350,13 +358,24 @@ class InferTab(QWidget):
         """True when the input is a copick project (else tomogram files)."""
         return self.source.currentData() == "copick"
 
-    def job_arguments(self) -> tuple[TrainConfig, dict]:
+    def job_arguments(self) -> tuple[Optional[TrainConfig], dict]:
         """The config and keyword arguments of :func:`deepetpicker.predict.job.predict` that the
         fields describe, or with a copick project as the input those of
         :func:`deepetpicker.copick_jobs.predict_into_project` (raises DeepETPickerError naming
-        what is missing or wrong)."""
-        if self.config is None and not self._config_edited():
-            raise DeepETPickerError("Choose the training config of the weights (Train config).")
+        what is missing or wrong).
+
+        The training config is optional: without one the config is None and the job takes
+        the settings stored in the weights (patch and pad size too; the device and the
+        picking thresholds come from the fields), as ``deepetpicker predict`` does without
+        ``--config``."""
+        config_path = self.config_field.text()
+        if config_path and self.config is None and not self._config_edited():
+            raise DeepETPickerError(
+                f"The training config {config_path} could not be loaded (see the message "
+                f"before). Correct it, or clear the Train config field to use the settings "
+                f"stored in the weights.")
+        if not config_path:
+            self.config = None
         weights = self.weights_field.text()
         if not weights:
             raise DeepETPickerError("Choose the trained weights (best.pth of a training run).")
@@ -364,10 +383,17 @@ class InferTab(QWidget):
         from deepetpicker.model.checkpoint import resolve_checkpoint
 
         weights = str(resolve_checkpoint(weights, prefer=BEST_CHECKPOINT))
-        data = self.config.to_dict()
-        data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
-                    device=self.device.currentText().strip())
-        cfg = TrainConfig.from_dict(data, source=self.config.source)
+        device = self.device.currentText().strip()
+        cfg = None
+        if self.config is not None:
+            data = self.config.to_dict()
+            data.update(patch_size=self.patch_size.value(), padding_size=self.pad_size.value(),
+                        device=device)
+            cfg = TrainConfig.from_dict(data, source=self.config.source)
+        elif not self.uses_copick() and not self.tomograms():
+            raise DeepETPickerError(
+                f"Add the tomograms to pick (Add files... or Add folder...): without a training "
+                f"config the weights {Path(weights).name} do not say where the dataset is.")
         picking = {"t_seg": self.t_seg.value(), "t_lm": self.t_lm.value(),
                    "localize": self.localize.currentData()}
         if self.t_dist.value() > 0:
@@ -378,6 +404,8 @@ class InferTab(QWidget):
                   "save_scores": self.save_scores.isChecked(), "tta": self.tta.isChecked(),
                   "formats": [self.out_format.currentData()] if self.out_format.currentData()
                   else [], "mask": self.mask_field.text() or None}
+        if cfg is None:  # the tiles are the weights' own; the device is the field's
+            kwargs["device"] = device or None
         if self.uses_copick():
             kwargs.update(self.copick_arguments())
         else:
@@ -395,6 +423,7 @@ class InferTab(QWidget):
             from deepetpicker.copick_jobs import predict_into_project
 
             project = (kwargs["copick_config"], kwargs["tomo_type"], kwargs["voxel_spacing"])
+            self.panel.job_stage = "copick"  # one per run
             return self.panel.run(predict_into_project, cfg,
                                   on_success=lambda result: self._on_copick_done(result,
                                                                                  project),
@@ -402,6 +431,7 @@ class InferTab(QWidget):
                                   **kwargs) is not None
         from deepetpicker.predict.job import predict
 
+        self.panel.job_stage = "predict"  # one per tomogram
         return self.panel.run(predict, cfg, on_success=self._on_done, name="inference",
                               **kwargs) is not None
 

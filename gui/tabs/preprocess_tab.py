@@ -148,7 +148,7 @@ class PreprocessTab(QWidget):
         self.result_table = table(["id", "tomogram", "particles"])
         results = group_box("Tomograms found", self.result_table)
 
-        self.panel = JobPanel("Preprocessing")
+        self.panel = JobPanel("Preprocessing", job_stage="preprocess")
         job_tab_layout(self, settings, results, self.panel, (420, 260))
 
         self.load_button.clicked.connect(lambda: self.load_config())

@@ -41,9 +41,10 @@ from PyQt5.QtWidgets import (
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import picks_file_filter
 from deepetpicker.io.tomogram import Tomogram
+from deepetpicker.progress import counted
 from deepetpicker.render.slices import percentile_limits
 from gui import dialogs
-from gui.display import ClassStyles, sample_volume
+from gui.display import ClassStyles, sample_volume, slice_image, smooth_slice
 from gui.picks_model import SAVE_FILTERS
 from gui.viewer_document import ViewerDocument
 from gui.widgets.class_table import ClassTable
@@ -311,6 +312,10 @@ class ViewerTab(QWidget):
         self.undo_button.setEnabled(False)
         self.redo_button.setEnabled(False)
         self.delete_button.clicked.connect(self.table.delete_selected)
+        self.table.nothing_to_delete.connect(lambda: self.status_message.emit(
+            "No pick selected to delete: select rows in the table (or click a pick's circle), "
+            "then press Delete selected."))
+        self.model.rows_changed.connect(self.clear_selection)
         self.table.pick_activated.connect(lambda i: self.views.select_pick(i, jump=True))
         self.model.changed.connect(self._update_count)
         self.document.title_changed.connect(self.title_changed)
@@ -525,7 +530,8 @@ class ViewerTab(QWidget):
             return False
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.written_at))
         question = (f"Unsaved picks of {recovery.picks_path.name} from {when} were found "
-                    f"({len(recovery.picks)} picks in {recovery.autosave.name}).\n\nRestore "
+                    f"({counted(len(recovery.picks), 'pick')} in {recovery.autosave.name})."
+                    f"\n\nRestore "
                     f"them? (No discards them.)")
         if not dialogs.ask_yes_no(self, "Restore unsaved picks", question, default_yes=True):
             self.document.drop_recovery(recovery)
@@ -541,7 +547,7 @@ class ViewerTab(QWidget):
         answer = dialogs.ask_save_discard_cancel(
             self, "Unsaved picks",
             f"The picks of {self.tomogram.path.name} have unsaved changes "
-            f"({len(self.model)} picks).\n\nSave them before you go on?")
+            f"({counted(len(self.model), 'pick')}).\n\nSave them before you go on?")
         if answer == dialogs.SAVE:
             return self.save()
         if answer == dialogs.DISCARD:
@@ -581,12 +587,24 @@ class ViewerTab(QWidget):
                     widget.setValue(value)
                     widget.blockSignals(False)
 
+    def _contrast_values(self):
+        """The values auto contrast is taken from: a sample of the tomogram, or with the
+        Gaussian filter on, the filtered XY slice at the crosshair (smoothing narrows the
+        range of values, so the raw values' limits would show a flat grey)."""
+        sigma = self.sigma.value()
+        if sigma <= 0:
+            return self.sample
+        data = self.tomogram.data
+        z = self.views.position[2] if self.views.data is data else data.shape[0] // 2
+        return smooth_slice(slice_image(data, "xy", z), sigma).ravel()
+
     def _auto_limits(self) -> Optional[tuple[float, float]]:
-        """With auto contrast on: the percentile limits of the open tomogram, also shown in
-        the min / max boxes; otherwise None."""
+        """With auto contrast on: the percentile limits of the image as displayed (see
+        :meth:`_contrast_values`), also shown in the min / max boxes; otherwise None."""
         if self.tomogram is None or not self.auto_contrast.isChecked():
             return None
-        lo, hi = percentile_limits(self.sample, self.low_pct.value(), self.high_pct.value())
+        lo, hi = percentile_limits(self._contrast_values(), self.low_pct.value(),
+                                   self.high_pct.value())
         for box, value in ((self.vmin, lo), (self.vmax, hi)):
             box.blockSignals(True)
             box.setValue(value)
@@ -605,8 +623,13 @@ class ViewerTab(QWidget):
         self.views.set_display(vmin=self.vmin.value(), vmax=self.vmax.value())
 
     def _on_display(self, *_args) -> None:
-        self.views.set_display(sigma=self.sigma.value(), equalize=self.equalize.isChecked(),
-                               invert=self.invert.isChecked())
+        options = dict(sigma=self.sigma.value(), equalize=self.equalize.isChecked(),
+                       invert=self.invert.isChecked())
+        if self.sender() is self.sigma:  # the filter changes the values auto contrast uses
+            limits = self._auto_limits()
+            if limits is not None:
+                options.update(vmin=limits[0], vmax=limits[1])
+        self.views.set_display(**options)
 
     def _on_overlays(self, *_args) -> None:
         self.views.show_picks = self.show_picks.isChecked()
@@ -626,7 +649,12 @@ class ViewerTab(QWidget):
         if self.current_class.value() > self.class_count.value():
             self.class_count.setValue(self.current_class.value())
 
+    def clear_selection(self) -> None:
+        """No pick selected, in the table and on the views (row numbers changed)."""
+        self.table.clear_selection()
+        self.views.select_pick(-1)
+
     def _update_count(self) -> None:
         n = len(self.model)
         shown = len(self.views.visible_picks())
-        self.count_label.setText(f"{n} picks" + (f" ({shown} shown)" if shown != n else ""))
+        self.count_label.setText(counted(n, "pick") + (f" ({shown} shown)" if shown != n else ""))

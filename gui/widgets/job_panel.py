@@ -22,7 +22,7 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from deepetpicker.progress import Progress, describe_progress, format_seconds
+from deepetpicker.progress import Progress, describe_outcome, describe_progress, format_seconds
 from gui.dialogs import show_error
 from gui.worker import JobWorker
 
@@ -38,12 +38,16 @@ class JobPanel(QWidget):
     progress = pyqtSignal(object)
 
     def __init__(self, title: str, bar_stages: Optional[tuple] = None,
-                 parent: Optional[QWidget] = None) -> None:
+                 parent: Optional[QWidget] = None, job_stage: Optional[str] = None) -> None:
         """``bar_stages``: the stages whose counts drive the progress bar (default: all);
-        the others still update the status line."""
+        the others still update the status line. ``job_stage``: the stage that counts the
+        whole job (e.g. ``predict``, one per tomogram; default the first bar stage), whose
+        count the bar shows once the job has ended."""
         super().__init__(parent)
         self.title = title
         self.bar_stages = tuple(bar_stages) if bar_stages else None
+        self.job_stage = job_stage or (self.bar_stages[0] if self.bar_stages else None)
+        self._overall: Optional[Progress] = None
         self.worker: Optional[JobWorker] = None
         self._on_success: Optional[Callable[[Any], None]] = None
         self._started = 0.0
@@ -52,8 +56,7 @@ class JobPanel(QWidget):
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
-        self.bar.setFormat("%v / %m")
-        self.bar.setTextVisible(True)
+        self.bar.setTextVisible(False)  # no count at rest
         self.label = QLabel("idle")
         self.label.setMinimumWidth(200)
         self.stop_button = QPushButton("Stop")
@@ -103,6 +106,10 @@ class JobPanel(QWidget):
         self._on_success = on_success
         self._started = time.monotonic()
         self.last_outcome = None
+        self._overall = None
+        self._set_bar_style(failed=False)
+        self.bar.setFormat("%v / %m")
+        self.bar.setTextVisible(True)
         self.bar.setRange(0, 0)  # busy until the first counted event
         self.label.setText("starting")
         self.stop_button.setEnabled(True)
@@ -125,7 +132,31 @@ class JobPanel(QWidget):
         return self.worker is None or self.worker.wait(msecs)
 
     # -- events ----------------------------------------------------------------------------
+    def _set_bar_style(self, failed: bool) -> None:
+        """Red bar and text for a failed job, so it never looks complete."""
+        style = ("QProgressBar { color: #b00020; } QProgressBar::chunk { background: #d9534f; }"
+                 if failed else "")
+        self.bar.setStyleSheet(style)
+        self.label.setStyleSheet("color: #b00020;" if failed else "")
+
+    def _show_end(self, outcome: str) -> None:
+        """The bar at the end of a job: the job's overall count (not an inner stage's) and
+        the outcome, e.g. ``1 / 1 done``; a failed or stopped job's bar is not full unless
+        its count says so."""
+        text = describe_outcome(outcome, self._overall)
+        if self._overall is not None:
+            self.bar.setRange(0, int(self._overall.total))
+            self.bar.setValue(min(int(self._overall.done), int(self._overall.total)))
+        elif self.bar.maximum() == 0:   # no count came: an empty bar for a failure
+            self.bar.setRange(0, 1)
+            self.bar.setValue(1 if outcome == "done" else 0)
+        elif outcome == "done":
+            self.bar.setValue(self.bar.maximum())
+        self.bar.setFormat(text.replace("%", "%%"))
+
     def _on_progress(self, event: Progress) -> None:
+        if event.total and event.stage == self.job_stage:
+            self._overall = event
         if event.total:
             if self.bar_stages is None or event.stage in self.bar_stages:
                 self.bar.setRange(0, int(event.total))
@@ -137,9 +168,7 @@ class JobPanel(QWidget):
 
     def _on_finished(self, result: Any) -> None:
         self.last_outcome = "finished"
-        if self.bar.maximum() == 0:
-            self.bar.setRange(0, 1)
-        self.bar.setValue(self.bar.maximum())
+        self._show_end("done")
         elapsed = format_seconds(time.monotonic() - self._started)
         self.label.setText(f"done in {elapsed}")
         self.append_log(f"finished in {elapsed}")
@@ -157,8 +186,8 @@ class JobPanel(QWidget):
 
     def _on_failed(self, message: str, details: str) -> None:
         self.last_outcome = "failed"
-        if self.bar.maximum() == 0:
-            self.bar.setRange(0, 1)
+        self._show_end("failed")
+        self._set_bar_style(failed=True)
         self.label.setText("failed")
         self.append_log(f"ERROR: {message}")
         if details:
@@ -168,8 +197,7 @@ class JobPanel(QWidget):
 
     def _on_stopped(self) -> None:
         self.last_outcome = "stopped"
-        if self.bar.maximum() == 0:
-            self.bar.setRange(0, 1)
+        self._show_end("stopped")
         self.label.setText("stopped")
         self.append_log("stopped; outputs finished before the stop are kept")
         self.status_message.emit(f"{self.title}: stopped")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from PyQt5.QtCore import QAbstractTableModel, QModelIndex, Qt, pyqtSignal
+from PyQt5.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, Qt, pyqtSignal
 from PyQt5.QtGui import QColor
 from PyQt5.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
@@ -65,6 +65,8 @@ class PicksTable(QTableView):
     the selected picks (through the undo stack)."""
 
     pick_activated = pyqtSignal(int)
+    #: Delete (the key or the button) with no row selected
+    nothing_to_delete = pyqtSignal()
 
     def __init__(self, picks: PicksModel, styles: ClassStyles, parent=None) -> None:
         super().__init__(parent)
@@ -79,9 +81,39 @@ class PicksTable(QTableView):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.setAlternatingRowColors(True)
         self._quiet = False
+        self._kept: list[int] = []
         self.clicked.connect(lambda index: self.pick_activated.emit(index.row()))
         self._connect_selection()
+        # a reset (after every edit) clears Qt's selection: keep the rows selected, which
+        # still name the same picks unless picks were added or deleted (see clear_selection)
+        self.table_model.modelAboutToBeReset.connect(self._keep_selection)
         self.table_model.modelReset.connect(self._connect_selection)
+        self.table_model.modelReset.connect(self._restore_selection)
+
+    def _keep_selection(self) -> None:
+        self._kept = self.selected_rows() if self.selectionModel() is not None else []
+
+    def _restore_selection(self) -> None:
+        kept, self._kept = self._kept, []
+        rows = [r for r in kept if r < self.table_model.rowCount()]
+        if not rows:
+            return
+        self._quiet = True
+        try:
+            flags = QItemSelectionModel.Select | QItemSelectionModel.Rows
+            for row in rows:
+                self.selectionModel().select(self.table_model.index(row, 0), flags)
+        finally:
+            self._quiet = False
+
+    def clear_selection(self) -> None:
+        """Select no row (row numbers changed: picks were added or deleted)."""
+        self._quiet = True
+        try:
+            self.clearSelection()
+            self._kept = []
+        finally:
+            self._quiet = False
 
     def _connect_selection(self) -> None:
         selection = self.selectionModel()
@@ -113,10 +145,14 @@ class PicksTable(QTableView):
             self._quiet = False
 
     def delete_selected(self) -> Optional[np.ndarray]:
+        """Delete the picks of the selected rows; with none selected emit
+        ``nothing_to_delete`` and return None."""
         rows = self.selected_rows()
-        if rows:
-            self.picks.remove(rows)
-        return np.asarray(rows) if rows else None
+        if not rows:
+            self.nothing_to_delete.emit()
+            return None
+        self.picks.remove(rows)
+        return np.asarray(rows)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802 - Qt's name
         if ev.key() in (Qt.Key_Delete, Qt.Key_Backspace):

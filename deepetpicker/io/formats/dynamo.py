@@ -90,7 +90,7 @@ def _read_table_map(path: Path) -> dict[int, str]:
 
 
 @writes("tbl")
-def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
+def _write_tbl(tables, out_dir, geometry, class_names, file_name=None) -> list[Path]:
     lines, tag = [], 0
     for tomo_index, table in enumerate(tables, start=1):
         xyz = to_one_based(table.xyz)
@@ -106,7 +106,8 @@ def _write_tbl(tables, out_dir, geometry, class_names) -> list[Path]:
             for column, value in zip(_TBL_XYZ, xyz[i]):
                 row[column - 1] = value
             lines.append(" ".join(format_number(v) for v in row))
-    table_path, map_path = out_dir / "particles.tbl", out_dir / "particles.doc"
+    table_path = out_dir / (file_name or "particles.tbl")
+    map_path = table_path.with_suffix(".doc")  # the table map: index -> tomogram
     write_text_atomic(table_path, "".join(line + "\n" for line in lines))
     write_text_atomic(map_path, "".join(f"{i} {t.tomo_name}.mrc\n"
                                         for i, t in enumerate(tables, start=1)))

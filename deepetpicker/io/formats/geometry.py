@@ -33,6 +33,23 @@ class Geometry:
     ts_pixel: Optional[float] = None
     names: Optional[TomoNames] = None
     tomograms: dict = field(default_factory=dict)
+    #: read only this tomogram's table (see :meth:`selected`); None reads every table
+    only: Optional[str] = None
+
+    def selected(self, names: Sequence[str], source: str = "") -> list[str]:
+        """The tomogram names of a file to read: all of them, or with :attr:`only` the one
+        so named, else the file's only one (a file of several tomograms none of which is
+        :attr:`only` is an error naming them)."""
+        names = list(dict.fromkeys(names))
+        if self.only is None or len(names) <= 1:
+            return names
+        if self.only in names:
+            return [self.only]
+        where = f"{source} holds" if source else "The file holds"
+        raise DeepETPickerError(
+            f"{where} picks of several tomograms ({', '.join(sorted(map(str, names)))}) and "
+            f"none is named {self.only!r}. Open the tomogram the picks belong to, or convert "
+            f"the file with `deepetpicker convert`.")
 
     def shape(self, name: str, index: int = 0) -> Optional[Shape]:
         spec = self.shapes

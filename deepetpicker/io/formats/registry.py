@@ -14,6 +14,7 @@ import numpy as np
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import (
     FORMAT_SPECS,
+    FormatSpec,
     describe_suffixes,
     format_names,
     format_spec,
@@ -71,7 +72,8 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
              num_cls: Optional[int] = None, class_names: Optional[Sequence[str]] = None, *,
              binning: Optional[float] = None, tilt_series_pixel_size: Optional[float] = None,
              tomo_name: TomoNameSpec = None,
-             tomograms: Optional[Mapping[str, PathLike]] = None) -> list[Picks]:
+             tomograms: Optional[Mapping[str, PathLike]] = None,
+             only: Optional[str] = None) -> list[Picks]:
     """Read a pick file of any supported format as one table per tomogram.
 
     ``shape`` is a (z, y, x) shape for every tomogram or a mapping from tomogram name; when
@@ -85,6 +87,9 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
     pixel size (``tilt_series_pixel_size`` or the file's optics table), see
     :func:`relion4_binning`. ``tomo_name`` (see :func:`tomo_names`) turns RELION 4/5
     rlnTomoName into our tomogram names. ``tomograms`` (name -> path) only improves messages.
+    ``only`` reads one tomogram's table: the one of that name, or the only one a file holds
+    (then ``shape`` and ``voxel_size`` apply to it whatever its name); a file of several
+    tomograms, none of them ``only``, is an error naming them.
     Each table's ``meta`` holds ``format`` and ``source`` (and ``object``, ``binning``,
     ``tilt_series_pixel_size`` where the format has them).
     """
@@ -96,9 +101,13 @@ def read_any(path: PathLike, shape: ShapeSpec = None, voxel_size: VoxelSpec = No
     fmt = detect_format(path)
     geometry = Geometry(shape, voxel_size, positive(binning, "Binning"),
                         positive(tilt_series_pixel_size, "Tilt-series pixel size"),
-                        tomo_names(tomo_name), {k: str(v) for k, v in (tomograms or {}).items()})
+                        tomo_names(tomo_name), {k: str(v) for k, v in (tomograms or {}).items()},
+                        only)
     ids = class_names if isinstance(class_names, ClassIds) else ClassIds(class_names)
     tables = READERS[fmt](path, geometry, ids, num_cls)
+    if only is not None:
+        keep = set(geometry.selected([t.tomo_name for t in tables], str(path)))
+        tables = [t for t in tables if t.tomo_name in keep]
     for table in tables:
         _check_table(path, table, geometry.shape(table.tomo_name), num_cls)
         table.meta.update(format=fmt, source=str(path))
@@ -138,7 +147,8 @@ def write_format(picks_list: Union[Picks, Sequence[Picks]], fmt: str, out_dir: P
                  class_names: Optional[Sequence[str]] = None, *,
                  binning: Optional[float] = None,
                  tilt_series_pixel_size: Optional[float] = None,
-                 tomo_name: TomoNameSpec = None) -> list[Path]:
+                 tomo_name: TomoNameSpec = None,
+                 file_name: Optional[str] = None) -> list[Path]:
     """Write tables (one per tomogram) in format ``fmt`` under ``out_dir``; returns the files.
 
     Tables with the same tomogram name are merged. ``voxel_size`` (Angstrom; or a mapping
@@ -148,17 +158,46 @@ def write_format(picks_list: Union[Picks, Sequence[Picks]], fmt: str, out_dir: P
     (copick refuses some names, see :func:`copick_name_problem`). RELION 4 coordinates are
     multiplied by the binning (``binning``, or the voxel size over ``tilt_series_pixel_size``
     or the table's own, see :func:`relion4_binning`). ``tomo_name`` sets rlnTomoName for
-    RELION 4/5 (see :func:`tomo_names`). Every file is written atomically.
+    RELION 4/5 (see :func:`tomo_names`). ``file_name`` (a name inside ``out_dir``) replaces
+    the format's own file name for the formats that write every tomogram into one table file
+    (RELION 3/4/5 and Dynamo, whose table map becomes ``<stem>.doc``); other formats refuse
+    it. Every file is written atomically.
     """
-    format_spec(fmt)
+    spec = format_spec(fmt)
     check_class_names(class_names, fmt)
+    extra = {}
+    if file_name is not None:
+        extra["file_name"] = check_file_name(fmt, file_name)
     tables = _merge_by_tomogram([picks_list] if isinstance(picks_list, Picks) else picks_list)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     geometry = Geometry(shapes, voxel_size, positive(binning, "Binning"),
                         positive(tilt_series_pixel_size, "Tilt-series pixel size"),
                         tomo_names(tomo_name))
-    return WRITERS[fmt](tables, out_dir, geometry, class_names)
+    return WRITERS[spec.name](tables, out_dir, geometry, class_names, **extra)
+
+
+def check_file_name(fmt: str, file_name: str) -> str:
+    """``file_name`` when format ``fmt`` can write its picks under that name: a format that
+    writes one table file, and a plain file name with one of the format's suffixes."""
+    spec = format_spec(fmt)
+    name = str(file_name)
+    if not spec.one_table_file:
+        raise DeepETPickerError(
+            f"The {spec.label} format ({fmt}) writes its own file names "
+            f"({FormatSpec.plain(spec.files)}), so it cannot be written as {name!r}. Choose "
+            f"a folder for it instead, or a format that writes one file "
+            f"({', '.join(format_names(lambda s: s.one_table_file))}).")
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise DeepETPickerError(
+            f"{name!r} is not a file name; give the name of the {spec.label} file without "
+            f"its folder, e.g. particles{spec.suffix}.")
+    if Path(name).suffix.lower() not in spec.suffixes:
+        raise DeepETPickerError(
+            f"A {spec.label} file ends in {' or '.join(spec.suffixes)}, not "
+            f"{Path(name).suffix or 'no suffix'} ({name}); name it "
+            f"{Path(name).stem}{spec.suffix}.")
+    return name
 
 
 def _merge_by_tomogram(tables: Iterable[Picks]) -> list[Picks]:

@@ -189,7 +189,7 @@ def _read_star(path: Path, geometry: Geometry, ids: ClassIds,
     scores = _numeric_column(path, block, df, _SCORE) if _SCORE in df.columns else None
     pixel_sizes = _optics_pixel_sizes(path, blocks, df) if tomo_labels else None
     tables = []
-    for index, name in enumerate(dict.fromkeys(names)):
+    for index, name in enumerate(geometry.selected(names, str(path))):
         rows = names == name
         voxel = geometry.voxel(name)
         xyz = coords[rows]
@@ -293,14 +293,16 @@ def _relion_names(tables: Sequence[Picks], geometry: Geometry) -> dict[str, str]
 
 
 @writes("star")
-def _write_star3(tables, out_dir, geometry, class_names) -> list[Path]:
+def _write_star3(tables, out_dir, geometry, class_names,
+                 file_name=None) -> list[Path]:
     frame = _star_frame(tables, _MICROGRAPH, lambda t: f"{t.tomo_name}.mrc",
                         lambda t, i: (XYZ_PIXEL, t.xyz))
-    return [_write_star_file(out_dir / "particles.star", frame)]
+    return [_write_star_file(out_dir / (file_name or "particles.star"), frame)]
 
 
 @writes("relion4")
-def _write_relion4(tables, out_dir, geometry, class_names) -> list[Path]:
+def _write_relion4(tables, out_dir, geometry, class_names,
+                   file_name=None) -> list[Path]:
     names = _relion_names(tables, geometry)
     scale = {}
     for table in tables:
@@ -316,11 +318,12 @@ def _write_relion4(tables, out_dir, geometry, class_names) -> list[Path]:
         tables, _TOMO, lambda t: names[t.tomo_name],
         lambda t, i: (XYZ_PIXEL, to_tilt_series_pixels(t.xyz, scale[t.tomo_name][0])),
         (lambda t: group_of[t.tomo_name]) if group_of else None)
-    return [_write_star_file(out_dir / "particles_relion4.star", frame, optics)]
+    return [_write_star_file(out_dir / (file_name or "particles_relion4.star"), frame, optics)]
 
 
 @writes("relion5")
-def _write_relion5(tables, out_dir, geometry, class_names) -> list[Path]:
+def _write_relion5(tables, out_dir, geometry, class_names,
+                   file_name=None) -> list[Path]:
     names = _relion_names(tables, geometry)
     pixel_sizes = {}
 
@@ -342,4 +345,4 @@ def _write_relion5(tables, out_dir, geometry, class_names) -> list[Path]:
         optics, group_of = _optics_table(pixel_sizes)
     frame = _star_frame(tables, _TOMO, lambda t: names[t.tomo_name], centred,
                         (lambda t: group_of[t.tomo_name]) if group_of else None)
-    return [_write_star_file(out_dir / "particles_relion5.star", frame, optics)]
+    return [_write_star_file(out_dir / (file_name or "particles_relion5.star"), frame, optics)]
