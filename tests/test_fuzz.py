@@ -77,17 +77,18 @@ def mutate(data: bytes, edits) -> bytes:
     return data
 
 
-def _only_named_errors(read, path: Path) -> None:
+def _only_named_errors(read, path: Path, folder: Path = None) -> None:
     """Call ``read()``: it may succeed or raise a DeepETPickerError naming ``path``; the folder
-    keeps exactly the files it had."""
-    before = sorted(os.listdir(path.parent))
+    (``path``'s, unless given) keeps exactly the files it had."""
+    folder = folder or path.parent
+    before = sorted(os.listdir(folder))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             read()
         except DeepETPickerError as exc:
             assert path.name in str(exc), f"the message does not name the file: {exc}"
-    assert sorted(os.listdir(path.parent)) == before
+    assert sorted(os.listdir(folder)) == before
 
 
 @pytest.fixture(scope="module")
@@ -184,14 +185,7 @@ def test_random_zarr_metadata_is_read_or_refused_by_name(doc, key, tmp_path_fact
         tomo = load_tomogram(folder)
         np.asarray(tomo.data[:1])
 
-    before = sorted(os.listdir(folder))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            read()
-        except DeepETPickerError as exc:
-            assert folder.name in str(exc), f"the message does not name the tomogram: {exc}"
-    assert sorted(os.listdir(folder)) == before
+    _only_named_errors(read, folder, folder=folder)
 
 
 def test_a_link_in_the_output_folder_is_never_followed_to_replace_a_file(tmp_path):

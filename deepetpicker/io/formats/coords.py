@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Optional
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.formats.geometry import Geometry, object_file_picks
-from deepetpicker.io.formats.names import ClassIds, per_object
+from deepetpicker.io.formats.names import ClassIds, write_object_files
 from deepetpicker.io.formats.registry import reads, writes
 from deepetpicker.io.formats.text import read_text, row_numbers
 from deepetpicker.io.picks import Picks, format_number, read_picks, write_picks
@@ -52,11 +51,5 @@ def _write_coords(tables, out_dir, geometry, class_names) -> list[Path]:
 
 @writes("box")
 def _write_box(tables, out_dir, geometry, class_names) -> list[Path]:
-    written = []
-    for table in tables:
-        for suffix, rows in per_object(table, class_names):
-            path = out_dir / f"{table.tomo_name}{suffix}.box"
-            lines = ["\t".join(format_number(v) for v in xyz) for xyz in rows.xyz]
-            write_text_atomic(path, "".join(line + "\n" for line in lines))
-            written.append(path)
-    return written
+    return write_object_files(tables, out_dir, class_names, ".box",
+                              lambda xyz: "\t".join(format_number(v) for v in xyz))

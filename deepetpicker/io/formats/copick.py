@@ -16,7 +16,7 @@ from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
 from deepetpicker.io.formats.conventions import from_angstrom, to_angstrom
 from deepetpicker.io.formats.geometry import Geometry, object_file_picks, require_voxel
-from deepetpicker.io.formats.names import ClassIds, class_name, per_object
+from deepetpicker.io.formats.names import ClassIds, class_name, write_object_files
 from deepetpicker.io.formats.registry import reads, writes
 from deepetpicker.io.formats.text import read_text
 from deepetpicker.io.picks import Picks
@@ -137,13 +137,6 @@ def _write_copick(tables, out_dir, geometry, class_names) -> list[Path]:
 
 @writes("ndjson")
 def _write_ndjson(tables, out_dir, geometry, class_names) -> list[Path]:
-    written = []
-    for table in tables:
-        for suffix, rows in per_object(table, class_names):
-            path = out_dir / f"{table.tomo_name}{suffix}.ndjson"
-            lines = [json.dumps({"type": "point",
-                                 "location": {"x": float(x), "y": float(y), "z": float(z)}})
-                     for x, y, z in rows.xyz]
-            write_text_atomic(path, "".join(line + "\n" for line in lines))
-            written.append(path)
-    return written
+    return write_object_files(tables, out_dir, class_names, ".ndjson", lambda xyz: json.dumps(
+        {"type": "point", "location": {"x": float(xyz[0]), "y": float(xyz[1]),
+                                       "z": float(xyz[2])}}))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Mapping, Optional, Sequence, Union
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Union
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.format_specs import format_names
@@ -191,6 +191,22 @@ def per_object(table: Picks, class_names: Optional[Sequence[str]]) -> list[tuple
     if ids == [1] and class_name(1, class_names) == "class-1":
         return [("", table)]
     return [(_object_suffix(k, class_names), table.of_class(k)) for k in ids]
+
+
+def write_object_files(tables: Iterable[Picks], out_dir: Path,
+                       class_names: Optional[Sequence[str]], suffix: str,
+                       line_of: Callable[[Sequence[float]], str]) -> list[Path]:
+    """One text file per tomogram and object (``<tomogram><object suffix><suffix>``), a line
+    per pick made by ``line_of(xyz)``: the box and ndjson writers."""
+    from deepetpicker.io.atomic import write_text_atomic
+
+    written = []
+    for table in tables:
+        for object_suffix, rows in per_object(table, class_names):
+            path = out_dir / f"{table.tomo_name}{object_suffix}{suffix}"
+            write_text_atomic(path, "".join(line_of(xyz) + "\n" for xyz in rows.xyz))
+            written.append(path)
+    return written
 
 
 # --------------------------------------------------------------------------------------------
