@@ -208,7 +208,8 @@ def test_cancel_reports_the_tomograms_finished_before_it(trained, tmp_path):
     assert [p.name for p in partial.outputs] == ["held_out.coords"]
     assert partial.pairs() == [(trained["raw"], tmp_path / "out" / "held_out.coords")]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        ".deepetpicker-outputs.json", "held_out.coords", "held_out.coords.json"]
+        ".deepetpicker-outputs.json", ".deepetpicker-outputs.lock", "held_out.coords",
+        "held_out.coords.json"]
     assert sum(partial.counts["held_out"].values()) == len(
         read_picks(tmp_path / "out" / "held_out.coords"))
 
