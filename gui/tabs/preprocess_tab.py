@@ -28,6 +28,7 @@ from deepetpicker.config import (
 from deepetpicker.config.grammar import INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
+from gui.form_terms import PREPROCESS
 from gui.widgets.fields import (
     PathField,
     combo,
@@ -148,7 +149,7 @@ class PreprocessTab(QWidget):
         self.result_table = table(["id", "tomogram", "particles"])
         results = group_box("Tomograms found", self.result_table)
 
-        self.panel = JobPanel("Preprocessing", job_stage="preprocess")
+        self.panel = JobPanel("Preprocessing", job_stage="preprocess", form=PREPROCESS)
         job_tab_layout(self, settings, results, self.panel, (420, 260))
 
         self.load_button.clicked.connect(lambda: self.load_config())
@@ -207,7 +208,8 @@ class PreprocessTab(QWidget):
 
     def save_config(self, path: Union[str, Path, None] = None) -> bool:
         """Write the fields as a config file (original format)."""
-        saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path)
+        saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path,
+                                         form=PREPROCESS)
         if saved is None:
             return False
         self.config_path = saved
@@ -221,7 +223,7 @@ class PreprocessTab(QWidget):
             cfg = self.to_config()
             cfg.validate(check_paths=True)
         except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
+            dialogs.show_form_error(self, "Check the settings", str(exc), PREPROCESS)
             return False
         from deepetpicker.preprocess.job import preprocess
 
