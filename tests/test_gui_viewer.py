@@ -680,3 +680,20 @@ def test_auto_contrast_follows_the_gaussian_filter(window, data, volume):
     # the filter off again: the tomogram's own limits come back
     tab.sigma.setValue(0.0)
     assert tab.views.display["vmin"] < filtered.min()
+
+
+def test_saving_over_a_prediction_updates_the_count_in_its_sidecar(window, data):
+    """Ctrl+S on predicted picks corrected by hand: the sidecar's counts are those saved."""
+    from deepetpicker.io.picks import read_sidecar, write_sidecar
+
+    predicted = data / "predicted.coords"
+    write_picks(predicted, Picks([1, 2], [(c[2], c[1], c[0]) for c in CENTRES]))
+    write_sidecar(predicted, {"picks": "predicted.coords", "counts": {"1": 1, "2": 1},
+                              "diameters": [8, 8]})
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=predicted)
+    tab.model.add(2, 5.0, 6.0, 7.0)
+    tab.save_action.trigger()
+    assert not tab.model.dirty
+    assert len(read_picks(predicted)) == 3
+    assert read_sidecar(predicted)["counts"] == {"1": 1, "2": 2}
