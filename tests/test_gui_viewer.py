@@ -697,3 +697,85 @@ def test_saving_over_a_prediction_updates_the_count_in_its_sidecar(window, data)
     assert not tab.model.dirty
     assert len(read_picks(predicted)) == 3
     assert read_sidecar(predicted)["counts"] == {"1": 1, "2": 2}
+
+
+def menu_actions(window):
+    """{menu title: {action text: action}} of the window's menu bar (no '&' marks)."""
+    out = {}
+    for top in window.menuBar().actions():
+        out[top.text().replace("&", "")] = {a.text().replace("&", ""): a
+                                            for a in top.menu().actions() if a.text()}
+    return out
+
+
+def test_the_menu_bar_runs_the_viewer_commands(window, data, dialogs, monkeypatch):
+    """File, Edit, View and Help hold the viewer's commands and do what its buttons do."""
+    import deepetpicker
+
+    menus = menu_actions(window)
+    assert list(menus) == ["File", "Edit", "View", "Help"]
+    assert list(menus["File"]) == ["Open tomogram...", "Load picks...", "Save picks",
+                                   "Save picks as...", "Quit"]
+    assert menus["File"]["Quit"].shortcut().toString() == "Ctrl+Q"
+    assert menus["File"]["Open tomogram..."].shortcut().toString() == "Ctrl+O"
+    assert list(menus["Edit"]) == ["Undo", "Redo", "Delete selected picks"]
+    assert list(menus["View"]) == ["Reset zoom"]
+    tab = window.viewer_tab
+    assert not menus["File"]["Save picks"].isEnabled()
+
+    window.tabs.setCurrentIndex(0)
+    monkeypatch.setattr(gui_dialogs, "choose_tomogram_file",
+                        lambda *a, **k: str(data / "other.mrc"))
+    menus["File"]["Open tomogram..."].trigger()
+    assert tab.tomogram.path.name == "other.mrc" and window.tabs.currentWidget() is tab
+    assert menus["File"]["Save picks"].isEnabled()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(data / "tomo.coords"), "")))
+    menus["File"]["Load picks..."].trigger()
+    assert len(tab.model) == 2
+    tab.table.selectRow(0)
+    menus["Edit"]["Delete selected picks"].trigger()
+    assert len(tab.model) == 1
+    menus["Edit"]["Undo"].trigger()
+    assert len(tab.model) == 2
+    menus["Edit"]["Redo"].trigger()
+    assert len(tab.model) == 1
+    menus["File"]["Save picks"].trigger()
+    assert len(read_picks(data / "tomo.coords")) == 1
+
+    view = tab.views.views["xy"].vb
+    full = view.viewRange()
+    view.scaleBy((0.5, 0.5))
+    assert view.viewRange() != full
+    menus["View"]["Reset zoom"].trigger()
+    assert np.allclose(view.viewRange(), full)
+
+    menus["Help"]["About DeepETPicker"].trigger()
+    assert deepetpicker.__version__ in dialogs.texts("information")[-1]
+    menus["File"]["Quit"].trigger()
+    assert not window.isVisible()
+
+
+def test_views_have_a_gap_the_readout_follows_and_the_table_shows_ten_rows(window, data,
+                                                                           volume):
+    """Zoomed views keep a visible gap; the voxel read-out follows a slice change and clears
+    when the mouse leaves; at 1360 x 860 the picks table shows about ten rows."""
+    from PyQt5.QtCore import QEvent
+
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    QApplication.processEvents()
+    xy, zy = tab.views.views["xy"].vb, tab.views.views["zy"].vb
+    assert zy.sceneBoundingRect().left() - xy.sceneBoundingRect().right() >= 5
+    assert xy.sceneBoundingRect().bottom() < tab.views.views["xz"].vb.sceneBoundingRect().top()
+
+    tab.spins["z"].setValue(12)
+    mouse_move(tab.views.viewport(), point(tab, "xy", (30, 20, 12)))
+    assert tab.readout.text() == f"(30, 20, 12) {float(volume[12, 20, 30]):.4g}"
+    tab.spins["z"].setValue(3)
+    assert tab.readout.text() == f"(30, 20, 3) {float(volume[3, 20, 30]):.4g}"
+    QApplication.sendEvent(tab.views, QEvent(QEvent.Leave))
+    assert tab.readout.text() == "(x, y, z) value"
+
+    rows = tab.table.viewport().height() / tab.table.verticalHeader().defaultSectionSize()
+    assert rows >= 9

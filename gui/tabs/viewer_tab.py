@@ -55,6 +55,8 @@ from gui.widgets.pick_controller import PickController
 from gui.widgets.picks_table import PicksTable
 
 PICKS_FILTER = picks_file_filter()
+#: the voxel read-out while the mouse is over no voxel
+READOUT_IDLE = "(x, y, z) value"
 
 
 class ViewerTab(QWidget):
@@ -95,7 +97,7 @@ class ViewerTab(QWidget):
             nav.addWidget(slider, row, 1)
             nav.addWidget(box, row, 2)
             self.sliders[axis], self.spins[axis] = slider, box
-        self.readout = QLabel("(x, y, z) value")
+        self.readout = QLabel(READOUT_IDLE)
         self.readout.setMinimumWidth(220)
         self.readout.setToolTip("Voxel under the mouse and its value")
         nav.addWidget(self.readout, 0, 3, 3, 1)
@@ -130,9 +132,11 @@ class ViewerTab(QWidget):
         ev.addWidget(self._table_box(), 1)
         right.addWidget(scroll)
         right.addWidget(editing)
-        right.setStretchFactor(0, 1)  # extra height to the controls, the table keeps its own
-        right.setStretchFactor(1, 0)
-        right.setSizes([640, 260])
+        # the table shows about ten rows at 1360 x 860 (the controls scroll); extra height
+        # goes to the table
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
+        right.setSizes([320, 460])
         right.setChildrenCollapsible(False)
 
         splitter = QSplitter(Qt.Horizontal)
@@ -151,9 +155,25 @@ class ViewerTab(QWidget):
         self.save_action = QAction("Save picks", self)
         self.save_action.setShortcut(QKeySequence.Save)
         self.save_action.triggered.connect(self.save)
-        for action in (self.undo_action, self.redo_action, self.save_action):
+        self.reset_zoom_action = QAction("Reset zoom", self)
+        self.reset_zoom_action.setShortcut(QKeySequence("Ctrl+0"))
+        self.reset_zoom_action.setToolTip("Show the whole tomogram in every view")
+        self.reset_zoom_action.triggered.connect(self.views.reset_zoom)
+        for action in (self.undo_action, self.redo_action, self.save_action,
+                       self.reset_zoom_action):
             action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
             self.addAction(action)
+        # the same commands as the buttons, for the window's menus
+        self.open_action = QAction("Open tomogram...", self)
+        self.open_action.setShortcut(QKeySequence.Open)
+        self.open_action.triggered.connect(self.choose_tomogram)
+        self.load_picks_action = QAction("Load picks...", self)
+        self.load_picks_action.triggered.connect(self.choose_picks)
+        self.save_as_action = QAction("Save picks as...", self)
+        self.save_as_action.setShortcut(QKeySequence.SaveAs)
+        self.save_as_action.triggered.connect(lambda: self.save_as())
+        self.delete_action = QAction("Delete selected picks", self)
+        self.delete_action.triggered.connect(self.table.delete_selected)
 
     def _files_box(self) -> QGroupBox:
         box = QGroupBox("Files")
@@ -284,7 +304,7 @@ class ViewerTab(QWidget):
             self.sliders[axis].valueChanged.connect(self._on_nav)
             self.spins[axis].valueChanged.connect(self._on_nav)
         self.views.position_changed.connect(self._on_position)
-        self.views.cursor_info.connect(self.readout.setText)
+        self.views.cursor_info.connect(lambda text: self.readout.setText(text or READOUT_IDLE))
         self.picker.pick_selected.connect(self.table.show_pick)
         self.auto_contrast.toggled.connect(self._on_auto_contrast)
         self.low_pct.valueChanged.connect(self._on_auto_contrast)
@@ -324,7 +344,8 @@ class ViewerTab(QWidget):
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.load_picks_button, self.save_button, self.save_as_button,
                        self.labels_button, self.ocp_button, self.region_button,
-                       self.picking):
+                       self.picking, self.load_picks_action, self.save_action,
+                       self.save_as_action, self.delete_action, self.reset_zoom_action):
             widget.setEnabled(enabled)
 
     # ------------------------------------------------------------------------------------------

@@ -166,7 +166,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
     #: (x, y, z) voxel position of the crosshair after every change
     position_changed = pyqtSignal(int, int, int)
-    #: "(x, y, z) value" under the mouse
+    #: "(x, y, z) value" under the mouse; "" when the mouse is over no voxel
     cursor_info = pyqtSignal(str)
 
     def __init__(self, model: PicksModel, styles: ClassStyles, parent=None) -> None:
@@ -185,6 +185,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.line_width = 2.0
         self.score_threshold = 0.0
         self.selected = -1
+        self._mouse_at: Optional[QPointF] = None   # scene position of the mouse, if over us
         #: what clicks and drags on the views do (see handle_click); None: pan and zoom only
         self.mouse_handler = None
         # views whose slice of a new volume is still to be read (see set_volume)
@@ -198,7 +199,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.setFocusPolicy(Qt.StrongFocus)
         self.views = {name: _View(self, name) for name in VIEWS}
         ci = self.ci
-        ci.setSpacing(2)
+        ci.setSpacing(8)  # a visible gap between zoomed views
         places = {"xy": (0, 0), "zy": (0, 1), "xz": (2, 0)}
         for name, (row, col) in places.items():
             view = self.views[name]
@@ -243,6 +244,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self._pending_timer.start()
         self.refresh_picks()
         self.reset_zoom()
+        self._update_readout()
         self.position_changed.emit(*self.position)
 
     def draw_pending(self) -> None:
@@ -351,6 +353,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.position = new
         self.refresh_images(changed)
         self.refresh_picks()
+        self._update_readout()   # the voxel under the mouse is now another one
         self.position_changed.emit(*self.position)
 
     def step_slice(self, view: str, step: int) -> None:
@@ -497,16 +500,27 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         return item.pick_index, item.centres, item.radii
 
     def _on_mouse_moved(self, scene_pos) -> None:
-        if self.data is None:
-            return
-        for name, view in self.views.items():
-            if view.vb.sceneBoundingRect().contains(scene_pos):
-                xyz = self.voxel_at(name, scene_pos)
-                if self._inside(xyz):
-                    x, y, z = (int(round(c)) for c in xyz)
-                    value = float(self.data[z, y, x])
-                    self.cursor_info.emit(f"({x}, {y}, {z}) {value:.4g}")
-                return
+        self._mouse_at = QPointF(scene_pos)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        """Say which voxel is under the mouse and its value (of the slice shown now), or ""
+        when the mouse is outside the views or the volume."""
+        text = ""
+        if self.data is not None and self._mouse_at is not None:
+            for name, view in self.views.items():
+                if view.vb.sceneBoundingRect().contains(self._mouse_at):
+                    xyz = self.voxel_at(name, self._mouse_at)
+                    if self._inside(xyz):
+                        x, y, z = (int(round(c)) for c in xyz)
+                        text = f"({x}, {y}, {z}) {float(self.data[z, y, x]):.4g}"
+                    break
+        self.cursor_info.emit(text)
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        self._mouse_at = None
+        self._update_readout()
+        super().leaveEvent(ev)
 
     # -- mouse ------------------------------------------------------------------------------
     def handle_click(self, view: str, ev: MouseClickEvent) -> bool:
