@@ -293,14 +293,14 @@ def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):
     window.hide()
     tab.model.undo_stack.setClean()
 
-    dialogs.answers = [QMessageBox.Yes, QMessageBox.Yes]
+    dialogs.answers = [QMessageBox.Yes]
     again = create_window(settings=settings)
     qtbot.addWidget(again)
     assert again.viewer_tab.restore_last_session()
     restored = again.viewer_tab
-    assert [t for _, t, _ in dialogs.shown] == ["Unsaved picks from the last session",
-                                                "Restore unsaved picks"]
-    assert "3 picks in .tomo.autosave.coords" in dialogs.shown[-1][2]
+    # one question: the answer to it restores the picks
+    assert [t for _, t, _ in dialogs.shown] == ["Unsaved picks from the last session"]
+    assert "tomo.mrc has unsaved picks" in dialogs.shown[-1][2]
     assert restored.tomogram.path == data / "tomo.mrc" and len(restored.model) == 3
     assert restored.model.dirty and again.windowTitle().endswith("*")
     assert restored.save()
@@ -314,7 +314,7 @@ def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     (data / "broken.mrc").write_bytes(b"not an MRC file")
     assert not tab.open_tomogram(data / "broken.mrc")
     assert "broken.mrc" in dialogs.texts("critical")[-1]
-    assert tab.open_tomogram(data / "tomo.mrc")
+    assert tab.open_tomogram(data / "other.mrc")   # no picks beside it
     (data / "far.coords").write_text("1\t5\t5\t5\n2\t500\t5\t5\n")
     assert not tab.load_picks(data / "far.coords")
     assert "far.coords, line 2: pick at x=500" in dialogs.texts("critical")[-1]
@@ -347,7 +347,7 @@ def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(
 
 def test_zoom_and_pan_keep_the_views_linked_and_ctrl_click_adds(window, data, qtbot):
     tab = window.viewer_tab
-    tab.open_tomogram(data / "tomo.mrc")
+    tab.open_tomogram(data / "other.mrc")   # no picks beside it
     views = tab.views.views
     vp = tab.views.viewport()
 
@@ -779,3 +779,33 @@ def test_views_have_a_gap_the_readout_follows_and_the_table_shows_ten_rows(windo
 
     rows = tab.table.viewport().height() / tab.table.verticalHeader().defaultSectionSize()
     assert rows >= 9
+
+
+def test_the_empty_viewer_says_how_to_open_a_tomogram(window, data):
+    """Until a tomogram is open the views show how to open one, and no crosshair."""
+    tab = window.viewer_tab
+    hint = tab.views.hint
+    assert hint.isVisible() and "Open a tomogram" in hint.text() and "Ctrl+O" in hint.text()
+    assert hint.geometry().center() == tab.views.rect().center()
+    assert not any(v.vline.isVisible() for v in tab.views.views.values())
+    assert tab.open_tomogram(data / "other.mrc")
+    assert not hint.isVisible()
+    assert all(v.vline.isVisible() and v.hline.isVisible() for v in tab.views.views.values())
+
+
+def test_opening_a_tomogram_loads_the_picks_file_of_its_name(window, data, dialogs):
+    """NAME.coords beside NAME.mrc opens with it (the status bar says so); unsaved picks of
+    the tomogram open before are never replaced without asking."""
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "other.mrc")
+    tab.model.add(1, 5.0, 6.0, 7.0)
+    assert not tab.open_tomogram(data / "tomo.mrc")     # the question is answered Cancel
+    assert dialogs.shown[-1][1] == "Unsaved picks" and tab.tomogram.path.name == "other.mrc"
+    assert len(tab.model) == 1
+    tab.document.discard()
+    tab.model.undo_stack.setClean()
+    assert tab.open_tomogram(data / "tomo.mrc")
+    assert len(tab.model) == 2 and tab.model.path == data / "tomo.coords"
+    assert not tab.model.dirty and window.windowTitle().endswith("tomo.mrc - tomo.coords")
+    assert window.statusBar().currentMessage() == ("Loaded 2 picks from tomo.coords, found "
+                                                   "beside the tomogram")

@@ -369,8 +369,13 @@ class ViewerTab(QWidget):
         if path:
             self.open_tomogram(path)
 
-    def open_tomogram(self, path: Union[str, Path], picks: Union[str, Path, None] = None) -> bool:
+    def open_tomogram(self, path: Union[str, Path], picks: Union[str, Path, None] = None,
+                      restore: bool = False) -> bool:
         """Show a tomogram (memory-mapped); optionally load ``picks`` (a file) for editing.
+        Without ``picks``, the picks file of the same name beside the tomogram
+        (``NAME.coords`` of ``NAME.mrc``) is loaded when there is one (the status bar says
+        so). Unsaved picks autosaved for the picks file are offered back, or with
+        ``restore`` (the user already said yes) restored without asking.
 
         Asks first when the current picks are unsaved. Returns False when nothing changed.
         """
@@ -382,11 +387,30 @@ class ViewerTab(QWidget):
             dialogs.show_error(self, "Cannot open the tomogram", str(exc))
             return False
         self._show_tomogram(tomo)
+        beside = self.document.default_picks_path
         if picks is not None:
-            self.load_picks(picks, ask=False)
+            self.load_picks(picks, ask=False, restore=restore)
+        elif beside is not None and beside.is_file():
+            self._load_picks_beside(beside, restore)
         else:
-            self.offer_restore(self.document.default_picks_path)
+            self.offer_restore(beside, ask=not restore)
         self.views.setFocus()
+        return True
+
+    def _load_picks_beside(self, path: Path, restore: bool = False) -> bool:
+        """Load the picks file named like the open tomogram; a file that cannot be read is
+        reported in the status bar and the tomogram stays open without picks."""
+        try:
+            self.document.load_picks(path)
+        except DeepETPickerError as exc:
+            self.status_message.emit(f"{path.name} beside the tomogram was not loaded: {exc}")
+            self.offer_restore(path, ask=not restore)
+            return False
+        self._show_classes()
+        self._use_sidecar_diameters(path)
+        self.status_message.emit(f"Loaded {counted(len(self.model), 'pick')} from {path.name}, "
+                                 f"found beside the tomogram")
+        self.offer_restore(path, ask=not restore)
         return True
 
     def choose_copick_run(self) -> None:
@@ -453,8 +477,11 @@ class ViewerTab(QWidget):
         if path:
             self.load_picks(path)
 
-    def load_picks(self, path: Union[str, Path], ask: bool = True) -> bool:
-        """Load a pick file (ours or another program's) for editing."""
+    def load_picks(self, path: Union[str, Path], ask: bool = True, restore: bool = False
+                   ) -> bool:
+        """Load a pick file (ours or another program's) for editing; ``ask``: about unsaved
+        picks first; ``restore``: unsaved picks autosaved for the file come back without a
+        question."""
         if ask and not self.maybe_keep_work("Load other picks"):
             return False
         try:
@@ -464,7 +491,7 @@ class ViewerTab(QWidget):
             return False
         self._show_classes()
         self._use_sidecar_diameters(path)
-        self.offer_restore(self.model.path)
+        self.offer_restore(self.model.path, ask=not restore)
         return True
 
     def _show_classes(self) -> None:
@@ -544,11 +571,16 @@ class ViewerTab(QWidget):
             return False
         return True
 
-    def offer_restore(self, picks_path: Optional[Path]) -> bool:
-        """If an autosave of ``picks_path`` exists, offer to restore it; True if restored."""
+    def offer_restore(self, picks_path: Optional[Path], ask: bool = True) -> bool:
+        """If an autosave of ``picks_path`` exists, offer to restore it (without ``ask``:
+        restore it); True if restored."""
         recovery = self.document.recovery(picks_path)
         if recovery is None:
             return False
+        if not ask:
+            self.document.restore(recovery)
+            self._show_classes()
+            return True
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.written_at))
         question = (f"Unsaved picks of {recovery.picks_path.name} from {when} were found "
                     f"({counted(len(recovery.picks), 'pick')} in {recovery.autosave.name})."
@@ -586,7 +618,7 @@ class ViewerTab(QWidget):
                                   f"{tomo.name} has unsaved picks from the last "
                                   f"session. Open it now to restore them?", default_yes=True):
             return False
-        return self.open_tomogram(tomo, picks=picks)
+        return self.open_tomogram(tomo, picks=picks, restore=True)
 
     # ------------------------------------------------------------------------------------------
     # Reactions

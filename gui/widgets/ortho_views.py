@@ -26,6 +26,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
+from PyQt5.QtWidgets import QLabel
 
 from deepetpicker.render.slices import (
     VIEW_AXES,
@@ -42,6 +43,8 @@ from gui.picks_model import PicksModel
 if TYPE_CHECKING:
     from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
+#: shown in the empty views
+EMPTY_HINT = "Open a tomogram (File > Open tomogram... or Ctrl+O)"
 #: the overlays, bottom to top: a region of interest (``mask``, non-zero = inside, as
 #: prediction's ``mask`` reads it), weak labels (class ids) and occupancy (instance ids)
 MASK_KINDS = ("mask", "labels", "occupancy")
@@ -153,6 +156,7 @@ class _View:
         self.hline = pg.InfiniteLine(angle=0, movable=False, pen=pen)
         for line in (self.vline, self.hline):
             line.setZValue(20)
+            line.setVisible(False)      # until there is a volume to point into
             self.vb.addItem(line, ignoreBounds=True)
         self.title = pg.LabelItem(justify="left", size="9pt")
         # hit-testing of the picks drawn on this view
@@ -197,6 +201,12 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
         self.setBackground("#202020")
         self.setFocusPolicy(Qt.StrongFocus)
+        #: what to do while no volume is shown, in the middle of the views
+        self.hint = QLabel(EMPTY_HINT, self)
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #d0d0d0; font-size: 12pt; background: transparent;")
+        self.hint.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.views = {name: _View(self, name) for name in VIEWS}
         ci = self.ci
         ci.setSpacing(8)  # a visible gap between zoomed views
@@ -230,6 +240,10 @@ class OrthoViews(pg.GraphicsLayoutWidget):
             raise KeyError(f"unknown display options {sorted(unknown)}")
         self.display.update(display)
         self.data = data
+        self.hint.hide()
+        for view in self.views.values():
+            view.vline.setVisible(True)
+            view.hline.setVisible(True)
         self.shape = tuple(int(s) for s in data.shape)
         nz, ny, nx = self.shape
         self.position = [nx // 2, ny // 2, nz // 2]
@@ -279,6 +293,8 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(ev)
+        if getattr(self, "hint", None) is not None:   # not yet while the base class is set up
+            self.hint.setGeometry(self.rect())
         self._layout_views()
 
     def reset_zoom(self) -> None:
