@@ -694,3 +694,20 @@ def test_the_inference_log_names_the_min_score_field(qtbot, dialogs, sim, traine
     assert tab.panel.last_outcome == "finished", log
     assert '"Thresholds > min score"' in log, log
     assert "--min-score" not in log
+
+
+def test_tomograms_found_lists_the_typed_folder_before_preprocessing(qtbot, dialogs, sim,
+                                                                     tmp_path):
+    """As soon as the Tomograms field names a folder, "Tomograms found" lists its
+    tomograms (not preprocessed yet); a field that names no folder empties the list."""
+    window = make_window(qtbot)
+    tab = window.preprocess_tab
+    assert tab.result_table.rowCount() == 0
+    raw = Path(sim).parent.parent / "raw"
+    type_into(qtbot, tab.tomo_path.edit, str(raw))
+    rows = table_text(tab.result_table)
+    assert [r[:3] for r in rows] == [["-", "sim_00", "not preprocessed yet"],
+                                     ["-", "sim_01", "not preprocessed yet"]]
+    type_into(qtbot, tab.tomo_path.edit, str(tmp_path / "no_such_folder"))
+    assert tab.result_table.rowCount() == 0
+    assert not dialogs.shown
