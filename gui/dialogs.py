@@ -17,6 +17,7 @@ from deepetpicker.config import ConfigWarning, PreprocessConfig, save_config, wa
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.dataset import CHECKPOINT_SUFFIXES, TOMOGRAM_SUFFIXES
 from deepetpicker.io.zarr_tomogram import is_zarr_path
+from gui.form_terms import speak_form
 
 SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 TOMO_FILTER = "Tomograms (" + " ".join(f"*{s}" for s in TOMOGRAM_SUFFIXES) + ");;All files (*)"
@@ -29,6 +30,12 @@ CHECKPOINT_FILTER = ("Checkpoints (" + " ".join(f"*{s}" for s in CHECKPOINT_SUFF
 def show_error(parent: Optional[QWidget], title: str, message: str) -> None:
     """An error the user can act on; ``message`` comes from the core and says what to do."""
     QMessageBox.critical(parent, title, message)
+
+
+def show_form_error(parent: Optional[QWidget], title: str, message: str, form: str) -> None:
+    """An error about settings typed in a form: the config keys and options the message names
+    are shown as the labels of ``form``'s fields (see :mod:`gui.form_terms`)."""
+    show_error(parent, title, speak_form(message, form))
 
 
 def show_warning(parent: Optional[QWidget], title: str, message: str) -> None:
@@ -144,16 +151,17 @@ def load_config_file(parent: Optional[QWidget], loader: Callable, title: str,
 
 
 def save_config_file(parent: Optional[QWidget], to_config: Callable, title: str,
-                     path: Union[str, Path, None] = None) -> Optional[Path]:
+                     path: Union[str, Path, None] = None, form: str = "") -> Optional[Path]:
     """Write the config that ``to_config()`` builds from a tab's fields, in the original
     format (a file dialog asks without ``path``, starting at ``base_path/configs/<name>.py``).
+    Errors name the fields of ``form`` (see :mod:`gui.form_terms`).
 
     Returns the path written, or None when cancelled or refused (the error shown).
     """
     try:
         cfg = to_config()
     except DeepETPickerError as exc:
-        show_error(parent, "Check the settings", str(exc))
+        show_form_error(parent, "Check the settings", str(exc), form)
         return None
     if path is None:
         start = str(cfg.configs_dir / f"{cfg.dset_name}.py") if cfg.base_path else ""
@@ -163,6 +171,6 @@ def save_config_file(parent: Optional[QWidget], to_config: Callable, title: str,
     try:
         save_config(cfg, path)
     except (DeepETPickerError, OSError) as exc:
-        show_error(parent, "Cannot save the config", str(exc))
+        show_form_error(parent, "Cannot save the config", str(exc), form)
         return None
     return Path(path)

@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
-from PyQt5.QtCore import QSettings
-from PyQt5.QtWidgets import QApplication, QMainWindow, QTabWidget
+from PyQt5.QtCore import QSettings, Qt
+from PyQt5.QtGui import QKeySequence
+from PyQt5.QtWidgets import QAction, QApplication, QMainWindow, QTabWidget
 
 from deepetpicker import __version__
 from deepetpicker.config import TrainConfig, load_config
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
             tab.status_message.connect(self.show_status)
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage("Ready")
+        self._build_menus()
 
         self.preprocess_tab.preprocessed.connect(self._on_preprocessed)
         self.train_tab.trained.connect(self._on_trained)
@@ -51,6 +53,50 @@ class MainWindow(QMainWindow):
         self.viewer_tab.title_changed.connect(self.update_title)
         self.update_title()
         self.resize(1360, 860)
+
+    def _build_menus(self) -> None:
+        """File, Edit, View and Help: the viewer's own actions (the commands of its buttons
+        and shortcuts), which also bring the Particle Visualization tab to the front."""
+        viewer = self.viewer_tab
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(viewer.open_action)
+        file_menu.addAction(viewer.load_picks_action)
+        file_menu.addSeparator()
+        file_menu.addAction(viewer.save_action)
+        file_menu.addAction(viewer.save_as_action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcutContext(Qt.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+        edit_menu = bar.addMenu("&Edit")
+        for action in (viewer.undo_action, viewer.redo_action, viewer.delete_action):
+            edit_menu.addAction(action)
+        view_menu = bar.addMenu("&View")
+        view_menu.addAction(viewer.reset_zoom_action)
+        help_menu = bar.addMenu("&Help")
+        self.about_action = QAction("&About DeepETPicker", self)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+        for action in (viewer.open_action, viewer.load_picks_action, viewer.save_action,
+                       viewer.save_as_action, viewer.undo_action, viewer.redo_action,
+                       viewer.delete_action, viewer.reset_zoom_action):
+            action.triggered.connect(self.show_viewer)
+        # the window's shortcut for Open, also on the other tabs
+        viewer.open_action.setShortcutContext(Qt.WindowShortcut)
+        self.addAction(viewer.open_action)
+
+    def show_viewer(self) -> None:
+        """Bring the Particle Visualization tab to the front."""
+        self.tabs.setCurrentWidget(self.viewer_tab)
+
+    def show_about(self) -> None:
+        dialogs.show_info(self, f"About {APP_NAME}",
+                          f"{APP_NAME} {__version__}\n\nParticle picking in cryo-electron "
+                          f"tomograms with a 3-D network: preprocessing, training, inference "
+                          f"and a viewer to check and correct the picks.")
 
     def all_tabs(self) -> tuple[PreprocessTab, TrainTab, InferTab, ViewerTab]:
         return (self.preprocess_tab, self.train_tab, self.infer_tab, self.viewer_tab)

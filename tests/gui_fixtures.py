@@ -17,8 +17,15 @@ import numpy as np  # noqa: E402
 import pyqtgraph as pg  # noqa: E402
 import pytest  # noqa: E402
 from PyQt5.QtCore import QEvent, QPoint, QPointF, QSettings, Qt  # noqa: E402
-from PyQt5.QtGui import QMouseEvent  # noqa: E402
-from PyQt5.QtWidgets import QApplication, QMessageBox  # noqa: E402
+from PyQt5.QtGui import QColor, QMouseEvent  # noqa: E402
+from PyQt5.QtWidgets import (  # noqa: E402
+    QApplication,
+    QColorDialog,
+    QDialog,
+    QFileDialog,
+    QInputDialog,
+    QMessageBox,
+)
 
 from deepetpicker.io.picks import Picks, write_picks  # noqa: E402
 from deepetpicker.io.tomogram import write_tomogram  # noqa: E402
@@ -46,6 +53,54 @@ class DialogRecorder:
 
     def texts(self, kind: str | None = None) -> list[str]:
         return [text for k, _, text in self.shown if kind is None or k == kind]
+
+
+#: the blocking static functions of Qt's standard dialogs, and what each returns on Cancel
+_MODAL_FUNCTIONS = (
+    (QMessageBox, ("critical", "warning", "information", "question", "about", "aboutQt"),
+     QMessageBox.Cancel),
+    (QFileDialog, ("getOpenFileName", "getSaveFileName"), ("", "")),
+    (QFileDialog, ("getOpenFileNames",), ([], "")),
+    (QFileDialog, ("getExistingDirectory",), ""),
+    (QInputDialog, ("getText", "getItem", "getInt", "getDouble", "getMultiLineText"),
+     ("", False)),
+    (QColorDialog, ("getColor",), QColor),       # an invalid colour
+)
+
+
+@pytest.fixture(autouse=True)
+def no_modal_dialogs(monkeypatch):
+    """Every test fails, instead of waiting forever, when it opens a modal dialog nobody
+    answers: the static functions of the standard dialogs and ``exec_`` of any QDialog are
+    replaced by stand-ins that note the call and answer as Cancel would; the test fails at its
+    end. A test that answers dialogs (the ``dialogs`` fixture, or its own ``monkeypatch``)
+    replaces these stand-ins, which it is free to do."""
+    opened: list[str] = []
+
+    def stand_in(owner: str, name: str, answer):
+        def refuse(*args, **kwargs):
+            title = next((a for a in args if isinstance(a, str)), "")
+            opened.append(f"{owner}.{name}({title!r})")
+            return answer() if isinstance(answer, type) else answer
+        return refuse
+
+    for cls, names, answer in _MODAL_FUNCTIONS:
+        for name in names:
+            monkeypatch.setattr(cls, name, staticmethod(stand_in(cls.__name__, name, answer)))
+
+    def exec_refused(self, *args, **kwargs):
+        opened.append(f"{type(self).__name__}.exec_({self.windowTitle()!r})")
+        return QDialog.Rejected
+
+    for cls in (QDialog, QMessageBox, QFileDialog):
+        for name in ("exec_", "exec"):
+            if hasattr(cls, name):
+                monkeypatch.setattr(cls, name, exec_refused)
+    yield opened
+    if opened:
+        pytest.fail("the test opened a modal dialog that nobody answers (use the `dialogs` "
+                    "fixture, or monkeypatch the dialog): " + ", ".join(opened),
+                    pytrace=False)
 
 
 @pytest.fixture

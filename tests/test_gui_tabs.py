@@ -271,7 +271,7 @@ def test_bad_fields_show_an_error_and_the_app_keeps_working(qtbot, dialogs, sim,
     assert not tab.run()
     kind, title, text = dialogs.shown[-1]
     assert kind == "critical" and title == "Check the settings"
-    assert "ocp_diameter" in text and "2" in text
+    assert "Particle diameters (ocp)" in text and "2" in text
     assert not tab.panel.running
 
     type_into(qtbot, tab.ocp_diameter, "8,12")
@@ -655,3 +655,59 @@ def test_open_config_dispatches_by_kind_and_reports_bad_files(qtbot, dialogs, tr
     assert not window.open_config(broken)
     assert "broken.py" in dialogs.texts("critical")[-1]
     assert np.isfinite(window.train_tab.lr.value())
+
+
+# --------------------------------------------------------------------------------------------
+# Messages name the fields of the form
+# --------------------------------------------------------------------------------------------
+def test_a_bad_preprocessing_field_is_named_by_its_label(qtbot, dialogs, sim, tmp_path):
+    """An empty base path is reported as the "Base path" field, not the config key."""
+    window = make_window(qtbot)
+    tab = window.preprocess_tab
+    fill_preprocess(qtbot, tab, sim, tmp_path / "base")
+    type_into(qtbot, tab.base_path.edit, "")
+    assert not tab.run()
+    kind, title, text = dialogs.shown[-1]
+    assert kind == "critical" and title == "Check the settings"
+    assert '"Base path"' in text and "fill in this field" in text, text
+    assert "base_path" not in text and "in quotes" not in text
+    assert not tab.save_config(tmp_path / "pre.py")
+    assert '"Base path"' in dialogs.texts("critical")[-1]
+
+
+def test_the_inference_log_names_the_min_score_field(qtbot, dialogs, sim, trained, tmp_path):
+    """The job's line about the tuned thresholds names the form's "min score" field, not
+    the command's ``--min-score``."""
+    import shutil
+
+    _config, weights = trained
+    mine = tmp_path / "weights" / "best.pth"
+    mine.parent.mkdir()
+    shutil.copy(weights, mine)
+    window = make_window(qtbot)
+    tab = window.infer_tab
+    tab.weights_field.setText(str(mine))
+    tab.add_tomograms([str(Path(sim).parent.parent / "raw" / "sim_00.mrc")])
+    assert tab.run()
+    wait_done(qtbot, tab.panel)
+    log = tab.panel.log_view.toPlainText()
+    assert tab.panel.last_outcome == "finished", log
+    assert '"Thresholds > min score"' in log, log
+    assert "--min-score" not in log
+
+
+def test_tomograms_found_lists_the_typed_folder_before_preprocessing(qtbot, dialogs, sim,
+                                                                     tmp_path):
+    """As soon as the Tomograms field names a folder, "Tomograms found" lists its
+    tomograms (not preprocessed yet); a field that names no folder empties the list."""
+    window = make_window(qtbot)
+    tab = window.preprocess_tab
+    assert tab.result_table.rowCount() == 0
+    raw = Path(sim).parent.parent / "raw"
+    type_into(qtbot, tab.tomo_path.edit, str(raw))
+    rows = table_text(tab.result_table)
+    assert [r[:3] for r in rows] == [["-", "sim_00", "not preprocessed yet"],
+                                     ["-", "sim_01", "not preprocessed yet"]]
+    type_into(qtbot, tab.tomo_path.edit, str(tmp_path / "no_such_folder"))
+    assert tab.result_table.rowCount() == 0
+    assert not dialogs.shown

@@ -293,14 +293,14 @@ def test_autosave_is_restored_on_the_next_start(qtbot, settings, dialogs, data):
     window.hide()
     tab.model.undo_stack.setClean()
 
-    dialogs.answers = [QMessageBox.Yes, QMessageBox.Yes]
+    dialogs.answers = [QMessageBox.Yes]
     again = create_window(settings=settings)
     qtbot.addWidget(again)
     assert again.viewer_tab.restore_last_session()
     restored = again.viewer_tab
-    assert [t for _, t, _ in dialogs.shown] == ["Unsaved picks from the last session",
-                                                "Restore unsaved picks"]
-    assert "3 picks in .tomo.autosave.coords" in dialogs.shown[-1][2]
+    # one question: the answer to it restores the picks
+    assert [t for _, t, _ in dialogs.shown] == ["Unsaved picks from the last session"]
+    assert "tomo.mrc has unsaved picks" in dialogs.shown[-1][2]
     assert restored.tomogram.path == data / "tomo.mrc" and len(restored.model) == 3
     assert restored.model.dirty and again.windowTitle().endswith("*")
     assert restored.save()
@@ -314,7 +314,7 @@ def test_bad_files_show_errors_and_the_tab_keeps_working(window, data, dialogs):
     (data / "broken.mrc").write_bytes(b"not an MRC file")
     assert not tab.open_tomogram(data / "broken.mrc")
     assert "broken.mrc" in dialogs.texts("critical")[-1]
-    assert tab.open_tomogram(data / "tomo.mrc")
+    assert tab.open_tomogram(data / "other.mrc")   # no picks beside it
     (data / "far.coords").write_text("1\t5\t5\t5\n2\t500\t5\t5\n")
     assert not tab.load_picks(data / "far.coords")
     assert "far.coords, line 2: pick at x=500" in dialogs.texts("critical")[-1]
@@ -347,7 +347,7 @@ def test_an_unexpected_error_shows_a_dialog_and_autosaves_the_picks(
 
 def test_zoom_and_pan_keep_the_views_linked_and_ctrl_click_adds(window, data, qtbot):
     tab = window.viewer_tab
-    tab.open_tomogram(data / "tomo.mrc")
+    tab.open_tomogram(data / "other.mrc")   # no picks beside it
     views = tab.views.views
     vp = tab.views.viewport()
 
@@ -680,3 +680,132 @@ def test_auto_contrast_follows_the_gaussian_filter(window, data, volume):
     # the filter off again: the tomogram's own limits come back
     tab.sigma.setValue(0.0)
     assert tab.views.display["vmin"] < filtered.min()
+
+
+def test_saving_over_a_prediction_updates_the_count_in_its_sidecar(window, data):
+    """Ctrl+S on predicted picks corrected by hand: the sidecar's counts are those saved."""
+    from deepetpicker.io.picks import read_sidecar, write_sidecar
+
+    predicted = data / "predicted.coords"
+    write_picks(predicted, Picks([1, 2], [(c[2], c[1], c[0]) for c in CENTRES]))
+    write_sidecar(predicted, {"picks": "predicted.coords", "counts": {"1": 1, "2": 1},
+                              "diameters": [8, 8]})
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=predicted)
+    tab.model.add(2, 5.0, 6.0, 7.0)
+    tab.save_action.trigger()
+    assert not tab.model.dirty
+    assert len(read_picks(predicted)) == 3
+    assert read_sidecar(predicted)["counts"] == {"1": 1, "2": 2}
+
+
+def menu_actions(window):
+    """{menu title: {action text: action}} of the window's menu bar (no '&' marks)."""
+    out = {}
+    for top in window.menuBar().actions():
+        out[top.text().replace("&", "")] = {a.text().replace("&", ""): a
+                                            for a in top.menu().actions() if a.text()}
+    return out
+
+
+def test_the_menu_bar_runs_the_viewer_commands(window, data, dialogs, monkeypatch):
+    """File, Edit, View and Help hold the viewer's commands and do what its buttons do."""
+    import deepetpicker
+
+    menus = menu_actions(window)
+    assert list(menus) == ["File", "Edit", "View", "Help"]
+    assert list(menus["File"]) == ["Open tomogram...", "Load picks...", "Save picks",
+                                   "Save picks as...", "Quit"]
+    assert menus["File"]["Quit"].shortcut().toString() == "Ctrl+Q"
+    assert menus["File"]["Open tomogram..."].shortcut().toString() == "Ctrl+O"
+    assert list(menus["Edit"]) == ["Undo", "Redo", "Delete selected picks"]
+    assert list(menus["View"]) == ["Reset zoom"]
+    tab = window.viewer_tab
+    assert not menus["File"]["Save picks"].isEnabled()
+
+    window.tabs.setCurrentIndex(0)
+    monkeypatch.setattr(gui_dialogs, "choose_tomogram_file",
+                        lambda *a, **k: str(data / "other.mrc"))
+    menus["File"]["Open tomogram..."].trigger()
+    assert tab.tomogram.path.name == "other.mrc" and window.tabs.currentWidget() is tab
+    assert menus["File"]["Save picks"].isEnabled()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *a, **k: (str(data / "tomo.coords"), "")))
+    menus["File"]["Load picks..."].trigger()
+    assert len(tab.model) == 2
+    tab.table.selectRow(0)
+    menus["Edit"]["Delete selected picks"].trigger()
+    assert len(tab.model) == 1
+    menus["Edit"]["Undo"].trigger()
+    assert len(tab.model) == 2
+    menus["Edit"]["Redo"].trigger()
+    assert len(tab.model) == 1
+    menus["File"]["Save picks"].trigger()
+    assert len(read_picks(data / "tomo.coords")) == 1
+
+    view = tab.views.views["xy"].vb
+    full = view.viewRange()
+    view.scaleBy((0.5, 0.5))
+    assert view.viewRange() != full
+    menus["View"]["Reset zoom"].trigger()
+    assert np.allclose(view.viewRange(), full)
+
+    menus["Help"]["About DeepETPicker"].trigger()
+    assert deepetpicker.__version__ in dialogs.texts("information")[-1]
+    menus["File"]["Quit"].trigger()
+    assert not window.isVisible()
+
+
+def test_views_have_a_gap_the_readout_follows_and_the_table_shows_ten_rows(window, data,
+                                                                           volume):
+    """Zoomed views keep a visible gap; the voxel read-out follows a slice change and clears
+    when the mouse leaves; at 1360 x 860 the picks table shows about ten rows."""
+    from PyQt5.QtCore import QEvent
+
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "tomo.mrc", picks=data / "tomo.coords")
+    QApplication.processEvents()
+    xy, zy = tab.views.views["xy"].vb, tab.views.views["zy"].vb
+    assert zy.sceneBoundingRect().left() - xy.sceneBoundingRect().right() >= 5
+    assert xy.sceneBoundingRect().bottom() < tab.views.views["xz"].vb.sceneBoundingRect().top()
+
+    tab.spins["z"].setValue(12)
+    mouse_move(tab.views.viewport(), point(tab, "xy", (30, 20, 12)))
+    assert tab.readout.text() == f"(30, 20, 12) {float(volume[12, 20, 30]):.4g}"
+    tab.spins["z"].setValue(3)
+    assert tab.readout.text() == f"(30, 20, 3) {float(volume[3, 20, 30]):.4g}"
+    QApplication.sendEvent(tab.views, QEvent(QEvent.Leave))
+    assert tab.readout.text() == "(x, y, z) value"
+
+    rows = tab.table.viewport().height() / tab.table.verticalHeader().defaultSectionSize()
+    assert rows >= 9
+
+
+def test_the_empty_viewer_says_how_to_open_a_tomogram(window, data):
+    """Until a tomogram is open the views show how to open one, and no crosshair."""
+    tab = window.viewer_tab
+    hint = tab.views.hint
+    assert hint.isVisible() and "Open a tomogram" in hint.text() and "Ctrl+O" in hint.text()
+    assert hint.geometry().center() == tab.views.rect().center()
+    assert not any(v.vline.isVisible() for v in tab.views.views.values())
+    assert tab.open_tomogram(data / "other.mrc")
+    assert not hint.isVisible()
+    assert all(v.vline.isVisible() and v.hline.isVisible() for v in tab.views.views.values())
+
+
+def test_opening_a_tomogram_loads_the_picks_file_of_its_name(window, data, dialogs):
+    """NAME.coords beside NAME.mrc opens with it (the status bar says so); unsaved picks of
+    the tomogram open before are never replaced without asking."""
+    tab = window.viewer_tab
+    assert tab.open_tomogram(data / "other.mrc")
+    tab.model.add(1, 5.0, 6.0, 7.0)
+    assert not tab.open_tomogram(data / "tomo.mrc")     # the question is answered Cancel
+    assert dialogs.shown[-1][1] == "Unsaved picks" and tab.tomogram.path.name == "other.mrc"
+    assert len(tab.model) == 1
+    tab.document.discard()
+    tab.model.undo_stack.setClean()
+    assert tab.open_tomogram(data / "tomo.mrc")
+    assert len(tab.model) == 2 and tab.model.path == data / "tomo.coords"
+    assert not tab.model.dirty and window.windowTitle().endswith("tomo.mrc - tomo.coords")
+    assert window.statusBar().currentMessage() == ("Loaded 2 picks from tomo.coords, found "
+                                                   "beside the tomogram")

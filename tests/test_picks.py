@@ -10,6 +10,7 @@ from deepetpicker.io.picks import (
     format_number,
     read_picks,
     read_sidecar,
+    refresh_sidecar,
     sidecar_diameters,
     sidecar_path,
     write_picks,
@@ -217,3 +218,26 @@ def test_per_pick_arrays_in_meta_follow_their_rows():
     assert ones.meta["class_confidence"].tolist() == [0.5, 0.7]
     assert ones.meta["diameters"] == [10.0, 12.0, 14.0]              # a setting, not per pick
     assert picks.select(np.array([2, 0])).meta["class_confidence"].tolist() == [0.7, 0.5]
+
+
+def test_writing_over_a_prediction_keeps_its_sidecar_counts_true(tmp_path):
+    """Picks corrected by hand and written over a prediction's .coords: the sidecar counts
+    the picks written, drops the per-pick confidences that no longer match, and says it was
+    edited; the settings stay. A sidecar of another file and a table without one are left
+    alone."""
+    path = tmp_path / "tomo.coords"
+    write_picks(path, Picks([1, 2, 2], [(1, 1, 1), (2, 2, 2), (3, 3, 3)]))
+    record = {"picks": "tomo.coords", "counts": {"1": 1, "2": 2, "3": 0}, "t_seg": 0.5,
+              "class_confidence": [0.9, 0.8, 0.7]}
+    write_sidecar(path, record)
+    assert refresh_sidecar(path, Picks([1, 2, 2], [(1, 1, 1), (2, 2, 2), (3, 3, 3)])) is None
+    write_picks(path, Picks([1, 1, 2, 4], [(1, 1, 1), (5, 5, 5), (2, 2, 2), (4, 4, 4)]))
+    now = read_sidecar(path)
+    assert now["counts"] == {"1": 2, "2": 1, "3": 0, "4": 1}
+    assert "class_confidence" not in now and now["edited"] is True and now["t_seg"] == 0.5
+    write_sidecar(path, {"picks": "other.coords", "counts": {"1": 7}})
+    write_picks(path, Picks([1], [(1, 1, 1)]))
+    assert read_sidecar(path) == {"picks": "other.coords", "counts": {"1": 7}}
+    plain = tmp_path / "plain.coords"
+    write_picks(plain, Picks([1], [(1, 1, 1)]))
+    assert not sidecar_path(plain).exists()

@@ -13,6 +13,7 @@ layout (tab-separated ``class x y z [score]``) or a ``.csv`` with a header, and
 Predicted picks come with a sidecar, ``<picks file name>.json`` (:func:`sidecar_path`), that
 records every setting that made them: :func:`write_sidecar` writes it, :func:`read_sidecar`
 reads it back and :func:`sidecar_diameters` gives the particle diameter of each class.
+Writing a table over picks that have a sidecar keeps its counts true (:func:`refresh_sidecar`).
 """
 
 from __future__ import annotations
@@ -337,6 +338,8 @@ def write_picks(path: PathLike, picks: Picks) -> Path:
     for row in zip(*columns):
         lines.append(sep.join(format_number(v) for v in row))
     write_text_atomic(path, "".join(line + "\n" for line in lines))
+    if sidecar_path(path).is_file():
+        refresh_sidecar(path, picks)
     return path
 
 
@@ -361,6 +364,33 @@ def read_sidecar(picks_path: PathLike) -> Optional[dict]:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def refresh_sidecar(picks_path: PathLike, picks: Picks) -> Optional[Path]:
+    """Keep the sidecar of ``picks_path`` true to ``picks``, the table now written there
+    (say, predicted picks corrected by hand and saved over the prediction): its ``counts``
+    become those of ``picks``, each pick's ``class_confidence`` goes when the picks are no
+    longer the ones it was given for, and ``edited`` is set. The settings that made the
+    picks stay. Returns the sidecar when it was rewritten; None when there is none, it
+    describes another file, or it already agrees."""
+    picks_path = Path(picks_path)
+    record = read_sidecar(picks_path)
+    if record is None or record.get("picks", picks_path.name) != picks_path.name:
+        return None
+    old = record.get("counts")
+    known = [int(k) for k in old if str(k).isdigit()] if isinstance(old, dict) else []
+    classes = [int(c) for c in np.unique(picks.classes)] if len(picks) else []
+    num_cls = max(known + classes + [0])
+    counts = {str(c): n for c, n in picks.counts(num_cls).items()} if num_cls else {}
+    confidence = record.get("class_confidence")
+    stale = isinstance(confidence, list) and (len(confidence) != len(picks) or old != counts)
+    if old == counts and not stale:
+        return None
+    record["counts"] = counts
+    if stale:
+        del record["class_confidence"]
+    record["edited"] = True
+    return write_sidecar(picks_path, record)
 
 
 def sidecar_diameters(picks_path: PathLike) -> list[float]:

@@ -31,6 +31,7 @@ from deepetpicker.io.format_specs import FORMAT_SPECS, picks_file_filter, spoken
 from deepetpicker.io.formats import COPICK_SESSION, COPICK_USER
 from deepetpicker.io.tomogram import TOMOGRAM_SUFFIXES, find_tomograms
 from gui import dialogs
+from gui.form_terms import INFER
 from gui.widgets.fields import (
     MultipleSpinBox,
     PathField,
@@ -210,7 +211,8 @@ class InferTab(QWidget):
         rl.addWidget(results, 1)
         rl.addWidget(convert)
         # the bar follows the tiles of each tomogram; at the end it counts the tomograms
-        self.panel = JobPanel("Inference", bar_stages=("scan",), job_stage="predict")
+        self.panel = JobPanel("Inference", bar_stages=("scan",), job_stage="predict",
+                              form=INFER)
         job_tab_layout(self, settings, right, self.panel, (480, 220))
 
         self.config_field.edit.editingFinished.connect(self._config_edited)
@@ -417,7 +419,7 @@ class InferTab(QWidget):
         try:
             cfg, kwargs = self.job_arguments()
         except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
+            dialogs.show_form_error(self, "Check the settings", str(exc), INFER)
             return False
         if "copick_config" in kwargs:
             from deepetpicker.copick_jobs import predict_into_project
@@ -466,8 +468,9 @@ class InferTab(QWidget):
         for path, reason in result.failed.items():
             self.panel.append_log(f"skipped {path}: {reason}")
         if result.failed:
-            dialogs.show_error(self, "Some tomograms were skipped",
-                               "\n\n".join(f"{p}: {why}" for p, why in result.failed.items()))
+            dialogs.show_form_error(self, "Some tomograms were skipped",
+                                    "\n\n".join(f"{p}: {why}"
+                                                for p, why in result.failed.items()), INFER)
 
     def _on_copick_done(self, result, project: tuple[str, str, float]) -> None:
         """List per run the picks stored in the copick project (and where their ``.coords``

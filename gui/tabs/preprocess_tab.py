@@ -28,6 +28,7 @@ from deepetpicker.config import (
 from deepetpicker.config.grammar import INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
+from gui.form_terms import PREPROCESS
 from gui.widgets.fields import (
     PathField,
     combo,
@@ -54,18 +55,36 @@ def dataset_rows(coords_dir: Path, coord_format: str, num_cls: int
     return [(t.id, t.stem, t.counts) for t in list_dataset(coords_dir, coord_format, num_cls)]
 
 
+def found_rows(tomo_folder: str) -> list[tuple[None, str, None]]:
+    """``(None, stem, None)`` of every tomogram in ``tomo_folder`` (what preprocessing would
+    read; see :func:`deepetpicker.io.tomogram.find_tomograms`); empty when it is not a
+    folder."""
+    from deepetpicker.io.dataset import RAW_TOMOGRAM_SUFFIXES
+    from deepetpicker.io.tomogram import find_tomograms
+
+    if not tomo_folder or not Path(tomo_folder).is_dir():
+        return []
+    try:
+        return [(None, p.stem, None) for p in find_tomograms(tomo_folder, RAW_TOMOGRAM_SUFFIXES)]
+    except (DeepETPickerError, OSError):
+        return []
+
+
 def fill_dataset_table(table: QTableWidget,
-                       rows: Sequence[tuple[Optional[int], str, dict[int, int]]],
+                       rows: Sequence[tuple[Optional[int], str, Optional[dict[int, int]]]],
                        num_cls: int) -> None:
-    """Show ``dataset_rows`` in a table: id, tomogram, total, then one column per class."""
+    """Show ``dataset_rows`` in a table: id, tomogram, total, then one column per class.
+    A row without an id is a tomogram normalised only (counts ``{}``) or found in the
+    tomogram folder and not preprocessed yet (counts None)."""
     headers = ["id", "tomogram", "particles"] + [f"class {c}" for c in range(1, num_cls + 1)]
     table.clear()
     table.setColumnCount(len(headers))
     table.setHorizontalHeaderLabels(headers)
     table.setRowCount(len(rows))
     for r, (index, stem, counts) in enumerate(rows):
-        if index is None:  # normalised only, for inference
-            values = ["-", stem, "no picks"] + [""] * num_cls
+        if index is None:  # normalised only (for inference), or not preprocessed yet
+            note = "not preprocessed yet" if counts is None else "no picks"
+            values = ["-", stem, note] + [""] * num_cls
         else:
             values = [str(index), stem, str(sum(counts.values()))]
             values += [str(counts.get(c, 0)) for c in range(1, num_cls + 1)]
@@ -148,7 +167,7 @@ class PreprocessTab(QWidget):
         self.result_table = table(["id", "tomogram", "particles"])
         results = group_box("Tomograms found", self.result_table)
 
-        self.panel = JobPanel("Preprocessing", job_stage="preprocess")
+        self.panel = JobPanel("Preprocessing", job_stage="preprocess", form=PREPROCESS)
         job_tab_layout(self, settings, results, self.panel, (420, 260))
 
         self.load_button.clicked.connect(lambda: self.load_config())
@@ -156,6 +175,7 @@ class PreprocessTab(QWidget):
         self.run_button.clicked.connect(self.run)
         self.panel.running_changed.connect(lambda running: self.run_button.setEnabled(not running))
         self.panel.status_message.connect(self.status_message)
+        self.tomo_path.changed.connect(lambda _text: self.show_found_tomograms())
 
     # -- config <-> fields ---------------------------------------------------------------------
     def to_config(self) -> PreprocessConfig:
@@ -207,7 +227,8 @@ class PreprocessTab(QWidget):
 
     def save_config(self, path: Union[str, Path, None] = None) -> bool:
         """Write the fields as a config file (original format)."""
-        saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path)
+        saved = dialogs.save_config_file(self, self.to_config, "Save preprocessing config", path,
+                                         form=PREPROCESS)
         if saved is None:
             return False
         self.config_path = saved
@@ -221,7 +242,7 @@ class PreprocessTab(QWidget):
             cfg = self.to_config()
             cfg.validate(check_paths=True)
         except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
+            dialogs.show_form_error(self, "Check the settings", str(exc), PREPROCESS)
             return False
         from deepetpicker.preprocess.job import preprocess
 
@@ -237,10 +258,21 @@ class PreprocessTab(QWidget):
 
     def show_dataset(self, cfg: PreprocessConfig, unlabelled: Sequence[str] = ()) -> None:
         """List the dataset's preprocessed tomograms (if it was preprocessed already) and
-        the ``unlabelled`` stems (normalised only)."""
+        the ``unlabelled`` stems (normalised only); before preprocessing, the tomograms in
+        the tomogram folder."""
         try:
             rows = dataset_rows(cfg.coords_dir, cfg.coord_format, cfg.num_cls)
         except DeepETPickerError:
             rows = []
         rows += [(None, stem, {}) for stem in unlabelled]
+        if not rows:
+            rows = found_rows(cfg.tomo_path)
         fill_dataset_table(self.result_table, rows, cfg.num_cls)
+
+    def show_found_tomograms(self) -> int:
+        """List the tomograms in the Tomograms folder as soon as it names a folder (not yet
+        preprocessed); returns how many. The list is empty while the field names no folder
+        of tomograms."""
+        rows = found_rows(self.tomo_path.text())
+        fill_dataset_table(self.result_table, rows, self.num_cls.value())
+        return len(rows)

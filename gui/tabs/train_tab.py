@@ -36,6 +36,7 @@ from deepetpicker.config import (
 from deepetpicker.config.grammar import IDS_TYPING_PATTERN, INT_LIST_TYPING_PATTERN, NAME_PATTERN
 from deepetpicker.errors import DeepETPickerError
 from gui import dialogs
+from gui.form_terms import TRAIN
 from gui.tabs.preprocess_tab import dataset_rows, fill_dataset_table
 from gui.widgets.fields import (
     MultipleSpinBox,
@@ -187,7 +188,7 @@ class TrainTab(QWidget):
         pl.addWidget(self.loss_plot)
         pl.addWidget(self.f1_plot)
 
-        self.panel = JobPanel("Training", bar_stages=("train",))
+        self.panel = JobPanel("Training", bar_stages=("train",), form=TRAIN)
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(plots)
         bottom.addWidget(self.panel)
@@ -320,7 +321,8 @@ class TrainTab(QWidget):
 
     def save_config(self, path: Union[str, Path, None] = None) -> Optional[Path]:
         """Write the training config (default: ``base_path/configs/<run name>.py``)."""
-        saved = dialogs.save_config_file(self, self.to_config, "Save training config", path)
+        saved = dialogs.save_config_file(self, self.to_config, "Save training config", path,
+                                         form=TRAIN)
         if saved is not None:
             self.config_path = saved
             self.status_message.emit(f"Saved {saved}")
@@ -332,7 +334,7 @@ class TrainTab(QWidget):
         try:
             cfg = self.to_config()
         except DeepETPickerError as exc:
-            dialogs.show_error(self, "Check the settings", str(exc))
+            dialogs.show_form_error(self, "Check the settings", str(exc), TRAIN)
             return False
         path = cfg.configs_dir / f"{cfg.dset_name}.py"
         if path.is_file() and not self._is_train_config(path):
@@ -345,7 +347,7 @@ class TrainTab(QWidget):
         try:
             save_config(cfg, path)
         except (DeepETPickerError, OSError) as exc:
-            dialogs.show_error(self, "Cannot save the config", str(exc))
+            dialogs.show_form_error(self, "Cannot save the config", str(exc), TRAIN)
             return False
         self.config_path = path
         self.panel.append_log(f"training config saved to {path}")

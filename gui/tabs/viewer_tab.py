@@ -55,6 +55,8 @@ from gui.widgets.pick_controller import PickController
 from gui.widgets.picks_table import PicksTable
 
 PICKS_FILTER = picks_file_filter()
+#: the voxel read-out while the mouse is over no voxel
+READOUT_IDLE = "(x, y, z) value"
 
 
 class ViewerTab(QWidget):
@@ -95,7 +97,7 @@ class ViewerTab(QWidget):
             nav.addWidget(slider, row, 1)
             nav.addWidget(box, row, 2)
             self.sliders[axis], self.spins[axis] = slider, box
-        self.readout = QLabel("(x, y, z) value")
+        self.readout = QLabel(READOUT_IDLE)
         self.readout.setMinimumWidth(220)
         self.readout.setToolTip("Voxel under the mouse and its value")
         nav.addWidget(self.readout, 0, 3, 3, 1)
@@ -130,9 +132,11 @@ class ViewerTab(QWidget):
         ev.addWidget(self._table_box(), 1)
         right.addWidget(scroll)
         right.addWidget(editing)
-        right.setStretchFactor(0, 1)  # extra height to the controls, the table keeps its own
-        right.setStretchFactor(1, 0)
-        right.setSizes([640, 260])
+        # the table shows about ten rows at 1360 x 860 (the controls scroll); extra height
+        # goes to the table
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
+        right.setSizes([320, 460])
         right.setChildrenCollapsible(False)
 
         splitter = QSplitter(Qt.Horizontal)
@@ -151,9 +155,25 @@ class ViewerTab(QWidget):
         self.save_action = QAction("Save picks", self)
         self.save_action.setShortcut(QKeySequence.Save)
         self.save_action.triggered.connect(self.save)
-        for action in (self.undo_action, self.redo_action, self.save_action):
+        self.reset_zoom_action = QAction("Reset zoom", self)
+        self.reset_zoom_action.setShortcut(QKeySequence("Ctrl+0"))
+        self.reset_zoom_action.setToolTip("Show the whole tomogram in every view")
+        self.reset_zoom_action.triggered.connect(self.views.reset_zoom)
+        for action in (self.undo_action, self.redo_action, self.save_action,
+                       self.reset_zoom_action):
             action.setShortcutContext(Qt.WidgetWithChildrenShortcut)
             self.addAction(action)
+        # the same commands as the buttons, for the window's menus
+        self.open_action = QAction("Open tomogram...", self)
+        self.open_action.setShortcut(QKeySequence.Open)
+        self.open_action.triggered.connect(self.choose_tomogram)
+        self.load_picks_action = QAction("Load picks...", self)
+        self.load_picks_action.triggered.connect(self.choose_picks)
+        self.save_as_action = QAction("Save picks as...", self)
+        self.save_as_action.setShortcut(QKeySequence.SaveAs)
+        self.save_as_action.triggered.connect(lambda: self.save_as())
+        self.delete_action = QAction("Delete selected picks", self)
+        self.delete_action.triggered.connect(self.table.delete_selected)
 
     def _files_box(self) -> QGroupBox:
         box = QGroupBox("Files")
@@ -284,7 +304,7 @@ class ViewerTab(QWidget):
             self.sliders[axis].valueChanged.connect(self._on_nav)
             self.spins[axis].valueChanged.connect(self._on_nav)
         self.views.position_changed.connect(self._on_position)
-        self.views.cursor_info.connect(self.readout.setText)
+        self.views.cursor_info.connect(lambda text: self.readout.setText(text or READOUT_IDLE))
         self.picker.pick_selected.connect(self.table.show_pick)
         self.auto_contrast.toggled.connect(self._on_auto_contrast)
         self.low_pct.valueChanged.connect(self._on_auto_contrast)
@@ -324,7 +344,8 @@ class ViewerTab(QWidget):
     def _set_enabled(self, enabled: bool) -> None:
         for widget in (self.load_picks_button, self.save_button, self.save_as_button,
                        self.labels_button, self.ocp_button, self.region_button,
-                       self.picking):
+                       self.picking, self.load_picks_action, self.save_action,
+                       self.save_as_action, self.delete_action, self.reset_zoom_action):
             widget.setEnabled(enabled)
 
     # ------------------------------------------------------------------------------------------
@@ -348,8 +369,13 @@ class ViewerTab(QWidget):
         if path:
             self.open_tomogram(path)
 
-    def open_tomogram(self, path: Union[str, Path], picks: Union[str, Path, None] = None) -> bool:
+    def open_tomogram(self, path: Union[str, Path], picks: Union[str, Path, None] = None,
+                      restore: bool = False) -> bool:
         """Show a tomogram (memory-mapped); optionally load ``picks`` (a file) for editing.
+        Without ``picks``, the picks file of the same name beside the tomogram
+        (``NAME.coords`` of ``NAME.mrc``) is loaded when there is one (the status bar says
+        so). Unsaved picks autosaved for the picks file are offered back, or with
+        ``restore`` (the user already said yes) restored without asking.
 
         Asks first when the current picks are unsaved. Returns False when nothing changed.
         """
@@ -361,11 +387,30 @@ class ViewerTab(QWidget):
             dialogs.show_error(self, "Cannot open the tomogram", str(exc))
             return False
         self._show_tomogram(tomo)
+        beside = self.document.default_picks_path
         if picks is not None:
-            self.load_picks(picks, ask=False)
+            self.load_picks(picks, ask=False, restore=restore)
+        elif beside is not None and beside.is_file():
+            self._load_picks_beside(beside, restore)
         else:
-            self.offer_restore(self.document.default_picks_path)
+            self.offer_restore(beside, ask=not restore)
         self.views.setFocus()
+        return True
+
+    def _load_picks_beside(self, path: Path, restore: bool = False) -> bool:
+        """Load the picks file named like the open tomogram; a file that cannot be read is
+        reported in the status bar and the tomogram stays open without picks."""
+        try:
+            self.document.load_picks(path)
+        except DeepETPickerError as exc:
+            self.status_message.emit(f"{path.name} beside the tomogram was not loaded: {exc}")
+            self.offer_restore(path, ask=not restore)
+            return False
+        self._show_classes()
+        self._use_sidecar_diameters(path)
+        self.status_message.emit(f"Loaded {counted(len(self.model), 'pick')} from {path.name}, "
+                                 f"found beside the tomogram")
+        self.offer_restore(path, ask=not restore)
         return True
 
     def choose_copick_run(self) -> None:
@@ -432,8 +477,11 @@ class ViewerTab(QWidget):
         if path:
             self.load_picks(path)
 
-    def load_picks(self, path: Union[str, Path], ask: bool = True) -> bool:
-        """Load a pick file (ours or another program's) for editing."""
+    def load_picks(self, path: Union[str, Path], ask: bool = True, restore: bool = False
+                   ) -> bool:
+        """Load a pick file (ours or another program's) for editing; ``ask``: about unsaved
+        picks first; ``restore``: unsaved picks autosaved for the file come back without a
+        question."""
         if ask and not self.maybe_keep_work("Load other picks"):
             return False
         try:
@@ -443,7 +491,7 @@ class ViewerTab(QWidget):
             return False
         self._show_classes()
         self._use_sidecar_diameters(path)
-        self.offer_restore(self.model.path)
+        self.offer_restore(self.model.path, ask=not restore)
         return True
 
     def _show_classes(self) -> None:
@@ -523,11 +571,16 @@ class ViewerTab(QWidget):
             return False
         return True
 
-    def offer_restore(self, picks_path: Optional[Path]) -> bool:
-        """If an autosave of ``picks_path`` exists, offer to restore it; True if restored."""
+    def offer_restore(self, picks_path: Optional[Path], ask: bool = True) -> bool:
+        """If an autosave of ``picks_path`` exists, offer to restore it (without ``ask``:
+        restore it); True if restored."""
         recovery = self.document.recovery(picks_path)
         if recovery is None:
             return False
+        if not ask:
+            self.document.restore(recovery)
+            self._show_classes()
+            return True
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recovery.written_at))
         question = (f"Unsaved picks of {recovery.picks_path.name} from {when} were found "
                     f"({counted(len(recovery.picks), 'pick')} in {recovery.autosave.name})."
@@ -565,7 +618,7 @@ class ViewerTab(QWidget):
                                   f"{tomo.name} has unsaved picks from the last "
                                   f"session. Open it now to restore them?", default_yes=True):
             return False
-        return self.open_tomogram(tomo, picks=picks)
+        return self.open_tomogram(tomo, picks=picks, restore=True)
 
     # ------------------------------------------------------------------------------------------
     # Reactions

@@ -24,6 +24,7 @@ from PyQt5.QtWidgets import (
 
 from deepetpicker.progress import Progress, describe_outcome, describe_progress, format_seconds
 from gui.dialogs import show_error
+from gui.form_terms import speak_form
 from gui.worker import JobWorker
 
 log = logging.getLogger("deepetpicker.gui")
@@ -38,13 +39,17 @@ class JobPanel(QWidget):
     progress = pyqtSignal(object)
 
     def __init__(self, title: str, bar_stages: Optional[tuple] = None,
-                 parent: Optional[QWidget] = None, job_stage: Optional[str] = None) -> None:
+                 parent: Optional[QWidget] = None, job_stage: Optional[str] = None,
+                 form: str = "") -> None:
         """``bar_stages``: the stages whose counts drive the progress bar (default: all);
         the others still update the status line. ``job_stage``: the stage that counts the
         whole job (e.g. ``predict``, one per tomogram; default the first bar stage), whose
-        count the bar shows once the job has ended."""
+        count the bar shows once the job has ended. ``form``: the form of the tab (see
+        :mod:`gui.form_terms`) whose field labels the log and the errors name instead of the
+        config keys and command-line options the job's messages name."""
         super().__init__(parent)
         self.title = title
+        self.form = form
         self.bar_stages = tuple(bar_stages) if bar_stages else None
         self.job_stage = job_stage or (self.bar_stages[0] if self.bar_stages else None)
         self._overall: Optional[Progress] = None
@@ -85,7 +90,7 @@ class JobPanel(QWidget):
 
     def append_log(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
-        for line in str(text).splitlines() or [""]:
+        for line in speak_form(str(text), self.form).splitlines() or [""]:
             self.log_view.appendPlainText(f"[{stamp}] {line}")
 
     # -- running a job ---------------------------------------------------------------------
@@ -193,7 +198,7 @@ class JobPanel(QWidget):
         if details:
             self.append_log(details)
         self.status_message.emit(f"{self.title}: failed")
-        show_error(self, f"{self.title} failed", message)
+        show_error(self, f"{self.title} failed", speak_form(message, self.form))
 
     def _on_stopped(self) -> None:
         self.last_outcome = "stopped"

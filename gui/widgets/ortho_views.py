@@ -26,6 +26,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt5.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, pyqtSignal
 from PyQt5.QtGui import QColor, QPen
+from PyQt5.QtWidgets import QLabel
 
 from deepetpicker.render.slices import (
     VIEW_AXES,
@@ -42,6 +43,8 @@ from gui.picks_model import PicksModel
 if TYPE_CHECKING:
     from pyqtgraph.GraphicsScene.mouseEvents import MouseClickEvent, MouseDragEvent
 
+#: shown in the empty views
+EMPTY_HINT = "Open a tomogram (File > Open tomogram... or Ctrl+O)"
 #: the overlays, bottom to top: a region of interest (``mask``, non-zero = inside, as
 #: prediction's ``mask`` reads it), weak labels (class ids) and occupancy (instance ids)
 MASK_KINDS = ("mask", "labels", "occupancy")
@@ -153,6 +156,7 @@ class _View:
         self.hline = pg.InfiniteLine(angle=0, movable=False, pen=pen)
         for line in (self.vline, self.hline):
             line.setZValue(20)
+            line.setVisible(False)      # until there is a volume to point into
             self.vb.addItem(line, ignoreBounds=True)
         self.title = pg.LabelItem(justify="left", size="9pt")
         # hit-testing of the picks drawn on this view
@@ -166,7 +170,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
     #: (x, y, z) voxel position of the crosshair after every change
     position_changed = pyqtSignal(int, int, int)
-    #: "(x, y, z) value" under the mouse
+    #: "(x, y, z) value" under the mouse; "" when the mouse is over no voxel
     cursor_info = pyqtSignal(str)
 
     def __init__(self, model: PicksModel, styles: ClassStyles, parent=None) -> None:
@@ -185,6 +189,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.line_width = 2.0
         self.score_threshold = 0.0
         self.selected = -1
+        self._mouse_at: Optional[QPointF] = None   # scene position of the mouse, if over us
         #: what clicks and drags on the views do (see handle_click); None: pan and zoom only
         self.mouse_handler = None
         # views whose slice of a new volume is still to be read (see set_volume)
@@ -196,9 +201,15 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
         self.setBackground("#202020")
         self.setFocusPolicy(Qt.StrongFocus)
+        #: what to do while no volume is shown, in the middle of the views
+        self.hint = QLabel(EMPTY_HINT, self)
+        self.hint.setAlignment(Qt.AlignCenter)
+        self.hint.setWordWrap(True)
+        self.hint.setStyleSheet("color: #d0d0d0; font-size: 12pt; background: transparent;")
+        self.hint.setAttribute(Qt.WA_TransparentForMouseEvents)
         self.views = {name: _View(self, name) for name in VIEWS}
         ci = self.ci
-        ci.setSpacing(2)
+        ci.setSpacing(8)  # a visible gap between zoomed views
         places = {"xy": (0, 0), "zy": (0, 1), "xz": (2, 0)}
         for name, (row, col) in places.items():
             view = self.views[name]
@@ -229,6 +240,10 @@ class OrthoViews(pg.GraphicsLayoutWidget):
             raise KeyError(f"unknown display options {sorted(unknown)}")
         self.display.update(display)
         self.data = data
+        self.hint.hide()
+        for view in self.views.values():
+            view.vline.setVisible(True)
+            view.hline.setVisible(True)
         self.shape = tuple(int(s) for s in data.shape)
         nz, ny, nx = self.shape
         self.position = [nx // 2, ny // 2, nz // 2]
@@ -243,6 +258,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self._pending_timer.start()
         self.refresh_picks()
         self.reset_zoom()
+        self._update_readout()
         self.position_changed.emit(*self.position)
 
     def draw_pending(self) -> None:
@@ -277,6 +293,8 @@ class OrthoViews(pg.GraphicsLayoutWidget):
 
     def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(ev)
+        if getattr(self, "hint", None) is not None:   # not yet while the base class is set up
+            self.hint.setGeometry(self.rect())
         self._layout_views()
 
     def reset_zoom(self) -> None:
@@ -351,6 +369,7 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         self.position = new
         self.refresh_images(changed)
         self.refresh_picks()
+        self._update_readout()   # the voxel under the mouse is now another one
         self.position_changed.emit(*self.position)
 
     def step_slice(self, view: str, step: int) -> None:
@@ -497,16 +516,27 @@ class OrthoViews(pg.GraphicsLayoutWidget):
         return item.pick_index, item.centres, item.radii
 
     def _on_mouse_moved(self, scene_pos) -> None:
-        if self.data is None:
-            return
-        for name, view in self.views.items():
-            if view.vb.sceneBoundingRect().contains(scene_pos):
-                xyz = self.voxel_at(name, scene_pos)
-                if self._inside(xyz):
-                    x, y, z = (int(round(c)) for c in xyz)
-                    value = float(self.data[z, y, x])
-                    self.cursor_info.emit(f"({x}, {y}, {z}) {value:.4g}")
-                return
+        self._mouse_at = QPointF(scene_pos)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        """Say which voxel is under the mouse and its value (of the slice shown now), or ""
+        when the mouse is outside the views or the volume."""
+        text = ""
+        if self.data is not None and self._mouse_at is not None:
+            for name, view in self.views.items():
+                if view.vb.sceneBoundingRect().contains(self._mouse_at):
+                    xyz = self.voxel_at(name, self._mouse_at)
+                    if self._inside(xyz):
+                        x, y, z = (int(round(c)) for c in xyz)
+                        text = f"({x}, {y}, {z}) {float(self.data[z, y, x]):.4g}"
+                    break
+        self.cursor_info.emit(text)
+
+    def leaveEvent(self, ev) -> None:  # noqa: N802 - Qt's name
+        self._mouse_at = None
+        self._update_readout()
+        super().leaveEvent(ev)
 
     # -- mouse ------------------------------------------------------------------------------
     def handle_click(self, view: str, ev: MouseClickEvent) -> bool:
