@@ -11,7 +11,7 @@ import deepetpicker.normalize as normalize_module
 from deepetpicker.config import PreprocessConfig, load_preprocess_config
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.dataset import DatasetTomogram, list_dataset
-from deepetpicker.io.outputs import OutputGuard
+from deepetpicker.io.outputs import MANIFEST_LOCK, OutputGuard
 from deepetpicker.io.picks import read_picks
 from deepetpicker.io.tomogram import load_tomogram, write_tomogram
 from deepetpicker.preprocess.job import LEGACY_MANIFEST, MANIFEST, preprocess, read_num_name
@@ -52,7 +52,7 @@ def test_full_run_writes_the_original_layout(tmp_path):
     result = preprocess(cfg, progress=events.append)
     out = tmp_path / "out"
     assert all_files(out) == [
-        MANIFEST, "configs/toy.py", "coords/a.coords", "coords/b.coords",
+        MANIFEST, MANIFEST_LOCK, "configs/toy.py", "coords/a.coords", "coords/b.coords",
         "coords/num_name.csv", "data_ocp/a.mrc", "data_ocp/b.mrc", "data_std/a.mrc",
         "data_std/b.mrc", "data_std/c.mrc", "gaussian5/a.mrc", "gaussian5/b.mrc"]
     assert result.tomograms == ["a", "b", "c"]
@@ -135,8 +135,8 @@ def test_cancel_between_chunks_leaves_complete_files_only(tmp_path):
     with pytest.raises(Cancelled):
         preprocess(cfg, progress=progress, cancel=token)
     out = tmp_path / "out"
-    assert all_files(out) == [MANIFEST, "coords/a.coords", "data_ocp/a.mrc", "data_std/a.mrc",
-                              "gaussian5/a.mrc"]
+    assert all_files(out) == [MANIFEST, MANIFEST_LOCK, "coords/a.coords", "data_ocp/a.mrc",
+                              "data_std/a.mrc", "gaussian5/a.mrc"]
     result = preprocess(cfg)
     assert sorted(p.relative_to(out).as_posix() for p in result.skipped) == [
         "coords/a.coords", "data_ocp/a.mrc", "data_std/a.mrc", "gaussian5/a.mrc"]

@@ -16,7 +16,7 @@ ROOTS = [Path(deepetpicker.__file__).parent, Path(gui.__file__).parent]
 #: calls them with the arguments its signature fixes (events, model indexes, roles), so hints
 #: would only repeat its documentation. Only these names are skipped, and only as methods.
 TOOLKIT_OVERRIDES = frozenset({
-    "closeEvent", "keyPressEvent", "resizeEvent", "wheelEvent",       # QWidget
+    "closeEvent", "keyPressEvent", "leaveEvent", "resizeEvent", "wheelEvent",  # QWidget
     "mouseClickEvent", "mouseDragEvent", "paint",                     # pyqtgraph items
     "rowCount", "columnCount", "headerData", "data",                  # QAbstractTableModel
 })
