@@ -13,7 +13,7 @@ import pytest
 
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.atomic import write_text_atomic
-from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard
+from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, stale_note
 from deepetpicker.io.picks import read_picks, read_sidecar
 from deepetpicker.io.tomogram import create_tomogram, write_tomogram
 from deepetpicker.predict.job import predict
@@ -143,4 +143,6 @@ def test_a_killed_write_leaves_no_file_under_its_name_and_the_next_run_sweeps_it
     assert not target.exists() and parts[0].exists()    # killed: nothing under the name
     guard = OutputGuard(tmp_path)                        # the next command sweeps it
     assert guard.stale_removed == parts and not parts[0].exists()
+    assert stale_note(guard.stale_removed) == (f"removed 1 unfinished file(s) that an "
+                                               f"interrupted run left: {parts[0]}")
     assert (tmp_path / "ready").read_text() == "writing"   # other files are not touched

@@ -261,5 +261,11 @@ class OutputGuard:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def stale_note(removed: list[Path]) -> str:
+    """The log line for the temporary files of killed writes that a command removed."""
+    return (f"removed {len(removed)} unfinished file(s) that an interrupted run left: "
+            f"{_listed(removed)}")
+
+
 def _listed(paths: list[Path]) -> str:
     return listed(paths, _LISTED)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 from deepetpicker.errors import DeepETPickerError
-from deepetpicker.io.outputs import OutputGuard
+from deepetpicker.io.outputs import OutputGuard, stale_note
 from deepetpicker.io.picks import sidecar_path, write_sidecar
 from deepetpicker.predict.options import PredictOptions
 from deepetpicker.predict.picker import TomogramPicker, cpu_tiles_per_pass, scan_tomogram
@@ -141,6 +141,8 @@ def run_prediction(config: Optional[TrainConfig], weights: PathLike,
     masks = {} if opts.mask is None else mask_paths(opts.mask, paths)
     guard = OutputGuard(out_dir, overwrite=opts.overwrite or opts.force,
                         inputs=[*paths, weights, *masks.values()])
+    if guard.stale_removed:
+        report.log(stale_note(guard.stale_removed))
 
     model, meta = _load_network(weights, device, preloaded, config, report)
     settings = tuned_settings(settings, meta, num_cls, report)

@@ -49,7 +49,7 @@ from deepetpicker.config import (
 from deepetpicker.errors import DeepETPickerError, listed
 from deepetpicker.io.atomic import atomic_path, write_text_atomic
 from deepetpicker.io.dataset import NUM_NAME, RAW_TOMOGRAM_SUFFIXES, read_num_name
-from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, file_stamp
+from deepetpicker.io.outputs import MANIFEST_NAME, OutputGuard, file_stamp, stale_note
 from deepetpicker.io.picks import Picks, read_picks, write_picks
 from deepetpicker.io.tomogram import create_tomogram, is_tomogram_entry, load_tomogram
 from deepetpicker.io.zarr_tomogram import is_zarr_path
@@ -417,6 +417,8 @@ def preprocess(config: PreprocessConfig, progress: Optional[ProgressCallback] = 
     base = Path(cfg.base_path)
     tomos = _find_inputs(cfg, report, zarr_level)
     manifest = _Record(base)
+    if manifest.guard.stale_removed:
+        report.log(stale_note(manifest.guard.stale_removed))
     fmt = cfg.tomo_format
     _check_outputs_are_ours(cfg, tomos, manifest)
 

@@ -371,17 +371,19 @@ def train(config: TrainConfig, progress: Optional[ProgressCallback] = None,
     :class:`DeepETPickerError` for problems with the data or settings.
     """
     from deepetpicker.io.atomic import remove_stale_parts
-    from deepetpicker.io.outputs import check_output_folder
+    from deepetpicker.io.outputs import check_output_folder, stale_note
 
     cfg = config
     cfg.validate(check_paths=False)
     check_output_folder(cfg.run_dir, "run folder", "base_path and dset_name in the config")
-    remove_stale_parts(cfg.run_dir)                 # left by a run that was killed
+    stale = remove_stale_parts(cfg.run_dir)         # left by a run that was killed
     rank, world, local = env_world()
     dev = resolve_device(device or cfg.device, cfg.gpu_ids, local, world > 1)
     info = setup_distributed(dev)
     # other processes share the cancel token but send no events (rank 0 speaks for the run)
     report = Reporter(progress if info.is_main else None, cancel)
+    if stale:
+        report.log(stale_note(stale))
     try:
         return _run(cfg, dev, info, report, resume)
     except torch.OutOfMemoryError as exc:
