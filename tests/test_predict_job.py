@@ -543,3 +543,31 @@ def test_thresholds_tuned_for_class_f1_by_an_earlier_version_are_not_used(traine
     assert len(read_picks(kept.outputs[0])) == len(scores)
     assert any("tuned for class F1 by an earlier version" in (e.message or "") for e in events)
     assert json.loads(kept.sidecars[0].read_text())["min_score"] is None
+
+
+def test_bf16_precision_gives_the_fp32_picks_and_says_which_ran(trained, tmp_path):
+    from deepetpicker.errors import DeepETPickerError
+    from deepetpicker.io.picks import read_sidecar
+
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        events = []
+        result = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                         out=out, precision=precision, progress=events.append)
+        runs[precision] = read_picks(result.outputs[0])
+        assert read_sidecar(result.outputs[0])["precision"] == precision
+        assert any("network arithmetic" in e.message and
+                   ("bfloat16" if precision == "bf16" else "float32") in e.message
+                   for e in events)
+    fp32, bf16 = runs["fp32"], runs["bf16"]
+    assert len(fp32) == len(bf16) and (fp32.classes == bf16.classes).all()
+    assert np.abs(fp32.xyz - bf16.xyz).max() < 0.5           # voxels
+    assert np.abs(fp32.scores - bf16.scores).max() < 0.02
+    # the fp32 picks made before are not taken for bf16 ones, nor the other way round
+    again = predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                    out=tmp_path / "fp32", precision="bf16", overwrite=True)
+    assert again.skipped == []
+    with pytest.raises(DeepETPickerError, match="precision 'half' is not known"):
+        predict(trained["config"], trained["weights"], tomograms=[trained["raw"]],
+                out=tmp_path / "x", precision="half")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Optional, Sequence, Union
 from deepetpicker.errors import DeepETPickerError
 from deepetpicker.io.outputs import OutputGuard, stale_note
 from deepetpicker.io.picks import sidecar_path, write_sidecar
+from deepetpicker.precision import resolve_precision
 from deepetpicker.predict.options import PredictOptions
 from deepetpicker.predict.picker import TomogramPicker, cpu_tiles_per_pass, scan_tomogram
 from deepetpicker.predict.plan import PredictPlan, make_plan, tomogram_paths
@@ -48,6 +49,10 @@ if TYPE_CHECKING:
     from deepetpicker.picking.settings import PickSettings
     from deepetpicker.picking.tiling import TTAChoice
 
+#: How the log names each precision.
+PRECISION_WORDS = {"fp32": "float32", "bf16": "bfloat16 (torch.autocast on the CPU)",
+                   "fp16": "float16 mixed precision (torch.autocast on the GPU)"}
+
 __all__ = ["PredictOptions", "PredictResult", "SCORE_DTYPES", "config_from_checkpoint",
            "cpu_tiles_per_pass", "predict", "scan_tomogram"]
 
@@ -64,7 +69,8 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
             export: Optional[dict] = None, overwrite: bool = False,
             force: bool = False, tta: TTAChoice = False,
             zarr_level: Union[int, str, None] = None,
-            mask: Optional[PathLike] = None) -> PredictResult:
+            mask: Optional[PathLike] = None,
+            precision: Optional[str] = None) -> PredictResult:
     """Pick particles in ``tomograms`` with the network in ``weights``.
 
     ``config``: the :class:`~deepetpicker.config.TrainConfig` the weights were trained with
@@ -89,7 +95,10 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
     OME-Zarr tomograms (default 0, the full resolution; picks are in that level's voxels).
     ``mask``: a region of interest, a volume of the tomogram's shape (non-zero = keep) or a
     folder of masks named like the tomograms (see :mod:`deepetpicker.picking.mask`): picks
-    outside it are dropped and tiles entirely outside it are not run.
+    outside it are dropped and tiles entirely outside it are not run. ``precision``: the
+    network's arithmetic, ``fp32``, ``bf16`` or ``auto`` (bf16 where the CPU does it natively;
+    see :mod:`deepetpicker.precision`); default fp32 on the CPU, float16 mixed precision on a
+    GPU; the log and the sidecar say which ran.
     Every setting is checked before any tomogram is read.
 
     Outputs never replace a user's file or an input (see :mod:`deepetpicker.io.outputs`);
@@ -103,7 +112,8 @@ def predict(config: Optional[TrainConfig], weights: PathLike,
     options = PredictOptions(pad=pad, save_scores=save_scores, formats=formats, device=device,
                              batch_size=batch_size, score_dtype=score_dtype, picking=picking,
                              diameters=diameters, export=export, overwrite=overwrite,
-                             force=force, tta=tta, zarr_level=zarr_level, mask=mask)
+                             force=force, tta=tta, zarr_level=zarr_level, mask=mask,
+                             precision=precision)
     return run_prediction(config, weights, tomograms, out, options, Reporter(progress, cancel))
 
 
@@ -144,7 +154,9 @@ def run_prediction(config: Optional[TrainConfig], weights: PathLike,
     if guard.stale_removed:
         report.log(stale_note(guard.stale_removed))
 
+    precision = resolve_precision(opts.precision, device.type)
     model, meta = _load_network(weights, device, preloaded, config, report)
+    report.log(f"network arithmetic: {PRECISION_WORDS[precision]}")
     settings = tuned_settings(settings, meta, num_cls, report)
     class_names = meta.get("class_names") or None
     export = {"class_names": class_names, **(opts.export or {})}
@@ -153,7 +165,8 @@ def run_prediction(config: Optional[TrainConfig], weights: PathLike,
                    "device": str(device), "patch_size": patch, "pad_size": pad,
                    "batch_size": batch_size, "t_seg": settings.t_seg, "t_lm": settings.t_lm,
                    "norm_type": config.norm_type, "num_cls": num_cls,
-                   "class_names": class_names, "tta": [t.name for t in opts.transforms]}
+                   "class_names": class_names, "tta": [t.name for t in opts.transforms],
+                   "precision": precision}
     if opts.zarr_level is not None and str(opts.zarr_level) != "0":
         record_base["zarr_level"] = str(opts.zarr_level)
     plan = make_plan(paths, out_dir, guard, masks, weights, record_base, settings, diameters,
@@ -167,7 +180,7 @@ def run_prediction(config: Optional[TrainConfig], weights: PathLike,
     # the weak labels set the ball a pick's score is measured in; unknown, d / 4 of the particle
     picker = TomogramPicker(model, device, patch, pad, batch_size, settings, diameters,
                             config.class_label_diameters() if labels_known else None,
-                            config.norm_type, opts.transforms, opts.zarr_level)
+                            config.norm_type, opts.transforms, opts.zarr_level, precision)
     result = PredictResult(out_dir=out_dir, settings=record_base)
     try:
         tables, shapes, voxel_sizes = _pick_each(plan, picker, record_base, opts, num_cls,

@@ -36,6 +36,7 @@ class PredictOptions:
     tta: TTAChoice = False
     zarr_level: Union[int, str, None] = None
     mask: Optional[PathLike] = None
+    precision: Optional[str] = None
     transforms: tuple[TileTransform, ...] = field(default=(), init=False)
 
     def checked(self) -> PredictOptions:
@@ -44,6 +45,7 @@ class PredictOptions:
         from deepetpicker.io.format_specs import format_spec
         from deepetpicker.picking.settings import PickSettings
         from deepetpicker.picking.tiling import tta_transforms
+        from deepetpicker.precision import resolve_precision
 
         if self.picking is None or isinstance(self.picking, dict):
             PickSettings.from_config(None, **dict(self.picking or {}))   # refuse bad values
@@ -59,6 +61,8 @@ class PredictOptions:
             raise DeepETPickerError(f"batch_size {self.batch_size}: use 1 or more tiles per "
                                     f"pass.")
         self.transforms = tta_transforms(self.tta)
+        if self.precision is not None:
+            resolve_precision(self.precision, "cpu")       # refuse an unknown name now
         return self
 
     def pick_settings(self, config: TrainConfig) -> PickSettings:

@@ -44,23 +44,28 @@ def cpu_tiles_per_pass(f_maps: Sequence[int], patch: int) -> int:
 
 
 def make_predictor(model: torch.nn.Module, device: torch.device, offset: float, spread: float,
-                   tta: Sequence[TileTransform] = (), check: Optional[Callable[[], None]] = None
-                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+                   tta: Sequence[TileTransform] = (), check: Optional[Callable[[], None]] = None,
+                   precision: Optional[str] = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """Normalise a raw tile batch, run the network, return class probabilities.
 
     ``tta``: :class:`~deepetpicker.picking.tiling.TileTransform` s whose probabilities are
     averaged (each one a pass of the network over the batch, transformed on ``device``);
-    ``check`` is called between those passes.
+    ``check`` is called between those passes. ``precision``: a resolved precision (see
+    :func:`deepetpicker.precision.resolve_precision`); None is the device's default (float16
+    mixed precision on a GPU, fp32 on the CPU).
     """
     import torch
 
     from deepetpicker.model import probabilities
     from deepetpicker.picking.tiling import with_tta
+    from deepetpicker.precision import autocast_dtype
 
-    use_amp = device.type == "cuda"
+    if precision is None:
+        precision = "fp16" if device.type == "cuda" else "fp32"
+    dtype = autocast_dtype(precision)
 
     def network(x):
-        with torch.autocast(device.type, dtype=torch.float16, enabled=use_amp):
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             logits = model(x)
         return probabilities(logits.float())
 
@@ -78,7 +83,8 @@ def make_predictor(model: torch.nn.Module, device: torch.device, offset: float, 
 def scan_tomogram(data: np.ndarray, model: torch.nn.Module, device: torch.device, offset: float,
                   spread: float, patch: int, pad: int,
                   batch_size: int, report: Optional[Reporter] = None, name: str = "",
-                  tta: TTAChoice = (), keep_tile: Optional[Callable] = None) -> np.ndarray:
+                  tta: TTAChoice = (), keep_tile: Optional[Callable] = None,
+                  precision: Optional[str] = None) -> np.ndarray:
     """Class scores ``(K, z, y, x)`` of one tomogram (raw values, normalised per tile).
 
     ``tta``: transforms (see :func:`deepetpicker.picking.tiling.tta_transforms`) whose scores
@@ -89,7 +95,7 @@ def scan_tomogram(data: np.ndarray, model: torch.nn.Module, device: torch.device
 
     check = getattr(report, "check", None)
     predict_fn = make_predictor(model, device, offset, spread, tta=tta_transforms(tta),
-                                check=check)
+                                check=check, precision=precision)
     return scan(data, predict_fn, patch, pad, batch_size=batch_size, report=report,
                 num_classes=model.num_classes, stage="scan", item=name, keep_tile=keep_tile)
 
@@ -127,6 +133,7 @@ class TomogramPicker:
     norm_type: str
     transforms: tuple[TileTransform, ...] = ()
     zarr_level: Union[int, str, None] = None
+    precision: Optional[str] = None
 
     def __call__(self, path: Path, mask_path: Optional[Path], report: Reporter
                  ) -> PickedTomogram:
@@ -145,7 +152,8 @@ class TomogramPicker:
         offset, spread = normalization_scale(stats, self.norm_type, str(path))
         scores = scan_tomogram(tomo.data, self.model, self.device, offset, spread, self.patch,
                                self.pad, self.batch_size, report, path.stem,
-                               tta=self.transforms, keep_tile=keep_tile)
+                               tta=self.transforms, keep_tile=keep_tile,
+                               precision=self.precision)
         shape, voxel_size = tomo.shape, tomo.voxel_size
         del tomo                   # unmaps the tomogram: its pages leave this process
         picks = picks_from_scores(scores, self.diameters, self.settings, device=self.device,

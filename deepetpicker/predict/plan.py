@@ -72,6 +72,8 @@ def fingerprint(tomogram: Path, weights: Path, record_base: dict, settings: Pick
         result["tta"] = list(record_base["tta"])
     if "zarr_level" in record_base:
         result["zarr_level"] = record_base["zarr_level"]
+    if record_base.get("precision") == "bf16":   # only then: fp32 picks made before still match
+        result["precision"] = "bf16"
     return result
 
 
