@@ -9,9 +9,12 @@ as before. The class probabilities are computed in float32 either way.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from deepetpicker.errors import DeepETPickerError
+
+if TYPE_CHECKING:
+    import torch
 
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -43,7 +46,7 @@ def resolve_precision(choice: Optional[str], device_type: str) -> str:
     return choice
 
 
-def autocast_dtype(precision: str):
+def autocast_dtype(precision: str) -> Optional[torch.dtype]:
     """The dtype ``torch.autocast`` runs in for a resolved precision, or None for fp32."""
     import torch
 
