@@ -220,7 +220,7 @@ def test_moving_average_update_validation_and_layout(toy):
 
     # validation runs on the average: its loss is that of the average's weights
     on_average = trainer.validate(0)
-    trainer.ema_net = None                        # now validate the trained weights
+    trainer.average = None                        # now validate the trained weights
     on_trained = trainer.validate(0)
     assert on_average["val_loss"] != on_trained["val_loss"]
     trainer.net.load_state_dict(average)

@@ -158,7 +158,6 @@ class Trainer:
         #: The moving average of the weights (same device and memory layout), or None.
         self.ema_decay = float(cfg.ema_decay)
         self.average = MovingAverage(self.net, self.ema_decay) if self.ema_decay > 0 else None
-        self.ema_net: Optional[ResUNet3D] = None if self.average is None else self.average.net
         self.model: torch.nn.Module = self.net
         if info.enabled:
             if device.type == "cuda":
@@ -211,8 +210,13 @@ class Trainer:
 
     def update_ema(self) -> None:
         """Move the averaged weights towards the trained ones (after an optimiser step)."""
-        if self.average is not None and self.ema_net is not None:
+        if self.average is not None:
             self.average.update(self.global_step)
+
+    @property
+    def ema_net(self) -> Optional[ResUNet3D]:
+        """The moving average of the weights (same device and memory layout), or None."""
+        return None if self.average is None else self.average.net
 
     @property
     def eval_net(self) -> ResUNet3D:
