@@ -45,22 +45,25 @@ TINY = dict(f_maps=[4, 8, 12, 16], patch_size=32, padding_size=4, batch_size=4, 
             val_every=1, device="cpu", num_workers=0, init="scratch", seed=0)
 
 
+def child_env() -> dict:
+    """The environment of the commands tried: one thread each, this checkout's package."""
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+
+
 def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "deepetpicker", *args]
 
 
 def run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env,
-                          cwd=ROOT)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                          env=child_env(), cwd=ROOT)
 
 
 def killed_at(args: list[str], after: float) -> int:
     """Start ``args``, kill it (SIGKILL) after ``after`` seconds; its exit status (-9 when
     killed, its own when it finished first)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=env, cwd=ROOT)
+                            env=child_env(), cwd=ROOT)
     try:
         return proc.wait(timeout=after)
     except subprocess.TimeoutExpired:
@@ -284,7 +287,7 @@ def campaign_writers(work: Path, seconds: float, rng: random.Random) -> dict:
     from deepetpicker.io.outputs import MANIFEST_NAME
 
     config = save_config(data["train"], work / "writers" / "train.py")
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    env = child_env()
     tried = survived = 0
     problems = []
     start = time.monotonic()
