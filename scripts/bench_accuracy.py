@@ -169,21 +169,39 @@ def finished_run(cfg):
 def score(pre, cfg, weights, variant: str, tta: bool, out: Path, keep_all: bool = False):
     """Pick the held-out tomograms; pooled occupancy-rule scores. ``keep_all``: every pick
     kept (``--min-score 0``) instead of the variant's rule."""
+    from deepetpicker.io.picks import read_picks
+    from deepetpicker.predict.job import predict
+
+    picking = {"min_score": 0.0} if variant == "scratch" or keep_all else {}
+    result = predict(cfg, weights, tomograms=[raw for raw, _, _ in _held_out(pre)], out=out,
+                     picking=picking, tta=tta, overwrite=True, force=True)
+    return score_held_out(pre, [read_picks(path) for path in result.outputs],
+                          int(cfg.num_cls))
+
+
+def score_held_out(pre, tables, num_cls: int):
+    """The pooled occupancy-rule scores of picks on the held-out tomograms (one table each,
+    in the order of their names)."""
     from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
     from deepetpicker.io.picks import read_picks
     from deepetpicker.io.tomogram import load_tomogram
-    from deepetpicker.predict.job import predict
 
-    held_out = _held_out(pre)
-    picking = {"min_score": 0.0} if variant == "scratch" or keep_all else {}
-    result = predict(cfg, weights, tomograms=[raw for raw, _, _ in held_out], out=out,
-                     picking=picking, tta=tta, overwrite=True, force=True)
-    scored = []
-    for (_, truth, occupancy), path in zip(held_out, result.outputs):
-        scored.append(evaluate_occupancy(read_picks(path), read_picks(truth),
-                                         load_tomogram(occupancy).data[...],
-                                         num_cls=int(cfg.num_cls)))
-    return pool_occupancy(scored)
+    return pool_occupancy([evaluate_occupancy(table, read_picks(truth),
+                                              load_tomogram(occupancy).data[...],
+                                              num_cls=num_cls)
+                           for table, (_, truth, occupancy) in zip(tables, _held_out(pre))])
+
+
+def finished_training(run_dir: Path):
+    """``(name, preprocess config, tomograms)`` of a training this benchmark finished in
+    ``run_dir`` (``OUT/CASE/seedN/data/runs/NAME``): a name for tables, the dataset's config,
+    and its tomograms in order (train, train, validate, held out, held out)."""
+    from deepetpicker.config import load_preprocess_config
+
+    parts = Path(run_dir).resolve().parts
+    pre = load_preprocess_config(Path(run_dir).parents[1] / "configs" / "simulated.py")
+    names = sorted(Path(pre.tomo_path).glob(f"*{pre.tomo_format}"))
+    return f"{parts[-5]} seed {parts[-4].removeprefix('seed')} {parts[-1]}", pre, names
 
 
 def scored_run(pooled) -> dict:

@@ -21,6 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_accuracy  # noqa: E402  (the benchmark whose trainings these are)
 
 
 def cpu_flags() -> str:
@@ -35,14 +38,11 @@ def cpu_flags() -> str:
 def compare(run_dir: Path) -> dict:
     from scipy.spatial import cKDTree
 
-    from deepetpicker.config import load_preprocess_config
-    from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
     from deepetpicker.io.picks import read_picks
-    from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.predict.job import predict
 
-    pre = load_preprocess_config(run_dir.parents[1] / "configs" / "simulated.py")
-    held_out = sorted(Path(pre.tomo_path).glob(f"*{pre.tomo_format}"))[3:]
+    _, pre, names = bench_accuracy.finished_training(run_dir)
+    held_out = names[3:]
     row, picks = {}, {}
     for precision in ("fp32", "bf16"):
         out = run_dir / f"precision_{precision}"
@@ -51,10 +51,7 @@ def compare(run_dir: Path) -> dict:
                          precision=precision, overwrite=True, force=True)
         seconds = time.monotonic() - started
         tables = [read_picks(p) for p in result.outputs]
-        scored = pool_occupancy([evaluate_occupancy(
-            t, read_picks(Path(pre.coord_path) / f"{tomo.stem}{pre.coord_format}"),
-            load_tomogram(pre.ocp_dir / f"{tomo.stem}.mrc").data[...],
-            num_cls=int(pre.num_cls)) for t, tomo in zip(tables, held_out)])
+        scored = bench_accuracy.score_held_out(pre, tables, int(pre.num_cls))
         row[precision] = dict(seconds=round(seconds, 2), f1=round(scored.f1, 4),
                               per_class=[round(c.f1 or 0.0, 4) for c in scored.per_class],
                               picks=sum(len(t) for t in tables))
@@ -77,8 +74,7 @@ def main(argv=None) -> int:
     print(f"CPU bfloat16 flags: {cpu_flags()}")
     record = {}
     for run_dir in args.runs:
-        parts = run_dir.resolve().parts
-        name = f"{parts[-5]} seed {parts[-4].removeprefix('seed')} {parts[-1]}"
+        name = bench_accuracy.finished_training(run_dir)[0]
         record[name] = compare(run_dir)
         print(name, json.dumps(record[name]), flush=True)
         if args.json:

@@ -19,7 +19,6 @@ those thresholds keep are scored by the occupancy rule (localisation F1, class F
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -27,35 +26,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_accuracy  # noqa: E402  (the benchmark whose trainings these are)
 
 RULES = {"best": 0.0, "one particle": None, "every pick": "all"}
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "scripts" /
-                                                  "bench_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def compare(run_dir: Path) -> dict:
     """The held-out scores of each rule for the training in ``run_dir``."""
-    from deepetpicker.config import load_preprocess_config
-    from deepetpicker.evaluate.occupancy import evaluate_occupancy, pool_occupancy
     from deepetpicker.io.picks import read_picks
-    from deepetpicker.io.tomogram import load_tomogram
     from deepetpicker.matching import best_detection_thresholds
     from deepetpicker.model.checkpoint import read_checkpoint
     from deepetpicker.picking.settings import apply_min_score
     from deepetpicker.predict.job import predict
     from deepetpicker.train.validation import MATCH_FRACTION
 
-    bench = _bench()
-    data = run_dir.parents[1]
-    pre = load_preprocess_config(data / "configs" / "simulated.py")
-    names = sorted(Path(pre.tomo_path).glob(f"*{pre.tomo_format}"))
+    _, pre, names = bench_accuracy.finished_training(run_dir)
     val, held_out = names[2], names[3:]
     out = run_dir / "threshold_rules"
     if not all((out / f"{t.stem}.coords").exists() for t in [val, *held_out]):
@@ -73,14 +60,9 @@ def compare(run_dir: Path) -> dict:
         else:
             thresholds = [c.threshold for c in best_detection_thresholds(
                 [picks], [truth], radii, k, fraction=MATCH_FRACTION, tolerance=tolerance)]
-        scored = []
-        for tomogram in held_out:
-            kept = apply_min_score(read_picks(out / f"{tomogram.stem}.coords", num_cls=k),
-                                   thresholds, k)
-            scored.append(evaluate_occupancy(
-                kept, read_picks(Path(pre.coord_path) / f"{tomogram.stem}{pre.coord_format}"),
-                load_tomogram(pre.ocp_dir / f"{tomogram.stem}.mrc").data[...], num_cls=k))
-        run = bench.scored_run(pool_occupancy(scored))
+        kept = [apply_min_score(read_picks(out / f"{t.stem}.coords", num_cls=k), thresholds, k)
+                for t in held_out]
+        run = bench_accuracy.scored_run(bench_accuracy.score_held_out(pre, kept, k))
         rows[rule] = dict(f1=run["f1"], class_f1=run["class_f1"],
                           thresholds=[round(t, 4) for t in thresholds])
     return rows
@@ -109,8 +91,7 @@ def main(argv=None) -> int:
     record = json.loads(args.json.read_text()) if args.json and args.json.exists() else {}
     if not args.table:
         for run_dir in args.runs:
-            parts = run_dir.resolve().parts
-            name = f"{parts[-5]} seed {parts[-4].removeprefix('seed')} {parts[-1]}"
+            name = bench_accuracy.finished_training(run_dir)[0]
             record[name] = compare(run_dir)
             print(name, json.dumps({r: round(v["f1"], 3) for r, v in record[name].items()}),
                   flush=True)
